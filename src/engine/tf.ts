@@ -1,0 +1,11 @@
+// The one place that imports TensorFlow.js. Everything else imports `tf` from here so that the
+// backend registration (wasm, optional native bindings) happens exactly once and in one way.
+// We use the union package because tfjs-core's Node bundle does not register gradients.
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+export { tf };
+export type Tensor = tf.Tensor;
+export type Tensor1D = tf.Tensor1D;
+export type Tensor2D = tf.Tensor2D;
+export type Tensor4D = tf.Tensor4D;
