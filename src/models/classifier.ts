@@ -22,7 +22,10 @@ export interface LossAndGradOptions {
   output?: OutputKind;
   /** ce: cross entropy; margin: C&W margin max_{j!=y} z_j - z_y. Default ce. */
   loss?: LossKind;
-  /** When set, the loss is for a targeted attack: minimising it moves towards `target`. */
+  /**
+   * Targeted: the labels passed are target classes and the returned loss is the one to ASCEND to reach them
+   * (ce: minus the cross entropy of the target; margin: z_t - max_{j!=t} z_j).
+   */
   targeted?: boolean;
 }
 
@@ -39,7 +42,8 @@ export interface Classifier {
   /** Logits [N, classes]. */
   logits(x: Tensor4D, output?: OutputKind): Tensor2D;
   /**
-   * Per-sample loss [N] (sum of it is what the gradient is of) and d loss / d x [N,H,W,C] in pixel space.
+   * Per-sample loss [N] that an attack ASCENDS (untargeted ce: cross entropy of y; untargeted margin:
+   * max_{j!=y} z_j - z_y, positive when fooled) and d(sum of loss)/dx [N,H,W,C] in [0,1] pixel space.
    * Labels are int32 [N]; for targeted attacks pass the target labels and set `targeted`.
    */
   lossAndGrad(x: Tensor4D, y: Tensor1D, options: LossAndGradOptions): { loss: Tensor1D; grad: Tensor4D };

@@ -1,0 +1,135 @@
+import { tf, type Tensor, type Tensor4D } from '../engine/tf.js';
+
+/*
+ * The layers of CNN-F as pure functions. The reference implementation keeps per-layer mutable state
+ * (ReLU masks, pooling indices, the "hidden" feedback signal); here that state is explicit, passed in and
+ * returned, so a pass is a function and tf.grad can differentiate through a whole unrolled loop.
+ *
+ * Masks and pooling choices are computed with tf.step / argMax+oneHot, whose gradients are zero: they
+ * are constants of the pass, exactly as autograd treats the reference's boolean masks and indices.
+ */
+
+/** InsNorm: divide each channel by its root mean square over the spatial positions (not mean-centred). */
+export function insNorm(x: Tensor4D, epsilon: number): Tensor4D {
+  return tf.tidy(() => {
+    const meanSquare = tf.mean(tf.square(x), [1, 2], true);
+    return tf.div(x, tf.sqrt(tf.add(meanSquare, epsilon)));
+  });
+}
+
+/** What an AdaReLU remembers from a pass: which units were on. */
+export interface ReluState {
+  mask: Tensor;
+}
+
+/**
+ * AdaReLU forward. Without feedback (first pass) it is a ReLU. With the feedback signal `hidden` of the
+ * previous generative pass, the input first moves towards it by `resParam` (the residual update), and a
+ * unit stays on only where input and feedback agree in sign.
+ */
+export function adaptiveRelu(x: Tensor, hidden: Tensor | null, resParam: number): { out: Tensor; state: ReluState } {
+  if (hidden === null) {
+    const mask = tf.step(x);
+    return { out: tf.mul(x, mask), state: { mask } };
+  }
+  const moved = tf.add(x, tf.mul(resParam, tf.sub(hidden, x)));
+  const mask = tf.step(tf.mul(moved, hidden));
+  return { out: tf.mul(moved, mask), state: { mask } };
+}
+
+/** AdaReLU in the generative (feedback) direction: pass through the units that were on. */
+export function adaptiveReluFeedback(x: Tensor, state: ReluState): Tensor {
+  return tf.mul(x, state.mask);
+}
+
+/** Arranges the 2x2 windows of an NHWC tensor along a trailing axis: [N,H/2,W/2,C,4], window order (dy,dx). */
+function windows2x2(x: Tensor4D): Tensor {
+  const [n, h, w, c] = x.shape;
+  const cropped = h % 2 || w % 2 ? tf.slice(x, [0, 0, 0, 0], [n, h - (h % 2), w - (w % 2), c]) : x;
+  const h2 = Math.floor(h / 2);
+  const w2 = Math.floor(w / 2);
+  const six = tf.reshape(cropped, [n, h2, 2, w2, 2, c]);
+  return tf.reshape(tf.transpose(six, [0, 1, 3, 5, 2, 4]), [n, h2, w2, c, 4]);
+}
+
+/** Inverse of windows2x2: scatters [N,h,w,C,4] back to [N,H,W,C] (zero-padding an odd last row/column). */
+function unwindows2x2(v: Tensor, outShape: readonly number[]): Tensor4D {
+  const [n, h2, w2, c] = v.shape;
+  const six = tf.transpose(tf.reshape(v, [n, h2, w2, c, 2, 2]), [0, 1, 4, 2, 5, 3]);
+  const full = tf.reshape(six, [n, h2 * 2, w2 * 2, c]) as Tensor4D;
+  const [, h, w] = outShape;
+  if (h === h2 * 2 && w === w2 * 2) return full;
+  return tf.pad(full, [[0, 0], [0, h - h2 * 2], [0, w - w2 * 2], [0, 0]]);
+}
+
+/**
+ * What an AdaPool remembers: the one-hot position of the max (and, after feedback, of the min) in each
+ * 2x2 window, and which of the two the feedback selected. Ties go to the first position in row-major
+ * window order, as PyTorch's max_pool2d does.
+ */
+export interface PoolState {
+  inputShape: number[];
+  maxChoice: Tensor;
+  minChoice: Tensor | null;
+  /** 1 where the feedback signal was positive (take the max), null in the first pass. */
+  usesMax: Tensor | null;
+  /** 1 where the feedback signal was negative (take the min). */
+  usesMin: Tensor | null;
+}
+
+/**
+ * AdaPool forward (2x2, stride 2). First pass: max pooling. With feedback `hidden` (the pooled-resolution
+ * signal of the previous generative pass): max-pool where hidden > 0, min-pool where hidden < 0, zero
+ * where it is exactly 0 (as the reference does).
+ */
+export function adaptivePool(x: Tensor4D, hidden: Tensor | null): { out: Tensor4D; state: PoolState } {
+  const win = windows2x2(x);
+  const maxChoice = oneHotFloat(tf.argMax(win, 4), 4);
+  const maxPooled = tf.sum(tf.mul(win, maxChoice), 4) as Tensor4D;
+  if (hidden === null) {
+    return { out: maxPooled, state: { inputShape: x.shape, maxChoice, minChoice: null, usesMax: null, usesMin: null } };
+  }
+  const minChoice = oneHotFloat(tf.argMax(tf.neg(win), 4), 4);
+  const minPooled = tf.sum(tf.mul(win, minChoice), 4);
+  const usesMax = tf.step(hidden);
+  const usesMin = tf.step(tf.neg(hidden));
+  const out = tf.add(tf.mul(usesMax, maxPooled), tf.mul(usesMin, minPooled)) as Tensor4D;
+  return { out, state: { inputShape: x.shape, maxChoice, minChoice, usesMax, usesMin } };
+}
+
+/**
+ * AdaPool in the generative direction: put each value back at the position its window chose (max or
+ * min). Before any feedback has been seen, all windows were max-pooled.
+ */
+export function adaptivePoolFeedback(x: Tensor4D, state: PoolState): Tensor4D {
+  const scatter = (v: Tensor, choice: Tensor) => tf.mul(tf.expandDims(v, 4), choice);
+  if (state.usesMax === null || state.usesMin === null || state.minChoice === null) {
+    return unwindows2x2(scatter(x, state.maxChoice), state.inputShape);
+  }
+  const fromMax = scatter(tf.mul(x, state.usesMax), state.maxChoice);
+  const fromMin = scatter(tf.mul(x, state.usesMin), state.minChoice);
+  return unwindows2x2(tf.add(fromMax, fromMin), state.inputShape);
+}
+
+/** Stride-1 'same' convolution with an HWIO kernel. */
+export function conv(x: Tensor4D, kernel: Tensor): Tensor4D {
+  return tf.conv2d(x, kernel as tf.Tensor4D, 1, 'same');
+}
+
+/**
+ * The tied transposed convolution of the feedback path: the adjoint of `conv` with the same kernel,
+ * written as a forward convolution with the kernel rotated by 180 degrees and its in/out channels
+ * swapped, so it runs on the backends' fast Conv2D kernel (wasm's Conv2DBackpropInput is ~20x slower).
+ */
+export function transposedConv(x: Tensor4D, kernel: Tensor): Tensor4D {
+  const adjointKernel = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+  return tf.conv2d(x, adjointKernel, 1, 'same');
+}
+
+/**
+ * One-hot as float32. tf.oneHot(..., 'float32') on the wasm backend (tfjs 4.22) writes integer bit patterns
+ * into the float buffer (1 reads as 1.4e-45), so we build the int32 one-hot and cast it.
+ */
+export function oneHotFloat(indices: Tensor, depth: number): Tensor {
+  return tf.cast(tf.oneHot(indices as tf.Tensor1D, depth), 'float32');
+}
