@@ -1,5 +1,7 @@
 import type { CommandModule } from 'yargs';
+import { importCommand } from './import.js';
+import { trainCommand } from './train.js';
 
 // One module per verb; adding a verb is one line here.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [];
+export const commands: CommandModule<any, any>[] = [importCommand, trainCommand];

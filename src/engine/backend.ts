@@ -1,5 +1,7 @@
 import { tf } from './tf.js';
 import { inputError } from './errors.js';
+import { registerFastMatMulGradient } from './matmulGradient.js';
+import { registerFastConvGradients } from './kernels/index.js';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -57,6 +59,9 @@ export async function initBackend(requested?: string): Promise<BackendInfo> {
     provider = '@tensorflow/tfjs-backend-cpu';
   }
   await tf.ready();
+  // Gradients that avoid wasm's slow or missing kernels; the mathematics is unchanged on every backend.
+  registerFastConvGradients();
+  registerFastMatMulGradient();
   active = { requested: choice, name: tf.getBackend(), provider, tfjsVersion: tf.version.tfjs };
   return active;
 }

@@ -1,4 +1,5 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../engine/tf.js';
+import { matMulTransposedB } from '../engine/matmulGradient.js';
 import type { ArchitectureSpec, Normalization } from './architecture.js';
 import {
   adaptivePool,
@@ -142,11 +143,11 @@ export class CnnfNetwork {
       denseHidden: new Array(a.dense.length).fill(null),
     };
     const last = a.dense.length + 1;
-    let out: Tensor = tf.matMul(logits, p[`fc${last}.kernel`] as Tensor2D, false, true);
+    let out: Tensor = matMulTransposedB(logits, p[`fc${last}.kernel`]);
     for (let j = a.dense.length - 1; j >= 0; j--) {
       signals.denseHidden[j] = out;
       out = adaptiveReluFeedback(out, state.denseRelu[j] as ReluState);
-      out = tf.matMul(out as Tensor2D, p[`fc${j + 1}.kernel`] as Tensor2D, false, true);
+      out = matMulTransposedB(out, p[`fc${j + 1}.kernel`]);
     }
     let spatial = tf.reshape(out, [out.shape[0], ...spatialBeforeDense] as [number, number, number, number]) as Tensor4D;
     const blockRecons: Tensor4D[] = [];

@@ -36,18 +36,18 @@ export class CnnfClassifier implements Classifier {
   /**
    * BPDA (Athalye et al. 2018): the value is the full feedback inference, the backward pass is the
    * first pass's vector-Jacobian product, i.e. the feedback loop is approximated by the identity.
+   * Built as a custom-gradient swap on the first-pass logits: their value is replaced by the full
+   * output's while their gradient passes through unchanged. The full output is computed from the same
+   * input but is not an input of the swap, so no gradient flows into the feedback loop.
    */
   bpdaLogits(x: Tensor4D, output: OutputKind): Tensor2D {
-    const f = tf.customGrad(((input: tf.Tensor, save: tf.GradSaveFunc) => {
-      const value = tf.tidy(() => this.logitsOf(input as Tensor4D, output));
-      save([input]);
-      return {
-        value,
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-          tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(this.network.firstPassLogits(xi as Tensor4D), dy)))(saved[0]),
-      };
+    const full = this.logitsOf(x, output);
+    const first = this.network.firstPassLogits(x);
+    const swap = tf.customGrad(((firstLogits: tf.Tensor) => {
+      void firstLogits;
+      return { value: tf.clone(full), gradFunc: (dy: tf.Tensor) => [dy] };
     }) as unknown as Parameters<typeof tf.customGrad>[0]);
-    return f(x) as Tensor2D;
+    return swap(first) as Tensor2D;
   }
 
   lossAndGrad(x: Tensor4D, y: Tensor1D, options: LossAndGradOptions): { loss: Tensor1D; grad: Tensor4D } {

@@ -1,0 +1,189 @@
+import { tf, type Tensor, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
+import { inputError } from '../src/engine/errors.js';
+import type { Classifier, OutputKind } from '../src/models/classifier.js';
+import type { AttackResult, TargetParams } from './types.js';
+
+/** What an attack is trying to reach for each sample. */
+export interface AttackGoal {
+  targeted: boolean;
+  /** True labels as given. */
+  trueLabels: Int32Array;
+  /** Labels the loss is computed against: the true labels, or the target classes when targeted. */
+  lossLabels: Int32Array;
+  /** Rows that cannot be attacked meaningfully (targeted with target == true label): left unchanged, never fooled. */
+  skip: boolean[];
+}
+
+export function attackGoal(classifier: Classifier, y: Tensor1D, params: Partial<TargetParams>, where = 'params'): AttackGoal {
+  const trueLabels = Int32Array.from(y.dataSync() as ArrayLike<number>);
+  const classes = classifier.numClasses;
+  const targeted = params.targeted === true;
+  if (params.targetClass !== undefined && params.targetClass >= classes)
+    throw inputError(`${where}.targetClass`, `class ${params.targetClass} does not exist in ${classifier.name}`, `integers 0..${classes - 1}`);
+  const lossLabels = targeted
+    ? trueLabels.map((l) => (params.targetClass !== undefined ? params.targetClass : (l + 1) % classes))
+    : Int32Array.from(trueLabels);
+  const skip = Array.from(trueLabels, (l, i) => targeted && lossLabels[i] === l);
+  return { targeted, trueLabels, lossLabels, skip };
+}
+
+/** Per-row outcome of one forward pass. */
+export interface Score {
+  fooled: boolean[];
+  /**
+   * Distance to success (negative once fooled): untargeted z_y - max_{j!=y} z_j, targeted
+   * max_{j!=t} z_j - z_t. Attacks minimise it to pick the worst case among candidates.
+   */
+  margin: Float64Array;
+}
+
+/** Scores row-major logits [rows, classes] against per-row labels. */
+export function scoreLogits(logits: ArrayLike<number>, classes: number, labels: ArrayLike<number>, targeted: boolean): Score {
+  const rows = labels.length;
+  const fooled = new Array<boolean>(rows);
+  const margin = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const base = r * classes;
+    const label = labels[r];
+    let argmax = 0;
+    let otherMax = -Infinity;
+    for (let j = 0; j < classes; j++) {
+      const z = logits[base + j];
+      if (z > logits[base + argmax]) argmax = j;
+      if (j !== label && z > otherMax) otherMax = z;
+    }
+    const zLabel = logits[base + label];
+    fooled[r] = targeted ? argmax === label : argmax !== label;
+    margin[r] = targeted ? otherMax - zLabel : zLabel - otherMax;
+  }
+  return { fooled, margin };
+}
+
+/** One forward pass and a small host read: the fooled mask and margins of `x` for `labels`. */
+export function evaluate(classifier: Classifier, x: Tensor4D, labels: ArrayLike<number>, targeted: boolean, output: OutputKind): Score {
+  if (x.shape[0] === 0) return { fooled: [], margin: new Float64Array(0) };
+  const logits = classifier.logits(x, output);
+  const values = logits.dataSync();
+  logits.dispose();
+  return scoreLogits(values, classifier.numClasses, labels, targeted);
+}
+
+/** Projection onto the L-inf ball of radius eps around x, then onto the image box [0,1]. */
+export function projectLinf(xAdv: Tensor4D, x: Tensor4D, eps: number): Tensor4D {
+  return tf.tidy(() => {
+    const inBall = tf.minimum(tf.maximum(xAdv, tf.sub(x, eps)), tf.add(x, eps));
+    return tf.clipByValue(inBall, 0, 1) as Tensor4D;
+  });
+}
+
+/** Per-sample L2 norms of a [N,H,W,C] tensor, shaped [N,1,1,1] for broadcasting. */
+export function rowNormsL2(t: Tensor4D): Tensor4D {
+  return tf.tidy(() => tf.sqrt(tf.sum(tf.square(t), [1, 2, 3], true)) as Tensor4D);
+}
+
+/**
+ * Projection onto the L2 ball of radius eps around x, then onto [0,1]. Clipping to the box after
+ * the ball is exact for both constraints: clipping only shrinks each |delta_i| because x is in [0,1].
+ * The radius is shrunk by 1e-6 relative so float32 rounding of the norm can never leave the ball.
+ */
+export function projectL2(xAdv: Tensor4D, x: Tensor4D, eps: number): Tensor4D {
+  return tf.tidy(() => {
+    const delta = tf.sub(xAdv, x);
+    const norms = rowNormsL2(delta as Tensor4D);
+    const radius = eps * (1 - 1e-6);
+    const factor = tf.minimum(1, tf.div(radius, tf.maximum(norms, 1e-12)));
+    return tf.clipByValue(tf.add(x, tf.mul(delta, factor)), 0, 1) as Tensor4D;
+  });
+}
+
+/** Gathers rows of `t` at `positions` and disposes `t`. */
+export function keepRows<T extends Tensor>(t: T, positions: readonly number[]): T {
+  if (positions.length === t.shape[0] && positions.every((p, i) => p === i)) return t;
+  const kept = tf.tidy(() => tf.gather(t, tf.tensor1d(Array.from(positions), 'int32')) as T);
+  t.dispose();
+  return kept;
+}
+
+/** Host copy of a batch of images; attacks write each sample's final adversarial example into it. */
+export class RowStore {
+  readonly data: Float32Array;
+  readonly rowSize: number;
+  constructor(private readonly x: Tensor4D) {
+    this.data = Float32Array.from(x.dataSync() as Float32Array);
+    this.rowSize = x.shape[1] * x.shape[2] * x.shape[3];
+  }
+  /** Writes rows `rows` of the batch from the tensor `t`, whose row k holds batch row rows[k]. */
+  write(rows: readonly number[], t: Tensor4D, positions?: readonly number[]): void {
+    if (rows.length === 0) return;
+    const src = positions ? tf.tidy(() => tf.gather(t, tf.tensor1d(Array.from(positions), 'int32'))) : t;
+    const values = src.dataSync() as Float32Array;
+    if (src !== t) src.dispose();
+    for (let k = 0; k < rows.length; k++)
+      this.data.set(values.subarray(k * this.rowSize, (k + 1) * this.rowSize), rows[k] * this.rowSize);
+  }
+  writeHost(row: number, values: Float32Array): void {
+    this.data.set(values, row * this.rowSize);
+  }
+  row(row: number): Float32Array {
+    return this.data.subarray(row * this.rowSize, (row + 1) * this.rowSize);
+  }
+  toTensor(): Tensor4D {
+    return tf.tensor4d(this.data, this.x.shape as [number, number, number, number], 'float32');
+  }
+}
+
+/** The final answer: fooled is decided by one forward pass on the returned images. */
+export function finish(classifier: Classifier, store: RowStore, goal: AttackGoal, output: OutputKind): AttackResult {
+  const xAdv = store.toTensor();
+  const score = evaluate(classifier, xAdv, goal.lossLabels, goal.targeted, output);
+  const fooled = score.fooled.map((f, i) => f && !goal.skip[i]);
+  return { xAdv, fooled };
+}
+
+/** eps = 0 (or nothing to attack): x unchanged, fooled from the clean prediction. */
+export function unchanged(classifier: Classifier, x: Tensor4D, goal: AttackGoal, output: OutputKind): AttackResult {
+  const xAdv = tf.clone(x);
+  const score = evaluate(classifier, xAdv, goal.lossLabels, goal.targeted, output);
+  return { xAdv, fooled: score.fooled.map((f, i) => f && !goal.skip[i]) };
+}
+
+export function checkEps(eps: number, where = 'eps'): void {
+  if (!Number.isFinite(eps) || eps < 0 || eps > 1) throw inputError(where, `invalid epsilon ${eps}`, 'numbers in [0, 1]');
+}
+
+/** Indices i with pred(i) true. */
+export function indicesWhere(n: number, pred: (i: number) => boolean): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) if (pred(i)) out.push(i);
+  return out;
+}
+
+/** Int32 labels of the given batch rows as a tensor. */
+export function labelTensor(labels: Int32Array, rows: readonly number[]): Tensor1D {
+  return tf.tensor1d(Int32Array.from(rows, (r) => labels[r]), 'int32');
+}
+
+/** A tensor [rows, H, W, C] from per-row host values (row-major). */
+export function hostRows(values: Float32Array, rows: number, shape: readonly number[]): Tensor4D {
+  return tf.tensor4d(values, [rows, shape[1], shape[2], shape[3]], 'float32');
+}
+
+/**
+ * Margin on device, [rows]: untargeted z_y - max_{j!=y} z_j, targeted max_{j!=t} z_j - z_t
+ * (negative once the attack succeeds), for int32 `labels` [rows].
+ */
+export function marginTensor(logits: tf.Tensor2D, labels: Tensor1D, targeted: boolean): Tensor1D {
+  return tf.tidy(() => {
+    const classes = logits.shape[1];
+    const oneHot = tf.oneHot(tf.cast(labels, 'int32'), classes);
+    const zLabel = tf.sum(tf.mul(logits, oneHot), 1);
+    // Push the label's own logit far below the others before taking the max of the rest.
+    const zOther = tf.max(tf.sub(logits, tf.mul(oneHot, 1e9)), 1);
+    return (targeted ? tf.sub(zOther, zLabel) : tf.sub(zLabel, zOther)) as Tensor1D;
+  });
+}
+
+/** Rows `rows` of x as a new tensor (x is kept). */
+export function gatherRows(x: Tensor4D, rows: readonly number[]): Tensor4D {
+  return tf.tidy(() => tf.gather(x, tf.tensor1d(Array.from(rows), 'int32')) as Tensor4D);
+}

@@ -1,0 +1,24 @@
+import { inputError } from '../src/engine/errors.js';
+import { apgdCe } from './apgd.js';
+import { fgsm } from './fgsm.js';
+import { editDistance } from './params.js';
+import { pgd, pgdL2 } from './pgd.js';
+import { spsa } from './spsa.js';
+import { square } from './square.js';
+import type { AnyAttack } from './types.js';
+
+/** Every attack the harness knows, by name. Adding an attack = one module + one line here. */
+const ATTACKS: readonly AnyAttack[] = [fgsm, pgd, pgdL2, apgdCe, square, spsa];
+
+export function listAttacks(): readonly AnyAttack[] {
+  return ATTACKS;
+}
+
+/** The attack called `name`; an InputError naming the closest valid name otherwise. */
+export function getAttack(name: string, where = 'attack'): AnyAttack {
+  const found = ATTACKS.find((a) => a.name === name);
+  if (found) return found;
+  const names = ATTACKS.map((a) => a.name);
+  const closest = names.reduce((a, b) => (editDistance(name, b) < editDistance(name, a) ? b : a));
+  throw inputError(where, `unknown attack ${JSON.stringify(name)}; did you mean ${JSON.stringify(closest)}?`, names.join(', '));
+}

@@ -1,0 +1,181 @@
+import { tf, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
+import { inputError } from '../src/engine/errors.js';
+import type { KeyedRng, SampleStream } from '../src/engine/rng.js';
+import type { Classifier } from '../src/models/classifier.js';
+import { attackGoal, checkEps, evaluate, finish, indicesWhere, RowStore, unchanged } from './common.js';
+import { parseWithSchema, type ParamSchema } from './params.js';
+import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
+
+/**
+ * Square Attack, L-inf (Andriushchenko, Croce, Flammarion & Hein, ECCV 2020, Algorithm 1 with the
+ * L-inf sampling distribution of their Algorithm 2). Score-based random search on the margin loss:
+ * - start from vertical stripes: every (column, channel) gets x + eps or x - eps, sign at random;
+ * - each iteration proposes one square window of side s = round(sqrt(p * pixels)) whose pixels are set
+ *   to x +/- eps (one random sign per channel), and keeps it if the margin decreases;
+ * - p follows the paper's piecewise-constant schedule, halving at iterations 10, 50, 200, 500, 1000,
+ *   2000, 4000, 6000, 8000 of a 10000-query budget, rescaled to the actual budget as in AutoAttack.
+ * The budget counts the start as one query; the clean check is not counted. Each sample draws from its
+ * own keyed stream, and stops querying once fooled.
+ */
+export interface SquareParams extends TargetParams {
+  /** Query budget per sample (model evaluations), the start included. */
+  queries: number;
+  /** Initial fraction of pixels changed per square; AutoAttack's default 0.8. */
+  pInit: number;
+}
+
+const defaults: SquareParams = { queries: 1000, pInit: 0.8, targeted: false, targetClass: undefined };
+
+const schema: ParamSchema<SquareParams> = {
+  queries: { kind: 'int', min: 1 },
+  pInit: { kind: 'number', min: 0, max: 1, exclusiveMin: true },
+  targeted: { kind: 'boolean' },
+  targetClass: { kind: 'int', min: 0, optional: true },
+};
+
+/** Boundaries (in a 10000-iteration budget) after which p halves again (Andriushchenko et al. 2020, Sec. 4). */
+const HALVING_POINTS = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000];
+
+/** Fraction of pixels in the square at iteration `iteration` (0-based) of a budget of `budget` iterations. */
+export function squareFraction(iteration: number, budget: number, pInit: number): number {
+  const scaled = Math.floor((iteration / budget) * 10000);
+  let halvings = 0;
+  for (const point of HALVING_POINTS) if (scaled > point) halvings++;
+  return pInit / 2 ** halvings;
+}
+
+/** Side of the square for fraction p of an H x W image: at least 1, at most the smaller side. */
+export function squareSide(p: number, height: number, width: number): number {
+  return Math.min(Math.max(Math.round(Math.sqrt(p * height * width)), 1), height, width);
+}
+
+const clip01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
+
+async function runSquare(
+  classifier: Classifier,
+  x: Tensor4D,
+  y: Tensor1D,
+  eps: number,
+  rng: KeyedRng,
+  options: AttackRunOptions & { params: SquareParams },
+): Promise<AttackResult> {
+  checkEps(eps);
+  const p = options.params;
+  const goal = attackGoal(classifier, y, p);
+  const n = x.shape[0];
+  if (eps === 0 || n === 0) return unchanged(classifier, x, goal, options.output);
+
+  const [, height, width, channels] = x.shape;
+  const store = new RowStore(x);
+  const size = store.rowSize;
+  const clean = evaluate(classifier, x, goal.lossLabels, goal.targeted, options.output);
+  let rows = indicesWhere(n, (i) => !goal.skip[i] && !clean.fooled[i]);
+  if (rows.length === 0) return finish(classifier, store, goal, options.output);
+
+  const keyed = rng.derive('square');
+  const streams = new Map<number, SampleStream>(rows.map((r) => [r, keyed.stream(r)]));
+  const best = new Map<number, Float32Array>();
+  const bestMargin = new Map<number, number>();
+  const original = (r: number) => store.row(r);
+
+  /** Queries the model on one candidate per active row; returns their scores. */
+  const query = (candidates: Float32Array[]) => {
+    const batch = new Float32Array(candidates.length * size);
+    candidates.forEach((c, k) => batch.set(c, k * size));
+    const t = tf.tensor4d(batch, [candidates.length, height, width, channels]);
+    const score = evaluate(
+      classifier,
+      t,
+      rows.map((r) => goal.lossLabels[r]),
+      goal.targeted,
+      options.output,
+    );
+    t.dispose();
+    return score;
+  };
+
+  /** Accepts improving candidates; fooled rows keep the candidate that fooled them and leave. */
+  const accept = (candidates: Float32Array[], score: { fooled: boolean[]; margin: Float64Array }) => {
+    const still: number[] = [];
+    rows.forEach((r, k) => {
+      if (score.fooled[k] || score.margin[k] < (bestMargin.get(r) ?? Infinity)) {
+        best.set(r, candidates[k]);
+        bestMargin.set(r, score.margin[k]);
+      }
+      if (score.fooled[k]) store.writeHost(r, candidates[k]);
+      else still.push(r);
+    });
+    rows = still;
+  };
+
+  // Vertical-stripe initialisation: one sign per (column, channel), the same down the column.
+  const starts = rows.map((r) => {
+    const s = streams.get(r)!;
+    const x0 = original(r);
+    const c0 = new Float32Array(size);
+    const signs = new Float32Array(width * channels);
+    for (let i = 0; i < signs.length; i++) signs[i] = s.next() < 0.5 ? -1 : 1;
+    for (let h = 0; h < height; h++)
+      for (let w = 0; w < width; w++)
+        for (let c = 0; c < channels; c++) {
+          const idx = (h * width + w) * channels + c;
+          c0[idx] = clip01(x0[idx] + eps * signs[w * channels + c]);
+        }
+    return c0;
+  });
+  accept(starts, query(starts));
+
+  const iterations = p.queries - 1;
+  const channelSigns = new Float32Array(channels);
+  for (let it = 0; it < iterations && rows.length > 0; it++) {
+    const side = squareSide(squareFraction(it, iterations, p.pInit), height, width);
+    const candidates = rows.map((r) => {
+      const s = streams.get(r)!;
+      const x0 = original(r);
+      const current = best.get(r)!;
+      const top = s.int(height - side + 1);
+      const left = s.int(width - side + 1);
+      // Redraw the channel signs while the window would not change at all (the paper's resampling).
+      for (let attempt = 0; attempt < 16; attempt++) {
+        for (let c = 0; c < channels; c++) channelSigns[c] = s.next() < 0.5 ? -1 : 1;
+        let changes = false;
+        for (let h = top; h < top + side && !changes; h++)
+          for (let w = left; w < left + side && !changes; w++)
+            for (let c = 0; c < channels; c++) {
+              const idx = (h * width + w) * channels + c;
+              if (Math.abs(clip01(x0[idx] + eps * channelSigns[c]) - current[idx]) > 1e-7) {
+                changes = true;
+                break;
+              }
+            }
+        if (changes) break;
+      }
+      const candidate = Float32Array.from(current);
+      for (let h = top; h < top + side; h++)
+        for (let w = left; w < left + side; w++)
+          for (let c = 0; c < channels; c++) {
+            const idx = (h * width + w) * channels + c;
+            candidate[idx] = clip01(x0[idx] + eps * channelSigns[c]);
+          }
+      return candidate;
+    });
+    accept(candidates, query(candidates));
+  }
+  for (const r of rows) store.writeHost(r, best.get(r)!);
+  return finish(classifier, store, goal, options.output);
+}
+
+export const square: Attack<SquareParams> = {
+  name: 'square',
+  threatModel: 'linf',
+  usesGradient: false,
+  describe: 'Square Attack L-inf, Andriushchenko et al. 2020: score-based random search, 1000 queries',
+  defaults,
+  parseParams(raw: unknown, where: string): SquareParams {
+    const p = parseWithSchema(raw, where, defaults, schema);
+    if (p.targetClass !== undefined && !p.targeted)
+      throw inputError(`${where}.targetClass`, 'a target class needs targeted: true', 'targeted: true');
+    return p;
+  },
+  run: runSquare,
+};

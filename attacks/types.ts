@@ -1,0 +1,61 @@
+import type { Tensor1D, Tensor4D } from '../src/engine/tf.js';
+import type { KeyedRng } from '../src/engine/rng.js';
+import type { Classifier, GradientPath, OutputKind } from '../src/models/classifier.js';
+
+export type ThreatModel = 'linf' | 'l2';
+
+export interface AttackRunOptions {
+  /** How gradients are taken through a feedback model (ignored by score-based attacks). */
+  path: GradientPath;
+  /** Which logits decide the prediction (and the loss). */
+  output: OutputKind;
+}
+
+export interface AttackResult {
+  /** Adversarial images, same shape as x, inside the eps ball around x and inside [0,1]. */
+  xAdv: Tensor4D;
+  /**
+   * fooled[i]: the classifier's prediction (on options.output) of xAdv[i] differs from y[i]
+   * (untargeted), or equals the target class (targeted).
+   */
+  fooled: boolean[];
+}
+
+/**
+ * One adversarial attack. Gradient attacks always ascend the loss classifier.lossAndGrad returns: for
+ * targeted attacks (labels = targets, targeted: true) that loss is the negated ce / margin of the
+ * target, as src/models/losses.ts attackLoss defines it. It sees the model only through classifier.logits and
+ * classifier.lossAndGrad; all its randomness comes from `rng` (keyed by sample index), so results
+ * do not depend on batch size. `run` with eps = 0 returns x unchanged. The caller owns x, y and the
+ * returned xAdv; the attack disposes everything else it creates.
+ */
+export interface Attack<P> {
+  name: string;
+  threatModel: ThreatModel;
+  /** False for score-based attacks (square, spsa): they run once, not once per gradient path. */
+  usesGradient: boolean;
+  /** One line for `bench list --attacks`. */
+  describe: string;
+  defaults: P;
+  /** Validates a config's params object (undefined means all defaults); throws InputError. */
+  parseParams(raw: unknown, where: string): P;
+  run(
+    classifier: Classifier,
+    x: Tensor4D,
+    y: Tensor1D,
+    eps: number,
+    rng: KeyedRng,
+    options: AttackRunOptions & { params: P },
+  ): Promise<AttackResult>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyAttack = Attack<any>;
+
+/** Parameters shared by attacks that can be targeted. */
+export interface TargetParams {
+  /** Targeted attack: success means the prediction equals the target class. */
+  targeted: boolean;
+  /** Target class for every sample; when absent the target is (y + 1) mod classes. */
+  targetClass?: number;
+}

@@ -1,0 +1,91 @@
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { InputError, inputError } from '../engine/errors.js';
+import { fmnistArchitecture, REFERENCE_NORMALIZATION, type ArchitectureSpec } from '../models/architecture.js';
+import { FASHION_MNIST_CLASS_NAMES, MANIFEST_FILE, saveCheckpoint, type CheckpointManifest } from '../models/checkpoint.js';
+import { importReferenceFile } from '../models/importReference.js';
+import { handler } from './common.js';
+
+/** Reference architectures `--arch` accepts, with the class names of their dataset. */
+const ARCHITECTURES: Record<string, { build: (ind: number, cycles: number, resParam: number) => ArchitectureSpec; classNames: readonly string[] }> = {
+  'cnnf-fmnist': { build: fmnistArchitecture, classNames: FASHION_MNIST_CLASS_NAMES },
+};
+export const IMPORT_ARCHITECTURES = Object.keys(ARCHITECTURES);
+
+export interface ImportArgs {
+  file: string;
+  arch: string;
+  ind?: number;
+  cycles: number;
+  resParam?: number;
+  out: string;
+  name?: string;
+  force?: boolean;
+}
+
+export interface ImportResult {
+  manifest: CheckpointManifest;
+  summary: string;
+}
+
+/** The work of `bench import`, callable without yargs; throws InputError for bad input. */
+export async function runImport(args: ImportArgs): Promise<ImportResult> {
+  const family = ARCHITECTURES[args.arch];
+  if (!family) throw inputError('--arch', `unknown architecture ${JSON.stringify(args.arch)}`, IMPORT_ARCHITECTURES.join(', '));
+  if (!Number.isInteger(args.cycles) || args.cycles < 0) throw inputError('--cycles', `must be a non-negative integer, got ${args.cycles}`);
+  // ind and res-param only matter with feedback; a feedforward CNN (cycles 0) may omit them.
+  if (args.cycles > 0 && (args.ind === undefined || args.resParam === undefined))
+    throw inputError('--ind/--res-param', 'required when --cycles > 0 (they are not stored in a state_dict; use the values the model was trained with)');
+  const ind = args.ind ?? 0;
+  const resParam = args.resParam ?? 0;
+  const architecture = family.build(ind, args.cycles, resParam);
+  if (!Number.isInteger(ind) || ind < 0 || ind >= architecture.convs.length)
+    throw inputError('--ind', `must be an integer, got ${ind}`, `0..${architecture.convs.length - 1}`);
+  if (!(resParam >= 0 && resParam <= 1)) throw inputError('--res-param', `must be a number, got ${resParam}`, '0..1');
+
+  if (!args.force) {
+    const existing = await stat(join(args.out, MANIFEST_FILE)).catch(() => null);
+    if (existing) throw new InputError(`${args.out}: already holds a checkpoint (pass --force to overwrite it)`);
+  }
+
+  const { weights, format } = await importReferenceFile(args.file, architecture);
+  const sourceSha256 = createHash('sha256').update(await readFile(args.file)).digest('hex');
+  const manifest = await saveCheckpoint(
+    args.out,
+    {
+      name: args.name ?? basename(args.out),
+      architecture,
+      normalization: REFERENCE_NORMALIZATION,
+      classNames: [...family.classNames],
+      provenance: { source: args.file, sourceSha256, format, importedAt: new Date().toISOString(), importedFrom: 'yjhuangcd/CNNF state_dict' },
+    },
+    weights,
+  );
+  const parameters = Object.values(weights).reduce((n, w) => n + w.data.length, 0);
+  const summary =
+    `imported ${args.file} (${format}, ${Object.keys(weights).length} tensors, ${parameters} parameters) -> ${args.out} ` +
+    `[${args.arch} ind=${ind} cycles=${args.cycles} resParam=${resParam}] sha256 ${manifest.weights.sha256.slice(0, 12)}`;
+  return { manifest, summary };
+}
+
+export const importCommand: CommandModule<object, ImportArgs> = {
+  command: 'import <file>',
+  describe: 'Import a reference CNN-F PyTorch state_dict (.pt, zip or legacy torch.save; or .safetensors) as a checkpoint',
+  builder: (y: Argv<object>) =>
+    y
+      .positional('file', { type: 'string', demandOption: true, describe: 'state_dict .pt (never executed: an allow-listed reader) or .safetensors' })
+      .option('arch', { type: 'string', demandOption: true, describe: `reference architecture (${IMPORT_ARCHITECTURES.join(', ')})` })
+      .option('cycles', { type: 'number', demandOption: true, describe: 'feedback cycles the model runs (0 = feedforward CNN)' })
+      .option('ind', { type: 'number', describe: 'conv block the feedback reconstructs (required when cycles > 0)' })
+      .option('res-param', { type: 'number', describe: 'feedback step size res_param in [0,1] (required when cycles > 0)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'checkpoint directory to write (model.json + weights.safetensors)' })
+      .option('name', { type: 'string', describe: 'checkpoint name (default: the directory name)' })
+      .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing checkpoint in --out' }) as unknown as Argv<ImportArgs>,
+  handler: handler(async (args: ImportArgs) => {
+    const { summary } = await runImport(args);
+    process.stdout.write(`${summary}\n`);
+    return 0;
+  }),
+};

@@ -1,0 +1,98 @@
+// A replacement gradient for the Conv2D kernel built only from forward convolutions and transposes.
+// Why: the wasm backend of TensorFlow.js 4.22 has no Conv2DBackpropFilter kernel (tf.grad w.r.t. a conv
+// kernel throws) and its Conv2DBackpropInput is ~10-20x slower than its Conv2D (see scripts/kernel-bench.ts).
+// For stride 1 and dilation 1 both gradients are convolutions:
+//   input gradient  dx = conv2d(dy, rot180(w) with in/out swapped), padded by k-1-pad on each side;
+//   filter gradient dw[i,j,c,o] = sum_{n,y,x} xpad[n,y+i,x+j,c] * dy[n,y,x,o], which is a conv2d of the
+//     input with batch and channels swapped ([C,H,W,N]) by dy as the kernel ([Ho,Wo,N,O]), giving [C,kh,kw,O].
+// The filter-gradient form was measured against im2col + matMul (one big or nine small products) and
+// was 2-5x faster on wasm, with no k*k-fold copy of the input (numbers in the report of the bench script).
+// Every other configuration (strides, dilations, NCHW, large explicit pads) goes to the original gradient.
+import { tf } from '../tf.js';
+import { adjointKernel, adjointPadding, explicitPadding, type SidePadding } from './conv-geometry.js';
+
+/** Backends whose own Conv2DBackprop* kernels are native and fast: keep TensorFlow's gradient there. */
+const BACKENDS_WITH_NATIVE_BACKPROP = new Set(['tensorflow']);
+
+function isOne(v: number | [number, number] | number[] | undefined): boolean {
+  if (v === undefined) return true;
+  return typeof v === 'number' ? v === 1 : v.every((d) => d === 1);
+}
+
+/** The forward padding when the fast path applies, else null. */
+function fastPathPadding(xShape: number[], filterShape: number[], attrs: tf.Conv2DAttrs): SidePadding | null {
+  if (!isOne(attrs.strides) || !isOne(attrs.dilations)) return null;
+  if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') return null;
+  if (BACKENDS_WITH_NATIVE_BACKPROP.has(tf.getBackend())) return null;
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number], filterShape as [number, number, number, number],
+    1, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const p = info.padInfo;
+  const pad = { top: p.top, bottom: p.bottom, left: p.left, right: p.right };
+  return adjointPadding(pad, filterShape[0], filterShape[1]) === null ? null : pad;
+}
+
+/**
+ * Gradient of a stride-1 NHWC conv2d w.r.t. its input x, given dy [N,Ho,Wo,out] and the HWIO filter.
+ * `pad` is the padding the forward conv applied to x.
+ */
+export function conv2dInputGradient(dy: tf.Tensor4D, filter: tf.Tensor4D, pad: SidePadding): tf.Tensor4D {
+  const [kh, kw] = filter.shape;
+  const q = adjointPadding(pad, kh, kw);
+  if (q === null) throw new Error(`conv2dInputGradient: padding ${JSON.stringify(pad)} exceeds kernel size - 1`);
+  return tf.tidy(() => tf.conv2d(dy, adjointKernel(filter), 1, explicitPadding(q)));
+}
+
+/**
+ * Gradient of a stride-1 NHWC conv2d w.r.t. its HWIO filter of spatial size kh x kw, given the forward
+ * input x [N,H,W,in], dy [N,Ho,Wo,out] and the forward padding.
+ */
+export function conv2dFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, pad: SidePadding): tf.Tensor4D {
+  return tf.tidy(() => {
+    const channelsAsBatch = tf.transpose(x, [3, 1, 2, 0]); // [in, H, W, N]
+    const dyAsKernel = tf.transpose(dy, [1, 2, 0, 3]); // [Ho, Wo, N, out]
+    const g = tf.conv2d(channelsAsBatch, dyAsKernel, 1, explicitPadding(pad)); // [in, kh, kw, out]
+    return tf.transpose(g, [1, 2, 0, 3]);
+  });
+}
+
+let originalConfig: tf.GradConfig | null = null;
+
+const fastConfig: tf.GradConfig = {
+  kernelName: tf.Conv2D,
+  inputsToSave: ['x', 'filter'],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+    const pad = fastPathPadding(x.shape, filter.shape, attrs as unknown as tf.Conv2DAttrs);
+    if (pad === null) {
+      if (originalConfig === null) throw new Error('Conv2D gradient: the original gradient was not captured');
+      return originalConfig.gradFunc(dy, saved, attrs);
+    }
+    return {
+      x: () => conv2dInputGradient(dy as tf.Tensor4D, filter, pad),
+      filter: () => conv2dFilterGradient(x, dy as tf.Tensor4D, pad),
+    };
+  },
+};
+
+/**
+ * Replaces the global Conv2D gradient with the convolution-only one above (every backend shares the
+ * gradient registry). Idempotent. Call once at start-up, after the backend is chosen or before.
+ */
+export function registerFastConvGradients(): void {
+  const current = tf.getGradient(tf.Conv2D);
+  if (current === fastConfig) return;
+  originalConfig = current ?? null;
+  tf.registerGradient(fastConfig);
+}
+
+/** Puts TensorFlow.js's own Conv2D gradient back (benchmarks and reference computations). Idempotent. */
+export function unregisterFastConvGradients(): void {
+  if (tf.getGradient(tf.Conv2D) !== fastConfig) return;
+  if (originalConfig !== null) tf.registerGradient(originalConfig);
+  else tf.unregisterGradient(tf.Conv2D);
+}
+
+export function fastConvGradientsRegistered(): boolean {
+  return tf.getGradient(tf.Conv2D) === fastConfig;
+}

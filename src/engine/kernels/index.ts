@@ -1,0 +1,9 @@
+export { conv2dTransposeSame } from './conv2d-transpose.js';
+export {
+  registerFastConvGradients,
+  unregisterFastConvGradients,
+  fastConvGradientsRegistered,
+  conv2dInputGradient,
+  conv2dFilterGradient,
+} from './conv2d-gradients.js';
+export type { SidePadding } from './conv-geometry.js';

@@ -1,0 +1,108 @@
+import type { GradientPath, OutputKind } from '../models/classifier.js';
+
+/*
+ * Every result is a JSON record (RobustBench's way): a run directory holds run.json and one file per cell
+ * under cells/. Tables, charts, reports and comparisons are all rendered from these records, so runs can
+ * be resumed, sharded, merged and compared.
+ *
+ *   <run-dir>/run.json              RunManifest
+ *   <run-dir>/cells/<cellFile>.json CellResult (written atomically: temp file, fsync, rename)
+ */
+
+export type SuiteName = 'adversarial' | 'corruption';
+
+export interface CheckpointRef {
+  /** Name used in tables (model.json name). */
+  name: string;
+  /** Directory as given in the config (relative to the project root or absolute). */
+  dir: string;
+  /** sha256 of the weights file: two runs compare only when checkpoints are identified. */
+  weightsSha256: string;
+  family: string;
+  cycles: number;
+  ind: number;
+  /** The output used for predictions in this run. */
+  output: OutputKind;
+}
+
+export interface RunManifest {
+  format: 'bench-run/1';
+  suite: SuiteName;
+  /** The validated, fully-defaulted config the run used (after CLI overrides). */
+  config: Record<string, unknown>;
+  configFile: string | null;
+  seed: number;
+  /** Global test-set indices of the evaluated images, in order; bitsets index into this list. */
+  sampleIndices: number[];
+  dataset: { name: string; split: 'test'; source: string };
+  checkpoints: CheckpointRef[];
+  /** Every planned cell id, in execution order. */
+  cells: string[];
+  /** Set on a shard's run directory. */
+  shard: { index: number; count: number } | null;
+  backend: { name: string; provider: string; tfjsVersion: string; workers: number };
+  versions: { bench: string; node: string };
+  machine: { platform: string; arch: string; cpus: number; cpuModel: string; memoryGiB: number; hostname: string };
+  createdAt: string;
+}
+
+export type CellKind = 'clean' | 'attack' | 'corruption';
+
+export interface CellResult {
+  format: 'bench-cell/1';
+  /** Stable id, e.g. "cnnf-fmnist|pgd|e2e|0.05" or "cnn-fmnist|corruption|gaussian_noise|3" or "cnn-fmnist|clean". */
+  id: string;
+  kind: CellKind;
+  checkpoint: string;
+  output: OutputKind;
+  /** Attack cells. `path` is 'none' for score-based attacks; a transfer attack names its source checkpoint. */
+  attack?: string;
+  attackParams?: Record<string, unknown>;
+  path?: GradientPath | 'none';
+  transferFrom?: string;
+  eps?: number;
+  threatModel?: 'linf' | 'l2';
+  /** Corruption cells. */
+  corruption?: string;
+  family?: string;
+  severity?: number;
+  samples: number;
+  correct: number;
+  accuracy: number;
+  /** 95% Wilson score interval of the accuracy. */
+  ci95: [number, number];
+  /** Per-sample correctness over RunManifest.sampleIndices, a bitset (bit i of byte i>>3, LSB first), base64. */
+  correctBits: string;
+  timings: { seconds: number; imagesPerSecond: number; gradientEvaluations?: number };
+  backend: string;
+  completedAt: string;
+}
+
+/** Per-sample correctness as a base64 bitset. */
+export function encodeBits(correct: readonly boolean[]): string {
+  const bytes = new Uint8Array(Math.ceil(correct.length / 8));
+  correct.forEach((c, i) => {
+    if (c) bytes[i >> 3] |= 1 << (i & 7);
+  });
+  return Buffer.from(bytes).toString('base64');
+}
+
+export function decodeBits(bits: string, count: number): boolean[] {
+  const bytes = Buffer.from(bits, 'base64');
+  return Array.from({ length: count }, (_, i) => ((bytes[i >> 3] ?? 0) >> (i & 7)) % 2 === 1);
+}
+
+/** 95% Wilson score interval for k successes out of n. */
+export function wilsonInterval(k: number, n: number, z = 1.959963984540054): [number, number] {
+  if (n === 0) return [0, 1];
+  const p = k / n;
+  const denom = 1 + (z * z) / n;
+  const centre = (p + (z * z) / (2 * n)) / denom;
+  const half = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / denom;
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/** A file name for a cell id: safe characters only, never a path. */
+export function cellFileName(id: string): string {
+  return `${id.replace(/[^A-Za-z0-9._=-]+/g, '_')}.json`;
+}

@@ -1,0 +1,242 @@
+import { existsSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tf, type Tensor } from '../engine/tf.js';
+import { inputError } from '../engine/errors.js';
+import { ProgressBar, formatDuration } from '../engine/progress.js';
+import { activeBackend } from '../engine/backend.js';
+import { batches, shuffleIndices, toBatchTensor, toLabelTensor } from '../data/batching.js';
+import { FASHION_MNIST_CLASSES, loadFashionMnist, splitTrainValidation, type ImageDataset } from '../data/fashionMnist.js';
+import { fmnistArchitecture, REFERENCE_NORMALIZATION, type ArchitectureSpec } from '../models/architecture.js';
+import { initialWeights } from './initialization.js';
+import { CnnfNetwork } from '../models/cnnf.js';
+import { cleanAccuracy } from '../models/evaluate.js';
+import { loadCheckpoint, saveCheckpoint } from '../models/checkpoint.js';
+import { readSafetensors, writeSafetensors } from '../models/safetensors.js';
+import type { WeightArrays } from '../models/weights.js';
+import { SgdMomentum, clipByGlobalNorm, polyLearningRate } from './optimizer.js';
+import { cnnfTrainingLoss } from './objective.js';
+import { adversarialBatch, type AdversarialTraining } from './adversarial.js';
+
+export interface TrainOptions {
+  arch: 'cnn' | 'cnnf';
+  ind: number;
+  cycles: number;
+  resParam: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  power: number;
+  gradClip: number;
+  mseWeight: number;
+  seed: number;
+  validationSize: number;
+  dataDir?: string;
+  out: string;
+  name: string;
+  resume: boolean;
+  adv?: AdversarialTraining;
+  /** Train on only this many training images (tests, quick experiments). */
+  trainLimit?: number;
+  /** Evaluate on only this many test images at the end (tests). */
+  testLimit?: number;
+  quiet?: boolean;
+  /** The command line, recorded in the checkpoint's provenance. */
+  command: string;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  trainAccuracy: number;
+  validationAccuracy: number;
+  seconds: number;
+}
+
+interface TrainingState {
+  epochsDone: number;
+  step: number;
+  history: EpochRecord[];
+  wallTimeSeconds: number;
+}
+
+const STATE_FILE = 'training-state.json';
+const MOMENTUM_FILE = 'training-momentum.safetensors';
+
+/** The architecture a training run builds: a CNN is the CNN-F network with no feedback cycles. */
+export function trainingArchitecture(o: Pick<TrainOptions, 'arch' | 'ind' | 'cycles' | 'resParam'>): ArchitectureSpec {
+  return o.arch === 'cnn' ? fmnistArchitecture(0, 0, 0) : fmnistArchitecture(o.ind, o.cycles, o.resParam);
+}
+
+async function toHost(vars: Record<string, tf.Variable>): Promise<WeightArrays> {
+  const out: WeightArrays = {};
+  for (const [name, v] of Object.entries(vars)) out[name] = { shape: v.shape, data: (await v.data()) as Float32Array };
+  return out;
+}
+
+async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeFile(`${path}.tmp`, JSON.stringify(value, null, 2));
+  await rename(`${path}.tmp`, path);
+}
+
+/**
+ * Trains a CNN or CNN-F on Fashion-MNIST with the reference recipe: SGD with momentum and weight decay,
+ * polynomial learning-rate decay stepped per batch, global gradient-norm clipping, the CNN-F objective
+ * (cross entropy on every pass plus reconstruction losses). A checkpoint and the optimiser state are
+ * written after every epoch; `resume` continues from the last one with the same result as an
+ * uninterrupted run (the data order of epoch e depends only on the seed and e).
+ */
+export async function train(o: TrainOptions): Promise<{ checkpointDir: string; history: EpochRecord[] }> {
+  const arch = trainingArchitecture(o);
+  const trainSet = await loadFashionMnist('train', { dataDir: o.dataDir, limit: o.trainLimit });
+  const split = splitTrainValidation(trainSet.count, Math.min(o.validationSize, Math.floor(trainSet.count / 5)), o.seed);
+  const stepsPerEpoch = Math.floor(split.train.length / o.batchSize);
+  if (stepsPerEpoch < 1)
+    throw inputError('--batch-size', `${o.batchSize} is larger than the ${split.train.length} training images`);
+  const totalSteps = stepsPerEpoch * o.epochs;
+
+  let weights = initialWeights(arch, o.seed);
+  let state: TrainingState = { epochsDone: 0, step: 0, history: [], wallTimeSeconds: 0 };
+  const optimizer = new SgdMomentum(o.momentum, o.weightDecay);
+  const statePath = join(o.out, STATE_FILE);
+  if (o.resume) {
+    if (!existsSync(statePath)) throw inputError(`${o.out}`, `--resume: no ${STATE_FILE} here; start without --resume`);
+    state = JSON.parse(await readFile(statePath, 'utf8')) as TrainingState;
+    const saved = await loadCheckpoint(o.out);
+    // The state file is written last; a crash between files leaves them disagreeing, which we refuse.
+    if (saved.manifest.provenance.epochs !== state.epochsDone)
+      throw inputError(o.out, `--resume: model.json is from epoch ${saved.manifest.provenance.epochs} but ${STATE_FILE} says ${state.epochsDone}; the last save was interrupted`);
+    weights = saved.weights;
+    const momentum = await readSafetensors(join(o.out, MOMENTUM_FILE));
+    const buffers: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const [name, t] of momentum.tensors) buffers[name] = { shape: t.shape, data: t.data as Float32Array };
+    optimizer.restore(buffers);
+    if (!o.quiet) process.stderr.write(`resuming after epoch ${state.epochsDone} (step ${state.step})\n`);
+  }
+
+  const variables: Record<string, tf.Variable> = {};
+  for (const [name, w] of Object.entries(weights)) variables[name] = tf.variable(tf.tensor(w.data, w.shape), true, name);
+  const network = new CnnfNetwork(arch, REFERENCE_NORMALIZATION, variables);
+  const varList = Object.values(variables);
+  const shape = [trainSet.height, trainSet.width, trainSet.channels] as const;
+
+  for (let epoch = state.epochsDone; epoch < o.epochs; epoch++) {
+    const started = Date.now();
+    const order = shuffleIndices(split.train, o.seed, `epoch/${epoch}`);
+    const bar = new ProgressBar(`epoch ${epoch + 1}/${o.epochs}`, stepsPerEpoch, { quiet: o.quiet });
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    let b = 0;
+    for (const rows of batches(order, o.batchSize)) {
+      if (rows.length < o.batchSize) break; // drop_last, as the reference's loader
+      const lr = polyLearningRate(o.lr, state.step, totalSteps, o.power);
+      const stats = tf.tidy(() => {
+        let x = toBatchTensor(trainSet.images, rows, shape);
+        const y = toLabelTensor(trainSet.labels, rows);
+        const cleanCount = o.adv ? rows.length : undefined;
+        let yAll = y;
+        if (o.adv) {
+          x = tf.concat([x, adversarialBatch(network, x, y, o.adv, o.seed, epoch, rows)]);
+          yAll = tf.concat([y, y]);
+        }
+        let hits: Tensor | null = null;
+        const { value, grads } = tf.variableGrads(() => {
+          const { loss, lastLogits } = cnnfTrainingLoss(network, x, yAll, o.mseWeight, cleanCount, o.adv?.cleanWeight);
+          const logitsForAccuracy = cleanCount ? tf.slice(lastLogits, [0, 0], [cleanCount, -1]) : lastLogits;
+          hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logitsForAccuracy, 1), y), 'float32')));
+          return loss;
+        }, varList);
+        const clipped = o.gradClip > 0 ? clipByGlobalNorm(grads, o.gradClip).grads : grads;
+        optimizer.step(variables, clipped, lr);
+        return tf.stack([value, hits as unknown as Tensor]);
+      });
+      const [loss, hitCount] = Array.from(await stats.data());
+      stats.dispose();
+      if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${b + 1}: loss ${loss}`);
+      state.step++;
+      b++;
+      lossSum += loss * rows.length;
+      correct += hitCount;
+      seen += rows.length;
+      const rate = seen / ((Date.now() - started) / 1000);
+      bar.update(b, `loss ${(lossSum / seen).toFixed(4)} acc ${((100 * correct) / seen).toFixed(1)}% ${rate.toFixed(0)} img/s`);
+    }
+    const validation = await cleanAccuracy(network, trainSet, split.validation);
+    const seconds = (Date.now() - started) / 1000;
+    const record: EpochRecord = {
+      epoch: epoch + 1,
+      loss: lossSum / seen,
+      trainAccuracy: correct / seen,
+      validationAccuracy: validation.last,
+      seconds,
+    };
+    state.history.push(record);
+    state.epochsDone = epoch + 1;
+    state.wallTimeSeconds += seconds;
+    bar.done(
+      `loss ${record.loss.toFixed(4)} train ${(100 * record.trainAccuracy).toFixed(2)}% validation ${(100 * record.validationAccuracy).toFixed(2)}%`,
+    );
+    await saveState(o, arch, variables, optimizer, state, null);
+  }
+
+  // Held-out evaluation on the test set, once, at the end: nothing is selected on it.
+  const testSet = await loadFashionMnist('test', { limit: o.testLimit });
+  const test = await cleanAccuracy(network, testSet);
+  await saveState(o, arch, variables, optimizer, state, test);
+  if (!o.quiet)
+    process.stderr.write(
+      `test accuracy (${test.images} images): first ${(100 * test.first).toFixed(2)}%, last ${(100 * test.last).toFixed(2)}%, average ${(100 * test.average).toFixed(2)}%; training time ${formatDuration(state.wallTimeSeconds)}\n`,
+    );
+  optimizer.dispose();
+  for (const v of varList) v.dispose();
+  return { checkpointDir: o.out, history: state.history };
+}
+
+async function saveState(
+  o: TrainOptions,
+  arch: ArchitectureSpec,
+  variables: Record<string, tf.Variable>,
+  optimizer: SgdMomentum,
+  state: TrainingState,
+  test: Awaited<ReturnType<typeof cleanAccuracy>> | null,
+): Promise<void> {
+  const backend = activeBackend();
+  const { command, out, name, resume, quiet, ...recipe } = o;
+  void out;
+  void resume;
+  void quiet;
+  await saveCheckpoint(
+    o.out,
+    {
+      format: 'bench-checkpoint/1',
+      name,
+      architecture: arch,
+      normalization: REFERENCE_NORMALIZATION,
+      classNames: [...FASHION_MNIST_CLASSES],
+      provenance: {
+        source: 'bench train',
+        command,
+        recipe,
+        seed: o.seed,
+        epochs: state.epochsDone,
+        wallTimeSeconds: Math.round(state.wallTimeSeconds),
+        backend: backend ? `${backend.name} (${backend.provider})` : 'unknown',
+        date: new Date().toISOString(),
+        history: state.history,
+      },
+      metrics: test
+        ? { cleanAccuracy: { first: test.first, last: test.last, average: test.average }, testImages: test.images, split: 'test' }
+        : { validationAccuracy: state.history.at(-1)?.validationAccuracy ?? null, split: 'validation', complete: false },
+    },
+    await toHost(variables),
+  );
+  const buffers = await optimizer.state();
+  await writeSafetensors(join(o.out, `${MOMENTUM_FILE}.tmp`), buffers);
+  await rename(join(o.out, `${MOMENTUM_FILE}.tmp`), join(o.out, MOMENTUM_FILE));
+  await writeJsonAtomic(join(o.out, STATE_FILE), state);
+}
+
+export type { ImageDataset };
