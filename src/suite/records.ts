@@ -106,3 +106,17 @@ export function wilsonInterval(k: number, n: number, z = 1.959963984540054): [nu
 export function cellFileName(id: string): string {
   return `${id.replace(/[^A-Za-z0-9._=-]+/g, '_')}.json`;
 }
+
+/**
+ * Gradient-masking sanity checks (Carlini et al. 2019; the checks AutoAttack and ART ship), computed by
+ * the adversarial runner and stored in <run-dir>/sanity.json as SanityCheck[].
+ */
+export interface SanityCheck {
+  checkpoint: string;
+  /** e.g. 'monotone-in-eps', 'large-eps-chance', 'more-steps', 'black-box-not-better', 'transfer-not-better', 'gradients-finite'. */
+  name: string;
+  status: 'pass' | 'warn' | 'skip';
+  /** One sentence with the numbers, readable in a terminal and in the report. */
+  detail: string;
+  numbers: Record<string, number>;
+}
