@@ -1,4 +1,5 @@
 import { tf, type Tensor, type Tensor4D } from '../engine/tf.js';
+import { conv2dTransposeSame } from '../engine/kernels/index.js';
 
 /*
  * The layers of CNN-F as pure functions. The reference implementation keeps per-layer mutable state
@@ -117,13 +118,12 @@ export function conv(x: Tensor4D, kernel: Tensor): Tensor4D {
 }
 
 /**
- * The tied transposed convolution of the feedback path: the adjoint of `conv` with the same kernel,
- * written as a forward convolution with the kernel rotated by 180 degrees and its in/out channels
- * swapped, so it runs on the backends' fast Conv2D kernel (wasm's Conv2DBackpropInput is ~20x slower).
+ * The tied transposed convolution of the feedback path: the adjoint of `conv` with the same kernel. It
+ * runs as a forward convolution with the adjoint kernel (src/engine/kernels), because wasm's
+ * Conv2DBackpropInput is ~10x slower than its Conv2D.
  */
 export function transposedConv(x: Tensor4D, kernel: Tensor): Tensor4D {
-  const adjointKernel = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-  return tf.conv2d(x, adjointKernel, 1, 'same');
+  return conv2dTransposeSame(x, kernel as tf.Tensor4D);
 }
 
 /**

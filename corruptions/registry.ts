@@ -1,0 +1,102 @@
+/**
+ * All corruptions by name. Order: the 15 CIFAR-10-C benchmark corruptions in the paper's order (frost
+ * excluded: it needs photographs), then the held-out ones (speckle noise, Gaussian blur).
+ */
+import { inputError } from '../src/engine/errors.js';
+import { defocusBlur, gaussianBlur, glassBlur, motionBlur, zoomBlur } from './blur.js';
+import { contrast, jpegCompression, pixelate } from './digital.js';
+import { elasticTransform } from './elastic.js';
+import { gaussianNoise, impulseNoise, shotNoise, speckleNoise } from './noise.js';
+import type { AnyCorruption } from './types.js';
+import { brightness, fog, snow } from './weather.js';
+
+const ALL: readonly AnyCorruption[] = [
+  gaussianNoise,
+  shotNoise,
+  impulseNoise,
+  defocusBlur,
+  glassBlur,
+  motionBlur,
+  zoomBlur,
+  snow,
+  fog,
+  brightness,
+  contrast,
+  elasticTransform,
+  pixelate,
+  jpegCompression,
+  speckleNoise,
+  gaussianBlur,
+];
+
+/** Names of the CIFAR-10-C benchmark corruptions we generate (all but frost), for a default suite. */
+export const BENCHMARK_CORRUPTION_NAMES: readonly string[] = ALL.slice(0, 14).map((c) => c.name);
+export const CORRUPTION_NAMES: readonly string[] = ALL.map((c) => c.name);
+
+export function listCorruptions(): readonly AnyCorruption[] {
+  return ALL;
+}
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/** The valid name closest to `wanted`: one containing it (an abbreviation such as "jpeg"), else by edit distance. */
+export function closestCorruptionName(wanted: string): string {
+  const w = wanted.toLowerCase().trim().replace(/[\s-]+/g, '_');
+  const score = (n: string) => (w.length >= 3 && n.includes(w) ? 0 : editDistance(w, n));
+  let best = CORRUPTION_NAMES[0];
+  for (const n of CORRUPTION_NAMES) if (score(n) < score(best)) best = n;
+  return best;
+}
+
+/** The corruption called `name`; an InputError naming the closest valid name otherwise. */
+export function getCorruption(name: string, where = '--corruption'): AnyCorruption {
+  const found = ALL.find((c) => c.name === name);
+  if (found) return found;
+  const best = closestCorruptionName(String(name));
+  throw inputError(where, `unknown corruption ${JSON.stringify(name)} (did you mean ${best}?)`, CORRUPTION_NAMES.join(', '));
+}
+
+/**
+ * The rng key of one corruption cell: a suite cell and `bench preview` use it so a preview shows the exact
+ * images a run evaluates (with KeyedRng(seed, key, global test-set indices)).
+ */
+export function corruptionKey(name: string, severity: number): string {
+  return `corruption/${name}/${severity}`;
+}
+
+function formatValue(v: unknown): string {
+  if (typeof v === 'number') return String(Number(v.toPrecision(6)));
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '[]';
+    if (v.length <= 3) return v.map(formatValue).join(',');
+    return `${formatValue(v[0])}..${formatValue(v[v.length - 1])} (${v.length})`;
+  }
+  return String(v);
+}
+
+/** Severity table as aligned text: one row per severity, one column per parameter, then the source. */
+export function formatSeverityTable(c: AnyCorruption): string {
+  const first = c.severities[0];
+  const keys = first !== null && typeof first === 'object' && !Array.isArray(first) ? Object.keys(first) : [''];
+  const cell = (p: unknown, k: string) => formatValue(k === '' ? p : (p as Record<string, unknown>)[k]);
+  const header = ['severity', ...keys.map((k) => k || 'value')];
+  const rows = c.severities.map((p, i) => [String(i + 1), ...keys.map((k) => cell(p, k))]);
+  const widths = header.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j].length)));
+  const line = (r: string[]) => r.map((v, j) => v.padEnd(widths[j])).join('  ').trimEnd();
+  return [
+    `${c.name} (${c.family}): ${c.describe}`,
+    line(header),
+    ...rows.map(line),
+    `source: ${c.source}`,
+  ].join('\n');
+}

@@ -1,0 +1,135 @@
+// Micro benchmark of the convolution kernels behind training and attacks, on the CNN-F's Fashion-MNIST
+// layer shapes: forward conv, input gradient, filter gradient and the transposed conv, TensorFlow.js's
+// own kernel vs ours (src/engine/kernels) where the original exists, in ms and GFLOP/s.
+//   npx tsx scripts/kernel-bench.ts [--batch 100] [--reps 3] [--backend wasm] [--alternatives]
+// --alternatives also times the filter-gradient designs we rejected (im2col + matMul) and the
+// transpose flags of tf.matMul, which are slow on wasm.
+import { tf } from '../src/engine/tf.js';
+import { initBackend } from '../src/engine/backend.js';
+import {
+  conv2dFilterGradient,
+  conv2dInputGradient,
+  conv2dTransposeSame,
+  registerFastConvGradients,
+  unregisterFastConvGradients,
+} from '../src/engine/kernels/index.js';
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+const batch = Number(option('batch', '100'));
+const reps = Number(option('reps', '3'));
+const backendName = option('backend', 'wasm');
+const alternatives = process.argv.includes('--alternatives');
+
+/** name, input channels, output channels, image side (3x3 kernels, 'same' padding, stride 1). */
+const LAYERS: [string, number, number, number][] = [
+  ['conv1', 1, 16, 28],
+  ['conv2', 16, 32, 28],
+  ['conv3', 32, 32, 28],
+  ['conv4', 32, 64, 14],
+];
+const K = 3;
+const SAME = { top: 1, bottom: 1, left: 1, right: 1 };
+
+/** Best wall time of `reps` runs after one warm-up; the result is read back outside any tidy. */
+function time(run: () => tf.Tensor | tf.Tensor[]): number {
+  let best = Infinity;
+  for (let r = 0; r <= reps; r++) {
+    const t0 = performance.now();
+    const out = run();
+    for (const t of Array.isArray(out) ? out : [out]) t.dataSync();
+    const dt = performance.now() - t0;
+    tf.dispose(out);
+    if (r > 0) best = Math.min(best, dt);
+  }
+  return best;
+}
+
+function row(label: string, ms: number | null, flops: number, note = '') {
+  const msText = ms === null ? 'n/a'.padStart(9) : `${ms.toFixed(1).padStart(7)} ms`;
+  const rate = ms === null ? '' : `${(flops / ms / 1e6).toFixed(2).padStart(6)} GFLOP/s`;
+  console.log(`  ${label.padEnd(34)} ${msText}  ${rate.padEnd(15)} ${note}`);
+}
+
+function im2colFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor {
+  return tf.tidy(() => {
+    const [N, H, W, C] = x.shape;
+    const O = dy.shape[3];
+    const xp = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+    const shifted: tf.Tensor[] = [];
+    for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) shifted.push(tf.slice(xp, [0, i, j, 0], [-1, H, W, -1]));
+    const cols = tf.reshape(tf.concat(shifted, 3), [N * H * W, K * K * C]) as tf.Tensor2D;
+    const dyRows = tf.reshape(dy, [N * H * W, O]) as tf.Tensor2D;
+    return tf.reshape(tf.matMul(tf.transpose(cols), dyRows), [K, K, C, O]);
+  });
+}
+
+function nineMatMulFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor {
+  return tf.tidy(() => {
+    const [N, H, W, C] = x.shape;
+    const O = dy.shape[3];
+    const xp = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+    const dyT = tf.transpose(tf.reshape(dy, [N * H * W, O])) as tf.Tensor2D;
+    const taps: tf.Tensor[] = [];
+    for (let i = 0; i < K; i++)
+      for (let j = 0; j < K; j++)
+        taps.push(tf.matMul(dyT, tf.reshape(tf.slice(xp, [0, i, j, 0], [-1, H, W, -1]), [N * H * W, C]) as tf.Tensor2D));
+    return tf.reshape(tf.transpose(tf.stack(taps), [0, 2, 1]), [K, K, C, O]);
+  });
+}
+
+function matMulFlags() {
+  const M = batch * 28 * 28, C = 32, O = 32;
+  const a = tf.randomNormal([M, C]) as tf.Tensor2D, b = tf.randomNormal([M, O]) as tf.Tensor2D;
+  const aT = tf.transpose(a) as tf.Tensor2D, bT = tf.transpose(b) as tf.Tensor2D;
+  const flops = 2 * M * C * O;
+  console.log(`\ntf.matMul on [${M},${C}] and [${M},${O}] operands (the filter-gradient product)`);
+  row('[C,M] x [M,O]', time(() => tf.matMul(aT, b)), flops);
+  row('transposeA: [M,C]^T x [M,O]', time(() => tf.matMul(a, b, true, false)), flops);
+  row('transposeB: [C,M] x [O,M]^T', time(() => tf.matMul(aT, bT, false, true)), flops);
+  row('explicit tf.transpose, then matMul', time(() => tf.tidy(() => tf.matMul(tf.transpose(a), b))), flops);
+  tf.dispose([a, b, aT, bT]);
+}
+
+async function main() {
+  const info = await initBackend(backendName);
+  console.log(`backend ${info.name} (${info.provider}), tfjs ${info.tfjsVersion}, batch ${batch}, best of ${reps}`);
+  for (const [name, cin, cout, side] of LAYERS) {
+    const x = tf.randomNormal([batch, side, side, cin]) as tf.Tensor4D;
+    const w = tf.randomNormal([K, K, cin, cout]) as tf.Tensor4D;
+    const dy = tf.randomNormal([batch, side, side, cout]) as tf.Tensor4D;
+    const flops = 2 * batch * side * side * K * K * cin * cout;
+    console.log(`\n${name}: [${batch},${side},${side},${cin}] * [${K},${K},${cin},${cout}] 'same', ${(flops / 1e9).toFixed(3)} GFLOP per op`);
+    row('forward tf.conv2d', time(() => tf.conv2d(x, w, 1, 'same')), flops);
+    row('input grad: Conv2DBackpropInput', time(() => tf.conv2dTranspose(dy, w, x.shape, 1, 'same')), flops, 'original');
+    row('input grad: ours', time(() => conv2dInputGradient(dy, w, SAME)), flops);
+    row('filter grad: ours', time(() => conv2dFilterGradient(x, dy, SAME)), flops);
+    if (alternatives) {
+      row('filter grad: im2col + one matMul', time(() => im2colFilterGradient(x, dy)), flops, 'rejected');
+      row('filter grad: nine matMuls', time(() => nineMatMulFilterGradient(x, dy)), flops, 'rejected');
+    }
+    row('transpose conv: tf.conv2dTranspose', time(() => tf.conv2dTranspose(dy, w, x.shape, 1, 'same')), flops, 'original');
+    row('transpose conv: conv2dTransposeSame', time(() => conv2dTransposeSame(dy, w)), flops);
+
+    const lossOf = (a: tf.Tensor, f: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, 1, 'same'), dy));
+    unregisterFastConvGradients();
+    const origInput = time(() => tf.tidy(() => tf.grad((a: tf.Tensor) => lossOf(a, w))(x)));
+    // Checked rather than caught: a gradient that throws mid-tape leaks its saved tensors.
+    const hasFilterKernel = tf.getKernel('Conv2DBackpropFilter', tf.getBackend()) !== undefined;
+    const origBoth = hasFilterKernel ? time(() => tf.tidy(() => tf.grads(lossOf)([x, w]))) : null;
+    registerFastConvGradients();
+    const oursInput = time(() => tf.tidy(() => tf.grad((a: tf.Tensor) => lossOf(a, w))(x)));
+    const oursBoth = time(() => tf.tidy(() => tf.grads(lossOf)([x, w])));
+    row('tf.grad x (fwd+bwd): original', origInput, 2 * flops);
+    row('tf.grad x (fwd+bwd): ours', oursInput, 2 * flops);
+    row('tf.grads x,w (fwd+bwd): original', origBoth, 3 * flops, origBoth === null ? 'throws: no Conv2DBackpropFilter kernel' : '');
+    row('tf.grads x,w (fwd+bwd): ours', oursBoth, 3 * flops);
+    tf.dispose([x, w, dy]);
+  }
+  if (alternatives) matMulFlags();
+  console.log(`\nlive tensors at exit: ${tf.memory().numTensors}`);
+}
+
+await main();
