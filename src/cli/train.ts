@@ -28,6 +28,7 @@ interface TrainArgs {
   advStepSize?: number;
   cleanWeight: number;
   trainLimit?: number;
+  testLimit?: number;
   quiet: boolean;
   backend?: string;
 }
@@ -66,6 +67,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('adv-step-size', { type: 'number', describe: 'PGD step size (default eps * 0.355, the reference 0.071/0.2)' })
       .option('clean-weight', { type: 'number', default: 0.1, describe: 'weight of the clean loss in adversarial training' })
       .option('train-limit', { type: 'number', describe: 'use only the first N training images (quick runs)' })
+      .option('test-limit', { type: 'number', describe: 'evaluate on only the first N test images at the end (quick runs)' })
       .option('quiet', { type: 'boolean', default: false }) as never,
   handler: handler(async (a: TrainArgs) => {
     positive('epochs', a.epochs, true);
@@ -97,6 +99,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         ? { kind: a.adv, eps: a.advEps, steps: a.advSteps, stepSize: a.advStepSize ?? a.advEps * 0.355, cleanWeight: a.cleanWeight }
         : undefined,
       trainLimit: a.trainLimit,
+      testLimit: a.testLimit,
       quiet: a.quiet,
       command: `bench ${process.argv.slice(2).join(' ')}`,
     };

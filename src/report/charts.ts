@@ -1,0 +1,380 @@
+/**
+ * Vega-Lite specs rendered from a run's records, saved as <run-dir>/charts/<id>.vl.json, and static SVGs of
+ * each rendered headlessly (vega's `renderer: 'none'` + toSVG), saved as <run-dir>/charts/<id>.svg.
+ * The data is inlined in every spec so a .vl.json file opens in any Vega-Lite viewer on its own.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import { CORRUPTION_FAMILIES } from '../../corruptions/types.js';
+import { checkpointNames, corruptionSummary, epsKey, estimate, worstCase, type RunData } from '../suite/summary.js';
+import { attackSeries } from './tables.js';
+import { attackLabel, checkpointColour } from './format.js';
+
+export interface Chart {
+  id: string;
+  title: string;
+  /** One sentence under the chart saying how to read it. */
+  caption: string;
+  spec: TopLevelSpec;
+}
+
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+const WORST = 'worst case';
+const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif';
+
+const CONFIG = {
+  font: FONT,
+  view: { stroke: '#ddd' },
+  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', gridColor: '#eee' },
+  legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', labelLimit: 280 },
+  header: { labelFontSize: 13, titleFontSize: 13 },
+  title: { fontSize: 14, anchor: 'start', fontWeight: 'bold' },
+} as const;
+
+/** Line legends drawn as solid strokes (a band layer sharing the scale would otherwise fade the symbols). */
+const LINE_LEGEND = { orient: 'right', symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1, symbolSize: 260 } as const;
+const ACCURACY_AXIS = { title: 'accuracy', format: '.0%' } as const;
+const ACCURACY_SCALE = { domain: [0, 1] } as const;
+const EPS_AXIS = { title: 'ε (L∞, pixel units in [0,1])' } as const;
+
+function checkpointColourScale(run: RunData) {
+  const names = checkpointNames(run);
+  return { domain: names, range: names.map((n) => checkpointColour(names, n)) };
+}
+
+interface EpsPoint {
+  checkpoint: string;
+  series: string;
+  attack: string;
+  path: string;
+  eps: number;
+  accuracy: number;
+  lo: number;
+  hi: number;
+  samples: number;
+}
+
+/** One point per attack cell plus the worst-case points, long form. */
+function epsPoints(run: RunData): EpsPoint[] {
+  const points: EpsPoint[] = [];
+  for (const checkpoint of checkpointNames(run)) {
+    for (const { cells } of attackSeries(run, checkpoint)) {
+      const path = cells[0].path ?? 'none';
+      const label = attackLabel(cells[0]);
+      const series = path === 'none' ? label : `${label} (${path})`;
+      // Colour by attack; a transfer attack is one colour whatever its source (the source is in the series name).
+      const attack = cells[0].transferFrom ? `transfer (${cells[0].attack})` : (cells[0].attack ?? '?');
+      for (const c of cells) {
+        const e = estimate(c.correct, c.samples);
+        points.push({ checkpoint, series, attack, path, eps: epsKey(c.eps!), accuracy: e.accuracy, lo: e.ci95[0], hi: e.ci95[1], samples: c.samples });
+      }
+    }
+  }
+  for (const w of worstCase(run))
+    points.push({ checkpoint: w.checkpoint, series: WORST, attack: WORST, path: 'all', eps: w.eps, accuracy: w.accuracy, lo: w.ci95[0], hi: w.ci95[1], samples: w.samples });
+  return points;
+}
+
+const EPS_TOOLTIP = [
+  { field: 'checkpoint', type: 'nominal' },
+  { field: 'series', type: 'nominal', title: 'attack' },
+  { field: 'eps', type: 'quantitative', title: 'ε' },
+  { field: 'accuracy', type: 'quantitative', format: '.1%' },
+  { field: 'lo', type: 'quantitative', format: '.1%', title: '95% CI low' },
+  { field: 'hi', type: 'quantitative', format: '.1%', title: '95% CI high' },
+  { field: 'samples', type: 'quantitative' },
+];
+
+/**
+ * The headline: each checkpoint's worst-case curve (solid) and its PGD end-to-end curve (dashed) on one
+ * chart, with 95% bands; colour = checkpoint.
+ */
+export function headlineChart(run: RunData): Chart | null {
+  const points = epsPoints(run).filter((p) => p.series === WORST || (p.attack === 'pgd' && p.path === 'e2e'));
+  if (points.length === 0) return null;
+  const curves = points.map((p) => ({ ...p, curve: p.series === WORST ? 'worst case (all attacks)' : 'PGD, end-to-end gradient' }));
+  const names = checkpointNames(run).filter((n) => curves.some((c) => c.checkpoint === n));
+  const title = names.length > 1 ? `Robust accuracy: ${names.join(' vs ')}` : `Robust accuracy: ${names[0]}`;
+  const colour = { field: 'checkpoint', type: 'nominal', scale: checkpointColourScale(run), legend: { ...LINE_LEGEND, title: 'checkpoint' } };
+  const dash = {
+    field: 'curve',
+    type: 'nominal',
+    scale: { domain: ['worst case (all attacks)', 'PGD, end-to-end gradient'], range: [[1, 0], [6, 4]] },
+    legend: { ...LINE_LEGEND, title: 'curve', symbolStrokeWidth: 2, symbolStrokeColor: '#333', symbolSize: 400 },
+  };
+  const spec = {
+    $schema: SCHEMA,
+    title,
+    width: 560,
+    height: 320,
+    config: CONFIG,
+    data: { values: curves },
+    encoding: { x: { field: 'eps', type: 'quantitative', axis: EPS_AXIS } },
+    layer: [
+      {
+        mark: { type: 'area', opacity: 0.13 },
+        encoding: {
+          y: { field: 'lo', type: 'quantitative', scale: ACCURACY_SCALE, axis: ACCURACY_AXIS },
+          y2: { field: 'hi' },
+          color: colour,
+          detail: { field: 'curve', type: 'nominal' },
+        },
+      },
+      // Lines and points are separate layers: a line mark with `point` makes the dash legend draw dots.
+      {
+        mark: { type: 'line', strokeWidth: 2.5 },
+        encoding: { y: { field: 'accuracy', type: 'quantitative', scale: ACCURACY_SCALE, axis: ACCURACY_AXIS }, color: colour, strokeDash: dash },
+      },
+      {
+        mark: { type: 'point', filled: true, size: 40, opacity: 1 },
+        encoding: {
+          y: { field: 'accuracy', type: 'quantitative', scale: ACCURACY_SCALE, axis: ACCURACY_AXIS },
+          color: colour,
+          tooltip: EPS_TOOLTIP.filter((t) => t.field !== 'series').concat([{ field: 'curve', type: 'nominal' }]),
+        },
+      },
+    ],
+  };
+  return {
+    id: 'headline',
+    title,
+    caption:
+      'Solid: worst case over every attack and gradient path (a sample counts only if no attack fooled it); dashed: PGD with the ' +
+      'end-to-end gradient. Bands are 95% Wilson intervals.',
+    spec: spec as unknown as TopLevelSpec,
+  };
+}
+
+/** Accuracy vs ε, one panel per checkpoint: colour = attack, dash = gradient path, the worst case thick and black. */
+export function accuracyVsEpsChart(run: RunData): Chart | null {
+  const points = epsPoints(run);
+  if (points.length === 0) return null;
+  const attacks = [...new Set(points.filter((p) => p.series !== WORST).map((p) => p.attack))];
+  const palette = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2', '#eeca3b', '#ff9da6', '#9d755d', '#bab0ac'];
+  const colour = {
+    field: 'attack',
+    type: 'nominal',
+    scale: { domain: [...attacks, WORST], range: [...attacks.map((_, i) => palette[i % palette.length]), '#111111'] },
+    legend: { ...LINE_LEGEND, title: 'attack' },
+  };
+  const paths = ['first', 'e2e', 'bpda', 'none', 'all'].filter((p) => points.some((x) => x.path === p));
+  const dashes: Record<string, number[]> = { first: [2, 3], e2e: [1, 0], bpda: [7, 3], none: [1, 0], all: [1, 0] };
+  const dash = { field: 'path', type: 'nominal', scale: { domain: paths, range: paths.map((p) => dashes[p]) }, legend: { ...LINE_LEGEND, title: 'gradient path',
+      labelExpr: "{first: 'first pass', e2e: 'end-to-end', bpda: 'BPDA', none: 'none (score-based)', all: 'all (worst case)'}[datum.label] || datum.label",
+      symbolStrokeWidth: 2, symbolStrokeColor: '#333', symbolSize: 400 } };
+  const y = { field: 'accuracy', type: 'quantitative', scale: ACCURACY_SCALE, axis: ACCURACY_AXIS };
+  const spec = {
+    $schema: SCHEMA,
+    title: 'Accuracy vs ε by attack and gradient path',
+    config: CONFIG,
+    data: { values: points },
+    facet: { column: { field: 'checkpoint', type: 'nominal', title: null, sort: checkpointNames(run) } },
+    spec: {
+      width: 340,
+      height: 260,
+      encoding: { x: { field: 'eps', type: 'quantitative', axis: EPS_AXIS } },
+      layer: [
+        {
+          transform: [{ filter: `datum.series !== '${WORST}'` }],
+          mark: { type: 'area', opacity: 0.06 },
+          encoding: {
+            y: { field: 'lo', type: 'quantitative', scale: ACCURACY_SCALE, axis: ACCURACY_AXIS },
+            y2: { field: 'hi' },
+            color: colour,
+            detail: { field: 'series', type: 'nominal' },
+          },
+        },
+        {
+          transform: [{ filter: `datum.series === '${WORST}'` }],
+          mark: { type: 'area', opacity: 0.14 },
+          encoding: { y: { field: 'lo', type: 'quantitative', scale: ACCURACY_SCALE, axis: ACCURACY_AXIS }, y2: { field: 'hi' }, color: colour },
+        },
+        {
+          transform: [{ filter: `datum.series !== '${WORST}'` }],
+          mark: { type: 'line', strokeWidth: 1.6 },
+          encoding: { y, color: colour, strokeDash: dash, detail: { field: 'series', type: 'nominal' } },
+        },
+        {
+          transform: [{ filter: `datum.series !== '${WORST}'` }],
+          mark: { type: 'point', filled: true, size: 16, opacity: 1 },
+          encoding: { y, color: colour, tooltip: EPS_TOOLTIP },
+        },
+        {
+          transform: [{ filter: `datum.series === '${WORST}'` }],
+          mark: { type: 'line', strokeWidth: 3.5, point: { size: 40, filled: true } },
+          encoding: { y, color: colour, tooltip: EPS_TOOLTIP },
+        },
+      ],
+    },
+  };
+  return {
+    id: 'accuracy-vs-eps',
+    title: 'Accuracy vs ε by attack and gradient path',
+    caption:
+      'One line per attack and gradient path (dotted: first pass, solid: end-to-end, long dashes: BPDA); the thick black line is the ' +
+      'worst case over all of them, with its 95% Wilson band (the faint bands are the single attacks\' intervals).',
+    spec: spec as unknown as TopLevelSpec,
+  };
+}
+
+interface CorruptionPoint {
+  checkpoint: string;
+  corruption: string;
+  family: string;
+  severity: number;
+  accuracy: number;
+  lo: number;
+  hi: number;
+  order: number;
+}
+
+function corruptionPoints(run: RunData): CorruptionPoint[] {
+  const familyRank = (f: string) => {
+    const i = (CORRUPTION_FAMILIES as readonly string[]).indexOf(f);
+    return i < 0 ? CORRUPTION_FAMILIES.length : i;
+  };
+  const points: CorruptionPoint[] = [];
+  for (const s of corruptionSummary(run)) {
+    const entries = [...s.corruptions].sort((a, b) => familyRank(a.family) - familyRank(b.family));
+    entries.forEach((e, order) => {
+      for (const [severity, est] of e.bySeverity)
+        points.push({ checkpoint: s.checkpoint, corruption: e.corruption, family: e.family, severity, accuracy: est.accuracy, lo: est.ci95[0], hi: est.ci95[1], order });
+    });
+  }
+  return points;
+}
+
+/** Heatmap corruption x severity, one panel per checkpoint, accuracy written in each cell. */
+export function corruptionHeatmapChart(run: RunData): Chart | null {
+  const points = corruptionPoints(run);
+  if (points.length === 0) return null;
+  const corruptionOrder = [...new Map(points.map((p) => [p.corruption, p.order])).entries()].sort((a, b) => a[1] - b[1]).map(([c]) => c);
+  const spec = {
+    $schema: SCHEMA,
+    title: 'Corruption accuracy by severity',
+    config: CONFIG,
+    data: { values: points },
+    facet: { column: { field: 'checkpoint', type: 'nominal', title: null, sort: checkpointNames(run) } },
+    spec: {
+      width: { step: 44 },
+      height: { step: 24 },
+      encoding: {
+        x: { field: 'severity', type: 'ordinal', axis: { title: 'severity', labelAngle: 0 } },
+        y: { field: 'corruption', type: 'nominal', sort: corruptionOrder, axis: { title: null } },
+      },
+      layer: [
+        {
+          mark: { type: 'rect' },
+          encoding: {
+            color: { field: 'accuracy', type: 'quantitative', scale: { scheme: 'viridis', domain: [0, 1] }, legend: { title: 'accuracy', format: '.0%' } },
+            tooltip: [
+              { field: 'checkpoint', type: 'nominal' },
+              { field: 'corruption', type: 'nominal' },
+              { field: 'family', type: 'nominal' },
+              { field: 'severity', type: 'ordinal' },
+              { field: 'accuracy', type: 'quantitative', format: '.1%' },
+              { field: 'lo', type: 'quantitative', format: '.1%', title: '95% CI low' },
+              { field: 'hi', type: 'quantitative', format: '.1%', title: '95% CI high' },
+            ],
+          },
+        },
+        {
+          mark: { type: 'text', fontSize: 10 },
+          encoding: {
+            text: { field: 'accuracy', type: 'quantitative', format: '.0%' },
+            color: { condition: { test: 'datum.accuracy < 0.55', value: 'white' }, value: 'black' },
+          },
+        },
+      ],
+    },
+  };
+  return {
+    id: 'corruption-heatmap',
+    title: 'Corruption accuracy by severity',
+    caption: 'Accuracy per corruption (rows, grouped by family) and severity 1-5 (columns); one panel per checkpoint.',
+    spec: spec as unknown as TopLevelSpec,
+  };
+}
+
+/** Mean accuracy over a family's corruptions vs severity (0 = clean), one panel per family, colour = checkpoint. */
+export function severityByFamilyChart(run: RunData): Chart | null {
+  const points = corruptionPoints(run);
+  if (points.length === 0) return null;
+  const groups = new Map<string, { checkpoint: string; family: string; severity: number; sum: number; n: number }>();
+  for (const p of points) {
+    const key = JSON.stringify([p.checkpoint, p.family, p.severity]);
+    const g = groups.get(key) ?? { checkpoint: p.checkpoint, family: p.family, severity: p.severity, sum: 0, n: 0 };
+    g.sum += p.accuracy;
+    g.n += 1;
+    groups.set(key, g);
+  }
+  const rows = [...groups.values()].map((g) => ({ checkpoint: g.checkpoint, family: g.family, severity: g.severity, accuracy: g.sum / g.n, corruptions: g.n }));
+  const families = [...new Set(rows.map((r) => r.family))];
+  for (const s of corruptionSummary(run))
+    if (s.clean) for (const family of families) rows.push({ checkpoint: s.checkpoint, family, severity: 0, accuracy: s.clean.accuracy, corruptions: 0 });
+  const familyOrder = [...CORRUPTION_FAMILIES, ...families.filter((f) => !(CORRUPTION_FAMILIES as readonly string[]).includes(f))].filter((f) =>
+    families.includes(f),
+  );
+  const spec = {
+    $schema: SCHEMA,
+    title: 'Accuracy vs corruption severity, by family',
+    config: CONFIG,
+    data: { values: rows },
+    facet: { column: { field: 'family', type: 'nominal', title: null, sort: familyOrder } },
+    spec: {
+      width: 190,
+      height: 200,
+      mark: { type: 'line', strokeWidth: 2.2, point: { filled: true, size: 36 } },
+      encoding: {
+        x: { field: 'severity', type: 'quantitative', scale: { domain: [0, 5] }, axis: { title: 'severity (0 = clean)', tickMinStep: 1, format: 'd' } },
+        y: { field: 'accuracy', type: 'quantitative', scale: ACCURACY_SCALE, axis: ACCURACY_AXIS },
+        color: { field: 'checkpoint', type: 'nominal', scale: checkpointColourScale(run), legend: { ...LINE_LEGEND, title: 'checkpoint' } },
+        tooltip: [
+          { field: 'checkpoint', type: 'nominal' },
+          { field: 'family', type: 'nominal' },
+          { field: 'severity', type: 'quantitative' },
+          { field: 'accuracy', type: 'quantitative', format: '.1%', title: 'mean accuracy' },
+          { field: 'corruptions', type: 'quantitative', title: 'corruptions averaged' },
+        ],
+      },
+    },
+  };
+  return {
+    id: 'corruption-severity',
+    title: 'Accuracy vs corruption severity, by family',
+    caption: "Mean accuracy over each family's corruptions at each severity; severity 0 is the clean accuracy.",
+    spec: spec as unknown as TopLevelSpec,
+  };
+}
+
+/** The charts a run has data for, headline first. */
+export function buildCharts(run: RunData): Chart[] {
+  return [headlineChart(run), accuracyVsEpsChart(run), corruptionHeatmapChart(run), severityByFamilyChart(run)].filter((c): c is Chart => c !== null);
+}
+
+/** Renders a Vega-Lite spec to an SVG string without a browser or canvas. */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Writes <run-dir>/charts/<id>.vl.json and <id>.svg for every chart; returns the paths. */
+export async function writeCharts(runDir: string, charts: Chart[]): Promise<string[]> {
+  const dir = join(runDir, 'charts');
+  await mkdir(dir, { recursive: true });
+  const written: string[] = [];
+  for (const c of charts) {
+    const specFile = join(dir, `${c.id}.vl.json`);
+    await writeFile(specFile, `${JSON.stringify(c.spec, null, 2)}\n`);
+    const svgFile = join(dir, `${c.id}.svg`);
+    await writeFile(svgFile, await renderSvg(c.spec));
+    written.push(specFile, svgFile);
+  }
+  return written;
+}

@@ -1,0 +1,43 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeSyntheticRun } from './fixtures.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const root = mkdtempSync(join(tmpdir(), 'bench-report-cli-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function bench(...args: string[]) {
+  const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('bench report', () => {
+  it('prints the report path; --out chooses it', () => {
+    const dir = join(root, 'run');
+    writeSyntheticRun(dir, { samples: 40 });
+    const out = join(root, 'out', 'r.html');
+    const r = bench('report', dir, '--out', out);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${out}\n`);
+    expect(existsSync(out)).toBe(true);
+    expect(existsSync(join(dir, 'charts', 'headline.svg'))).toBe(true);
+  });
+
+  it('exits 2 with one line naming the file for a bad run directory', () => {
+    const missing = bench('report', join(root, 'nothing-here'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim().split('\n')).toEqual([`error: ${join(root, 'nothing-here')}: no such run directory`]);
+    const bad = join(root, 'bad');
+    mkdirSync(bad);
+    writeFileSync(join(bad, 'run.json'), '{"format": "bench-run/1",');
+    const corrupt = bench('report', bad);
+    expect(corrupt.code).toBe(2);
+    expect(corrupt.stderr.trim().split('\n')).toHaveLength(1);
+    expect(corrupt.stderr).toContain(`${join(bad, 'run.json')}: run manifest (run.json) is not valid JSON`);
+  });
+});

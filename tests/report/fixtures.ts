@@ -1,0 +1,186 @@
+/**
+ * Synthetic run directories in the exact record format of src/suite/records.ts (run.json, cells/*.json,
+ * sanity.json), so the reporter is built and tested without running any model.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  cellFileName,
+  encodeBits,
+  wilsonInterval,
+  type CellResult,
+  type CheckpointRef,
+  type RunManifest,
+  type SanityCheck,
+} from '../../src/suite/records.js';
+import { writePng } from '../../src/report/png.js';
+
+/** A small deterministic generator (mulberry32) so fixtures are identical on every run. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function checkpointRef(name: string, cycles: number): CheckpointRef {
+  return { name, dir: `checkpoints/${name}`, weightsSha256: 'ab'.repeat(32), family: cycles > 0 ? 'cnnf' : 'cnn', cycles, ind: 2, output: cycles > 0 ? 'last' : 'first' };
+}
+
+export function manifest(checkpoints: CheckpointRef[], samples: number, cells: string[], config: Record<string, unknown> = {}): RunManifest {
+  return {
+    format: 'bench-run/1',
+    suite: 'adversarial',
+    config: { name: 'fixture', seed: 7, ...config },
+    configFile: 'configs/fixture.json',
+    seed: 7,
+    sampleIndices: Array.from({ length: samples }, (_, i) => i),
+    dataset: { name: 'fashion-mnist', split: 'test', source: 'data/fashion-mnist' },
+    checkpoints,
+    cells,
+    shard: null,
+    backend: { name: 'wasm', provider: 'tfjs-backend-wasm (simd, 2 threads)', tfjsVersion: '4.22.0', workers: 2 },
+    versions: { bench: '0.1.0', node: 'v20.20.2' },
+    machine: { platform: 'linux', arch: 'x64', cpus: 2, cpuModel: 'Test CPU @ 2.0GHz', memoryGiB: 8, hostname: 'fixture-host' },
+    createdAt: '2025-01-02T03:04:05.000Z',
+  };
+}
+
+/** A cell from its per-sample correctness; accuracy, count and interval follow from it as the runner computes them. */
+export function cell(fields: Partial<CellResult> & Pick<CellResult, 'id' | 'kind' | 'checkpoint'>, correct: readonly boolean[]): CellResult {
+  const k = correct.filter(Boolean).length;
+  return {
+    format: 'bench-cell/1',
+    output: 'last',
+    samples: correct.length,
+    correct: k,
+    accuracy: correct.length ? k / correct.length : 0,
+    ci95: wilsonInterval(k, correct.length),
+    correctBits: encodeBits(correct),
+    timings: { seconds: 1.5, imagesPerSecond: correct.length / 1.5 },
+    backend: 'wasm',
+    completedAt: '2025-01-02T03:05:00.000Z',
+    ...fields,
+  };
+}
+
+/** Writes a run directory from records; returns its path. */
+export function writeRun(dir: string, m: RunManifest, cells: CellResult[], sanity?: SanityCheck[]): string {
+  mkdirSync(join(dir, 'cells'), { recursive: true });
+  writeFileSync(join(dir, 'run.json'), JSON.stringify(m, null, 2));
+  for (const c of cells) writeFileSync(join(dir, 'cells', cellFileName(c.id)), JSON.stringify(c));
+  if (sanity) writeFileSync(join(dir, 'sanity.json'), JSON.stringify(sanity, null, 2));
+  return dir;
+}
+
+export const FIXTURE_EPS = [0, 0.02, 0.04, 0.06, 0.08, 0.1];
+export const FIXTURE_CORRUPTIONS: [string, string][] = [
+  ['gaussian_noise', 'noise'],
+  ['defocus_blur', 'blur'],
+  ['fog', 'weather'],
+  ['contrast', 'digital'],
+];
+
+export interface SyntheticRunOptions {
+  samples?: number;
+  /** Names of the feedforward CNN and the CNN-F checkpoint. */
+  cnn?: string;
+  cnnf?: string;
+  /** Write a few small PNGs under images/. */
+  images?: boolean;
+  /** Extra config fields (e.g. baseline). */
+  config?: Record<string, unknown>;
+}
+
+/**
+ * A plausible two-checkpoint run: CNN-F cleaner and more robust than the CNN. Each sample has a latent
+ * "hardness"; an attack fools it when hardness plus a little per-attack noise exceeds a threshold that
+ * falls with ε, so attacks disagree per sample and the worst case is below every single attack.
+ */
+export function writeSyntheticRun(dir: string, opts: SyntheticRunOptions = {}): { manifest: RunManifest; cells: CellResult[]; sanity: SanityCheck[] } {
+  const n = opts.samples ?? 200;
+  const cnn = opts.cnn ?? 'cnn-fmnist';
+  const cnnf = opts.cnnf ?? 'cnnf-fmnist';
+  const rand = mulberry32(1234);
+  const hardness = Array.from({ length: n }, () => rand());
+  const cells: CellResult[] = [];
+  const models = [
+    { name: cnn, cycles: 0, clean: 0.9, decay: 9, other: cnnf },
+    { name: cnnf, cycles: 2, clean: 0.92, decay: 6, other: cnn },
+  ];
+  const strength: Record<string, number> = { fgsm: 0.75, pgd: 1, 'apgd-ce': 1.05, square: 0.85, transfer: 0.6 };
+  const pathFactor: Record<string, number> = { first: 0.9, e2e: 1, bpda: 0.97, none: 1 };
+  for (const m of models) {
+    const correctAt = (threshold: number, noise: number) => hardness.map((h) => h + noise * (rand() - 0.5) < threshold);
+    const clean = correctAt(m.clean, 0);
+    cells.push(cell({ id: `${m.name}|clean`, kind: 'clean', checkpoint: m.name }, clean));
+    const attacks: [string, string, string | undefined][] = [
+      ['fgsm', 'first', undefined],
+      ['fgsm', 'e2e', undefined],
+      ['fgsm', 'bpda', undefined],
+      ['pgd', 'first', undefined],
+      ['pgd', 'e2e', undefined],
+      ['pgd', 'bpda', undefined],
+      ['apgd-ce', 'e2e', undefined],
+      ['square', 'none', undefined],
+      ['pgd', 'e2e', m.other],
+    ];
+    for (const [attack, path, from] of attacks)
+      for (const eps of FIXTURE_EPS) {
+        const s = (from ? strength.transfer : strength[attack]) * pathFactor[path];
+        const threshold = m.clean * Math.exp(-m.decay * s * eps);
+        const ok = correctAt(threshold, eps === 0 ? 0 : 0.08).map((c, i) => c && clean[i]);
+        const id = from ? `${m.name}|transfer|${from}|${attack}|${path}|${eps}` : `${m.name}|${attack}|${path}|${eps}`;
+        cells.push(
+          cell(
+            {
+              id,
+              kind: 'attack',
+              checkpoint: m.name,
+              attack,
+              path: path as CellResult['path'],
+              eps,
+              threatModel: 'linf',
+              attackParams: attack === 'pgd' ? { steps: 20, stepSize: eps / 4 } : {},
+              ...(from ? { transferFrom: from } : {}),
+            },
+            ok,
+          ),
+        );
+      }
+    FIXTURE_CORRUPTIONS.forEach(([corruption, family], ci) => {
+      for (let severity = 1; severity <= 5; severity++) {
+        const threshold = m.clean * (1 - (0.04 + 0.03 * ci) * severity * (m.cycles > 0 ? 0.8 : 1));
+        cells.push(
+          cell({ id: `${m.name}|corruption|${corruption}|${severity}`, kind: 'corruption', checkpoint: m.name, corruption, family, severity }, correctAt(threshold, 0.05)),
+        );
+      }
+    });
+  }
+  const sanity: SanityCheck[] = [
+    { checkpoint: cnn, name: 'monotone-in-eps', status: 'pass', detail: 'Accuracy never rises with ε (largest rise 0.0 points).', numbers: { maxRise: 0 } },
+    { checkpoint: cnnf, name: 'monotone-in-eps', status: 'pass', detail: 'Accuracy never rises with ε (largest rise 0.0 points).', numbers: { maxRise: 0 } },
+    { checkpoint: cnnf, name: 'large-eps-chance', status: 'warn', detail: 'At ε=0.5 PGD leaves 23.0% accuracy, above chance (10%): gradients may be masked.', numbers: { eps: 0.5, accuracy: 0.23, chance: 0.1 } },
+    { checkpoint: cnnf, name: 'black-box-not-better', status: 'pass', detail: 'Square (black-box) 41.0% >= PGD e2e 38.5% at ε=0.1.', numbers: { square: 0.41, pgd: 0.385 } },
+    { checkpoint: cnn, name: 'gradients-finite', status: 'skip', detail: 'Not run on this backend.', numbers: {} },
+  ];
+  const m = manifest([checkpointRef(cnn, 0), checkpointRef(cnnf, 2)], n, cells.map((c) => c.id), opts.config);
+  writeRun(dir, m, cells, sanity);
+  if (opts.images) writeImages(dir);
+  return { manifest: m, cells, sanity };
+}
+
+/** A few small grey-level PNGs under images/, named as a runner might. */
+export function writeImages(dir: string): void {
+  const tile = (w: number, h: number, f: (x: number, y: number) => number) => {
+    const data = new Float32Array(w * h);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[y * w + x] = f(x, y);
+    return { width: w, height: h, channels: 1 as const, data };
+  };
+  writePng(join(dir, 'images', 'adversarial-cnnf-fmnist-pgd-e2e.png'), tile(168, 56, (x, y) => ((x >> 3) + (y >> 3)) % 2 * 0.8 + 0.1));
+  writePng(join(dir, 'images', 'corruption-fog.png'), tile(168, 28, (x) => (x % 28) / 28));
+}

@@ -1,0 +1,94 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeReport } from '../../src/report/index.js';
+import { escapeHtml, jsonForScript } from '../../src/report/format.js';
+import { cell, checkpointRef, manifest, writeImages, writeRun, writeSyntheticRun } from './fixtures.js';
+
+const root = mkdtempSync(join(tmpdir(), 'bench-html-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const HOSTILE = '<img src=x onerror=alert(1)>';
+const BREAKOUT = '</script><script>alert(2)</script>';
+
+/** The page without the contents of its <script> elements (what the HTML parser treats as markup). */
+function markupOnly(html: string): string {
+  return html.replace(/<script\b[^>]*>[\s\S]*?<\/script>/gi, '<script></script>');
+}
+
+describe('HTML report', () => {
+  const dir = join(root, 'run');
+  writeSyntheticRun(dir, { cnnf: HOSTILE, config: { name: `fixture ${BREAKOUT}`, note: BREAKOUT } });
+  const report = writeReport(dir);
+
+  it('is written to <run-dir>/report.html with tables and charts beside the run', async () => {
+    expect(await report).toBe(join(dir, 'report.html'));
+    for (const id of ['headline', 'accuracy-vs-eps', 'corruption-heatmap', 'corruption-severity']) {
+      const spec = JSON.parse(readFileSync(join(dir, 'charts', `${id}.vl.json`), 'utf8'));
+      expect(spec.$schema).toMatch(/vega-lite/);
+      const svg = readFileSync(join(dir, 'charts', `${id}.svg`), 'utf8');
+      expect(svg.startsWith('<svg')).toBe(true);
+      expect(svg).toMatch(/class="mark-(line|rect)/);
+      expect(svg).not.toContain('<img');
+    }
+    expect(existsSync(join(dir, 'tables', 'summary.md'))).toBe(true);
+  });
+
+  it('shows a hostile checkpoint name and config as text, and nothing can close a <script> early', async () => {
+    const html = readFileSync(await report, 'utf8');
+    const markup = markupOnly(html);
+    expect(markup).not.toContain('<img src=x');
+    expect(markup).toContain(escapeHtml(HOSTILE));
+    // Exactly our five script elements: the specs, vega, vega-lite, vega-embed, the bootstrap.
+    expect(html.match(/<script\b/gi)).toHaveLength(5);
+    expect(html.match(/<\/script>/gi)).toHaveLength(5);
+    const specs = html.match(/<script type="application\/json" id="chart-specs">([\s\S]*?)<\/script>/)![1];
+    expect(specs).not.toMatch(/<\/?script/i);
+    expect(JSON.stringify(JSON.parse(specs))).toContain(HOSTILE);
+  });
+
+  it('is self-contained: no external script, stylesheet, image or frame', async () => {
+    const markup = markupOnly(readFileSync(await report, 'utf8'));
+    expect(markup).not.toMatch(/<(script|img|iframe|link)\b[^>]*\b(src|href)\s*=\s*"(?!data:|#)/i);
+    expect(markup).not.toMatch(/url\(/i);
+  });
+
+  it('has the sections a reader looks for, and the sanity panel counts warnings', async () => {
+    const html = readFileSync(await report, 'utf8');
+    for (const id of ['headline', 'sanity', 'summary', 'charts', 'tables', 'metadata']) expect(html).toContain(`<section id="${id}">`);
+    expect(html).toContain('<span class="badge warn">1 warn</span>');
+    expect(html).toContain('1 sanity check warns');
+    // No images under the run: no image panel.
+    expect(html).not.toContain('<section id="images">');
+  });
+
+  it('embeds images/*.png as data: URIs when they exist', async () => {
+    const withImages = join(root, 'images');
+    writeSyntheticRun(withImages);
+    writeImages(withImages);
+    const html = readFileSync(await writeReport(withImages, join(root, 'elsewhere', 'out.html')), 'utf8');
+    expect(html).toContain('<section id="images">');
+    expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(2);
+    expect(html).toContain('Clean vs adversarial examples');
+    expect(html).toContain('Corruption previews');
+  });
+
+  it('renders a partial run (clean cells only, one planned cell missing) with a notice and no charts', async () => {
+    const partial = join(root, 'partial');
+    const cells = [cell({ id: 'a|clean', kind: 'clean', checkpoint: 'a' }, [true, true, false, true])];
+    writeRun(partial, manifest([checkpointRef('a', 0)], 4, ['a|clean', 'a|pgd|e2e|0.1']), cells);
+    const html = readFileSync(await writeReport(partial), 'utf8');
+    expect(html).toContain('<b>Partial run:</b> 1 of 2 planned cells');
+    expect(html).toContain('clean <b>75.0%</b>');
+    expect(html).not.toContain('class="chart"');
+    expect(html).toContain('recorded no gradient-masking sanity checks');
+  });
+
+  it('jsonForScript output parses back to the same value', () => {
+    const value = { a: BREAKOUT, b: '<!-- & \u2028 \u2029 >', c: [1, 2.5, null] };
+    const text = jsonForScript(value);
+    expect(text).not.toMatch(/[<>&\u2028\u2029]/);
+    expect(JSON.parse(text)).toEqual(value);
+  });
+});
