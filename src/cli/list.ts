@@ -1,0 +1,92 @@
+/**
+ * `bench list --attacks | --corruptions | --checkpoints`: what a config can name. With no flag, all three.
+ */
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { handler } from './common.js';
+import { InputError } from '../engine/errors.js';
+import { packageRoot } from '../data/fashionMnist.js';
+import { listAttacks } from '../../attacks/registry.js';
+import { formatSeverityTable, listCorruptions } from '../../corruptions/registry.js';
+import { validateManifest, MANIFEST_FILE } from '../models/checkpoint.js';
+import { findCheckpointDirs } from '../suite/loadClassifier.js';
+
+export interface ListArgs {
+  attacks: boolean;
+  corruptions: boolean;
+  checkpoints: boolean;
+  dir?: string;
+}
+
+function formatValue(v: unknown): string {
+  return v === undefined ? 'unset' : JSON.stringify(v);
+}
+
+export function listAttacksText(): string {
+  const lines = ['Attacks (config: attacks[].name; params override the defaults shown):'];
+  for (const a of listAttacks()) {
+    const kind = a.usesGradient ? 'gradient, paths first|e2e|bpda' : 'score-based, no gradient';
+    lines.push(`  ${a.name}  [${a.threatModel}, ${kind}]`);
+    lines.push(`    ${a.describe}`);
+    const defaults = Object.entries(a.defaults as Record<string, unknown>).map(([k, v]) => `${k}=${formatValue(v)}`);
+    lines.push(`    params: ${defaults.join(', ')}`);
+  }
+  return lines.join('\n');
+}
+
+export function listCorruptionsText(): string {
+  const tables = listCorruptions().map((c) => formatSeverityTable(c).replace(/^/gm, '  '));
+  return ['Corruptions (config: corruptions; severities 1..5):', ...tables].join('\n\n');
+}
+
+function accuracyText(metrics: Record<string, unknown>): string {
+  const acc = metrics.cleanAccuracy as Record<string, number> | undefined;
+  const partial = metrics.complete === false ? ' (training not finished)' : '';
+  if ((!acc || typeof acc !== 'object') && typeof metrics.validationAccuracy === 'number')
+    return `validation accuracy ${(100 * metrics.validationAccuracy).toFixed(2)}%${partial}`;
+  if (!acc || typeof acc !== 'object') return 'no metrics';
+  const parts = ['first', 'last', 'average'].filter((k) => typeof acc[k] === 'number').map((k) => `${k} ${(100 * acc[k]).toFixed(2)}%`);
+  const n = typeof metrics.testImages === 'number' ? ` on ${metrics.testImages} test images` : '';
+  return `clean accuracy ${parts.join(', ')}${n}`;
+}
+
+/** Checkpoints under `root` (default <package>/checkpoints) with their architecture and metrics. */
+export function listCheckpointsText(root = join(packageRoot(), 'checkpoints')): string {
+  const dirs = findCheckpointDirs(root);
+  if (dirs.length === 0) return `Checkpoints: none under ${root}`;
+  const lines = [`Checkpoints under ${root}:`];
+  for (const dir of dirs) {
+    const shown = relative(process.cwd(), dir) || dir;
+    try {
+      const m = validateManifest(JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')), join(dir, MANIFEST_FILE));
+      const a = m.architecture;
+      const shape = a.cycles === 0 ? 'CNN (no feedback)' : `CNN-F ind ${a.ind}, ${a.cycles} cycle(s), res ${a.resParam}`;
+      const epochs = m.provenance.epochs !== undefined ? `, ${m.provenance.epochs} epochs` : '';
+      lines.push(`  ${m.name}  ${shown}  ${shape}${epochs}; ${accuracyText(m.metrics)}`);
+    } catch (err) {
+      lines.push(`  ${shown}  unreadable: ${err instanceof InputError ? err.message : (err as Error).message}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export const listCommand: CommandModule<object, ListArgs> = {
+  command: 'list',
+  describe: 'list attacks (params, defaults), corruptions (severity tables) and checkpoints (metrics)',
+  builder: (y: Argv<object>) =>
+    y
+      .option('attacks', { type: 'boolean', default: false, describe: 'attacks with their params and defaults' })
+      .option('corruptions', { type: 'boolean', default: false, describe: 'corruptions with their severity tables' })
+      .option('checkpoints', { type: 'boolean', default: false, describe: 'checkpoints found under checkpoints/ with their metrics' })
+      .option('dir', { type: 'string', describe: 'where to look for checkpoints (default <package>/checkpoints)' }) as unknown as Argv<ListArgs>,
+  handler: handler(async (a: ListArgs) => {
+    const all = !a.attacks && !a.corruptions && !a.checkpoints;
+    const sections: string[] = [];
+    if (all || a.attacks) sections.push(listAttacksText());
+    if (all || a.corruptions) sections.push(listCorruptionsText());
+    if (all || a.checkpoints) sections.push(listCheckpointsText(a.dir));
+    process.stdout.write(`${sections.join('\n\n')}\n`);
+    return 0;
+  }),
+};

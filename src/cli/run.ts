@@ -1,0 +1,93 @@
+/**
+ * `bench run --suite adversarial|corruption`: evaluates checkpoints under attacks or corruptions and
+ * writes a run directory (run.json, cells/, probes/, sanity.json). Flags override config fields.
+ */
+import { availableParallelism } from 'node:os';
+import type { Argv, CommandModule } from 'yargs';
+import { handler, startBackend, withBackendOption } from './common.js';
+import { executeRun, prepareRun, type RunRequest } from '../suite/runner.js';
+import type { ConfigOverrides } from '../suite/config.js';
+
+export interface RunArgs {
+  suite?: string;
+  config?: string;
+  limit?: number;
+  offset?: number;
+  batchSize?: number;
+  seed?: number;
+  epsilons?: string;
+  attacks?: string;
+  corruptions?: string;
+  severities?: string;
+  checkpoints?: string;
+  output?: string;
+  sanity?: boolean;
+  out?: string;
+  resume?: string;
+  shard?: string;
+  quiet: boolean;
+  workers: number;
+  backend?: string;
+}
+
+/** The request a command line makes (exported for tests). */
+export function requestFromArgs(a: RunArgs): RunRequest {
+  const overrides: ConfigOverrides = {
+    limit: a.limit,
+    offset: a.offset,
+    batchSize: a.batchSize,
+    seed: a.seed,
+    epsilons: a.epsilons,
+    attacks: a.attacks,
+    corruptions: a.corruptions,
+    severities: a.severities,
+    checkpoints: a.checkpoints,
+    output: a.output,
+    sanity: a.sanity,
+  };
+  return { suite: a.suite, configFile: a.config, overrides, out: a.out, resume: a.resume, shard: a.shard, workers: a.workers };
+}
+
+/** One process per core, at most 4 (each holds its own copy of the models and tfjs). */
+const DEFAULT_WORKERS = Math.max(1, Math.min(4, availableParallelism()));
+
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: 'run',
+  describe: 'run a robustness suite (adversarial attacks or corruptions) on checkpoints; writes a run directory',
+  builder: (y: Argv<object>) =>
+    withBackendOption(
+      y
+        .option('suite', { type: 'string', choices: ['adversarial', 'corruption'], describe: 'suite to run (default config configs/<suite>.json)' })
+        .option('config', { type: 'string', describe: 'suite config JSON (see configs/*.schema.json)' })
+        .option('limit', { type: 'number', describe: 'number of test images' })
+        .option('offset', { type: 'number', describe: 'index of the first test image' })
+        .option('batch-size', { type: 'number', describe: 'images per batch (results do not depend on it)' })
+        .option('seed', { type: 'number', describe: 'seed of every random draw' })
+        .option('epsilons', { type: 'string', describe: 'comma-separated L-inf radii in [0,1] pixel units, e.g. 0,0.01,0.03' })
+        .option('attacks', { type: 'string', describe: 'comma-separated attack labels/names (`bench list --attacks`)' })
+        .option('corruptions', { type: 'string', describe: 'comma-separated corruption names, or all (`bench list --corruptions`)' })
+        .option('severities', { type: 'string', describe: 'comma-separated severities 1..5' })
+        .option('checkpoints', { type: 'string', describe: 'comma-separated checkpoint directories' })
+        .option('output', { type: 'string', choices: ['first', 'last', 'average'], describe: 'logits used for predictions' })
+        .option('sanity', { type: 'boolean', describe: 'gradient-masking sanity checks (--no-sanity to skip)' })
+        .option('out', { type: 'string', describe: 'run directory (default reports/<suite>-<timestamp>)' })
+        .option('resume', { type: 'string', describe: 'finish the run in this directory (only missing cells are computed)' })
+        .option('shard', { type: 'string', describe: 'run shard i of n (i/n) of the cells, balanced by estimated cost' })
+        .option('quiet', { type: 'boolean', default: false, describe: 'no progress bars (CI)' })
+        .option('workers', {
+          type: 'number',
+          default: DEFAULT_WORKERS,
+          describe: 'processes computing cells in parallel (the wasm backend uses one core each); results do not depend on it',
+        })
+        .example('$0 run --suite adversarial', 'the default adversarial suite (configs/adversarial.json)')
+        .example('$0 run --config configs/ci.json --limit 50', 'a config with fewer images')
+        .example('$0 run --resume reports/adversarial-20250101-120000', 'finish an interrupted run'),
+    ) as unknown as Argv<RunArgs>,
+  handler: handler(async (a: RunArgs) => {
+    // Every input problem surfaces before the backend starts.
+    const prep = await prepareRun(requestFromArgs(a));
+    const backend = await startBackend(a.backend, a.quiet);
+    await executeRun(prep, { backend, quiet: a.quiet });
+    return 0;
+  }),
+};

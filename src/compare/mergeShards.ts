@@ -1,0 +1,332 @@
+/**
+ * Merges the run directories of `bench run --shard i/n` into one run directory, as if the run had not
+ * been sharded: run.json with `shard: null`, every cell and probe file copied byte for byte.
+ *
+ * Every shard's run.json must describe the same run: identical except `shard`, the fields that say
+ * where and when a shard ran (`createdAt`, `machine`: CI shards run on different hosts) and the shard's
+ * part of the plan (`cells`, `probes`). When every shard lists the whole plan, that is the merged order;
+ * when each lists its own part, the parts must be disjoint and the order is rebuilt by the planner
+ * (planOrder.ts). The merged run.json is the lowest shard's with the whole plan, `shard: null` and the
+ * earliest createdAt; merge.json records each shard's host and time. Cells must parse, be in the plan and agree with their correctness bits; a cell found in two
+ * shard directories (a retried shard) is taken once when its results agree and refused when they differ.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { InputError, inputError } from '../engine/errors.js';
+import { cellFileName, decodeBits, type RunManifest, type SanityCheck } from '../suite/records.js';
+import { CELLS_DIR, PROBES_DIR, RUN_FILE, SANITY_FILE, writeFileAtomic, type ProbeRecord, type SuiteCellResult } from '../suite/store.js';
+import { computeSanityChecks } from '../suite/sanity.js';
+import { DATASETS } from '../data/datasets.js';
+import { brief, canonicalJson, firstDifference } from './identity.js';
+import { rebuildPlanOrder } from './planOrder.js';
+
+export const MERGE_FILE = 'merge.json';
+
+/**
+ * run.json fields allowed to differ between shards of one run: where and when each ran, and the shard's
+ * own part of the plan (`bench run --shard` records only its cells and probes).
+ */
+export const PER_SHARD_FIELDS = ['shard', 'createdAt', 'machine', 'cells', 'probes'] as const;
+
+/** Cell fields that describe one execution, not its result: a retried cell may differ in these. */
+const EXECUTION_FIELDS = ['timings', 'completedAt'];
+
+export interface MergeOptions {
+  out: string;
+  /** Write the merged run even when planned cells have no result (a later `bench run --resume` can finish it). */
+  allowMissing?: boolean;
+}
+
+export interface ShardProvenance {
+  index: number;
+  count: number;
+  dir: string;
+  createdAt: string;
+  machine: unknown;
+  cells: number;
+  probes: number;
+}
+
+export interface MergeResult {
+  out: string;
+  shards: ShardProvenance[];
+  cells: number;
+  probes: number;
+  /** Planned cells no shard has (only with allowMissing). */
+  missingCells: string[];
+  missingProbes: string[];
+  /** Cells found in more than one shard directory with equal results. */
+  duplicates: string[];
+  notes: string[];
+}
+
+interface Shard {
+  dir: string;
+  manifest: RunManifest & { probes?: string[] };
+  index: number;
+  count: number;
+}
+
+interface Record {
+  id: string;
+  text: string;
+  value: { [k: string]: unknown };
+  dir: string;
+}
+
+const isObject = (v: unknown): v is { [k: string]: unknown } => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+async function readText(file: string, what: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw inputError(file, code === 'ENOENT' ? `no ${what} here` : `cannot read the ${what} (${code ?? String(err)})`, 'a shard run directory written by `bench run --shard i/n`');
+  }
+}
+
+function parse(file: string, text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw inputError(file, `${what} is not valid JSON (${(err as Error).message})`);
+  }
+}
+
+async function readShard(dir: string): Promise<Shard> {
+  const file = join(dir, RUN_FILE);
+  const m = parse(file, await readText(file, 'run manifest (run.json)'), 'run manifest');
+  if (!isObject(m) || m.format !== 'bench-run/1') throw inputError(file, 'format: not a run manifest', '"bench-run/1"');
+  if (!Array.isArray(m.cells)) throw inputError(file, 'cells: missing or not an array');
+  const s = m.shard;
+  if (!isObject(s)) throw inputError(file, `shard: ${brief(s)}, not a shard of a run`, 'run directories written by `bench run --shard i/n`');
+  const index = s.index;
+  const count = s.count;
+  if (!Number.isInteger(count) || (count as number) < 1 || !Number.isInteger(index) || (index as number) < 1 || (index as number) > (count as number))
+    throw inputError(file, `shard: ${brief(s)} is not a shard index i of n`, '{"index": i, "count": n} with 1 <= i <= n');
+  return { dir, manifest: m as unknown as Shard['manifest'], index: index as number, count: count as number };
+}
+
+function withoutPerShardFields(m: RunManifest): { [k: string]: unknown } {
+  const out: { [k: string]: unknown } = { ...m };
+  for (const k of PER_SHARD_FIELDS) delete out[k];
+  return out;
+}
+
+/** Checks a cell or probe record; returns the parsed value. */
+function checkRecord(file: string, value: unknown, plan: Set<string> | null, kind: 'cell' | 'probe'): { [k: string]: unknown } {
+  if (!isObject(value)) throw inputError(file, `not a ${kind} record (a JSON object)`);
+  const formats = kind === 'cell' ? ['bench-cell/1'] : ['bench-cell/1', 'bench-gradient-probe/1'];
+  if (!formats.includes(value.format as string)) throw inputError(file, `format: ${brief(value.format)}`, formats.join(', '));
+  if (typeof value.id !== 'string') throw inputError(file, 'id: missing');
+  if (plan && !plan.has(value.id)) throw inputError(file, `${kind} ${JSON.stringify(value.id)} is not in the plan (run.json ${kind === 'cell' ? 'cells' : 'probes'})`, 'shards of the same run');
+  if (value.format === 'bench-cell/1') {
+    if (typeof value.correctBits !== 'string' || !Number.isInteger(value.samples) || !Number.isInteger(value.correct))
+      throw inputError(file, 'samples, correct and correctBits: missing or malformed', 'a cell written by `bench run`');
+    const set = decodeBits(value.correctBits, value.samples as number).filter(Boolean).length;
+    if (set !== value.correct) throw inputError(file, `correct is ${value.correct} but correctBits has ${set} samples set`, 'a cell written by `bench run`');
+  }
+  return value;
+}
+
+async function listJson(dir: string): Promise<string[]> {
+  try {
+    // Temp files of an interrupted atomic write start with a dot; they are not records.
+    return (await readdir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw inputError(dir, `cannot list (${String(err)})`);
+  }
+}
+
+const resultOf = (v: { [k: string]: unknown }) => {
+  const out = { ...v };
+  for (const k of EXECUTION_FIELDS) delete out[k];
+  return canonicalJson(out);
+};
+
+async function collect(shards: Shard[], sub: string, plan: Set<string> | null, kind: 'cell' | 'probe', duplicates: string[]): Promise<Map<string, Record>> {
+  const found = new Map<string, Record>();
+  for (const shard of shards) {
+    const dir = join(shard.dir, sub);
+    for (const name of await listJson(dir)) {
+      const file = join(dir, name);
+      const text = await readText(file, kind);
+      const value = checkRecord(file, parse(file, text, kind), plan, kind);
+      const id = value.id as string;
+      const earlier = found.get(id);
+      if (earlier) {
+        if (resultOf(earlier.value) !== resultOf(value)) {
+          const d = firstDifference(earlier.value, value, '');
+          throw inputError(
+            file,
+            `${kind} ${JSON.stringify(id)} is also in ${earlier.dir} with different results (${d?.path}: ${brief(d?.a, 30)} vs ${brief(d?.b, 30)})`,
+            'one result per cell: drop the stale shard directory',
+          );
+        }
+        duplicates.push(id);
+        continue;
+      }
+      found.set(id, { id, text, value, dir: shard.dir });
+    }
+  }
+  return found;
+}
+
+/**
+ * Sanity checks of the shards, one per (checkpoint, name). A shard that lacked the probes for a check
+ * reports it as 'skip'; a shard that had them reports pass or warn, and that one is kept.
+ */
+export function mergeSanity(perShard: SanityCheck[][]): { checks: SanityCheck[]; conflicts: string[] } {
+  const byKey = new Map<string, SanityCheck>();
+  const conflicts: string[] = [];
+  for (const checks of perShard)
+    for (const check of checks) {
+      const key = `${check.checkpoint}\u0000${check.name}`;
+      const earlier = byKey.get(key);
+      if (!earlier || (earlier.status === 'skip' && check.status !== 'skip')) byKey.set(key, check);
+      else if (check.status !== 'skip' && canonicalJson(earlier) !== canonicalJson(check)) conflicts.push(`${check.checkpoint} ${check.name}`);
+    }
+  return { checks: [...byKey.values()], conflicts };
+}
+
+const sameList = (a: readonly string[] | undefined, b: readonly string[] | undefined) =>
+  (a === undefined) === (b === undefined) && (a ?? []).length === (b ?? []).length && (a ?? []).every((x, i) => x === b![i]);
+
+/** The whole plan's cells and probes in order: as every shard lists it, or rebuilt from the shards' parts. */
+function wholePlan(shards: Shard[]): { cells: string[]; probes: string[] | null } {
+  const first = shards[0];
+  if (shards.every((s) => sameList(s.manifest.cells, first.manifest.cells) && sameList(s.manifest.probes, first.manifest.probes)))
+    return { cells: first.manifest.cells, probes: first.manifest.probes ?? null };
+  const owner = new Map<string, Shard>();
+  const cells = new Set<string>();
+  const probes = new Set<string>();
+  for (const s of shards) {
+    const twin = shards.find((t) => t.index === s.index);
+    if (twin && twin !== s && !(sameList(twin.manifest.cells, s.manifest.cells) && sameList(twin.manifest.probes, s.manifest.probes)))
+      throw inputError(join(s.dir, RUN_FILE), `cells: shard ${s.index} is also ${twin.dir}, with another list of cells`, 'one sharding of one run');
+    for (const [id, into] of [...s.manifest.cells.map((id) => [id, cells] as const), ...(s.manifest.probes ?? []).map((id) => [id, probes] as const)]) {
+      const other = owner.get(id);
+      if (other && other.index !== s.index)
+        throw inputError(join(s.dir, RUN_FILE), `${JSON.stringify(id)} is planned in shard ${s.index} and in shard ${other.index} (${other.dir})`, 'shards of one sharding, which partition the plan');
+      owner.set(id, s);
+      into.add(id);
+    }
+  }
+  const order = rebuildPlanOrder(first.manifest, first.dir, cells, probes);
+  return { cells: order.cells, probes: first.manifest.probes === undefined ? null : order.probes };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function mergeShards(dirs: readonly string[], options: MergeOptions): Promise<MergeResult> {
+  if (dirs.length === 0) throw inputError('bench merge', 'no shard directories given', 'the run directories of `bench run --shard i/n`, i = 1..n');
+  const shards: Shard[] = [];
+  for (const dir of dirs) shards.push(await readShard(dir));
+  shards.sort((a, b) => a.index - b.index);
+  const first = shards[0];
+  for (const s of shards) {
+    if (s.count !== first.count)
+      throw inputError(join(s.dir, RUN_FILE), `shard.count: this is shard ${s.index}/${s.count} but ${first.dir} is ${first.index}/${first.count}`, 'shards of one sharding');
+    const d = firstDifference(withoutPerShardFields(first.manifest), withoutPerShardFields(s.manifest), '');
+    if (d)
+      throw inputError(
+        join(s.dir, RUN_FILE),
+        `${d.path} differs from ${join(first.dir, RUN_FILE)} (${brief(d.b, 40)} vs ${brief(d.a, 40)})`,
+        `shards of one run: run.json identical except ${PER_SHARD_FIELDS.join(', ')}`,
+      );
+  }
+  const given = new Set(shards.map((s) => s.index));
+  const missing = Array.from({ length: first.count }, (_, i) => i + 1).filter((i) => !given.has(i));
+  if (missing.length > 0)
+    throw new InputError(
+      `bench merge: shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${first.count} missing (given: ${[...given].sort((a, b) => a - b).join(', ')})` +
+        ` (allowed: one run directory for each shard 1..${first.count})`,
+    );
+
+  const out = options.out;
+  if (shards.some((s) => resolve(s.dir) === resolve(out))) throw inputError('--out', `${out} is one of the shard directories`, 'a new directory');
+  if (await exists(join(out, RUN_FILE))) throw inputError('--out', `${out} already holds a run (${RUN_FILE})`, 'a new directory');
+
+  const { cells: plan, probes: probePlan } = wholePlan(shards);
+  const duplicates: string[] = [];
+  const cells = await collect(shards, CELLS_DIR, new Set(plan), 'cell', duplicates);
+  const probes = await collect(shards, PROBES_DIR, probePlan ? new Set(probePlan) : null, 'probe', duplicates);
+
+  const missingCells = plan.filter((id) => !cells.has(id));
+  if (missingCells.length > 0 && !options.allowMissing)
+    throw inputError(
+      'bench merge',
+      `${missingCells.length} planned cell${missingCells.length > 1 ? 's have' : ' has'} no result in any shard (${missingCells.slice(0, 3).map((id) => JSON.stringify(id)).join(', ')}${missingCells.length > 3 ? ', …' : ''})`,
+      'complete shards (`bench run --resume <shard-dir>` finishes one), or --allow-missing',
+    );
+  const missingProbes = probePlan ? probePlan.filter((id) => !probes.has(id)) : [];
+
+  const notes: string[] = [];
+  const sanityPerShard: SanityCheck[][] = [];
+  for (const s of shards) {
+    const file = join(s.dir, SANITY_FILE);
+    if (!(await exists(file))) continue;
+    const v = parse(file, await readText(file, 'sanity checks'), 'sanity checks');
+    if (!Array.isArray(v)) throw inputError(file, 'not an array of sanity checks');
+    sanityPerShard.push(v as SanityCheck[]);
+  }
+  // The checks are computed from the records (sanity.ts), so the merged run's are those of an unsharded
+  // run: recompute them over all cells and probes. Only an unknown dataset (no class count) falls back to
+  // picking each check from the shard that had its probes.
+  let sanity: SanityCheck[] = [];
+  if (sanityPerShard.length > 0) {
+    const name = first.manifest.dataset?.name;
+    const dataset = Object.prototype.hasOwnProperty.call(DATASETS, name) ? DATASETS[name] : undefined;
+    if (dataset) {
+      const numClasses = dataset.classNames.length;
+      sanity = computeSanityChecks({
+        checkpoints: first.manifest.checkpoints.map((c) => ({ name: c.name, numClasses })),
+        cells: plan.flatMap((id) => (cells.has(id) ? [cells.get(id)!.value as unknown as SuiteCellResult] : [])),
+        probes: (probePlan ?? [...probes.keys()]).flatMap((id) => (probes.has(id) ? [probes.get(id)!.value as unknown as ProbeRecord] : [])),
+      });
+    } else {
+      const picked = mergeSanity(sanityPerShard);
+      sanity = picked.checks;
+      if (picked.conflicts.length > 0) notes.push(`shards disagree on sanity checks ${picked.conflicts.join('; ')}; the lowest shard's is kept`);
+    }
+  }
+  if (missingProbes.length > 0) notes.push(`${missingProbes.length} planned sanity probes have no result`);
+
+  // Records first, run.json last: a directory without run.json is never mistaken for a finished merge.
+  for (const id of plan) {
+    const rec = cells.get(id);
+    if (rec) await writeFileAtomic(join(out, CELLS_DIR, cellFileName(id)), rec.text);
+  }
+  for (const id of probePlan ?? [...probes.keys()]) {
+    const rec = probes.get(id);
+    if (rec) await writeFileAtomic(join(out, PROBES_DIR, cellFileName(id)), rec.text);
+  }
+  if (sanityPerShard.length > 0) await writeFileAtomic(join(out, SANITY_FILE), `${JSON.stringify(sanity, null, 2)}\n`);
+
+  const provenance: ShardProvenance[] = [];
+  for (const s of shards)
+    provenance.push({
+      index: s.index,
+      count: s.count,
+      dir: s.dir,
+      createdAt: s.manifest.createdAt,
+      machine: s.manifest.machine,
+      cells: [...cells.values()].filter((r) => r.dir === s.dir).length,
+      probes: [...probes.values()].filter((r) => r.dir === s.dir).length,
+    });
+  await writeFileAtomic(join(out, MERGE_FILE), `${JSON.stringify({ format: 'bench-merge/1', shards: provenance, duplicates, missingCells, notes }, null, 2)}\n`);
+  const createdAt = shards.map((s) => s.manifest.createdAt).sort()[0];
+  const merged: RunManifest & { probes?: string[] } = { ...first.manifest, cells: plan, shard: null, createdAt };
+  if (probePlan) merged.probes = probePlan;
+  await writeFileAtomic(join(out, RUN_FILE), `${JSON.stringify(merged, null, 2)}\n`);
+
+  return { out, shards: provenance, cells: cells.size, probes: probes.size, missingCells, missingProbes, duplicates, notes };
+}

@@ -1,0 +1,256 @@
+/**
+ * Executing adversarial cells. An attack's epsilon sweep runs in ascending eps and only attacks the
+ * samples still correct: a sample misclassified clean is broken at every eps, and one broken at a
+ * smaller eps is broken at every larger one (its adversarial example lies inside the larger ball too),
+ * so both savings leave every cell's correctness unchanged (the per-sample AND over smaller eps of the
+ * plain loop). Every random draw is keyed by (seed, cell id, global sample index), so results do not
+ * depend on batch size, resume or sharding.
+ */
+import { tf, type Tensor4D } from '../engine/tf.js';
+import { KeyedRng } from '../engine/rng.js';
+import { batches, toBatch } from '../data/batching.js';
+import { getAttack } from '../../attacks/registry.js';
+import { transferAttack } from '../../attacks/transfer.js';
+import type { AnyAttack } from '../../attacks/types.js';
+import { decodeBits } from './records.js';
+import { attackId, type GradientProbeSpec, type PlannedCell, type PlanUnit } from './planner.js';
+import type { GradientProbeResult, SuiteCellResult } from './store.js';
+import {
+  bar,
+  cleanCorrect,
+  CountingClassifier,
+  finishBar,
+  model,
+  predictCorrect,
+  scoreFields,
+  timingFields,
+  type RunContext,
+} from './context.js';
+
+/** Slack for float32 rounding when checking that an attack stayed inside its eps ball. */
+const BALL_TOLERANCE = 1e-5;
+
+/**
+ * Refuses adversarial examples outside the threat model (a broken plug-in attack must not produce
+ * robustness numbers): L-inf or L2 distance to x above eps, or pixels outside [0,1].
+ */
+function checkInsideBall(attack: AnyAttack, x: Tensor4D, xAdv: Tensor4D, eps: number, cellId: string): void {
+  const [dist, lo, hi] = tf.tidy(() => {
+    const d = tf.sub(xAdv, x);
+    const distance = attack.threatModel === 'linf' ? tf.max(tf.abs(d)) : tf.max(tf.sqrt(tf.sum(tf.square(d), [1, 2, 3])));
+    return [distance, tf.min(xAdv), tf.max(xAdv)];
+  }).map((t) => {
+    const v = t.dataSync()[0];
+    t.dispose();
+    return v;
+  });
+  if (!(dist <= eps * (1 + BALL_TOLERANCE) + BALL_TOLERANCE) || lo < -BALL_TOLERANCE || hi > 1 + BALL_TOLERANCE)
+    throw new Error(
+      `attack ${attack.name} left the ${attack.threatModel} ball in cell ${cellId}: distance ${dist} for eps ${eps}, pixels in [${lo}, ${hi}]`,
+    );
+}
+
+interface AttackOutcome {
+  /** Still correct after the attack, per attacked row. */
+  correct: boolean[];
+  gradientEvaluations: number;
+}
+
+/** Attacks dataset rows `rows` for one cell, in batches; returns which are still classified correctly. */
+async function attackRows(ctx: RunContext, cell: PlannedCell, rows: number[], onBatch: (done: number) => void): Promise<AttackOutcome> {
+  const spec = cell.attack!;
+  const attack = getAttack(spec.entry.name);
+  const target = model(ctx, cell.checkpoint);
+  const source = model(ctx, spec.source.name);
+  const counting = new CountingClassifier(source.classifier);
+  const params = spec.entry.params;
+  const path = spec.path === 'none' ? 'first' : spec.path;
+  const targeted = params.targeted === true;
+  const correct: boolean[] = [];
+  for (const batch of batches(rows, ctx.batchSize)) {
+    const { x, y, sampleIndices } = toBatch(ctx.data, batch);
+    const rng = new KeyedRng(ctx.seed, cell.id, sampleIndices);
+    let xAdv: Tensor4D;
+    let fooled: boolean[];
+    if (spec.transfer) {
+      const res = await transferAttack(counting, target.classifier, attack, x, y, spec.eps, rng, {
+        path,
+        output: source.ref.output,
+        params,
+        targetOutput: target.ref.output,
+      });
+      xAdv = res.xAdv;
+      fooled = res.fooled;
+    } else {
+      const res = await attack.run(counting, x, y, spec.eps, rng, { path, output: target.ref.output, params });
+      xAdv = res.xAdv;
+      fooled = res.fooled;
+    }
+    checkInsideBall(attack, x, xAdv, spec.eps, cell.id);
+    // A targeted attack's "fooled" means "reached the target"; robust accuracy needs the prediction itself.
+    const ok = targeted ? predictCorrect(target.classifier, xAdv, y, target.ref.output) : fooled.map((f) => !f);
+    correct.push(...ok);
+    tf.dispose([x, y, xAdv]);
+    onBatch(correct.length);
+  }
+  return { correct, gradientEvaluations: counting.gradientImages };
+}
+
+function attackCellRecord(ctx: RunContext, cell: PlannedCell, correct: boolean[], seconds: number, attacked: number, gradients: number): SuiteCellResult {
+  const spec = cell.attack!;
+  const attack = getAttack(spec.entry.name);
+  const target = model(ctx, cell.checkpoint);
+  return {
+    format: 'bench-cell/1',
+    id: cell.id,
+    kind: 'attack',
+    checkpoint: cell.checkpoint,
+    output: target.ref.output,
+    attack: spec.entry.label,
+    ...(spec.entry.label !== spec.entry.name ? { method: spec.entry.name } : {}),
+    attackParams: spec.entry.params,
+    path: spec.path,
+    ...(spec.transfer ? { transferFrom: spec.source.name } : {}),
+    eps: spec.eps,
+    threatModel: attack.threatModel,
+    ...scoreFields(correct),
+    attacked,
+    timings: timingFields(seconds, attacked, attack.usesGradient ? gradients : undefined),
+    backend: ctx.backend,
+    completedAt: new Date().toISOString(),
+  };
+}
+
+/**
+ * The correctness, on a probe's first n images, left by the main sweep the probe continues (see
+ * PlannedCell.continues): stored main cells are read (their first n bits), missing ones are recomputed on
+ * the n images with the main cells' ids as rng keys, which gives the same bits as the main run.
+ */
+async function continueFrom(ctx: RunContext, probe: PlannedCell, clean: boolean[]): Promise<{ id: string; correct: boolean[] }> {
+  const { entry, epsilons } = probe.continues!;
+  const spec = probe.attack!;
+  const n = clean.length;
+  let correct = clean;
+  let id = '';
+  for (const eps of epsilons) {
+    id = attackId(probe.checkpoint, entry.label, spec.path, eps);
+    const stored = await ctx.store.readCell(id);
+    if (stored && stored.samples >= n) {
+      correct = decodeBits(stored.correctBits, stored.samples).slice(0, n);
+      continue;
+    }
+    const rows = correct.flatMap((c, i) => (c ? [i] : []));
+    if (rows.length === 0) continue;
+    const main: PlannedCell = { ...probe, id, continues: undefined, attack: { ...spec, entry, eps } };
+    const b = bar(ctx, `${id} (for ${probe.id})`, rows.length);
+    const outcome = await attackRows(ctx, main, rows, (done) => b.update(done));
+    correct = correct.slice();
+    rows.forEach((r, k) => (correct[r] = outcome.correct[k]));
+    finishBar(ctx, b, `robust accuracy ${((100 * correct.filter(Boolean).length) / n).toFixed(1)}%`);
+  }
+  return { id, correct };
+}
+
+export type CellReader = (id: string) => Promise<SuiteCellResult | null>;
+export type CellWriter = (cell: SuiteCellResult) => Promise<void>;
+
+/**
+ * Runs an attack unit: an eps sweep (cells in ascending eps, then copies), or a single probe cell.
+ * `read`/`write` choose cells/ or probes/. Stored cells are read back, not recomputed (--resume).
+ */
+export async function runAttackUnit(ctx: RunContext, unit: PlanUnit, read: CellReader, write: CellWriter): Promise<SuiteCellResult[]> {
+  const results = new Map<string, SuiteCellResult>();
+  const computed = unit.cells.filter((c) => !c.copyOf);
+  if (computed.length === 0) return [];
+  const n = computed[0].samples;
+  let correct = (await cleanCorrect(ctx, computed[0].checkpoint)).correct.slice(0, n);
+  for (const cell of computed) {
+    const stored = await read(cell.id);
+    if (stored && stored.samples === n) {
+      correct = decodeBits(stored.correctBits, n);
+      results.set(cell.id, stored);
+      ctx.onCell?.(stored);
+      continue;
+    }
+    const spec = cell.attack!;
+    let reference: SuiteCellResult['reference'];
+    if (cell.continues) {
+      const survivors = await continueFrom(ctx, cell, correct);
+      correct = survivors.correct;
+      reference = { id: survivors.id, samples: n, correct: correct.filter(Boolean).length };
+    }
+    const started = Date.now();
+    const rows = correct.flatMap((c, i) => (c ? [i] : []));
+    let gradients = 0;
+    if (spec.eps > 0 && rows.length > 0) {
+      const b = bar(ctx, cell.id, rows.length);
+      const outcome = await attackRows(ctx, cell, rows, (done) => b.update(done));
+      gradients = outcome.gradientEvaluations;
+      correct = correct.slice();
+      rows.forEach((r, k) => (correct[r] = outcome.correct[k]));
+      finishBar(ctx, b, `robust accuracy ${((100 * correct.filter(Boolean).length) / n).toFixed(1)}%`);
+    }
+    const record = attackCellRecord(ctx, cell, correct, (Date.now() - started) / 1000, spec.eps > 0 ? rows.length : 0, gradients);
+    if (reference) record.reference = reference;
+    await write(record);
+    results.set(cell.id, record);
+    ctx.onCell?.(record);
+  }
+  for (const cell of unit.cells.filter((c) => c.copyOf)) {
+    const stored = await read(cell.id);
+    if (stored) {
+      ctx.onCell?.(stored);
+      continue;
+    }
+    const original = results.get(cell.copyOf!);
+    if (!original) throw new Error(`internal: ${cell.id} copies ${cell.copyOf}, which is not in its unit`);
+    const copy: SuiteCellResult = { ...original, id: cell.id, path: cell.attack!.path, copyOf: original.id, completedAt: new Date().toISOString() };
+    await write(copy);
+    ctx.onCell?.(copy);
+  }
+  return [...results.values()];
+}
+
+/**
+ * The gradient sanity probe: on the first `samples` images, the fraction whose input gradient on each
+ * path is exactly zero everywhere or holds a NaN/infinity (a symptom of gradient masking or a broken path).
+ */
+export async function runGradientProbe(ctx: RunContext, spec: GradientProbeSpec): Promise<GradientProbeResult> {
+  const stored = await ctx.store.readProbe(spec.id);
+  if (stored && stored.format === 'bench-gradient-probe/1') return stored;
+  const m = model(ctx, spec.checkpoint);
+  let zero = 0;
+  let nonFinite = 0;
+  const rows = Array.from({ length: Math.min(spec.samples, ctx.data.count) }, (_, i) => i);
+  for (const batch of batches(rows, ctx.batchSize)) {
+    const { x, y } = toBatch(ctx.data, batch);
+    const { loss, grad } = m.classifier.lossAndGrad(x, y, { path: spec.path, output: m.ref.output });
+    const g = grad.dataSync();
+    const size = g.length / batch.length;
+    for (let r = 0; r < batch.length; r++) {
+      let allZero = true;
+      let finite = true;
+      for (let i = r * size; i < (r + 1) * size; i++) {
+        const v = g[i];
+        if (v !== 0) allZero = false;
+        if (!Number.isFinite(v)) finite = false;
+      }
+      if (!finite) nonFinite++;
+      else if (allZero) zero++;
+    }
+    tf.dispose([x, y, loss, grad]);
+  }
+  const rec: GradientProbeResult = {
+    format: 'bench-gradient-probe/1',
+    id: spec.id,
+    checkpoint: spec.checkpoint,
+    path: spec.path,
+    output: m.ref.output,
+    samples: rows.length,
+    zero,
+    nonFinite,
+    completedAt: new Date().toISOString(),
+  };
+  await ctx.store.writeProbe(rec);
+  return rec;
+}

@@ -1,0 +1,499 @@
+/**
+ * Suite configs: JSON files validated by our own code. We do not use a generic JSON Schema validator
+ * (such as ajv) at run time because what must be checked is registry-driven (attack names and their
+ * params are validated by each attack's own parseParams; corruption names by the corruption registry,
+ * with "did you mean" suggestions) and every error must be the project's one-line
+ * `<file>: <field>: <problem> (allowed: ...)`. The hand-written configs/<suite>.schema.json files give
+ * editors completion and documentation; a test checks they accept the same keys as this validator.
+ */
+import { readFileSync } from 'node:fs';
+import { inputError, InputError } from '../engine/errors.js';
+import { GRADIENT_PATHS, OUTPUT_KINDS, type GradientPath, type OutputKind } from '../models/classifier.js';
+import { getAttack } from '../../attacks/registry.js';
+import { editDistance } from '../../attacks/params.js';
+import { CORRUPTION_NAMES, getCorruption } from '../../corruptions/registry.js';
+import { MAX_SEVERITY } from '../../corruptions/types.js';
+import type { SuiteName } from './records.js';
+
+export const SUITE_NAMES: readonly SuiteName[] = ['adversarial', 'corruption'];
+
+export interface CheckpointEntry {
+  /** Checkpoint directory (relative to the working directory, else to the package root). */
+  dir: string;
+  /** Overrides the suite's `output` for this checkpoint. */
+  output?: OutputKind;
+}
+
+export interface AttackEntry {
+  /** Registry name (`bench list --attacks`). */
+  name: string;
+  /** Name in cell ids and tables; needed when one attack appears twice with different params. */
+  label: string;
+  /** Parsed params, every default filled in. */
+  params: Record<string, unknown>;
+  /** Gradient paths to attack through (gradient attacks only). */
+  paths: GradientPath[];
+  /** Attack only the first `limit` evaluated images (expensive attacks); absent = all. */
+  limit?: number;
+  /** Craft on this checkpoint (a config checkpoint's name or dir, or another dir) and evaluate on each target. */
+  transferFrom?: string;
+}
+
+export interface SanityOptions {
+  enabled: boolean;
+  /** Images for the probes (large eps, 4x steps, gradients). */
+  limit: number;
+}
+
+export interface AdversarialConfig {
+  suite: 'adversarial';
+  description?: string;
+  checkpoints: CheckpointEntry[];
+  attacks: AttackEntry[];
+  /** Ascending, distinct, each in [0,1]. */
+  epsilons: number[];
+  output: OutputKind;
+  limit: number;
+  offset: number;
+  batchSize: number;
+  seed: number;
+  sanity: boolean;
+  sanityLimit: number;
+  /** eps of the more-steps probe (default: the second largest nonzero eps). */
+  sanityEps?: number;
+}
+
+export interface CorruptionConfig {
+  suite: 'corruption';
+  description?: string;
+  checkpoints: CheckpointEntry[];
+  /** Corruption names, resolved from 'all' to the full registry list. */
+  corruptions: string[];
+  /** Ascending, distinct integers 1..5. */
+  severities: number[];
+  output: OutputKind;
+  limit: number;
+  offset: number;
+  batchSize: number;
+  seed: number;
+  /** Checkpoint name (or dir) whose errors normalise mCE; absent = the first checkpoint. */
+  baseline?: string;
+}
+
+export type SuiteConfig = AdversarialConfig | CorruptionConfig;
+
+export const DEFAULTS = { output: 'last' as OutputKind, limit: 1000, offset: 0, batchSize: 100, seed: 0, sanity: true, sanityLimit: 100 };
+
+const ADVERSARIAL_KEYS = [
+  '$schema',
+  'suite',
+  'description',
+  'checkpoints',
+  'attacks',
+  'epsilons',
+  'output',
+  'limit',
+  'offset',
+  'batchSize',
+  'seed',
+  'sanity',
+  'sanityLimit',
+  'sanityEps',
+] as const;
+const CORRUPTION_KEYS = [
+  '$schema',
+  'suite',
+  'description',
+  'checkpoints',
+  'corruptions',
+  'severities',
+  'output',
+  'limit',
+  'offset',
+  'batchSize',
+  'seed',
+  'baseline',
+] as const;
+const CHECKPOINT_KEYS = ['dir', 'output'] as const;
+const ATTACK_KEYS = ['name', 'label', 'params', 'paths', 'limit', 'transferFrom'] as const;
+
+/** Keys the validator accepts, for the schema-agreement test. */
+export const CONFIG_KEYS = {
+  adversarial: ADVERSARIAL_KEYS,
+  corruption: CORRUPTION_KEYS,
+  checkpoint: CHECKPOINT_KEYS,
+  attack: ATTACK_KEYS,
+};
+
+/**
+ * Where a field came from, for error messages: a config file's field, or the CLI flag that overrode it.
+ * `origins` maps a top-level field name to its flag (e.g. epsilons -> "--epsilons").
+ */
+class Where {
+  constructor(
+    readonly file: string,
+    readonly origins: Readonly<Record<string, string>> = {},
+  ) {}
+  field(path: string): string {
+    const top = path.split(/[.[]/)[0];
+    const flag = this.origins[top];
+    if (flag) {
+      // A flag's list items are named by the flag alone (the message quotes the bad item).
+      const rest = path.slice(top.length);
+      return rest === '' || /^\[\d+\]$/.test(rest) ? flag : `${flag}: ${path}`;
+    }
+    return `${this.file}: ${path}`;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const show = (v: unknown) => (typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v)));
+
+function closest(word: string, options: readonly string[]): string {
+  return options.reduce((a, b) => (editDistance(word, b) < editDistance(word, a) ? b : a));
+}
+
+function refuseUnknownKeys(obj: Record<string, unknown>, allowed: readonly string[], w: Where, path: string): void {
+  for (const key of Object.keys(obj))
+    if (!allowed.includes(key)) {
+      const at = path ? `${path}.${key}` : key;
+      throw inputError(w.field(at), `unknown key (did you mean ${show(closest(key, allowed.filter((k) => k !== '$schema')))}?)`, allowed.filter((k) => k !== '$schema').join(', '));
+    }
+}
+
+function positiveInt(v: unknown, w: Where, path: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw inputError(w.field(path), `invalid value ${show(v)}`, 'a positive integer');
+  return v;
+}
+
+function nonNegativeInt(v: unknown, w: Where, path: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw inputError(w.field(path), `invalid value ${show(v)}`, 'an integer >= 0');
+  return v;
+}
+
+function seedOf(v: unknown, w: Where): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff)
+    throw inputError(w.field('seed'), `invalid value ${show(v)}`, 'an integer in 0..4294967295');
+  return v;
+}
+
+function outputOf(v: unknown, w: Where, path: string): OutputKind {
+  if (typeof v !== 'string' || !OUTPUT_KINDS.includes(v as OutputKind))
+    throw inputError(w.field(path), `invalid value ${show(v)}`, OUTPUT_KINDS.join(', '));
+  return v as OutputKind;
+}
+
+function nonEmptyList(v: unknown, w: Where, path: string, what: string): unknown[] {
+  if (!Array.isArray(v) || v.length === 0) throw inputError(w.field(path), `must be a non-empty list of ${what}`, `a JSON list of ${what}`);
+  return v;
+}
+
+function nonEmptyString(v: unknown, w: Where, path: string): string {
+  if (typeof v !== 'string' || v.trim() === '') throw inputError(w.field(path), `invalid value ${show(v)}`, 'a non-empty string');
+  return v;
+}
+
+function checkpointsOf(v: unknown, w: Where): CheckpointEntry[] {
+  const list = nonEmptyList(v, w, 'checkpoints', 'checkpoints ({"dir": ...})');
+  const out = list.map((c, i) => {
+    const at = `checkpoints[${i}]`;
+    // A bare string is the directory.
+    if (typeof c === 'string') return { dir: nonEmptyString(c, w, at) };
+    if (!isObject(c)) throw inputError(w.field(at), `invalid value ${show(c)}`, 'a directory string or {"dir": string, "output"?: first|last|average}');
+    refuseUnknownKeys(c, CHECKPOINT_KEYS, w, at);
+    const entry: CheckpointEntry = { dir: nonEmptyString(c.dir, w, `${at}.dir`) };
+    if (c.output !== undefined) entry.output = outputOf(c.output, w, `${at}.output`);
+    return entry;
+  });
+  const seen = new Set<string>();
+  out.forEach((c, i) => {
+    const key = c.dir.replace(/\/+$/, '');
+    if (seen.has(key)) throw inputError(w.field(`checkpoints[${i}].dir`), `${show(c.dir)} is listed twice`, 'distinct checkpoint directories');
+    seen.add(key);
+  });
+  return out;
+}
+
+function epsilonsOf(v: unknown, w: Where): number[] {
+  const list = nonEmptyList(v, w, 'epsilons', 'numbers in [0, 1]');
+  list.forEach((e, i) => {
+    if (typeof e !== 'number' || !Number.isFinite(e) || e < 0 || e > 1)
+      throw inputError(w.field(`epsilons[${i}]`), `invalid epsilon ${show(e)}`, 'finite numbers in [0, 1] (pixel units)');
+  });
+  const eps = list as number[];
+  const dup = eps.find((e, i) => eps.indexOf(e) !== i);
+  if (dup !== undefined) throw inputError(w.field('epsilons'), `epsilon ${dup} is listed twice`, 'distinct numbers in [0, 1]');
+  return [...eps].sort((a, b) => a - b);
+}
+
+function severitiesOf(v: unknown, w: Where): number[] {
+  const list = nonEmptyList(v, w, 'severities', `integers 1..${MAX_SEVERITY}`);
+  list.forEach((s, i) => {
+    if (typeof s !== 'number' || !Number.isInteger(s) || s < 1 || s > MAX_SEVERITY)
+      throw inputError(w.field(`severities[${i}]`), `invalid severity ${show(s)}`, `integers 1..${MAX_SEVERITY}`);
+  });
+  const sev = list as number[];
+  const dup = sev.find((s, i) => sev.indexOf(s) !== i);
+  if (dup !== undefined) throw inputError(w.field('severities'), `severity ${dup} is listed twice`, `distinct integers 1..${MAX_SEVERITY}`);
+  return [...sev].sort((a, b) => a - b);
+}
+
+function attacksOf(v: unknown, w: Where): AttackEntry[] {
+  const list = nonEmptyList(v, w, 'attacks', 'attacks ({"name": ...})');
+  const entries = list.map((a, i): AttackEntry => {
+    const at = `attacks[${i}]`;
+    const raw: Record<string, unknown> = typeof a === 'string' ? { name: a } : isObject(a) ? a : {};
+    if (typeof a !== 'string' && !isObject(a))
+      throw inputError(w.field(at), `invalid value ${show(a)}`, 'an attack name or {"name", "params"?, "paths"?, "limit"?, "transferFrom"?, "label"?}');
+    refuseUnknownKeys(raw, ATTACK_KEYS, w, at);
+    const name = nonEmptyString(raw.name, w, `${at}.name`);
+    const attack = getAttack(name, w.field(`${at}.name`));
+    const params = attack.parseParams(raw.params, w.field(`${at}.params`)) as Record<string, unknown>;
+    let paths: GradientPath[] = [...GRADIENT_PATHS];
+    // A score-based attack takes no paths (an empty list, as run.json records it, is accepted).
+    if (raw.paths !== undefined && !(Array.isArray(raw.paths) && raw.paths.length === 0 && !attack.usesGradient)) {
+      if (!attack.usesGradient)
+        throw inputError(w.field(`${at}.paths`), `${name} is score-based and takes no gradient paths`, 'leave "paths" out');
+      const given = nonEmptyList(raw.paths, w, `${at}.paths`, GRADIENT_PATHS.join('/'));
+      given.forEach((p, j) => {
+        if (typeof p !== 'string' || !GRADIENT_PATHS.includes(p as GradientPath))
+          throw inputError(w.field(`${at}.paths[${j}]`), `invalid path ${show(p)}`, GRADIENT_PATHS.join(', '));
+      });
+      if (new Set(given).size !== given.length) throw inputError(w.field(`${at}.paths`), 'a path is listed twice', GRADIENT_PATHS.join(', '));
+      paths = given as GradientPath[];
+    }
+    if (!attack.usesGradient) paths = [];
+    const entry: AttackEntry = { name, label: name, params, paths };
+    if (raw.limit !== undefined) entry.limit = positiveInt(raw.limit, w, `${at}.limit`);
+    if (raw.transferFrom !== undefined) {
+      entry.transferFrom = nonEmptyString(raw.transferFrom, w, `${at}.transferFrom`);
+      entry.label = `${name}@${entry.transferFrom.replace(/\/+$/, '').split('/').pop()}`;
+    }
+    if (raw.label !== undefined) {
+      const label = nonEmptyString(raw.label, w, `${at}.label`);
+      if (!/^[A-Za-z0-9._@+-]+$/.test(label))
+        throw inputError(w.field(`${at}.label`), `invalid label ${show(label)}`, 'letters, digits and . _ @ + -');
+      entry.label = label;
+    }
+    return entry;
+  });
+  const labels = entries.map((e) => e.label);
+  // The later of two entries with one label is the one named in the error.
+  const dup = labels.findIndex((l, i) => labels.indexOf(l) !== i);
+  if (dup >= 0)
+    throw inputError(
+      w.field(`attacks[${dup}]`),
+      `two attacks are labelled ${show(labels[dup])}; cell ids would collide`,
+      'a distinct "label" for each entry (e.g. "pgd40")',
+    );
+  return entries;
+}
+
+function corruptionsOf(v: unknown, w: Where, all: readonly string[]): string[] {
+  if (v === 'all') return [...all];
+  const list = nonEmptyList(v, w, 'corruptions', 'corruption names, or "all"');
+  const names = list.map((c, i) => {
+    if (typeof c !== 'string') throw inputError(w.field(`corruptions[${i}]`), `invalid value ${show(c)}`, 'corruption names');
+    return getCorruption(c, w.field(`corruptions[${i}]`)).name;
+  });
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) throw inputError(w.field('corruptions'), `${dup} is listed twice`, 'distinct corruption names');
+  return names;
+}
+
+function commonFields(raw: Record<string, unknown>, w: Where) {
+  return {
+    description: raw.description === undefined ? undefined : nonEmptyString(raw.description, w, 'description'),
+    checkpoints: checkpointsOf(raw.checkpoints, w),
+    output: raw.output === undefined ? DEFAULTS.output : outputOf(raw.output, w, 'output'),
+    limit: raw.limit === undefined ? DEFAULTS.limit : positiveInt(raw.limit, w, 'limit'),
+    offset: raw.offset === undefined ? DEFAULTS.offset : nonNegativeInt(raw.offset, w, 'offset'),
+    batchSize: raw.batchSize === undefined ? DEFAULTS.batchSize : positiveInt(raw.batchSize, w, 'batchSize'),
+    seed: raw.seed === undefined ? DEFAULTS.seed : seedOf(raw.seed, w),
+  };
+}
+
+function requireField(raw: Record<string, unknown>, key: string, w: Where, allowed: string): void {
+  if (raw[key] === undefined) throw inputError(w.field(key), 'is required', allowed);
+}
+
+/**
+ * Validates a parsed config object and fills in defaults. `file` names the config in errors;
+ * `origins` names the CLI flag of every field a flag overrode. `allCorruptions` is what "all" means.
+ */
+export function validateConfig(
+  raw: unknown,
+  file: string,
+  origins: Readonly<Record<string, string>> = {},
+  allCorruptions?: readonly string[],
+): SuiteConfig {
+  const w = new Where(file, origins);
+  if (!isObject(raw)) throw inputError(file, 'a suite config must be a JSON object', '{"suite": "adversarial" | "corruption", ...}');
+  if (raw.suite !== 'adversarial' && raw.suite !== 'corruption')
+    throw inputError(w.field('suite'), raw.suite === undefined ? 'is required' : `unknown suite ${show(raw.suite)}`, SUITE_NAMES.join(', '));
+  if (raw.suite === 'adversarial') {
+    refuseUnknownKeys(raw, ADVERSARIAL_KEYS, w, '');
+    requireField(raw, 'checkpoints', w, 'a list of checkpoint directories');
+    requireField(raw, 'attacks', w, 'a list of attacks');
+    requireField(raw, 'epsilons', w, 'a list of numbers in [0, 1]');
+    const common = commonFields(raw, w);
+    const config: AdversarialConfig = {
+      suite: 'adversarial',
+      ...common,
+      attacks: attacksOf(raw.attacks, w),
+      epsilons: epsilonsOf(raw.epsilons, w),
+      sanity: raw.sanity === undefined ? DEFAULTS.sanity : booleanOf(raw.sanity, w, 'sanity'),
+      sanityLimit: raw.sanityLimit === undefined ? DEFAULTS.sanityLimit : positiveInt(raw.sanityLimit, w, 'sanityLimit'),
+    };
+    if (raw.sanityEps !== undefined) {
+      const e = raw.sanityEps;
+      if (typeof e !== 'number' || !Number.isFinite(e) || e <= 0 || e > 1)
+        throw inputError(w.field('sanityEps'), `invalid epsilon ${show(e)}`, 'a number in (0, 1]');
+      config.sanityEps = e;
+    }
+    if (config.description === undefined) delete config.description;
+    return config;
+  }
+  refuseUnknownKeys(raw, CORRUPTION_KEYS, w, '');
+  requireField(raw, 'checkpoints', w, 'a list of checkpoint directories');
+  const common = commonFields(raw, w);
+  const all = allCorruptions ?? CORRUPTION_NAMES;
+  const config: CorruptionConfig = {
+    suite: 'corruption',
+    ...common,
+    corruptions: corruptionsOf(raw.corruptions ?? 'all', w, all),
+    severities: raw.severities === undefined ? [1, 2, 3, 4, 5] : severitiesOf(raw.severities, w),
+  };
+  if (raw.baseline !== undefined) config.baseline = nonEmptyString(raw.baseline, w, 'baseline');
+  if (config.description === undefined) delete config.description;
+  return config;
+}
+
+function booleanOf(v: unknown, w: Where, path: string): boolean {
+  if (typeof v !== 'boolean') throw inputError(w.field(path), `invalid value ${show(v)}`, 'true, false');
+  return v;
+}
+
+/** Reads and parses a JSON file; a missing file or bad JSON is one InputError line. */
+export function readJsonFile(path: string, what = 'config'): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(`${path}: cannot read the ${what} (${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw inputError(path, `not valid JSON (${(err as Error).message})`);
+  }
+}
+
+/** Flags that override config fields; strings are as typed on the command line. */
+export interface ConfigOverrides {
+  limit?: number;
+  offset?: number;
+  batchSize?: number;
+  seed?: number;
+  epsilons?: string;
+  attacks?: string;
+  corruptions?: string;
+  severities?: string;
+  checkpoints?: string;
+  output?: string;
+  sanity?: boolean;
+}
+
+const FLAG_OF: Record<keyof ConfigOverrides, string> = {
+  limit: '--limit',
+  offset: '--offset',
+  batchSize: '--batch-size',
+  seed: '--seed',
+  epsilons: '--epsilons',
+  attacks: '--attacks',
+  corruptions: '--corruptions',
+  severities: '--severities',
+  checkpoints: '--checkpoints',
+  output: '--output',
+  sanity: '--sanity',
+};
+
+const ADVERSARIAL_ONLY: (keyof ConfigOverrides)[] = ['epsilons', 'attacks', 'sanity'];
+const CORRUPTION_ONLY: (keyof ConfigOverrides)[] = ['corruptions', 'severities'];
+
+function splitList(text: string, flag: string): string[] {
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (items.length === 0) throw inputError(flag, `empty list ${show(text)}`, 'a comma-separated list');
+  return items;
+}
+
+function numberList(text: string, flag: string): number[] {
+  return splitList(text, flag).map((s) => {
+    const n = Number(s);
+    if (!Number.isFinite(n)) throw inputError(flag, `${show(s)} is not a number`, 'comma-separated numbers, e.g. 0,0.01,0.03');
+    return n;
+  });
+}
+
+/**
+ * Applies CLI overrides to a raw (unvalidated) config object, returning the new object and the
+ * origins map for validateConfig so errors name the flag. `--attacks a,b` keeps the config's entries
+ * whose label or name is listed (with their params) and adds registry defaults for names not in it.
+ */
+export function applyOverrides(raw: unknown, o: ConfigOverrides): { raw: unknown; origins: Record<string, string> } {
+  if (!isObject(raw)) return { raw, origins: {} };
+  const out: Record<string, unknown> = { ...raw };
+  const origins: Record<string, string> = {};
+  const suite = raw.suite;
+  for (const key of Object.keys(o) as (keyof ConfigOverrides)[]) {
+    const value = o[key];
+    if (value === undefined) continue;
+    const flag = FLAG_OF[key];
+    if (suite === 'corruption' && ADVERSARIAL_ONLY.includes(key))
+      throw inputError(flag, 'applies to the adversarial suite only', CORRUPTION_ONLY.map((k) => FLAG_OF[k]).join(', ') + ' for corruption runs');
+    if (suite === 'adversarial' && CORRUPTION_ONLY.includes(key))
+      throw inputError(flag, 'applies to the corruption suite only', ADVERSARIAL_ONLY.map((k) => FLAG_OF[k]).join(', ') + ' for adversarial runs');
+    origins[key] = flag;
+    switch (key) {
+      case 'epsilons':
+        out.epsilons = numberList(value as string, flag);
+        break;
+      case 'severities':
+        out.severities = numberList(value as string, flag);
+        break;
+      case 'checkpoints': {
+        const dirs = splitList(value as string, flag);
+        out.checkpoints = dirs.map((dir) => ({ dir }));
+        // The config's mCE baseline only survives if it is among the new checkpoints (names are usually folder names).
+        const base = typeof raw.baseline === 'string' ? raw.baseline.replace(/\/+$/, '') : undefined;
+        if (base !== undefined && !dirs.some((d) => d.replace(/\/+$/, '') === base || d.replace(/\/+$/, '').split('/').pop() === base.split('/').pop()))
+          delete out.baseline;
+        break;
+      }
+      case 'corruptions': {
+        const text = (value as string).trim();
+        out.corruptions = text === 'all' ? 'all' : splitList(text, flag);
+        break;
+      }
+      case 'attacks': {
+        const existing = Array.isArray(raw.attacks) ? raw.attacks : [];
+        const labelOf = (a: unknown) => (typeof a === 'string' ? a : isObject(a) ? (a.label ?? a.name) : undefined);
+        const nameOf = (a: unknown) => (typeof a === 'string' ? a : isObject(a) ? a.name : undefined);
+        out.attacks = splitList(value as string, flag).flatMap((want) => {
+          const byLabel = existing.filter((a) => labelOf(a) === want);
+          if (byLabel.length > 0) return byLabel;
+          const byName = existing.filter((a) => nameOf(a) === want);
+          return byName.length > 0 ? byName : [{ name: want }];
+        });
+        break;
+      }
+      default:
+        out[key] = value;
+    }
+  }
+  return { raw: out, origins };
+}

@@ -1,0 +1,164 @@
+/**
+ * What executing cells needs: the evaluated images, the loaded models, the store, and the clean
+ * correctness of each checkpoint (computed once, or read back from its clean cell on resume).
+ */
+import { tf, type Tensor1D, type Tensor2D, type Tensor4D } from '../engine/tf.js';
+import { ProgressBar } from '../engine/progress.js';
+import type { ImageDataset } from '../data/fashionMnist.js';
+import { batches, toBatch } from '../data/batching.js';
+import type { Classifier, LossAndGradOptions, OutputKind } from '../models/classifier.js';
+import { decodeBits, encodeBits, wilsonInterval } from './records.js';
+import type { SuiteModel } from './loadClassifier.js';
+import { cleanId } from './planner.js';
+import type { RunStore, SuiteCellResult } from './store.js';
+
+export interface RunContext {
+  /** The evaluated images: row r has global test-set index data.offset + r. */
+  data: ImageDataset;
+  seed: number;
+  batchSize: number;
+  quiet: boolean;
+  backend: string;
+  /** Every loaded model by checkpoint name (targets and transfer sources). */
+  models: ReadonlyMap<string, SuiteModel>;
+  store: RunStore;
+  /** Called with every cell written or read back, in execution order. */
+  onCell?: (cell: SuiteCellResult) => void;
+  /** Where progress goes (stderr by default). */
+  progressStream?: NodeJS.WriteStream;
+}
+
+export function model(ctx: RunContext, name: string): SuiteModel {
+  const m = ctx.models.get(name);
+  if (!m) throw new Error(`internal: checkpoint ${name} not loaded`);
+  return m;
+}
+
+export function bar(ctx: RunContext, label: string, total: number): ProgressBar {
+  return new ProgressBar(label, total, { quiet: ctx.quiet, stream: ctx.progressStream });
+}
+
+export function finishBar(ctx: RunContext, b: ProgressBar, summary: string): void {
+  if (!ctx.quiet) b.done(summary);
+}
+
+/** Row-wise argmax(logits) == label. */
+export function correctRows(logits: Tensor2D, y: Tensor1D): boolean[] {
+  const hits = tf.tidy(() => tf.equal(tf.cast(tf.argMax(logits, 1), 'int32'), tf.cast(y, 'int32')));
+  const values = hits.dataSync();
+  hits.dispose();
+  return Array.from(values, (v) => v === 1);
+}
+
+/** Correctness of `classifier` (on `output`) for every row of `x`. */
+export function predictCorrect(classifier: Classifier, x: Tensor4D, y: Tensor1D, output: OutputKind): boolean[] {
+  const logits = classifier.logits(x, output);
+  const out = correctRows(logits, y);
+  logits.dispose();
+  return out;
+}
+
+/** The fields every CellResult computes the same way from its correctness bits. */
+export function scoreFields(correct: readonly boolean[]) {
+  const k = correct.filter(Boolean).length;
+  const n = correct.length;
+  return { samples: n, correct: k, accuracy: n === 0 ? 0 : k / n, ci95: wilsonInterval(k, n), correctBits: encodeBits(correct) };
+}
+
+export function timingFields(seconds: number, images: number, gradientEvaluations?: number) {
+  return {
+    seconds: Number(seconds.toFixed(3)),
+    imagesPerSecond: seconds > 0 ? Number((images / seconds).toFixed(2)) : 0,
+    ...(gradientEvaluations !== undefined ? { gradientEvaluations } : {}),
+  };
+}
+
+interface CleanResult {
+  correct: boolean[];
+  seconds: number;
+}
+
+const cleanMemo = new WeakMap<RunContext, Map<string, Promise<CleanResult>>>();
+
+/**
+ * Clean correctness of checkpoint `name` on every evaluated image: read from its clean cell when one is
+ * stored (resume, or another unit wrote it), else computed once per run and kept in memory.
+ */
+export function cleanCorrect(ctx: RunContext, name: string): Promise<CleanResult> {
+  let memo = cleanMemo.get(ctx);
+  if (!memo) cleanMemo.set(ctx, (memo = new Map()));
+  let p = memo.get(name);
+  if (!p) {
+    p = (async () => {
+      const stored = await ctx.store.readCell(cleanId(name));
+      if (stored && stored.samples === ctx.data.count) return { correct: decodeBits(stored.correctBits, ctx.data.count), seconds: stored.timings.seconds };
+      const m = model(ctx, name);
+      const started = Date.now();
+      const b = bar(ctx, `${name} clean`, ctx.data.count);
+      const correct: boolean[] = [];
+      for (const rows of batches(Array.from({ length: ctx.data.count }, (_, i) => i), ctx.batchSize)) {
+        const { x, y } = toBatch(ctx.data, rows);
+        correct.push(...predictCorrect(m.classifier, x, y, m.ref.output));
+        tf.dispose([x, y]);
+        b.update(correct.length);
+      }
+      const seconds = (Date.now() - started) / 1000;
+      finishBar(ctx, b, `accuracy ${((100 * correct.filter(Boolean).length) / correct.length).toFixed(1)}%`);
+      return { correct, seconds };
+    })();
+    memo.set(name, p);
+  }
+  return p;
+}
+
+/** Writes (or reads back) the clean cell of `name`. */
+export async function runCleanCell(ctx: RunContext, id: string, name: string): Promise<SuiteCellResult> {
+  const stored = await ctx.store.readCell(id);
+  if (stored) {
+    ctx.onCell?.(stored);
+    return stored;
+  }
+  const { correct, seconds } = await cleanCorrect(ctx, name);
+  const m = model(ctx, name);
+  const cell: SuiteCellResult = {
+    format: 'bench-cell/1',
+    id,
+    kind: 'clean',
+    checkpoint: name,
+    output: m.ref.output,
+    ...scoreFields(correct),
+    timings: timingFields(seconds, correct.length),
+    backend: ctx.backend,
+    completedAt: new Date().toISOString(),
+  };
+  await ctx.store.writeCell(cell);
+  ctx.onCell?.(cell);
+  return cell;
+}
+
+/**
+ * Counts what an attack asks of a model (images through lossAndGrad and through logits), for the
+ * cell's timings; otherwise a transparent pass-through of the Classifier contract.
+ */
+export class CountingClassifier implements Classifier {
+  gradientImages = 0;
+  forwardImages = 0;
+  readonly name: string;
+  readonly inputShape: readonly [number, number, number];
+  readonly numClasses: number;
+  readonly hasFeedback: boolean;
+  constructor(private readonly inner: Classifier) {
+    this.name = inner.name;
+    this.inputShape = inner.inputShape;
+    this.numClasses = inner.numClasses;
+    this.hasFeedback = inner.hasFeedback;
+  }
+  logits(x: Tensor4D, output?: OutputKind): Tensor2D {
+    this.forwardImages += x.shape[0];
+    return this.inner.logits(x, output);
+  }
+  lossAndGrad(x: Tensor4D, y: Tensor1D, options: LossAndGradOptions) {
+    this.gradientImages += x.shape[0];
+    return this.inner.lossAndGrad(x, y, options);
+  }
+}

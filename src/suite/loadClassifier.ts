@@ -1,0 +1,49 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { tf, type Tensor } from '../engine/tf.js';
+import { loadCheckpoint, MANIFEST_FILE, type CheckpointManifest } from '../models/checkpoint.js';
+import { CnnfNetwork } from '../models/cnnf.js';
+import { CnnfClassifier } from '../models/cnnfClassifier.js';
+import type { OutputKind } from '../models/classifier.js';
+import type { CheckpointRef } from './records.js';
+
+/** A checkpoint loaded for evaluation: the classifier attacks see, and how run.json names it. */
+export interface SuiteModel {
+  ref: CheckpointRef;
+  classifier: CnnfClassifier;
+  manifest: CheckpointManifest;
+  dispose(): void;
+}
+
+/** Loads a checkpoint directory (validated, sha256-checked by loadCheckpoint) into a classifier. */
+export async function loadSuiteModel(dir: string, output: OutputKind): Promise<SuiteModel> {
+  const { manifest, weights } = await loadCheckpoint(dir);
+  const params: Record<string, Tensor> = {};
+  for (const [name, w] of Object.entries(weights)) params[name] = tf.keep(tf.tensor(w.data, w.shape, 'float32'));
+  const network = new CnnfNetwork(manifest.architecture, manifest.normalization, params);
+  const classifier = new CnnfClassifier(manifest.name, network, output);
+  const a = manifest.architecture;
+  return {
+    ref: {
+      name: manifest.name,
+      dir,
+      weightsSha256: manifest.weights.sha256,
+      family: a.family,
+      cycles: a.cycles,
+      ind: a.ind,
+      output,
+    },
+    classifier,
+    manifest,
+    dispose: () => tf.dispose(Object.values(params)),
+  };
+}
+
+/** Checkpoint directories directly under `root` (those holding a model.json), sorted by name. */
+export function findCheckpointDirs(root: string): string[] {
+  if (!existsSync(root) || !statSync(root).isDirectory()) return [];
+  return readdirSync(root)
+    .filter((entry) => existsSync(join(root, entry, MANIFEST_FILE)))
+    .sort()
+    .map((entry) => join(root, entry));
+}

@@ -1,0 +1,372 @@
+/**
+ * The sweep planner: turns a validated config and the loaded checkpoints' shapes into cells, grouped in
+ * units that execute together (an attack's epsilon sweep must run in ascending order, since a sample
+ * broken at a smaller eps counts as broken at the larger ones), ordered deterministically, with a rough
+ * cost estimate per unit for balanced sharding.
+ */
+import { inputError } from '../engine/errors.js';
+import type { GradientPath, OutputKind } from '../models/classifier.js';
+import { getAttack } from '../../attacks/registry.js';
+import { getCorruption } from '../../corruptions/registry.js';
+import type { AdversarialConfig, AttackEntry, CorruptionConfig } from './config.js';
+import type { CellKind } from './records.js';
+
+/** What the planner needs to know of a checkpoint. */
+export interface ModelInfo {
+  name: string;
+  dir: string;
+  cycles: number;
+  output: OutputKind;
+}
+
+export interface AttackSpec {
+  entry: AttackEntry;
+  path: GradientPath | 'none';
+  eps: number;
+  threatModel: 'linf' | 'l2';
+  usesGradient: boolean;
+  /** The model the attack computes on: the target, or a transfer attack's source. */
+  source: ModelInfo;
+  transfer: boolean;
+}
+
+export interface PlannedCell {
+  id: string;
+  kind: CellKind;
+  checkpoint: string;
+  /** Images evaluated: the first `samples` of the run's sampleIndices. */
+  samples: number;
+  attack?: AttackSpec;
+  corruption?: { name: string; family: string; severity: number };
+  /** The cell's numbers are those of `copyOf` (a feedforward model answers every gradient path alike). */
+  copyOf?: string;
+  /**
+   * A probe that starts from the samples surviving `entry`'s cumulative sweep over `epsilons` (same path,
+   * cells attackId(checkpoint, entry.label, path, eps): read from cells/ when stored, else recomputed on the
+   * probe's images with the same keys, which gives the same bits).
+   */
+  continues?: { entry: AttackEntry; epsilons: number[] };
+}
+
+export interface GradientProbeSpec {
+  id: string;
+  checkpoint: string;
+  path: GradientPath;
+  samples: number;
+}
+
+export type UnitKind = 'clean' | 'sweep' | 'corruption' | 'probe-attack' | 'probe-gradients';
+
+/** Cells that execute together, in order. */
+export interface PlanUnit {
+  id: string;
+  kind: UnitKind;
+  cells: PlannedCell[];
+  gradientProbes: GradientProbeSpec[];
+  /** Rough relative cost (forward passes of a CNN over one image), for shard balancing and ETAs. */
+  cost: number;
+}
+
+export interface Plan {
+  units: PlanUnit[];
+  /** Result cells (cells/), in execution order. */
+  cells: string[];
+  /** Sanity probes (probes/), in execution order. */
+  probes: string[];
+  /** Human-readable notes recorded in run.json (e.g. which cells are copies and why). */
+  notes: string[];
+}
+
+export const cleanId = (checkpoint: string) => `${checkpoint}|clean`;
+export const attackId = (checkpoint: string, label: string, path: string, eps: number) => `${checkpoint}|${label}|${path}|${eps}`;
+export const corruptionId = (checkpoint: string, name: string, severity: number) => `${checkpoint}|corruption|${name}|${severity}`;
+
+/** eps used by the large-eps probe: far beyond any meaningful perturbation of a [0,1] image. */
+export const LARGE_EPS = 0.5;
+
+// --- cost model: relative to one feedforward pass of the CNN on one image ----------------------------
+// Measured on wasm (fixtures, 2 cores): CNN-F with 1 cycle: forward(last) ~2x the CNN's, first-path
+// gradient ~3 forwards, e2e ~4x the first-path gradient, bpda ~2.2x.
+
+function forwardCost(cycles: number, output: OutputKind): number {
+  return output === 'first' ? 1 : 1 + 1.2 * cycles;
+}
+
+function gradientCost(cycles: number, path: GradientPath | 'none', output: OutputKind): number {
+  if (path === 'first' || cycles === 0) return 3;
+  if (path === 'e2e') return 3 * (1 + 3 * cycles);
+  return forwardCost(cycles, output) + 2;
+}
+
+/** Model evaluations per attacked image (gradient steps, or queries for score-based attacks). */
+function attackCostPerImage(entry: AttackEntry, path: GradientPath | 'none', source: ModelInfo, target: ModelInfo): number {
+  const p = entry.params as Record<string, number | undefined>;
+  const fwd = forwardCost(source.cycles, source.output);
+  const step = gradientCost(source.cycles, path, source.output) + fwd;
+  const transferEval = entry.transferFrom ? forwardCost(target.cycles, target.output) : 0;
+  switch (entry.name) {
+    case 'fgsm':
+      return step + transferEval;
+    case 'pgd':
+    case 'pgd-l2':
+    case 'apgd-ce':
+      return (p.steps ?? 20) * (p.restarts ?? 1) * step + transferEval;
+    case 'square':
+      // Samples stop querying once fooled; about half the budget on average.
+      return 0.5 * (p.queries ?? 1000) * fwd + transferEval;
+    case 'spsa':
+      return (p.steps ?? 20) * (p.samples ?? 128) * 2 * fwd + transferEval;
+    default:
+      return 10 * step + transferEval;
+  }
+}
+
+function sweepCost(cells: PlannedCell[], target: ModelInfo): number {
+  let cost = 0;
+  let rank = 0;
+  for (const c of cells) {
+    if (c.copyOf || !c.attack || c.attack.eps === 0) continue;
+    // Fewer images survive to each larger eps; a rough geometric decay.
+    cost += (c.samples * attackCostPerImage(c.attack.entry, c.attack.path, c.attack.source, target)) / (1 + rank);
+    rank++;
+  }
+  return cost;
+}
+
+/** Gradient paths that differ on a model: all the requested ones with feedback, the first one without. */
+export function distinctPaths(paths: readonly GradientPath[], model: ModelInfo): GradientPath[] {
+  return model.cycles > 0 ? [...paths] : paths.slice(0, 1);
+}
+
+/**
+ * eps of the more-steps probe: the second largest nonzero eps (the largest usually breaks nearly every
+ * sample, leaving nothing to converge on; smaller ones leave many survivors, each costing 4x the steps).
+ */
+export function defaultProbeEps(nonzero: readonly number[]): number | undefined {
+  const sorted = [...nonzero].sort((a, b) => a - b);
+  return sorted.length === 0 ? undefined : sorted[Math.max(0, sorted.length - 2)];
+}
+
+/** The PGD settings the probes use: the config's first white-box PGD entry, else PGD's defaults. */
+function probePgd(config: AdversarialConfig): AttackEntry {
+  const entry = config.attacks.find((a) => a.name === 'pgd' && !a.transferFrom);
+  if (entry) return entry;
+  const pgd = getAttack('pgd');
+  const paths = [...new Set(config.attacks.filter((a) => !a.transferFrom).flatMap((a) => a.paths))] as GradientPath[];
+  return { name: 'pgd', label: 'pgd', params: pgd.parseParams(undefined, 'pgd') as Record<string, unknown>, paths: paths.length > 0 ? paths : ['first', 'e2e', 'bpda'] };
+}
+
+export interface AdversarialPlanInput {
+  config: AdversarialConfig;
+  /** Evaluated checkpoints, in config order. */
+  targets: ModelInfo[];
+  /** A transfer entry's source model, by the entry's transferFrom string. */
+  sources: ReadonlyMap<string, ModelInfo>;
+  /** Number of evaluated images. */
+  samples: number;
+}
+
+export function planAdversarial({ config, targets, sources, samples }: AdversarialPlanInput): Plan {
+  const units: PlanUnit[] = [];
+  const notes: string[] = [];
+  for (const t of targets)
+    units.push({
+      id: `clean|${t.name}`,
+      kind: 'clean',
+      cells: [{ id: cleanId(t.name), kind: 'clean', checkpoint: t.name, samples }],
+      gradientProbes: [],
+      cost: samples * forwardCost(t.cycles, t.output),
+    });
+
+  for (const entry of config.attacks) {
+    const attack = getAttack(entry.name);
+    const source0 = entry.transferFrom ? sources.get(entry.transferFrom) : undefined;
+    if (entry.transferFrom && !source0) throw new Error(`internal: transfer source ${entry.transferFrom} not resolved`);
+    for (const target of targets) {
+      const source = source0 ?? target;
+      if (entry.transferFrom && source.name === target.name) {
+        notes.push(`${entry.label}: no transfer cells for ${target.name}, the source model itself`);
+        continue;
+      }
+      const n = Math.min(entry.limit ?? samples, samples);
+      const cellFor = (path: GradientPath | 'none', eps: number, copyOf?: string): PlannedCell => ({
+        id: attackId(target.name, entry.label, path, eps),
+        kind: 'attack',
+        checkpoint: target.name,
+        samples: n,
+        attack: { entry, path, eps, threatModel: attack.threatModel, usesGradient: attack.usesGradient, source, transfer: Boolean(entry.transferFrom) },
+        ...(copyOf ? { copyOf } : {}),
+      });
+      if (!attack.usesGradient) {
+        const cells = config.epsilons.map((eps) => cellFor('none', eps));
+        units.push({ id: `sweep|${target.name}|${entry.label}|none`, kind: 'sweep', cells, gradientProbes: [], cost: sweepCost(cells, target) });
+        continue;
+      }
+      const computed = distinctPaths(entry.paths, source);
+      const copied = entry.paths.filter((p) => !computed.includes(p));
+      for (const path of computed) {
+        const cells = config.epsilons.map((eps) => cellFor(path, eps));
+        // A feedforward gradient model answers every path alike: the other paths' cells copy these numbers.
+        if (path === computed[0])
+          for (const other of copied) for (const eps of config.epsilons) cells.push(cellFor(other, eps, attackId(target.name, entry.label, path, eps)));
+        units.push({ id: `sweep|${target.name}|${entry.label}|${path}`, kind: 'sweep', cells, gradientProbes: [], cost: sweepCost(cells, target) });
+      }
+      if (copied.length > 0)
+        notes.push(
+          `${target.name} ${entry.label}: ${source.name} has no feedback, so paths ${copied.join(', ')} equal path ${computed[0]}; ` +
+            `their cells are copies (field copyOf) of the ${computed[0]} cells`,
+        );
+    }
+  }
+
+  if (config.sanity) units.push(...planProbes(config, targets, samples));
+  return finishPlan(units, notes);
+}
+
+function planProbes(config: AdversarialConfig, targets: ModelInfo[], samples: number): PlanUnit[] {
+  const units: PlanUnit[] = [];
+  const n = Math.min(config.sanityLimit, samples);
+  const pgdEntry = probePgd(config);
+  const pgd = getAttack('pgd');
+  const steps = (pgdEntry.params.steps as number) ?? 20;
+  const moreSteps: AttackEntry = {
+    ...pgdEntry,
+    label: `pgd-steps${4 * steps}`,
+    params: pgd.parseParams({ ...stripUndefined(pgdEntry.params), steps: 4 * steps }, 'probe') as Record<string, unknown>,
+  };
+  const largeEps: AttackEntry = { ...pgdEntry, label: 'large-eps' };
+  const nonzero = config.epsilons.filter((e) => e > 0);
+  const probeEps = config.sanityEps ?? defaultProbeEps(nonzero);
+  const whiteBoxPaths = [...new Set(config.attacks.filter((a) => !a.transferFrom).flatMap((a) => a.paths))] as GradientPath[];
+
+  for (const target of targets) {
+    const probe = (entry: AttackEntry, path: GradientPath, eps: number, continues?: PlannedCell['continues']): PlanUnit => {
+      const cell: PlannedCell = {
+        id: `${target.name}|probe|${entry.label}|${path}|${eps}`,
+        kind: 'attack',
+        checkpoint: target.name,
+        samples: n,
+        attack: { entry, path, eps, threatModel: 'linf', usesGradient: true, source: target, transfer: false },
+        ...(continues ? { continues } : {}),
+      };
+      // Continuing probes attack only the survivors of the main sweep, roughly a third of the images.
+      const share = eps === LARGE_EPS ? 0.2 : continues ? 0.3 : 1;
+      return { id: `probe|${cell.id}`, kind: 'probe-attack', cells: [cell], gradientProbes: [], cost: n * attackCostPerImage(entry, path, target, target) * share };
+    };
+    const paths = distinctPaths(pgdEntry.paths, target);
+    for (const path of paths) units.push(probe(largeEps, path, LARGE_EPS));
+    if (probeEps !== undefined) {
+      // The main PGD sweep up to probeEps (cumulative, as the main cells); its survivors get 4x the steps.
+      const sweep = [...new Set([...nonzero.filter((e) => e < probeEps), probeEps])].sort((a, b) => a - b);
+      for (const path of paths) units.push(probe(moreSteps, path, probeEps, { entry: pgdEntry, epsilons: sweep }));
+    }
+    const gradPaths = distinctPaths(whiteBoxPaths.length > 0 ? whiteBoxPaths : paths, target);
+    if (gradPaths.length > 0)
+      units.push({
+        id: `probe|${target.name}|gradients`,
+        kind: 'probe-gradients',
+        cells: [],
+        gradientProbes: gradPaths.map((path) => ({ id: `${target.name}|probe|gradients|${path}`, checkpoint: target.name, path, samples: n })),
+        cost: n * gradPaths.reduce((s, p) => s + gradientCost(target.cycles, p, target.output), 0),
+      });
+  }
+  return units;
+}
+
+function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+export interface CorruptionPlanInput {
+  config: CorruptionConfig;
+  targets: ModelInfo[];
+  samples: number;
+  /** Family of a corruption (default: the registry's). */
+  familyOf?: (name: string) => string;
+}
+
+/** Clean cells, then one unit per (corruption, severity) evaluating every checkpoint on the same corrupted images. */
+export function planCorruption({ config, targets, samples, familyOf = (n) => getCorruption(n).family }: CorruptionPlanInput): Plan {
+  const units: PlanUnit[] = [];
+  const evalCost = targets.reduce((s, t) => s + forwardCost(t.cycles, t.output), 0);
+  units.push({
+    id: 'clean',
+    kind: 'clean',
+    cells: targets.map((t) => ({ id: cleanId(t.name), kind: 'clean' as const, checkpoint: t.name, samples })),
+    gradientProbes: [],
+    cost: samples * evalCost,
+  });
+  for (const name of config.corruptions) {
+    const family = familyOf(name);
+    for (const severity of config.severities)
+      units.push({
+        id: `corruption|${name}|${severity}`,
+        kind: 'corruption',
+        cells: targets.map((t) => ({
+          id: corruptionId(t.name, name, severity),
+          kind: 'corruption' as const,
+          checkpoint: t.name,
+          samples,
+          corruption: { name, family, severity },
+        })),
+        gradientProbes: [],
+        // Applying a corruption costs about one forward pass (some, like glass blur, more).
+        cost: samples * (evalCost + 1),
+      });
+  }
+  return finishPlan(units, []);
+}
+
+function finishPlan(units: PlanUnit[], notes: string[]): Plan {
+  const cells: string[] = [];
+  const probes: string[] = [];
+  for (const u of units) {
+    const into = u.kind.startsWith('probe') ? probes : cells;
+    for (const c of u.cells) into.push(c.id);
+    for (const g of u.gradientProbes) probes.push(g.id);
+  }
+  const all = [...cells, ...probes];
+  const dup = all.find((id, i) => all.indexOf(id) !== i);
+  if (dup) throw inputError('config', `two cells would share the id ${JSON.stringify(dup)} (checkpoints with the same name?)`, 'distinct checkpoint names and attack labels');
+  return { units, cells, probes, notes };
+}
+
+export interface Shard {
+  /** 1-based. */
+  index: number;
+  count: number;
+}
+
+/** Parses "i/n" (1 <= i <= n). */
+export function parseShard(text: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count)
+    throw inputError('--shard', `invalid shard ${JSON.stringify(text)}`, 'i/n with 1 <= i <= n, e.g. 1/4');
+  return { index, count };
+}
+
+/**
+ * The units of shard `index` of `count`: longest-processing-time-first assignment of units (by estimated
+ * cost, ties by plan order) to the least-loaded shard (ties to the lowest shard). Deterministic, so every
+ * shard computes the same assignment; the shards partition the plan. Order within a shard is plan order.
+ */
+export function shardUnits(units: readonly PlanUnit[], shard: Shard): PlanUnit[] {
+  if (shard.count === 1) return [...units];
+  const order = units.map((u, i) => ({ u, i })).sort((a, b) => b.u.cost - a.u.cost || a.i - b.i);
+  const load = new Array<number>(shard.count).fill(0);
+  const owner = new Array<number>(units.length);
+  for (const { u, i } of order) {
+    let best = 0;
+    for (let s = 1; s < shard.count; s++) if (load[s] < load[best]) best = s;
+    owner[i] = best;
+    load[best] += u.cost;
+  }
+  return units.filter((_, i) => owner[i] === shard.index - 1);
+}
+
+/** The plan restricted to some units (a shard), with cells/probes lists to match. */
+export function restrictPlan(plan: Plan, units: PlanUnit[]): Plan {
+  return { ...finishPlan(units, plan.notes) };
+}

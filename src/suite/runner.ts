@@ -1,0 +1,400 @@
+/**
+ * `bench run`: config -> plan -> (shard) -> run directory -> cells -> sanity checks -> table -> report.
+ * Input problems are found before any model is loaded where possible and are InputErrors (exit code 2).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { cpus, hostname, totalmem } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inputError, InputError } from '../engine/errors.js';
+import type { BackendInfo } from '../engine/backend.js';
+import { loadFashionMnist, packageRoot, type ImageDataset } from '../data/fashionMnist.js';
+import { applyOverrides, readJsonFile, SUITE_NAMES, validateConfig, type ConfigOverrides, type SuiteConfig } from './config.js';
+import { loadSuiteModel, type SuiteModel } from './loadClassifier.js';
+import { parseShard, planAdversarial, planCorruption, restrictPlan, shardUnits, type ModelInfo, type Plan, type PlanUnit, type Shard } from './planner.js';
+import { CLAIMS_DIR, claimOrder, claimUnit, resetClaims, startHelper } from './workers.js';
+import type { CheckpointRef, SanityCheck, SuiteName } from './records.js';
+import { RunStore, type ProbeRecord, type SuiteCellResult, type SuiteRunManifest } from './store.js';
+import { runCleanCell, type RunContext } from './context.js';
+import { runAttackUnit, runGradientProbe } from './adversarial.js';
+import { runCorruptionUnit, type CorruptionLookup } from './corruption.js';
+import { computeSanityChecks, formatSanity } from './sanity.js';
+import { adversarialTable, corruptionTable } from './table.js';
+
+export interface RunRequest {
+  /** Which suite; with no --config its default config configs/<suite>.json is used. */
+  suite?: string;
+  configFile?: string;
+  overrides?: ConfigOverrides;
+  /** Run directory (default reports/<suite>-<timestamp>). */
+  out?: string;
+  /** Finish the run in this directory: only missing cells are computed. */
+  resume?: string;
+  /** "i/n". */
+  shard?: string;
+  /** Processes computing cells in parallel (default 1); see workers.ts. */
+  workers?: number;
+}
+
+export interface PreparedRun {
+  config: SuiteConfig;
+  configFile: string | null;
+  shard: Shard | null;
+  runDir: string;
+  /** Set for --resume. */
+  resumed: { store: RunStore; manifest: SuiteRunManifest } | null;
+  workers: number;
+}
+
+export interface ExecuteOptions {
+  backend: BackendInfo;
+  quiet?: boolean;
+  /** Tables, sanity checks and the run path (default process.stdout). */
+  stdout?: (text: string) => void;
+  /** Progress bars (default process.stderr). */
+  progressStream?: NodeJS.WriteStream;
+  /** Skip the report hook (tests). */
+  noReport?: boolean;
+  /** Corruption lookup (tests may plug in their own). */
+  corruptionLookup?: CorruptionLookup;
+  /** This process is a helper of a parallel run: compute claimed units, print nothing. */
+  helper?: boolean;
+  /** Tests: transform the loaded images (e.g. relabel them) before evaluation. */
+  transformData?: (data: ImageDataset) => ImageDataset | Promise<ImageDataset>;
+}
+
+export interface RunOutcome {
+  runDir: string;
+  manifest: SuiteRunManifest;
+  cells: SuiteCellResult[];
+  probes: ProbeRecord[];
+  sanity: SanityCheck[];
+  reportPath: string | null;
+}
+
+function timestamp(d = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+function defaultRunDir(suite: string): string {
+  const base = join('reports', `${suite}-${timestamp()}`);
+  let dir = base;
+  for (let k = 2; existsSync(dir); k++) dir = `${base}-${k}`;
+  return dir;
+}
+
+const RESUME_CONFLICTS: Record<string, string> = { configFile: '--config', out: '--out', shard: '--shard', suite: '--suite' };
+
+/** Reads, overrides and validates the config (no model or data is loaded). */
+export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
+  const workers = req.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw inputError('--workers', `invalid value ${workers}`, 'an integer 1..64');
+  if (req.resume !== undefined) {
+    for (const [key, flag] of Object.entries(RESUME_CONFLICTS))
+      if ((req as Record<string, unknown>)[key] !== undefined)
+        throw inputError(flag, '--resume continues a run with its own settings (run.json)', `--resume DIR with only --quiet and --backend`);
+    const given = Object.entries(req.overrides ?? {}).filter(([, v]) => v !== undefined);
+    if (given.length > 0)
+      throw inputError(`--${given[0][0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, '--resume continues a run with its own config (run.json)', '--resume DIR with only --quiet and --backend');
+    const { store, manifest } = await RunStore.open(req.resume);
+    const config = validateConfig(manifest.config, `${join(req.resume, 'run.json')}: config`);
+    return { config, configFile: manifest.configFile, shard: manifest.shard, runDir: req.resume, resumed: { store, manifest }, workers };
+  }
+  if (req.suite !== undefined && !SUITE_NAMES.includes(req.suite as SuiteName))
+    throw inputError('--suite', `unknown suite ${JSON.stringify(req.suite)}`, SUITE_NAMES.join(', '));
+  if (req.suite === undefined && req.configFile === undefined)
+    throw inputError('bench run', 'name a suite or a config file', '--suite adversarial|corruption, or --config FILE');
+  const configFile = req.configFile ?? join(packageRoot(), 'configs', `${req.suite}.json`);
+  const raw = readJsonFile(configFile);
+  const { raw: overridden, origins } = applyOverrides(raw, req.overrides ?? {});
+  const config = validateConfig(overridden, configFile, origins);
+  if (req.suite !== undefined && config.suite !== req.suite)
+    throw inputError(`${configFile}: suite`, `the config is a ${config.suite} suite but --suite says ${req.suite}`, config.suite);
+  const shard = req.shard !== undefined ? parseShard(req.shard) : null;
+  const runDir = req.out ?? defaultRunDir(shard ? `${config.suite}-shard${shard.index}of${shard.count}` : config.suite);
+  if (existsSync(join(runDir, 'run.json')))
+    throw inputError('--out', `${runDir} already holds a run`, `a new directory, or --resume ${runDir} to finish it`);
+  return { config, configFile: req.configFile ?? configFile, shard, runDir, resumed: null, workers };
+}
+
+/** A relative checkpoint dir is looked up in the working directory, then in the package root (the shipped checkpoints). */
+export function resolveCheckpointDir(dir: string): string {
+  if (isAbsolute(dir) || existsSync(dir)) return dir;
+  const inPackage = join(packageRoot(), dir);
+  return existsSync(inPackage) ? inPackage : dir;
+}
+
+function benchVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const infoOf = (m: SuiteModel): ModelInfo => ({ name: m.ref.name, dir: m.ref.dir, cycles: m.ref.cycles, output: m.ref.output });
+const normDir = (d: string) => resolve(d).replace(/\/+$/, '');
+
+async function loadModels(config: SuiteConfig): Promise<{ targets: SuiteModel[]; sources: Map<string, SuiteModel> }> {
+  const targets: SuiteModel[] = [];
+  for (const [i, entry] of config.checkpoints.entries()) {
+    const m = await loadSuiteModel(resolveCheckpointDir(entry.dir), entry.output ?? config.output);
+    m.ref.dir = entry.dir;
+    const twin = targets.find((t) => t.ref.name === m.ref.name);
+    if (twin)
+      throw inputError(
+        `checkpoints[${i}]`,
+        `${entry.dir} and ${twin.ref.dir} are both named ${JSON.stringify(m.ref.name)} (model.json name); cell ids would collide`,
+        'checkpoints with distinct names',
+      );
+    targets.push(m);
+  }
+  const sources = new Map<string, SuiteModel>();
+  if (config.suite === 'adversarial')
+    for (const entry of config.attacks) {
+      const from = entry.transferFrom;
+      if (!from || sources.has(from)) continue;
+      const known =
+        targets.find((t) => t.ref.name === from) ??
+        targets.find((t) => normDir(resolveCheckpointDir(t.ref.dir)) === normDir(resolveCheckpointDir(from))) ??
+        [...sources.values()].find((s) => s.ref.name === from);
+      if (known) {
+        sources.set(from, known);
+        continue;
+      }
+      const dir = resolveCheckpointDir(from);
+      if (!existsSync(dir))
+        throw inputError(
+          `attacks: transferFrom`,
+          `${JSON.stringify(from)} is neither a checkpoint of this config nor a checkpoint directory`,
+          targets.map((t) => t.ref.name).join(', ') + ', or a checkpoint directory',
+        );
+      const m = await loadSuiteModel(dir, config.output);
+      m.ref.dir = from;
+      sources.set(from, m);
+    }
+  return { targets, sources };
+}
+
+function machine(): SuiteRunManifest['machine'] {
+  const list = cpus();
+  return {
+    platform: process.platform,
+    arch: process.arch,
+    cpus: list.length,
+    cpuModel: list[0]?.model ?? 'unknown',
+    memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
+    hostname: hostname(),
+  };
+}
+
+function sameList(a: readonly unknown[], b: readonly unknown[] | undefined): boolean {
+  return Array.isArray(b) && a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Refuses to resume when the checkpoints, images or plan differ from what run.json recorded. */
+function checkResumable(stored: SuiteRunManifest, fresh: SuiteRunManifest, dir: string): void {
+  const where = join(dir, 'run.json');
+  for (const ref of fresh.checkpoints) {
+    const old = stored.checkpoints.find((c) => c.name === ref.name);
+    if (!old) throw new InputError(`${where}: checkpoint ${ref.name} is not part of this run; cannot resume`);
+    if (old.weightsSha256 !== ref.weightsSha256)
+      throw new InputError(`${where}: checkpoint ${ref.name} has changed (weights sha256 ${ref.weightsSha256.slice(0, 12)}, run.json says ${old.weightsSha256.slice(0, 12)}); start a new run`);
+  }
+  if (!sameList(fresh.sampleIndices, stored.sampleIndices))
+    throw new InputError(`${where}: the evaluated images differ from the ones recorded; start a new run`);
+  if (!sameList(fresh.cells, stored.cells) || !sameList(fresh.probes ?? [], stored.probes ?? []))
+    throw new InputError(`${where}: this version of bench plans different cells for the run's config; start a new run`);
+}
+
+/**
+ * Runs `units` (skipping those `claim` refuses, in a parallel run); returns the main cells and the probes
+ * of the units run, cells in plan order.
+ */
+async function executeUnits(
+  ctx: RunContext,
+  plan: Plan,
+  units: readonly PlanUnit[],
+  lookup?: CorruptionLookup,
+  claim?: (unit: PlanUnit) => Promise<boolean>,
+): Promise<{ cells: SuiteCellResult[]; probes: ProbeRecord[] }> {
+  const cells: SuiteCellResult[] = [];
+  const probes: ProbeRecord[] = [];
+  const store = ctx.store;
+  for (const unit of units) {
+    if (claim && !(await claim(unit))) continue;
+    switch (unit.kind) {
+      case 'clean':
+        for (const cell of unit.cells) cells.push(await runCleanCell(ctx, cell.id, cell.checkpoint));
+        break;
+      case 'sweep':
+        await runAttackUnit(ctx, unit, (id) => store.readCell(id), async (c) => store.writeCell(c));
+        for (const cell of unit.cells) cells.push((await store.readCell(cell.id))!);
+        break;
+      case 'probe-attack':
+        for (const rec of await runAttackUnit(
+          ctx,
+          unit,
+          async (id) => {
+            const p = await store.readProbe(id);
+            return p && p.format === 'bench-cell/1' ? p : null;
+          },
+          (c) => store.writeProbe(c),
+        ))
+          probes.push(rec);
+        break;
+      case 'probe-gradients':
+        for (const spec of unit.gradientProbes) probes.push(await runGradientProbe(ctx, spec));
+        break;
+      case 'corruption':
+        cells.push(...(await runCorruptionUnit(ctx, unit, lookup)));
+        break;
+    }
+  }
+  const order = new Map(plan.cells.map((id, i) => [id, i]));
+  cells.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  return { cells, probes };
+}
+
+/** Calls src/report/index.ts writeReport(runDir) when that module exists; returns the report path or null. */
+export async function reportHook(runDir: string, say: (s: string) => void): Promise<string | null> {
+  const url = new URL('../report/index.js', import.meta.url);
+  const asTs = new URL('../report/index.ts', import.meta.url);
+  const exists = (u: URL) => existsSync(fileURLToPath(u));
+  if (!exists(url) && !exists(asTs)) return null;
+  let mod: { writeReport?: (dir: string) => Promise<string> };
+  try {
+    mod = (await import(exists(url) ? url.href : asTs.href)) as typeof mod;
+  } catch (err) {
+    say(`report: not written (${(err as Error).message.split('\n')[0]})\n`);
+    return null;
+  }
+  if (typeof mod.writeReport !== 'function') return null;
+  try {
+    return await mod.writeReport(runDir);
+  } catch (err) {
+    // The cells are written; a report failure must not lose the run. `bench report DIR` can retry.
+    say(`report: not written (${(err as Error).message.split('\n')[0]})\n`);
+    return null;
+  }
+}
+
+/** Loads models and data, plans, writes the run directory, runs every missing cell, prints the summary. */
+export async function executeRun(prep: PreparedRun, opts: ExecuteOptions): Promise<RunOutcome> {
+  const say = opts.stdout ?? ((s: string) => void process.stdout.write(s));
+  const { config } = prep;
+  if (opts.transformData && prep.workers > 1) throw new Error('internal: transformData applies to this process only; use workers = 1');
+  const loaded = await loadFashionMnist('test', { limit: config.limit, offset: config.offset });
+  const { targets, sources } = await loadModels(config);
+  const data = opts.transformData ? await opts.transformData(loaded) : loaded;
+  const sampleIndices = Array.from({ length: data.count }, (_, i) => data.offset + i);
+  const models = new Map<string, SuiteModel>();
+  for (const m of [...targets, ...sources.values()]) models.set(m.ref.name, m);
+  try {
+    let plan: Plan;
+    let manifestConfig: Record<string, unknown> = config as unknown as Record<string, unknown>;
+    if (config.suite === 'adversarial') {
+      plan = planAdversarial({
+        config,
+        targets: targets.map(infoOf),
+        sources: new Map([...sources].map(([k, m]) => [k, infoOf(m)])),
+        samples: data.count,
+      });
+    } else {
+      const baseline = config.baseline ?? targets[0].ref.name;
+      const match = targets.find((t) => t.ref.name === baseline || normDir(resolveCheckpointDir(t.ref.dir)) === normDir(resolveCheckpointDir(baseline)));
+      if (!match) throw inputError(`${prep.configFile ?? 'config'}: baseline`, `${JSON.stringify(baseline)} is not a checkpoint of this run`, targets.map((t) => t.ref.name).join(', '));
+      manifestConfig = { ...config, baseline: match.ref.name };
+      const lookup = opts.corruptionLookup;
+      plan = planCorruption({ config, targets: targets.map(infoOf), samples: data.count, ...(lookup ? { familyOf: (n: string) => lookup(n).family } : {}) });
+    }
+    if (prep.shard) plan = restrictPlan(plan, shardUnits(plan.units, prep.shard));
+
+    const checkpoints: CheckpointRef[] = targets.map((t) => ({ ...t.ref }));
+    const manifest: SuiteRunManifest = {
+      format: 'bench-run/1',
+      suite: config.suite,
+      config: JSON.parse(JSON.stringify(manifestConfig)) as Record<string, unknown>,
+      configFile: prep.configFile,
+      seed: config.seed,
+      sampleIndices,
+      dataset: { name: 'fashion-mnist', split: 'test', source: data.source },
+      checkpoints,
+      cells: plan.cells,
+      shard: prep.shard,
+      backend: { name: opts.backend.name, provider: opts.backend.provider, tfjsVersion: opts.backend.tfjsVersion, workers: prep.workers },
+      versions: { bench: benchVersion(), node: process.version },
+      machine: machine(),
+      createdAt: new Date().toISOString(),
+      probes: plan.probes,
+      notes: plan.notes,
+    };
+    let store: RunStore;
+    if (prep.resumed) {
+      checkResumable(prep.resumed.manifest, manifest, prep.runDir);
+      store = prep.resumed.store;
+    } else store = await RunStore.create(prep.runDir, manifest);
+    const stored = prep.resumed?.manifest ?? manifest;
+
+    if (!opts.quiet)
+      process.stderr.write(
+        `${prep.resumed ? 'resuming' : 'run'} ${prep.runDir}: ${config.suite}, ${targets.length} checkpoint(s), ${data.count} images, ` +
+          `${plan.cells.length} cells + ${plan.probes.length} probes${prep.shard ? `, shard ${prep.shard.index}/${prep.shard.count}` : ''}\n`,
+      );
+    const ctx: RunContext = {
+      data,
+      seed: config.seed,
+      batchSize: config.batchSize,
+      quiet: opts.quiet ?? false,
+      backend: opts.backend.name,
+      models,
+      store,
+      progressStream: opts.progressStream,
+    };
+    const lookup = opts.corruptionLookup;
+    const claim = (unit: PlanUnit) => claimUnit(prep.runDir, unit);
+    if (opts.helper) {
+      await executeUnits(ctx, plan, claimOrder(plan.units), lookup, claim);
+      return { runDir: prep.runDir, manifest: stored, cells: [], probes: [], sanity: [], reportPath: null };
+    }
+    if (prep.workers > 1) {
+      await resetClaims(prep.runDir);
+      const helpers = Array.from({ length: prep.workers - 1 }, () => startHelper(prep.runDir, opts.backend.requested));
+      await executeUnits(ctx, plan, claimOrder(plan.units), lookup, claim);
+      if (!opts.quiet) process.stderr.write(`waiting for ${helpers.length} worker process(es) to finish their cells\n`);
+      for (const [k, h] of helpers.entries()) {
+        const { code, stderr } = await h.done;
+        // The final pass below computes whatever a failed helper left.
+        if (code !== 0) process.stderr.write(`warning: worker ${k + 2} exited with code ${code}: ${stderr.trim().split('\n').pop() ?? ''}\n`);
+      }
+    }
+    const { cells, probes } = await executeUnits(ctx, plan, plan.units, lookup);
+    if (prep.workers > 1) await rm(join(prep.runDir, CLAIMS_DIR), { recursive: true, force: true });
+
+    let sanity: SanityCheck[] = [];
+    if (config.suite === 'adversarial' && config.sanity) {
+      sanity = computeSanityChecks({
+        checkpoints: targets.map((t) => ({ name: t.ref.name, numClasses: t.classifier.numClasses })),
+        cells,
+        probes,
+      });
+      await store.writeSanity(sanity);
+    }
+
+    say(`\n${config.suite === 'adversarial' ? adversarialTable(cells) : corruptionTable(cells)}\n`);
+    if (plan.notes.length > 0) say(`${plan.notes.map((n) => `note: ${n}`).join('\n')}\n`);
+    if (sanity.length > 0) say(`\n${formatSanity(sanity)}\n`);
+    say(`\nrun directory: ${prep.runDir}\n`);
+    let reportPath: string | null = null;
+    if (!opts.noReport) {
+      reportPath = await reportHook(prep.runDir, say);
+      if (reportPath) say(`report: ${reportPath}\n`);
+    }
+    return { runDir: prep.runDir, manifest: stored, cells, probes, sanity, reportPath };
+  } finally {
+    for (const m of new Set(models.values())) m.dispose();
+  }
+}
+

@@ -1,0 +1,194 @@
+/**
+ * Gradient-masking sanity checks of an adversarial run (Carlini et al. 2019, "On Evaluating Adversarial
+ * Robustness", Sec. 5 checklist; the same checks AutoAttack's and ART's reports flag):
+ * - monotone-in-eps: robust accuracy does not rise with eps beyond the 95% interval;
+ * - large-eps-chance: PGD at eps 0.5 drives accuracy to chance (an unbounded attack must succeed);
+ * - more-steps: 4x the PGD steps, run on the samples the main PGD sweep left correct at one eps, does not
+ *   lower robust accuracy beyond the interval (else the attack had not converged and the sweep's numbers
+ *   overstate robustness);
+ * - black-box-not-better / transfer-not-better: a score-based or transfer attack does not beat the best
+ *   white-box attack beyond the interval (else the gradients are masked);
+ * - gradients-finite: no all-zero or non-finite input gradients on an attacked path.
+ * Everything is computed from the stored records, so a resumed or merged run gets the same checks.
+ * "Beyond the interval" means outside the reference value's 95% Wilson interval.
+ */
+import { decodeBits, wilsonInterval, type SanityCheck } from './records.js';
+import { LARGE_EPS } from './planner.js';
+import type { GradientProbeResult, ProbeRecord, SuiteCellResult } from './store.js';
+
+export interface SanityInput {
+  /** Evaluated checkpoints and their class counts (chance = 1 / classes). */
+  checkpoints: { name: string; numClasses: number }[];
+  cells: SuiteCellResult[];
+  probes: ProbeRecord[];
+}
+
+const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+const ciText = (ci: readonly [number, number]) => `${pct(ci[0])}-${pct(ci[1])}`;
+
+/** Accuracy of the first n samples of a cell (cells on a subset cover a prefix of the run's samples). */
+function prefix(cell: SuiteCellResult, n: number): { bits: boolean[]; accuracy: number; ci95: [number, number] } {
+  const bits = decodeBits(cell.correctBits, cell.samples).slice(0, n);
+  const k = bits.filter(Boolean).length;
+  return { bits, accuracy: bits.length ? k / bits.length : 0, ci95: wilsonInterval(k, bits.length) };
+}
+
+function check(checkpoint: string, name: string, status: SanityCheck['status'], detail: string, numbers: Record<string, number> = {}): SanityCheck {
+  return { checkpoint, name, status, detail, numbers };
+}
+
+const isAttack = (c: SuiteCellResult) => c.kind === 'attack';
+const isWhiteBox = (c: SuiteCellResult) => isAttack(c) && c.path !== undefined && c.path !== 'none' && !c.transferFrom;
+const sweepKey = (c: SuiteCellResult) => `${c.attack}/${c.path}`;
+
+function monotone(name: string, cells: SuiteCellResult[]): SanityCheck {
+  const sweeps = new Map<string, SuiteCellResult[]>();
+  for (const c of cells.filter((c) => isAttack(c) && !c.copyOf)) sweeps.set(sweepKey(c), [...(sweeps.get(sweepKey(c)) ?? []), c]);
+  if (sweeps.size === 0) return check(name, 'monotone-in-eps', 'skip', 'no attack cells');
+  const violations: string[] = [];
+  let worst = 0;
+  for (const [key, list] of sweeps) {
+    list.sort((a, b) => (a.eps ?? 0) - (b.eps ?? 0));
+    for (let i = 1; i < list.length; i++) {
+      const rise = list[i].accuracy - list[i - 1].accuracy;
+      worst = Math.max(worst, rise);
+      if (list[i].accuracy > list[i - 1].ci95[1])
+        violations.push(`${key} ${pct(list[i].accuracy)} at eps ${list[i].eps} > ${pct(list[i - 1].accuracy)} (CI ${ciText(list[i - 1].ci95)}) at eps ${list[i - 1].eps}`);
+    }
+  }
+  if (violations.length > 0)
+    return check(name, 'monotone-in-eps', 'warn', `robust accuracy rises with eps: ${violations.join('; ')}`, { sweeps: sweeps.size, violations: violations.length, largestRise: worst });
+  return check(
+    name,
+    'monotone-in-eps',
+    'pass',
+    `robust accuracy never rises with eps in ${sweeps.size} sweeps (sweeps are cumulative: a sample broken at a smaller eps stays broken, so this mainly guards merged or resumed cells)`,
+    { sweeps: sweeps.size, violations: 0, largestRise: worst },
+  );
+}
+
+function largeEps(name: string, numClasses: number, probes: SuiteCellResult[]): SanityCheck {
+  const list = probes.filter((p) => p.attack === 'large-eps');
+  if (list.length === 0) return check(name, 'large-eps-chance', 'skip', 'no large-eps probe in this run (sanity off, or in another shard)');
+  const chance = 1 / numClasses;
+  const bad = list.filter((p) => p.ci95[0] > chance);
+  const numbers: Record<string, number> = { eps: LARGE_EPS, chance, samples: list[0].samples };
+  for (const p of list) numbers[`${p.path}.accuracy`] = p.accuracy;
+  const each = list.map((p) => `${p.path} ${pct(p.accuracy)} (CI ${ciText(p.ci95)})`).join(', ');
+  if (bad.length > 0)
+    return check(name, 'large-eps-chance', 'warn', `PGD at eps ${LARGE_EPS} leaves accuracy above chance ${pct(chance)}: ${each} on ${list[0].samples} images; the gradients may be masked`, numbers);
+  return check(name, 'large-eps-chance', 'pass', `PGD at eps ${LARGE_EPS} drives accuracy to chance (${pct(chance)}): ${each} on ${list[0].samples} images`, numbers);
+}
+
+function moreSteps(name: string, probes: SuiteCellResult[]): SanityCheck {
+  const list = probes.filter((p) => /^pgd-steps\d+$/.test(p.attack ?? '') && p.reference);
+  if (list.length === 0) return check(name, 'more-steps', 'skip', 'no more-steps probe in this run (sanity off, no eps > 0, or in another shard)');
+  const first = list[0];
+  const steps = Number(/^pgd-steps(\d+)$/.exec(first.attack!)![1]);
+  const numbers: Record<string, number> = { eps: first.eps ?? 0, samples: first.samples, moreSteps: steps };
+  const notes: string[] = [];
+  let status: SanityCheck['status'] = 'pass';
+  for (const p of list) {
+    const ref = p.reference!;
+    const refAccuracy = ref.correct / ref.samples;
+    const ci = wilsonInterval(ref.correct, ref.samples);
+    numbers[`${p.path}.accuracy`] = refAccuracy;
+    numbers[`${p.path}.moreStepsAccuracy`] = p.accuracy;
+    numbers[`${p.path}.newlyBroken`] = ref.correct - p.correct;
+    const text = `${p.path} ${pct(refAccuracy)} -> ${pct(p.accuracy)} (CI ${ciText(ci)})`;
+    if (p.accuracy < ci[0]) {
+      status = 'warn';
+      notes.push(`${text}: more steps break more samples, the attack had not converged`);
+    } else notes.push(text);
+  }
+  return check(
+    name,
+    'more-steps',
+    status,
+    `PGD with ${steps} steps on the samples PGD left correct at eps ${numbers.eps} (${numbers.samples} images): ${notes.join('; ')}`,
+    numbers,
+  );
+}
+
+function notBetter(name: string, checkName: string, what: string, cells: SuiteCellResult[], pick: (c: SuiteCellResult) => boolean): SanityCheck {
+  const candidates = cells.filter((c) => isAttack(c) && pick(c) && !c.copyOf && (c.eps ?? 0) > 0);
+  if (candidates.length === 0) return check(name, checkName, 'skip', `no ${what} cells in this run`);
+  const whiteBox = cells.filter(isWhiteBox);
+  const numbers: Record<string, number> = {};
+  const beats: string[] = [];
+  let compared = 0;
+  let worstGap = -Infinity;
+  let extraBroken = 0;
+  for (const c of candidates) {
+    const rivals = whiteBox.filter((w) => w.eps === c.eps);
+    if (rivals.length === 0) continue;
+    compared++;
+    const n = Math.min(c.samples, ...rivals.map((w) => w.samples));
+    const mine = prefix(c, n);
+    const best = rivals.map((w) => ({ w, ...prefix(w, n) })).sort((a, b) => a.accuracy - b.accuracy)[0];
+    // Samples this attack breaks that no white-box attack breaks.
+    const rivalBits = rivals.map((w) => prefix(w, n).bits);
+    const onlyHere = mine.bits.filter((ok, i) => !ok && rivalBits.every((b) => b[i])).length;
+    extraBroken += onlyHere;
+    const gap = best.accuracy - mine.accuracy;
+    if (gap > worstGap) worstGap = gap;
+    numbers[`${c.attack}.${c.eps}.accuracy`] = mine.accuracy;
+    numbers[`${c.attack}.${c.eps}.bestWhiteBox`] = best.accuracy;
+    if (mine.accuracy < best.ci95[0])
+      beats.push(`${c.attack} ${pct(mine.accuracy)} vs ${best.w.attack}/${best.w.path} ${pct(best.accuracy)} (CI ${ciText(best.ci95)}) at eps ${c.eps} on ${n} images`);
+  }
+  if (compared === 0) return check(name, checkName, 'skip', `no white-box cells at the ${what} epsilons to compare with`);
+  numbers.samplesOnlyBrokenHere = extraBroken;
+  if (beats.length > 0)
+    return check(name, checkName, 'warn', `${what} beats the best white-box attack: ${beats.join('; ')}; the gradients may be masked`, numbers);
+  const lead = worstGap > 0 ? `beats it by at most ${(100 * worstGap).toFixed(1)} points, inside the CI` : 'never beats it';
+  return check(
+    name,
+    checkName,
+    'pass',
+    `${what} vs the best white-box attack at each eps: ${lead} (${compared} cells; ${extraBroken} sample-cells broken only by the ${what})`,
+    numbers,
+  );
+}
+
+function gradients(name: string, probes: GradientProbeResult[]): SanityCheck {
+  if (probes.length === 0) return check(name, 'gradients-finite', 'skip', 'no gradient probe in this run (sanity off, or in another shard)');
+  const numbers: Record<string, number> = { samples: probes[0].samples };
+  const bad: string[] = [];
+  for (const p of probes) {
+    numbers[`${p.path}.zeroFraction`] = p.zero / p.samples;
+    numbers[`${p.path}.nonFiniteFraction`] = p.nonFinite / p.samples;
+    if (p.zero > 0 || p.nonFinite > 0) bad.push(`${p.path}: ${p.zero} all-zero and ${p.nonFinite} non-finite of ${p.samples}`);
+  }
+  const paths = probes.map((p) => p.path).join(', ');
+  if (bad.length > 0) return check(name, 'gradients-finite', 'warn', `input gradients vanish or blow up (${bad.join('; ')}); gradient attacks cannot move these samples`, numbers);
+  return check(name, 'gradients-finite', 'pass', `input gradients are non-zero and finite on every probed image (${probes[0].samples} images; paths ${paths})`, numbers);
+}
+
+/** Every sanity check for every checkpoint, from the run's records. */
+export function computeSanityChecks(input: SanityInput): SanityCheck[] {
+  const out: SanityCheck[] = [];
+  for (const { name, numClasses } of input.checkpoints) {
+    const cells = input.cells.filter((c) => c.checkpoint === name);
+    const attackProbes = input.probes.filter((p): p is SuiteCellResult => p.format === 'bench-cell/1' && p.checkpoint === name);
+    const gradientProbes = input.probes.filter((p): p is GradientProbeResult => p.format === 'bench-gradient-probe/1' && p.checkpoint === name);
+    out.push(
+      monotone(name, cells),
+      largeEps(name, numClasses, attackProbes),
+      moreSteps(name, attackProbes),
+      notBetter(name, 'black-box-not-better', 'score-based attack', cells, (c) => c.path === 'none' && !c.transferFrom),
+      notBetter(name, 'transfer-not-better', 'transfer attack', cells, (c) => Boolean(c.transferFrom)),
+      gradients(name, gradientProbes),
+    );
+  }
+  return out;
+}
+
+/** Sanity checks as terminal lines: WARN first, so they are seen. */
+export function formatSanity(checks: SanityCheck[]): string {
+  const order = { warn: 0, pass: 1, skip: 2 } as const;
+  const sorted = [...checks].sort((a, b) => order[a.status] - order[b.status]);
+  const warns = checks.filter((c) => c.status === 'warn').length;
+  const head = warns > 0 ? `Sanity checks: ${warns} WARNING${warns > 1 ? 'S' : ''} (see below)` : 'Sanity checks: all passed or skipped';
+  return [head, ...sorted.map((c) => `  ${c.status.toUpperCase().padEnd(4)} ${c.checkpoint} ${c.name}: ${c.detail}`)].join('\n');
+}

@@ -1,0 +1,51 @@
+/** Compact end-of-run tables for the terminal (the report renders the full ones). */
+import type { SuiteCellResult } from './store.js';
+
+const pct = (v: number | undefined) => (v === undefined ? '-' : (100 * v).toFixed(1));
+
+function render(rows: string[][]): string {
+  const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => (r[j] ?? '').length)));
+  return rows.map((r) => r.map((v, j) => (j < 2 ? v.padEnd(widths[j]) : v.padStart(widths[j]))).join('  ').trimEnd()).join('\n');
+}
+
+/** checkpoint x attack/path rows, eps columns, robust accuracy in %; "=" marks copied cells. */
+export function adversarialTable(cells: SuiteCellResult[]): string {
+  const attacks = cells.filter((c) => c.kind === 'attack');
+  const eps = [...new Set(attacks.map((c) => c.eps ?? 0))].sort((a, b) => a - b);
+  const header = ['checkpoint', 'attack/path (n)', 'clean', ...eps.map((e) => `eps ${e}`)];
+  const rows: string[][] = [header];
+  const checkpoints = [...new Set(cells.map((c) => c.checkpoint))];
+  for (const ck of checkpoints) {
+    const clean = cells.find((c) => c.checkpoint === ck && c.kind === 'clean');
+    const groups = new Map<string, SuiteCellResult[]>();
+    for (const c of attacks.filter((c) => c.checkpoint === ck)) {
+      const key = `${c.attack}/${c.path} (${c.samples})`;
+      groups.set(key, [...(groups.get(key) ?? []), c]);
+    }
+    if (groups.size === 0) rows.push([ck, '-', pct(clean?.accuracy), ...eps.map(() => '')]);
+    for (const [key, list] of groups) {
+      const copy = list.some((c) => c.copyOf) ? '=' : '';
+      rows.push([ck, `${key}${copy}`, pct(clean?.accuracy), ...eps.map((e) => pct(list.find((c) => c.eps === e)?.accuracy))]);
+    }
+  }
+  const note = attacks.some((c) => c.copyOf) ? '\n= copies of the first path (the model has no feedback, every gradient path is the same)' : '';
+  return `Robust accuracy (%)\n${render(rows)}${note}`;
+}
+
+/** corruption rows (per checkpoint), severity columns and their mean, accuracy in %. */
+export function corruptionTable(cells: SuiteCellResult[]): string {
+  const corr = cells.filter((c) => c.kind === 'corruption');
+  const severities = [...new Set(corr.map((c) => c.severity ?? 0))].sort((a, b) => a - b);
+  const rows: string[][] = [['checkpoint', 'corruption', ...severities.map((s) => `s${s}`), 'mean']];
+  for (const ck of [...new Set(cells.map((c) => c.checkpoint))]) {
+    const clean = cells.find((c) => c.checkpoint === ck && c.kind === 'clean');
+    rows.push([ck, 'clean', ...severities.map(() => ''), pct(clean?.accuracy)]);
+    const names = [...new Set(corr.filter((c) => c.checkpoint === ck).map((c) => c.corruption!))];
+    for (const name of names) {
+      const list = corr.filter((c) => c.checkpoint === ck && c.corruption === name);
+      const mean = list.reduce((s, c) => s + c.accuracy, 0) / list.length;
+      rows.push([ck, name, ...severities.map((s) => pct(list.find((c) => c.severity === s)?.accuracy)), pct(mean)]);
+    }
+  }
+  return `Accuracy under corruption (%)\n${render(rows)}`;
+}

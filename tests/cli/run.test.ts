@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { listAttacksText, listCheckpointsText, listCorruptionsText } from '../../src/cli/list.js';
+import { fixtureCheckpoint } from '../suite/fixtures.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'bench-cli-run-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Runs `bench <args>` through tsx (no build needed). */
+function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, BENCH_BACKEND: 'wasm' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+describe('bench run', () => {
+  it('exits 2 with one line naming the file, field and allowed values for a bad config', async () => {
+    const config = join(tmp, 'bad.json');
+    writeFileSync(config, JSON.stringify({ suite: 'adversarial', checkpoints: ['x'], attacks: ['pgd'], epsilons: [0, 0.3, 7] }));
+    const r = await bench(['run', '--config', config, '--quiet']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([`error: ${config}: epsilons[2]: invalid epsilon 7 (allowed: finite numbers in [0, 1] (pixel units))`]);
+    expect(r.stdout).toBe('');
+  });
+
+  it('exits 2 for a bad flag value, naming the flag', async () => {
+    const r = await bench(['run', '--suite', 'corruption', '--severities', '1,9', '--quiet']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('error: --severities: invalid severity 9 (allowed: integers 1..5)');
+  });
+});
+
+describe('bench list', () => {
+  it('lists every attack with its defaults, every corruption with its severity table, and checkpoints with metrics', async () => {
+    const attacks = listAttacksText();
+    for (const name of ['fgsm', 'pgd', 'apgd-ce', 'square']) expect(attacks).toContain(`  ${name}  [`);
+    expect(attacks).toContain('steps=20');
+    const corruptions = listCorruptionsText();
+    expect(corruptions).toContain('gaussian_noise (noise)');
+    expect(corruptions).toMatch(/severity/);
+    const dir = join(tmp, 'checkpoints');
+    await fixtureCheckpoint('cnnf', join(dir, 'cnnf'), 'my-cnnf');
+    const text = listCheckpointsText(dir);
+    expect(text).toContain('my-cnnf');
+    expect(text).toContain('CNN-F ind 2, 1 cycle(s)');
+    expect(listCheckpointsText(join(tmp, 'none'))).toContain('none under');
+  });
+});

@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../src/engine/errors.js';
+import { applyOverrides, CONFIG_KEYS, readJsonFile, validateConfig, type AdversarialConfig, type CorruptionConfig } from '../../src/suite/config.js';
+
+const adversarial = (extra: Record<string, unknown> = {}) => ({
+  suite: 'adversarial',
+  checkpoints: [{ dir: 'checkpoints/cnn-fmnist' }],
+  attacks: [{ name: 'pgd' }],
+  epsilons: [0, 0.03],
+  ...extra,
+});
+const corruption = (extra: Record<string, unknown> = {}) => ({ suite: 'corruption', checkpoints: ['checkpoints/cnn-fmnist'], ...extra });
+
+/** The InputError message validateConfig throws (fails the test if it does not throw one). */
+function errorOf(raw: unknown, origins: Record<string, string> = {}): string {
+  try {
+    validateConfig(raw, 'my.json', origins);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InputError);
+    const msg = (err as Error).message;
+    expect(msg).not.toContain('\n');
+    return msg;
+  }
+  throw new Error('expected an InputError');
+}
+
+describe('suite config validation: one line naming file, field and allowed values', () => {
+  it.each([
+    ['unknown top-level key, closest suggested', adversarial({ epsilon: [0.1] }), 'my.json: epsilon: unknown key (did you mean "epsilons"?)'],
+    ['unknown attack, closest suggested', adversarial({ attacks: [{ name: 'pgdd' }] }), 'my.json: attacks[0].name: unknown attack "pgdd"; did you mean "pgd"?'],
+    ['unknown attack param', adversarial({ attacks: [{ name: 'pgd', params: { stepz: 3 } }] }), 'my.json: attacks[0].params.stepz: unknown parameter'],
+    ['eps above 1', adversarial({ epsilons: [0, 2] }), 'my.json: epsilons[1]: invalid epsilon 2 (allowed: finite numbers in [0, 1]'],
+    ['eps negative', adversarial({ epsilons: [-0.1] }), 'my.json: epsilons[0]: invalid epsilon -0.1'],
+    ['eps not a number', adversarial({ epsilons: ['0.1'] }), 'my.json: epsilons[0]: invalid epsilon "0.1"'],
+    ['duplicate eps', adversarial({ epsilons: [0.1, 0.1] }), 'my.json: epsilons: epsilon 0.1 is listed twice'],
+    ['empty eps list', adversarial({ epsilons: [] }), 'my.json: epsilons: must be a non-empty list'],
+    ['empty attack list', adversarial({ attacks: [] }), 'my.json: attacks: must be a non-empty list'],
+    ['empty checkpoint list', adversarial({ checkpoints: [] }), 'my.json: checkpoints: must be a non-empty list'],
+    ['batch size zero', adversarial({ batchSize: 0 }), 'my.json: batchSize: invalid value 0 (allowed: a positive integer)'],
+    ['batch size fractional', adversarial({ batchSize: 1.5 }), 'my.json: batchSize: invalid value 1.5 (allowed: a positive integer)'],
+    ['bad output', adversarial({ output: 'final' }), 'my.json: output: invalid value "final" (allowed: first, last, average)'],
+    ['bad path', adversarial({ attacks: [{ name: 'pgd', paths: ['e2e', 'full'] }] }), 'my.json: attacks[0].paths[1]: invalid path "full" (allowed: first, e2e, bpda)'],
+    ['paths on a score-based attack', adversarial({ attacks: [{ name: 'square', paths: ['e2e'] }] }), 'my.json: attacks[0].paths: square is score-based'],
+    ['unknown checkpoint key', adversarial({ checkpoints: [{ dir: 'x', outptu: 'last' }] }), 'my.json: checkpoints[0].outptu: unknown key (did you mean "output"?)'],
+    ['missing suite', { checkpoints: ['x'] }, 'my.json: suite: is required (allowed: adversarial, corruption)'],
+    ['missing epsilons', { suite: 'adversarial', checkpoints: ['x'], attacks: ['pgd'] }, 'my.json: epsilons: is required'],
+    ['colliding labels', adversarial({ attacks: ['pgd', { name: 'pgd', params: { steps: 40 } }] }), 'my.json: attacks[1]: two attacks are labelled "pgd"'],
+    ['severity 0', corruption({ severities: [0, 1] }), 'my.json: severities[0]: invalid severity 0 (allowed: integers 1..5)'],
+    ['severity 6', corruption({ severities: [6] }), 'my.json: severities[0]: invalid severity 6 (allowed: integers 1..5)'],
+    ['severity fractional', corruption({ severities: [2.5] }), 'my.json: severities[0]: invalid severity 2.5'],
+    ['unknown corruption, closest suggested', corruption({ corruptions: ['gausian_noise'] }), 'my.json: corruptions[0]: unknown corruption "gausian_noise" (did you mean gaussian_noise?)'],
+    ['adversarial key in a corruption config', corruption({ epsilons: [0.1] }), 'my.json: epsilons: unknown key'],
+  ])('%s', (_what, raw, expected) => {
+    expect(errorOf(raw)).toContain(expected);
+  });
+
+  it('errors of a field a flag overrode name the flag', () => {
+    const { raw, origins } = applyOverrides(adversarial(), { epsilons: '0,0.05,1.5' });
+    expect(errorOf(raw, origins)).toBe('--epsilons: invalid epsilon 1.5 (allowed: finite numbers in [0, 1] (pixel units))');
+    const bad = applyOverrides(adversarial(), { batchSize: 0 });
+    expect(errorOf(bad.raw, bad.origins)).toBe('--batch-size: invalid value 0 (allowed: a positive integer)');
+    expect(() => applyOverrides(adversarial(), { epsilons: '0,abc' })).toThrow('--epsilons: "abc" is not a number');
+    expect(() => applyOverrides(adversarial(), { epsilons: 'Infinity' })).toThrow('--epsilons: "Infinity" is not a number');
+    expect(() => applyOverrides(corruption(), { epsilons: '0.1' })).toThrow('--epsilons: applies to the adversarial suite only');
+  });
+
+  it('fills defaults, sorts epsilons and severities, resolves "all" and attack params', () => {
+    const a = validateConfig(adversarial({ epsilons: [0.1, 0, 0.03] }), 'x') as AdversarialConfig;
+    expect(a.epsilons).toEqual([0, 0.03, 0.1]);
+    expect([a.output, a.limit, a.offset, a.batchSize, a.seed, a.sanity]).toEqual(['last', 1000, 0, 100, 0, true]);
+    expect(a.attacks[0]).toMatchObject({ name: 'pgd', label: 'pgd', paths: ['first', 'e2e', 'bpda'] });
+    expect(a.attacks[0].params.steps).toBe(20); // PGD's registry default
+    const c = validateConfig(corruption({ severities: [5, 1] }), 'x') as CorruptionConfig;
+    expect(c.severities).toEqual([1, 5]);
+    expect(c.corruptions).toContain('gaussian_noise');
+    expect(c.corruptions.length).toBeGreaterThanOrEqual(15);
+  });
+
+  it('--attacks keeps the config entries it names (with their params) and adds defaults for other names', () => {
+    const base = adversarial({ attacks: [{ name: 'pgd', params: { steps: 5 } }, 'fgsm', { name: 'square', limit: 10 }] });
+    const { raw } = applyOverrides(base, { attacks: 'pgd,apgd-ce' });
+    const a = validateConfig(raw, 'x') as AdversarialConfig;
+    expect(a.attacks.map((e) => e.label)).toEqual(['pgd', 'apgd-ce']);
+    expect(a.attacks[0].params.steps).toBe(5);
+  });
+
+  it('--checkpoints keeps the corruption baseline only when it is among the new checkpoints', () => {
+    const raw = corruption({ baseline: 'cnn-fmnist' });
+    const kept = applyOverrides(raw, { checkpoints: 'a/cnnf-fmnist,checkpoints/cnn-fmnist' }).raw as Record<string, unknown>;
+    expect(kept.baseline).toBe('cnn-fmnist');
+    const dropped = applyOverrides(raw, { checkpoints: '/tmp/x,/tmp/y' }).raw as Record<string, unknown>;
+    expect(dropped.baseline).toBeUndefined();
+  });
+
+  it('a validated config re-validates to itself (what --resume reads back from run.json)', () => {
+    const a = validateConfig(readJsonFile('configs/paper-fmnist.json'), 'x');
+    const again = validateConfig(JSON.parse(JSON.stringify(a)), 'run.json');
+    expect(again).toEqual(JSON.parse(JSON.stringify(a)));
+  });
+});
+
+describe('shipped configs and their schemas', () => {
+  const schema = (name: string) => JSON.parse(readFileSync(`configs/${name}.schema.json`, 'utf8'));
+
+  it.each(['adversarial', 'paper-fmnist', 'corruption', 'ci'])('configs/%s.json validates and names its schema', (name) => {
+    const raw = readJsonFile(`configs/${name}.json`) as Record<string, unknown>;
+    const config = validateConfig(raw, name);
+    expect(raw.$schema).toBe(`./${config.suite}.schema.json`);
+  });
+
+  it('each schema accepts exactly the keys the validator accepts', () => {
+    const adv = schema('adversarial');
+    expect(Object.keys(adv.properties).sort()).toEqual([...CONFIG_KEYS.adversarial].sort());
+    expect(Object.keys(adv.properties.attacks.items.oneOf[1].properties).sort()).toEqual([...CONFIG_KEYS.attack].sort());
+    expect(Object.keys(adv.properties.checkpoints.items.oneOf[1].properties).sort()).toEqual([...CONFIG_KEYS.checkpoint].sort());
+    expect(Object.keys(schema('corruption').properties).sort()).toEqual([...CONFIG_KEYS.corruption].sort());
+  });
+
+  it('the schemas list every registered attack and corruption', async () => {
+    const { listAttacks } = await import('../../attacks/registry.js');
+    const { CORRUPTION_NAMES } = await import('../../corruptions/registry.js');
+    expect(schema('adversarial').properties.attacks.items.oneOf[1].properties.name.enum.sort()).toEqual(listAttacks().map((a) => a.name).sort());
+    expect(schema('corruption').properties.corruptions.oneOf[1].items.enum.sort()).toEqual([...CORRUPTION_NAMES].sort());
+  });
+});
