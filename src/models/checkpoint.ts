@@ -16,19 +16,8 @@ export const CHECKPOINT_FORMAT = 'bench-checkpoint/1';
 export const MANIFEST_FILE = 'model.json';
 export const WEIGHTS_FILE = 'weights.safetensors';
 
-/** Fashion-MNIST labels 0..9 (Xiao et al. 2017, the dataset's README). */
-export const FASHION_MNIST_CLASS_NAMES: readonly string[] = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-];
+/** Fashion-MNIST labels 0..9, defined once with the dataset. */
+export { FASHION_MNIST_CLASSES as FASHION_MNIST_CLASS_NAMES } from '../data/fashionMnist.js';
 
 /** Where the weights came from; free-form beyond these usual fields. */
 export interface CheckpointProvenance {
