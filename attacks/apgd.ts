@@ -15,6 +15,9 @@ import {
   RowStore,
   scoreLogits,
   unchanged,
+  retireFooled,
+  keepWorstCase,
+  checkTargetParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { LOSS_KINDS } from './pgd.js';
@@ -177,23 +180,16 @@ async function runApgd(
     };
 
     /** Retires fooled samples with the iterate that fooled them. */
-    const retireFooled = () => {
-      const fooledAt = indicesWhere(rows.length, (k) => fooled[k]);
-      if (fooledAt.length === 0) return;
-      store.write(
-        fooledAt.map((k) => rows[k]),
-        cur,
-        fooledAt,
-      );
-      for (const k of fooledAt) done[rows[k]] = true;
-      const keep = indicesWhere(rows.length, (k) => !fooled[k]);
+    const retire = () => {
+      const keep = retireFooled(store, cur, rows, fooled, done);
+      if (!keep) return;
       rows = keep.map((k) => rows[k]);
       [xs, cur, prev, xBest, gradBest, grad] = [xs, cur, prev, xBest, gradBest, grad].map((t) => keepRows(t, keep));
       ys = keepRows(ys, keep);
       f = Float64Array.from(keep, (k) => f[k]);
       state = filterState(state, keep);
     };
-    retireFooled();
+    retire();
 
     let nextCheck = 0;
     let lastCheckAt = 0;
@@ -212,7 +208,7 @@ async function runApgd(
       prev = cur;
       cur = next;
       ({ grad, f, fooled } = probe());
-      retireFooled();
+      retire();
       if (rows.length === 0) break;
 
       const improved = new Array<boolean>(rows.length);
@@ -261,16 +257,7 @@ async function runApgd(
 
     // Samples never fooled in this run: their best-loss point, kept if it is the worst case so far.
     const score = evaluate(classifier, xBest, labelsOf(rows), goal.targeted, options.output);
-    const better = indicesWhere(rows.length, (k) => score.fooled[k] || score.margin[k] < bestMargin[rows[k]]);
-    store.write(
-      better.map((k) => rows[k]),
-      xBest,
-      better,
-    );
-    for (const k of better) {
-      bestMargin[rows[k]] = score.margin[k];
-      if (score.fooled[k]) done[rows[k]] = true;
-    }
+    keepWorstCase(store, xBest, rows, score, bestMargin, done);
     tf.dispose([xs, ys, cur, prev, xBest, gradBest, grad]);
   }
   return finish(classifier, store, goal, options.output);
@@ -286,8 +273,7 @@ export const apgdCe: Attack<ApgdParams> = {
     const p = parseWithSchema(raw, where, defaults, schema);
     if (p.restarts > 1 && !p.randomStart)
       throw inputError(`${where}.restarts`, 'restarts > 1 repeat the same run without randomStart', 'restarts: 1, or randomStart: true');
-    if (p.targetClass !== undefined && !p.targeted)
-      throw inputError(`${where}.targetClass`, 'a target class needs targeted: true', 'targeted: true');
+    checkTargetParams(p, where);
     return p;
   },
   run: runApgd,

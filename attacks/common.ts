@@ -187,3 +187,43 @@ export function marginTensor(logits: tf.Tensor2D, labels: Tensor1D, targeted: bo
 export function gatherRows(x: Tensor4D, rows: readonly number[]): Tensor4D {
   return tf.tidy(() => tf.gather(x, tf.tensor1d(Array.from(rows), 'int32')) as Tensor4D);
 }
+
+/**
+ * Early stop: writes the rows of `cur` that already fool the model (per `fooled`, indexed like `rows`)
+ * into the store as their final examples and marks their batch rows done. Returns the positions in
+ * `rows` still to attack, or null when nothing was fooled (the caller keeps its tensors as they are).
+ */
+export function retireFooled(store: RowStore, cur: Tensor4D, rows: readonly number[], fooled: readonly boolean[], done: boolean[]): number[] | null {
+  const fooledAt = indicesWhere(rows.length, (k) => fooled[k]);
+  if (fooledAt.length === 0) return null;
+  store.write(
+    fooledAt.map((k) => rows[k]),
+    cur,
+    fooledAt,
+  );
+  for (const k of fooledAt) done[rows[k]] = true;
+  return indicesWhere(rows.length, (k) => !fooled[k]);
+}
+
+/**
+ * Keeps, per sample, the worst case over restarts: rows of `cur` that fool the model, or whose margin
+ * is below the best so far, replace the stored example.
+ */
+export function keepWorstCase(store: RowStore, cur: Tensor4D, rows: readonly number[], score: Score, bestMargin: Float64Array, done: boolean[]): void {
+  const better = indicesWhere(rows.length, (k) => score.fooled[k] || score.margin[k] < bestMargin[rows[k]]);
+  store.write(
+    better.map((k) => rows[k]),
+    cur,
+    better,
+  );
+  for (const k of better) {
+    bestMargin[rows[k]] = score.margin[k];
+    if (score.fooled[k]) done[rows[k]] = true;
+  }
+}
+
+/** The check every targeted-capable attack makes on its parsed parameters. */
+export function checkTargetParams(p: Partial<TargetParams>, where: string): void {
+  if (p.targetClass !== undefined && !p.targeted)
+    throw inputError(`${where}.targetClass`, 'a target class needs targeted: true', 'targeted: true');
+}

@@ -1,8 +1,18 @@
 import { tf, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
-import { inputError } from '../src/engine/errors.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier, LossKind } from '../src/models/classifier.js';
-import { attackGoal, checkEps, finish, gatherRows, indicesWhere, labelTensor, projectLinf, RowStore, unchanged } from './common.js';
+import {
+  attackGoal,
+  checkEps,
+  finish,
+  gatherRows,
+  indicesWhere,
+  labelTensor,
+  projectLinf,
+  RowStore,
+  unchanged,
+  checkTargetParams,
+} from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { LOSS_KINDS } from './pgd.js';
 import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
@@ -57,8 +67,7 @@ export const fgsm: Attack<FgsmParams> = {
   defaults,
   parseParams(raw: unknown, where: string): FgsmParams {
     const p = parseWithSchema(raw, where, defaults, schema);
-    if (p.targetClass !== undefined && !p.targeted)
-      throw inputError(`${where}.targetClass`, 'a target class needs targeted: true', 'targeted: true');
+    checkTargetParams(p, where);
     return p;
   },
   run: runFgsm,

@@ -1,4 +1,5 @@
-import { inputError } from '../src/engine/errors.js';
+import { inputError, showValue } from '../src/engine/errors.js';
+import { didYouMean } from '../src/engine/suggest.js';
 
 /**
  * A small declarative schema for attack parameters, so every attack validates its config the same
@@ -26,7 +27,8 @@ function describeAllowed(spec: FieldSpec): string {
 }
 
 function checkField(value: unknown, spec: FieldSpec, where: string, key: string): unknown {
-  const bad = () => inputError(`${where}.${key}`, `invalid value ${JSON.stringify(value)}`, describeAllowed(spec));
+  const bad = () =>
+    inputError(`${where}.${key}`, `invalid value ${showValue(value)}${spec.kind === 'enum' ? didYouMean(value, spec.values) : ''}`, describeAllowed(spec));
   switch (spec.kind) {
     case 'int':
       if (typeof value !== 'number' || !Number.isInteger(value) || value < spec.min || (spec.max !== undefined && value > spec.max))
@@ -57,11 +59,11 @@ function checkField(value: unknown, spec: FieldSpec, where: string, key: string)
 export function parseWithSchema<P extends object>(raw: unknown, where: string, defaults: P, schema: ParamSchema<P>): P {
   if (raw === undefined || raw === null) return { ...defaults };
   if (typeof raw !== 'object' || Array.isArray(raw))
-    throw inputError(where, `params must be an object, got ${JSON.stringify(raw)}`, `an object with keys ${Object.keys(schema).join(', ')}`);
+    throw inputError(where, `params must be an object, got ${showValue(raw)}`, `an object with keys ${Object.keys(schema).join(', ')}`);
   const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
   const keys = Object.keys(schema);
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
-    if (!keys.includes(key)) throw inputError(`${where}.${key}`, 'unknown parameter', keys.join(', '));
+    if (!Object.hasOwn(schema, key)) throw inputError(`${where}.${key}`, `unknown parameter${didYouMean(key, keys)}`, keys.join(', '));
     const spec = (schema as Record<string, FieldSpec>)[key];
     if (value === undefined) continue; // a JS object's unset field (JSON has no undefined)
     if (value === null && 'optional' in spec && spec.optional) {
@@ -73,15 +75,5 @@ export function parseWithSchema<P extends object>(raw: unknown, where: string, d
   return out as P;
 }
 
-/** Levenshtein distance, for "did you mean" suggestions. */
-export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length];
-}
+/** Kept here for callers that imported it from the attack params; defined in src/engine/suggest.ts. */
+export { editDistance } from '../src/engine/suggest.js';

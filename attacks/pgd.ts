@@ -16,6 +16,9 @@ import {
   rowNormsL2,
   RowStore,
   unchanged,
+  retireFooled,
+  keepWorstCase,
+  checkTargetParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { l2RandomStart, linfRandomStart } from './random.js';
@@ -126,15 +129,8 @@ async function runPgd(
 
       if (p.earlyStop) {
         const score = evaluate(classifier, cur, labelsOf(rows), goal.targeted, options.output);
-        const fooledAt = indicesWhere(rows.length, (k) => score.fooled[k]);
-        if (fooledAt.length > 0) {
-          store.write(
-            fooledAt.map((k) => rows[k]),
-            cur,
-            fooledAt,
-          );
-          for (const k of fooledAt) done[rows[k]] = true;
-          const keep = indicesWhere(rows.length, (k) => !score.fooled[k]);
+        const keep = retireFooled(store, cur, rows, score.fooled, done);
+        if (keep) {
           rows = keep.map((k) => rows[k]);
           cur = keepRows(cur, keep);
           xs = keepRows(xs, keep);
@@ -145,16 +141,7 @@ async function runPgd(
 
     // Per-sample worst case over restarts: a fooled run wins; otherwise the lowest margin.
     const score = evaluate(classifier, cur, labelsOf(rows), goal.targeted, options.output);
-    const better = indicesWhere(rows.length, (k) => score.fooled[k] || score.margin[k] < bestMargin[rows[k]]);
-    store.write(
-      better.map((k) => rows[k]),
-      cur,
-      better,
-    );
-    for (const k of better) {
-      bestMargin[rows[k]] = score.margin[k];
-      if (score.fooled[k]) done[rows[k]] = true;
-    }
+    keepWorstCase(store, cur, rows, score, bestMargin, done);
     cur.dispose();
     xs.dispose();
     ys.dispose();
@@ -190,8 +177,7 @@ function makePgd(norm: ThreatModel): Attack<PgdParams> {
         throw inputError(where, 'give stepSize or relStepSize, not both', 'stepSize (absolute) or relStepSize (times eps)');
       if (p.restarts > 1 && !p.randomStart)
         throw inputError(`${where}.restarts`, 'restarts > 1 repeat the same run without randomStart', 'restarts: 1, or randomStart: true');
-      if (p.targetClass !== undefined && !p.targeted)
-        throw inputError(`${where}.targetClass`, 'a target class needs targeted: true', 'targeted: true');
+      checkTargetParams(p, where);
       return p;
     },
     run: runPgd,

@@ -1,7 +1,7 @@
-import { inputError } from '../src/engine/errors.js';
+import { inputError, showValue } from '../src/engine/errors.js';
+import { didYouMean } from '../src/engine/suggest.js';
 import { apgdCe } from './apgd.js';
 import { fgsm } from './fgsm.js';
-import { editDistance } from './params.js';
 import { pgd, pgdL2 } from './pgd.js';
 import { spsa } from './spsa.js';
 import { square } from './square.js';
@@ -19,6 +19,5 @@ export function getAttack(name: string, where = 'attack'): AnyAttack {
   const found = ATTACKS.find((a) => a.name === name);
   if (found) return found;
   const names = ATTACKS.map((a) => a.name);
-  const closest = names.reduce((a, b) => (editDistance(name, b) < editDistance(name, a) ? b : a));
-  throw inputError(where, `unknown attack ${JSON.stringify(name)}; did you mean ${JSON.stringify(closest)}?`, names.join(', '));
+  throw inputError(where, `unknown attack ${showValue(name)}${didYouMean(name, names)}`, names.join(', '));
 }

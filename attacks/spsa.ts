@@ -1,5 +1,4 @@
 import { tf, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
-import { inputError } from '../src/engine/errors.js';
 import type { KeyedRng, SampleStream } from '../src/engine/rng.js';
 import type { Classifier } from '../src/models/classifier.js';
 import {
@@ -14,6 +13,8 @@ import {
   marginTensor,
   RowStore,
   unchanged,
+  retireFooled,
+  checkTargetParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
@@ -179,15 +180,8 @@ async function runSpsa(
         goal.targeted,
         options.output,
       );
-      const fooledAt = indicesWhere(rows.length, (i) => score.fooled[i]);
-      if (fooledAt.length > 0) {
-        store.write(
-          fooledAt.map((i) => rows[i]),
-          cur,
-          fooledAt,
-        );
-        for (const i of fooledAt) done[rows[i]] = true;
-        const keep = indicesWhere(rows.length, (i) => !score.fooled[i]);
+      const keep = retireFooled(store, cur, rows, score.fooled, done);
+      if (keep) {
         rows = keep.map((i) => rows[i]);
         [xs, pert, m, v, cur] = [xs, pert, m, v, cur].map((tensor) => keepRows(tensor, keep));
         if (rows.length === 0) {
@@ -239,8 +233,7 @@ export const spsa: Attack<SpsaParams> = {
   defaults,
   parseParams(raw: unknown, where: string): SpsaParams {
     const p = parseWithSchema(raw, where, defaults, schema);
-    if (p.targetClass !== undefined && !p.targeted)
-      throw inputError(`${where}.targetClass`, 'a target class needs targeted: true', 'targeted: true');
+    checkTargetParams(p, where);
     return p;
   },
   run: runSpsa,

@@ -1,8 +1,16 @@
 import { tf, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
-import { inputError } from '../src/engine/errors.js';
 import type { KeyedRng, SampleStream } from '../src/engine/rng.js';
 import type { Classifier } from '../src/models/classifier.js';
-import { attackGoal, checkEps, evaluate, finish, indicesWhere, RowStore, unchanged } from './common.js';
+import {
+  attackGoal,
+  checkEps,
+  evaluate,
+  finish,
+  indicesWhere,
+  RowStore,
+  unchanged,
+  checkTargetParams,
+} from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
 
@@ -173,8 +181,7 @@ export const square: Attack<SquareParams> = {
   defaults,
   parseParams(raw: unknown, where: string): SquareParams {
     const p = parseWithSchema(raw, where, defaults, schema);
-    if (p.targetClass !== undefined && !p.targeted)
-      throw inputError(`${where}.targetClass`, 'a target class needs targeted: true', 'targeted: true');
+    checkTargetParams(p, where);
     return p;
   },
   run: runSquare,

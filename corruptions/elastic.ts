@@ -8,7 +8,7 @@
  * blurred by a Gaussian of `sigma * side`, truncate 3, skimage/scipy `reflect` border, scaled by
  * `alpha * side`) applied with bilinear sampling (map_coordinates order 1, mode `reflect`).
  */
-import { tf, type Tensor, type Tensor4D } from '../src/engine/tf.js';
+import { tf, type Tensor } from '../src/engine/tf.js';
 import { cite, defineCorruption } from './define.js';
 import { gaussianBlur } from './filters.js';
 import { bilinearSample } from './sampling.js';

@@ -2,7 +2,8 @@
  * All corruptions by name. Order: the 15 CIFAR-10-C benchmark corruptions in the paper's order (frost
  * excluded: it needs photographs), then the held-out ones (speckle noise, Gaussian blur).
  */
-import { inputError } from '../src/engine/errors.js';
+import { inputError, showValue } from '../src/engine/errors.js';
+import { closestMatch, didYouMean } from '../src/engine/suggest.js';
 import { defocusBlur, gaussianBlur, glassBlur, motionBlur, zoomBlur } from './blur.js';
 import { contrast, jpegCompression, pixelate } from './digital.js';
 import { elasticTransform } from './elastic.js';
@@ -37,33 +38,18 @@ export function listCorruptions(): readonly AnyCorruption[] {
   return ALL;
 }
 
-/** Levenshtein distance, for "did you mean" suggestions. */
-export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++)
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
-}
+export { editDistance } from '../src/engine/suggest.js';
 
-/** The valid name closest to `wanted`: one containing it (an abbreviation such as "jpeg"), else by edit distance. */
-export function closestCorruptionName(wanted: string): string {
-  const w = wanted.toLowerCase().trim().replace(/[\s-]+/g, '_');
-  const score = (n: string) => (w.length >= 3 && n.includes(w) ? 0 : editDistance(w, n));
-  let best = CORRUPTION_NAMES[0];
-  for (const n of CORRUPTION_NAMES) if (score(n) < score(best)) best = n;
-  return best;
+/** The valid name `wanted` most plausibly means (an abbreviation such as "jpeg", or a typo), if any. */
+export function closestCorruptionName(wanted: string): string | undefined {
+  return closestMatch(wanted, CORRUPTION_NAMES);
 }
 
 /** The corruption called `name`; an InputError naming the closest valid name otherwise. */
 export function getCorruption(name: string, where = '--corruption'): AnyCorruption {
   const found = ALL.find((c) => c.name === name);
   if (found) return found;
-  const best = closestCorruptionName(String(name));
-  throw inputError(where, `unknown corruption ${JSON.stringify(name)} (did you mean ${best}?)`, CORRUPTION_NAMES.join(', '));
+  throw inputError(where, `unknown corruption ${showValue(name)}${didYouMean(name, CORRUPTION_NAMES)}`, CORRUPTION_NAMES.join(', '));
 }
 
 /**

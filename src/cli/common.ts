@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { InputError } from '../engine/errors.js';
+import { InputError, StorageError } from '../engine/errors.js';
 import { BACKEND_CHOICES, initBackend, type BackendInfo } from '../engine/backend.js';
 
 /** Flags every verb that computes shares. */
@@ -19,11 +19,11 @@ export async function startBackend(requested: string | undefined, quiet = false)
   return info;
 }
 
-/** Sets the process exit code and prints one line for input errors; re-throws anything else. */
+/** Prints one line and exits 2 for input errors, 3 for storage errors (a write failed); anything else is an internal error with its stack (3). */
 export function reportError(err: unknown): never {
-  if (err instanceof InputError) {
+  if (err instanceof InputError || err instanceof StorageError) {
     process.stderr.write(`error: ${err.message}\n`);
-    process.exit(2);
+    process.exit(err.exitCode);
   }
   const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
   process.stderr.write(`internal error: ${msg}\n`);

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { InputError, inputError } from '../engine/errors.js';
+import { InputError, inputError, showValue } from '../engine/errors.js';
+import { didYouMean } from '../engine/suggest.js';
 import { fmnistArchitecture, REFERENCE_NORMALIZATION, type ArchitectureSpec } from '../models/architecture.js';
 import { FASHION_MNIST_CLASS_NAMES, MANIFEST_FILE, saveCheckpoint, type CheckpointManifest } from '../models/checkpoint.js';
 import { importReferenceFile } from '../models/importReference.js';
@@ -32,8 +33,9 @@ export interface ImportResult {
 
 /** The work of `bench import`, callable without yargs; throws InputError for bad input. */
 export async function runImport(args: ImportArgs): Promise<ImportResult> {
-  const family = ARCHITECTURES[args.arch];
-  if (!family) throw inputError('--arch', `unknown architecture ${JSON.stringify(args.arch)}`, IMPORT_ARCHITECTURES.join(', '));
+  const family = Object.hasOwn(ARCHITECTURES, args.arch) ? ARCHITECTURES[args.arch] : undefined;
+  if (!family)
+    throw inputError('--arch', `unknown architecture ${showValue(args.arch)}${didYouMean(args.arch, IMPORT_ARCHITECTURES)}`, IMPORT_ARCHITECTURES.join(', '));
   if (!Number.isInteger(args.cycles) || args.cycles < 0) throw inputError('--cycles', `must be a non-negative integer, got ${args.cycles}`);
   // ind and res-param only matter with feedback; a feedforward CNN (cycles 0) may omit them.
   if (args.cycles > 0 && (args.ind === undefined || args.resParam === undefined))

@@ -2,6 +2,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { commands } from './commands.js';
+import { reportError } from './common.js';
+import { usageErrorLine } from './usageError.js';
 
 // Silence tfjs's "install the node backend" banner: the backend line we print says what runs.
 process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
@@ -16,9 +18,13 @@ const cli = yargs(hideBin(process.argv))
   .alias('h', 'help')
   .version()
   .wrap(Math.min(110, process.stdout.columns || 100))
-  .fail((msg, err, y) => {
-    if (err) throw err;
-    process.stderr.write(`error: ${msg}\n(run \`bench --help\` for usage)\n`);
+  .fail((msg, err, usage) => {
+    if (err) reportError(err);
+    // The usage instance's descriptions are keyed by the options of the verb being parsed.
+    const describe = (usage as unknown as { getDescriptions?: () => Record<string, unknown> }).getDescriptions;
+    const options = typeof describe === 'function' ? Object.keys(describe.call(usage)) : [];
+    const verbs = commands.map((c) => String(Array.isArray(c.command) ? c.command[0] : c.command).split(' ')[0]);
+    process.stderr.write(`error: ${usageErrorLine(String(msg ?? 'invalid usage'), { argv: hideBin(process.argv), commands: verbs, options })}\n`);
     process.exit(2);
   });
 

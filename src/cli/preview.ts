@@ -32,33 +32,41 @@ export interface PreviewGridOptions {
 }
 
 /**
- * Grid of `corruption` at severities 0..5 (columns) on each image (rows). Row i uses rng
- * KeyedRng(seed, corruptionKey(name, severity), [firstIndex + i]) like an evaluation cell, so the preview
- * shows exactly the images a run with that seed evaluates.
+ * `corruption` at each of `severities` on each image: tiles[i][k] is image i (NHWC values, [0,1]) at
+ * severities[k]. Image i uses rng KeyedRng(seed, corruptionKey(name, severity), [firstIndex + i]) like an
+ * evaluation cell, so the tiles are exactly the images a run with that seed evaluates. Shared by
+ * `bench preview` and the corruption panels a run writes (src/suite/images.ts).
  */
-export function buildPreviewGrid(corruption: AnyCorruption, src: PreviewImages, opts: PreviewGridOptions): RasterImage {
+export function corruptionTiles(corruption: AnyCorruption, src: PreviewImages, seed: number, severities: readonly number[] = SEVERITIES): Float32Array[][] {
   const { count, height, width, channels } = src;
   if (channels !== 1 && channels !== 3) throw new Error(`preview: images must have 1 or 3 channels, got ${channels}`);
   const size = height * width * channels;
   const indices = Array.from({ length: count }, (_, i) => src.firstIndex + i);
-  const tiles: Float32Array[] = new Array(count * SEVERITIES.length);
+  const tiles: Float32Array[][] = Array.from({ length: count }, () => new Array<Float32Array>(severities.length));
   const x = tf.tensor4d(src.images.subarray(0, count * size), [count, height, width, channels]);
   try {
-    SEVERITIES.forEach((severity, col) => {
-      const y = corruption.apply(x, severity, new KeyedRng(opts.seed, corruptionKey(corruption.name, severity), indices));
+    severities.forEach((severity, col) => {
+      const y = corruption.apply(x, severity, new KeyedRng(seed, corruptionKey(corruption.name, severity), indices));
       const pixels = y.dataSync();
       y.dispose();
-      for (let i = 0; i < count; i++) tiles[i * SEVERITIES.length + col] = pixels.slice(i * size, (i + 1) * size) as Float32Array;
+      for (let i = 0; i < count; i++) tiles[i][col] = pixels.slice(i * size, (i + 1) * size) as Float32Array;
     });
   } finally {
     x.dispose();
   }
-  return imageGrid(tiles, {
+  return tiles;
+}
+
+/** Grid of `corruption` at severities 0..5 (columns) on each image (rows); see corruptionTiles. */
+export function buildPreviewGrid(corruption: AnyCorruption, src: PreviewImages, opts: PreviewGridOptions): RasterImage {
+  const { count, height, width, channels } = src;
+  const tiles = corruptionTiles(corruption, src, opts.seed, SEVERITIES);
+  return imageGrid(tiles.flat(), {
     rows: count,
     cols: SEVERITIES.length,
     tileHeight: height,
     tileWidth: width,
-    channels,
+    channels: channels as 1 | 3,
     scale: opts.scale ?? 4,
     gap: opts.gap ?? 2,
   });

@@ -7,14 +7,33 @@
  * part of the plan (`cells`, `probes`). When every shard lists the whole plan, that is the merged order;
  * when each lists its own part, the parts must be disjoint and the order is rebuilt by the planner
  * (planOrder.ts). The merged run.json is the lowest shard's with the whole plan, `shard: null` and the
- * earliest createdAt; merge.json records each shard's host and time. Cells must parse, be in the plan and agree with their correctness bits; a cell found in two
+ * earliest createdAt; merge.json records each shard's host and time. Example images (images/, written by
+ * shard 1 only and deterministic) are copied byte for byte. Cells must parse, pass their checksums (their own and the shard's checksums.json, store.ts), be in the plan and agree with their correctness bits; a cell found in two
  * shard directories (a retried shard) is taken once when its results agree and refused when they differ.
+ * The merged run gets the checksums.json an unsharded run's lead writes.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InputError, inputError } from '../engine/errors.js';
 import { cellFileName, decodeBits, type RunManifest, type SanityCheck } from '../suite/records.js';
-import { CELLS_DIR, PROBES_DIR, RUN_FILE, SANITY_FILE, writeFileAtomic, type ProbeRecord, type SuiteCellResult } from '../suite/store.js';
+import {
+  CELLS_DIR,
+  IMAGES_DIR,
+  missingListed,
+  PROBES_DIR,
+  readChecksums,
+  recordChecksum,
+  RUN_FILE,
+  SANITY_FILE,
+  sha256Hex,
+  verifiedRecord,
+  verifySanityBytes,
+  writeChecksums,
+  writeFileAtomic,
+  type ChecksumManifest,
+  type ProbeRecord,
+  type SuiteCellResult,
+} from '../suite/store.js';
 import { computeSanityChecks } from '../suite/sanity.js';
 import { DATASETS } from '../data/datasets.js';
 import { brief, canonicalJson, firstDifference } from './identity.js';
@@ -149,11 +168,15 @@ async function collect(shards: Shard[], sub: string, plan: Set<string> | null, k
   const found = new Map<string, Record>();
   for (const shard of shards) {
     const dir = join(shard.dir, sub);
+    // Every record must pass its own checksum and, in a finished shard, the shard's checksums.json.
+    const listed = await readChecksums(shard.dir);
+    const seen = new Set<string>();
     for (const name of await listJson(dir)) {
       const file = join(dir, name);
       const text = await readText(file, kind);
-      const value = checkRecord(file, parse(file, text, kind), plan, kind);
+      const value = checkRecord(file, verifiedRecord(file, parse(file, text, kind), listed, sub as 'cells' | 'probes'), plan, kind);
       const id = value.id as string;
+      seen.add(id);
       const earlier = found.get(id);
       if (earlier) {
         if (resultOf(earlier.value) !== resultOf(value)) {
@@ -169,6 +192,8 @@ async function collect(shards: Shard[], sub: string, plan: Set<string> | null, k
       }
       found.set(id, { id, text, value, dir: shard.dir });
     }
+    const gone = missingListed(shard.dir, listed, sub as 'cells' | 'probes', seen);
+    if (gone) throw new InputError(gone);
   }
   return found;
 }
@@ -215,6 +240,32 @@ function wholePlan(shards: Shard[]): { cells: string[]; probes: string[] | null 
   }
   const order = rebuildPlanOrder(first.manifest, first.dir, cells, probes);
   return { cells: order.cells, probes: first.manifest.probes === undefined ? null : order.probes };
+}
+
+/**
+ * images/*.png and *.json of the shards (only shard 1 writes them; they are deterministic, so they are the
+ * unsharded run's), by file name in name order; a name in two shards with different bytes keeps the
+ * lowest shard's, with a note.
+ */
+async function collectImages(shards: Shard[], notes: string[]): Promise<[string, { bytes: Buffer; dir: string }][]> {
+  const found = new Map<string, { bytes: Buffer; dir: string }>();
+  for (const shard of shards) {
+    const dir = join(shard.dir, IMAGES_DIR);
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => /\.(png|json)$/.test(n) && !n.startsWith('.')).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw inputError(dir, `cannot list (${String(err)})`);
+    }
+    for (const name of names) {
+      const bytes = await readFile(join(dir, name));
+      const earlier = found.get(name);
+      if (!earlier) found.set(name, { bytes, dir: shard.dir });
+      else if (!earlier.bytes.equals(bytes)) notes.push(`images/${name} differs between ${earlier.dir} and ${shard.dir}; ${earlier.dir}'s is kept`);
+    }
+  }
+  return [...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -274,7 +325,9 @@ export async function mergeShards(dirs: readonly string[], options: MergeOptions
   for (const s of shards) {
     const file = join(s.dir, SANITY_FILE);
     if (!(await exists(file))) continue;
-    const v = parse(file, await readText(file, 'sanity checks'), 'sanity checks');
+    const text = await readText(file, 'sanity checks');
+    verifySanityBytes(file, text, await readChecksums(s.dir));
+    const v = parse(file, text, 'sanity checks');
     if (!Array.isArray(v)) throw inputError(file, 'not an array of sanity checks');
     sanityPerShard.push(v as SanityCheck[]);
   }
@@ -309,7 +362,17 @@ export async function mergeShards(dirs: readonly string[], options: MergeOptions
     const rec = probes.get(id);
     if (rec) await writeFileAtomic(join(out, PROBES_DIR, cellFileName(id)), rec.text);
   }
-  if (sanityPerShard.length > 0) await writeFileAtomic(join(out, SANITY_FILE), `${JSON.stringify(sanity, null, 2)}\n`);
+  const checksums: ChecksumManifest = { format: 'bench-checksums/1', cells: {}, probes: {} };
+  for (const id of plan) if (cells.has(id)) checksums.cells[id] = recordChecksum(cells.get(id)!.value);
+  for (const id of probePlan ?? [...probes.keys()]) if (probes.has(id)) checksums.probes[id] = recordChecksum(probes.get(id)!.value);
+  if (sanityPerShard.length > 0) {
+    const text = `${JSON.stringify(sanity, null, 2)}\n`;
+    await writeFileAtomic(join(out, SANITY_FILE), text);
+    checksums.sanity = sha256Hex(text);
+  }
+  // The merged run's checksum manifest, as the unsharded run's lead writes it (store.ts).
+  await writeChecksums(out, checksums);
+  for (const [name, image] of await collectImages(shards, notes)) await writeFileAtomic(join(out, IMAGES_DIR, name), image.bytes);
 
   const provenance: ShardProvenance[] = [];
   for (const s of shards)

@@ -64,10 +64,18 @@ function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
+/**
+ * Inflated IDX files beyond this are refused: Fashion-MNIST's largest file is 47 MB, and without a cap
+ * a few kilobytes of hostile gzip could inflate to gigabytes before the header is even read.
+ */
+export const MAX_IDX_BYTES = 256 * 1024 * 1024;
+
 function gunzip(bytes: Uint8Array, where: string): Uint8Array {
   try {
-    return gunzipSync(bytes);
+    return gunzipSync(bytes, { maxOutputLength: MAX_IDX_BYTES });
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw fail(where, `inflates to more than ${MAX_IDX_BYTES} bytes, the most an IDX file may hold here (a gzip bomb or not an IDX file)`);
     const reason = err instanceof Error ? err.message : String(err);
     throw fail(where, `corrupted gzip data (${reason}); re-download or re-install the file`);
   }

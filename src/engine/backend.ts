@@ -1,7 +1,8 @@
 import { tf } from './tf.js';
 import { inputError } from './errors.js';
 import { registerFastMatMulGradient } from './matmulGradient.js';
-import { registerFastConvGradients } from './kernels/index.js';
+import { registerFastConvGradients, registerSharedIdentity } from './kernels/index.js';
+import { fastPath } from './fastPaths.js';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -62,6 +63,7 @@ export async function initBackend(requested?: string): Promise<BackendInfo> {
   // Gradients that avoid wasm's slow or missing kernels; the mathematics is unchanged on every backend.
   registerFastConvGradients();
   registerFastMatMulGradient();
+  if (tf.getBackend() === 'wasm' && fastPath('shared-identity')) registerSharedIdentity();
   active = { requested: choice, name: tf.getBackend(), provider, tfjsVersion: tf.version.tfjs };
   return active;
 }

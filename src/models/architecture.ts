@@ -1,4 +1,4 @@
-import { inputError } from '../engine/errors.js';
+import { inputError, showValue } from '../engine/errors.js';
 
 /**
  * The network's shape lives in data (model.json), not in code paths, so other sizes plug in without
@@ -42,6 +42,9 @@ export interface Normalization {
 }
 
 /** The Fashion-MNIST network of the reference implementation (4 conv + 3 fc). */
+/** Upper bound on feedback cycles a checkpoint may declare. */
+export const MAX_FEEDBACK_CYCLES = 50;
+
 export function fmnistArchitecture(ind: number, cycles: number, resParam: number): ArchitectureSpec {
   return {
     family: 'cnnf',
@@ -99,7 +102,7 @@ export function validateArchitecture(raw: unknown, where: string): ArchitectureS
   if (typeof raw !== 'object' || raw === null) throw inputError(where, 'architecture must be an object');
   const a = raw as Record<string, unknown>;
   const field = (name: string) => `${where}: architecture.${name}`;
-  if (a.family !== 'cnnf') throw inputError(field('family'), `unknown family ${JSON.stringify(a.family)}`, '"cnnf"');
+  if (a.family !== 'cnnf') throw inputError(field('family'), `unknown family ${showValue(a.family)}`, '"cnnf"');
   const posInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
   const shape = a.inputShape;
   if (!Array.isArray(shape) || shape.length !== 3 || !shape.every(posInt))
@@ -116,7 +119,9 @@ export function validateArchitecture(raw: unknown, where: string): ArchitectureS
   if (!Array.isArray(a.dense) || !a.dense.every(posInt)) throw inputError(field('dense'), 'must be a list of positive integers');
   if (!Number.isInteger(a.ind) || (a.ind as number) < 0 || (a.ind as number) >= a.convs.length)
     throw inputError(field('ind'), `must be an integer`, `0..${a.convs.length - 1}`);
-  if (!Number.isInteger(a.cycles) || (a.cycles as number) < 0) throw inputError(field('cycles'), 'must be a non-negative integer');
+  // The paper uses up to 5 cycles; the bound keeps a hostile model.json from turning one pass into a hang.
+  if (!Number.isInteger(a.cycles) || (a.cycles as number) < 0 || (a.cycles as number) > MAX_FEEDBACK_CYCLES)
+    throw inputError(field('cycles'), 'must be an integer', `0..${MAX_FEEDBACK_CYCLES}`);
   if (typeof a.resParam !== 'number' || !(a.resParam >= 0 && a.resParam <= 1))
     throw inputError(field('resParam'), 'must be a number', '0..1');
   if (typeof a.insNormEpsilon !== 'number' || !(a.insNormEpsilon > 0))

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InputError, inputError } from '../engine/errors.js';
+import { InputError, inputError, showValue } from '../engine/errors.js';
 import { validateArchitecture, weightSpecs, type ArchitectureSpec, type Normalization } from './architecture.js';
 import { encodeSafetensors, parseSafetensors } from './safetensors.js';
 import type { WeightArrays } from './weights.js';
@@ -62,7 +62,7 @@ export function validateWeights(weights: WeightArrays, architecture: Architectur
   const specs = weightSpecs(architecture);
   for (const spec of specs) {
     const at = `${where}: tensor "${spec.name}"`;
-    const w = weights[spec.name];
+    const w = Object.hasOwn(weights, spec.name) ? weights[spec.name] : undefined;
     if (!w) throw inputError(where, `missing tensor "${spec.name}" (shape [${spec.shape.join(', ')}])`);
     if (!(w.data instanceof Float32Array)) throw inputError(at, 'must be float32 (F32)');
     if (w.shape.length !== spec.shape.length || w.shape.some((n, i) => n !== spec.shape[i]))
@@ -75,14 +75,18 @@ export function validateWeights(weights: WeightArrays, architecture: Architectur
   const known = new Set(specs.map((s) => s.name));
   const extra = Object.keys(weights).filter((n) => !known.has(n));
   if (extra.length > 0)
-    throw inputError(where, `unexpected tensors ${extra.map((e) => `"${e}"`).join(', ')}`, specs.map((s) => s.name).join(', '));
+    throw inputError(
+      where,
+      `unexpected tensors ${extra.slice(0, 5).map((e) => showValue(e)).join(', ')}${extra.length > 5 ? ` and ${extra.length - 5} more` : ''}`,
+      specs.map((s) => s.name).join(', '),
+    );
 }
 
 /** Validates a parsed model.json (everything but the weights file itself). */
 export function validateManifest(raw: unknown, where: string): CheckpointManifest {
   if (!isObject(raw)) throw inputError(where, 'must be a JSON object');
   if (raw.format !== CHECKPOINT_FORMAT)
-    throw inputError(`${where}: format`, `unknown format ${JSON.stringify(raw.format)}`, JSON.stringify(CHECKPOINT_FORMAT));
+    throw inputError(`${where}: format`, `unknown format ${showValue(raw.format)}`, JSON.stringify(CHECKPOINT_FORMAT));
   if (typeof raw.name !== 'string' || raw.name.trim() === '') throw inputError(`${where}: name`, 'must be a non-empty string');
   const architecture = validateArchitecture(raw.architecture, where);
   const channels = architecture.inputShape[2];
@@ -179,7 +183,8 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
       weightsPath,
       `sha256 mismatch: ${MANIFEST_FILE} says ${manifest.weights.sha256}, the file hashes to ${actual} (truncated, corrupted or replaced file)`,
     );
-  const weights: WeightArrays = {};
+  // No prototype: a tensor named "__proto__" or "constructor" is an ordinary (unexpected) name here.
+  const weights: WeightArrays = Object.create(null) as WeightArrays;
   for (const [name, t] of tensors) {
     if (t.dtype !== 'F32') throw inputError(`${weightsPath}: tensor "${name}"`, `has dtype ${t.dtype}`, 'F32');
     weights[name] = { shape: t.shape, data: t.data as Float32Array };

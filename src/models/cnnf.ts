@@ -1,5 +1,4 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../engine/tf.js';
-import { matMulTransposedB } from '../engine/matmulGradient.js';
 import type { ArchitectureSpec, Normalization } from './architecture.js';
 import {
   adaptivePool,
@@ -12,6 +11,7 @@ import {
   type PoolState,
   type ReluState,
 } from './feedbackLayers.js';
+import { dense, denseTransposed } from './fastOps.js';
 
 /** The tensors of a network by weight name (see architecture.ts); tf.Variables while training. */
 export type Params = Record<string, Tensor>;
@@ -88,6 +88,7 @@ export class CnnfNetwork {
     startBlock: number,
     signals: FeedbackSignals | null,
     previous: PassState,
+    keepState: boolean,
   ): { logits: Tensor2D; state: PassState; blockFeatures: Tensor4D[]; featureAt: Map<number, Tensor4D> } {
     const a = this.arch;
     const p = this.params;
@@ -107,20 +108,20 @@ export class CnnfNetwork {
       out = relu.out as Tensor4D;
       if (a.convs[k].pool) {
         blockFeatures.push(out);
-        const pool = adaptivePool(out, signals ? signals.poolHidden[k] : null);
+        const pool = adaptivePool(out, signals ? signals.poolHidden[k] : null, keepState);
         state.convPool[k] = pool.state;
         out = pool.out;
       }
     }
     let flat: Tensor = tf.reshape(out, [out.shape[0], -1]);
     for (let j = 0; j < a.dense.length; j++) {
-      const z = tf.add(tf.matMul(flat as Tensor2D, p[`fc${j + 1}.kernel`] as Tensor2D), p[`fc${j + 1}.bias`]);
+      const z = tf.add(dense(flat as Tensor2D, p[`fc${j + 1}.kernel`]), p[`fc${j + 1}.bias`]);
       const relu = adaptiveRelu(z, signals ? signals.denseHidden[j] : null, a.resParam);
       state.denseRelu[j] = relu.state;
       flat = relu.out;
     }
     const last = a.dense.length + 1;
-    const logits = tf.add(tf.matMul(flat as Tensor2D, p[`fc${last}.kernel`] as Tensor2D), p[`fc${last}.bias`]) as Tensor2D;
+    const logits = tf.add(dense(flat as Tensor2D, p[`fc${last}.kernel`]), p[`fc${last}.bias`]) as Tensor2D;
     return { logits, state, blockFeatures, featureAt };
   }
 
@@ -143,11 +144,11 @@ export class CnnfNetwork {
       denseHidden: new Array(a.dense.length).fill(null),
     };
     const last = a.dense.length + 1;
-    let out: Tensor = matMulTransposedB(logits, p[`fc${last}.kernel`]);
+    let out: Tensor = denseTransposed(logits, p[`fc${last}.kernel`]);
     for (let j = a.dense.length - 1; j >= 0; j--) {
       signals.denseHidden[j] = out;
       out = adaptiveReluFeedback(out, state.denseRelu[j] as ReluState);
-      out = matMulTransposedB(out, p[`fc${j + 1}.kernel`]);
+      out = denseTransposed(out as Tensor2D, p[`fc${j + 1}.kernel`]);
     }
     let spatial = tf.reshape(out, [out.shape[0], ...spatialBeforeDense] as [number, number, number, number]) as Tensor4D;
     const blockRecons: Tensor4D[] = [];
@@ -185,7 +186,7 @@ export class CnnfNetwork {
   run(x: Tensor4D, cycles = this.arch.cycles): CnnfRun {
     const a = this.arch;
     const input = this.normalize(x);
-    const firstPass = this.feedforward(input, 0, null, this.emptyState());
+    const firstPass = this.feedforward(input, 0, null, this.emptyState(), cycles > 0);
     const featureInd = a.ind === 0 ? input : (firstPass.featureAt.get(a.ind) as Tensor4D);
     const perPass: Tensor2D[] = [firstPass.logits];
     const reconstructions: Tensor4D[] = [];
@@ -199,7 +200,7 @@ export class CnnfNetwork {
       reconstructions.push(fb.reconstruction);
       blockReconstructions.push(fb.blockRecons);
       const ffCurrent = tf.add(ffPrevious, tf.mul(a.resParam, tf.sub(fb.reconstruction, ffPrevious))) as Tensor4D;
-      const pass = this.feedforward(ffCurrent, a.ind, fb.signals, state);
+      const pass = this.feedforward(ffCurrent, a.ind, fb.signals, state, cycle + 1 < cycles);
       state = pass.state;
       logits = pass.logits;
       perPass.push(logits);
@@ -220,6 +221,6 @@ export class CnnfNetwork {
 
   /** Logits of the first feedforward pass only (the reference's forward_adv). */
   firstPassLogits(x: Tensor4D): Tensor2D {
-    return this.feedforward(this.normalize(x), 0, null, this.emptyState()).logits;
+    return this.feedforward(this.normalize(x), 0, null, this.emptyState(), false).logits;
   }
 }

@@ -2,6 +2,7 @@ import { tf, type Tensor1D, type Tensor2D, type Tensor4D } from '../engine/tf.js
 import type { Classifier, LossAndGradOptions, OutputKind } from './classifier.js';
 import { CnnfNetwork } from './cnnf.js';
 import { attackLoss } from './losses.js';
+import { fastPath } from '../engine/fastPaths.js';
 
 /**
  * A CNN-F (or CNN, cycles = 0) checkpoint behind the Classifier contract that attacks and corruptions
@@ -38,11 +39,21 @@ export class CnnfClassifier implements Classifier {
    * first pass's vector-Jacobian product, i.e. the feedback loop is approximated by the identity.
    * Built as a custom-gradient swap on the first-pass logits: their value is replaced by the full
    * output's while their gradient passes through unchanged. The full output is computed from the same
-   * input but is not an input of the swap, so no gradient flows into the feedback loop.
+   * input but is not an input of the swap, so no gradient flows into the feedback loop. The first-pass
+   * logits are those of the full inference's own first pass (one first pass per step, not two).
    */
   bpdaLogits(x: Tensor4D, output: OutputKind): Tensor2D {
-    const full = this.logitsOf(x, output);
-    const first = this.network.firstPassLogits(x);
+    let full: Tensor2D;
+    let first: Tensor2D;
+    if (this.hasFeedback && output !== 'first' && fastPath('bpda-first-pass')) {
+      // The full inference already runs the first pass: take its logits rather than computing them again.
+      const run = this.network.run(x);
+      full = output === 'last' ? run.last : run.average;
+      first = run.first;
+    } else {
+      full = this.logitsOf(x, output);
+      first = this.network.firstPassLogits(x);
+    }
     const swap = tf.customGrad(((firstLogits: tf.Tensor) => {
       void firstLogits;
       return { value: tf.clone(full), gradFunc: (dy: tf.Tensor) => [dy] };

@@ -1,5 +1,7 @@
 import { tf, type Tensor, type Tensor4D } from '../engine/tf.js';
 import { conv2dTransposeSame } from '../engine/kernels/index.js';
+import { fastPath } from '../engine/fastPaths.js';
+import { insNormFast, maskedMul, pool2x2, scatterToChoice, selectByChoice, type WindowLayout } from './fastOps.js';
 
 /*
  * The layers of CNN-F as pure functions. The reference implementation keeps per-layer mutable state
@@ -8,10 +10,13 @@ import { conv2dTransposeSame } from '../engine/kernels/index.js';
  *
  * Masks and pooling choices are computed with tf.step / argMax+oneHot, whose gradients are zero: they
  * are constants of the pass, exactly as autograd treats the reference's boolean masks and indices.
+ * The products with them go through src/models/fastOps.ts, which gives the same values and gradients
+ * without differentiating the constants (docs/performance.md).
  */
 
 /** InsNorm: divide each channel by its root mean square over the spatial positions (not mean-centred). */
 export function insNorm(x: Tensor4D, epsilon: number): Tensor4D {
+  if (fastPath('ins-norm')) return insNormFast(x, epsilon);
   return tf.tidy(() => {
     const meanSquare = tf.mean(tf.square(x), [1, 2], true);
     return tf.div(x, tf.sqrt(tf.add(meanSquare, epsilon)));
@@ -31,16 +36,16 @@ export interface ReluState {
 export function adaptiveRelu(x: Tensor, hidden: Tensor | null, resParam: number): { out: Tensor; state: ReluState } {
   if (hidden === null) {
     const mask = tf.step(x);
-    return { out: tf.mul(x, mask), state: { mask } };
+    return { out: maskedMul(x, mask), state: { mask } };
   }
   const moved = tf.add(x, tf.mul(resParam, tf.sub(hidden, x)));
   const mask = tf.step(tf.mul(moved, hidden));
-  return { out: tf.mul(moved, mask), state: { mask } };
+  return { out: maskedMul(moved, mask), state: { mask } };
 }
 
 /** AdaReLU in the generative (feedback) direction: pass through the units that were on. */
 export function adaptiveReluFeedback(x: Tensor, state: ReluState): Tensor {
-  return tf.mul(x, state.mask);
+  return maskedMul(x, state.mask);
 }
 
 /** Arranges the 2x2 windows of an NHWC tensor along a trailing axis: [N,H/2,W/2,C,4], window order (dy,dx). */
@@ -66,11 +71,12 @@ function unwindows2x2(v: Tensor, outShape: readonly number[]): Tensor4D {
 /**
  * What an AdaPool remembers: the one-hot position of the max (and, after feedback, of the min) in each
  * 2x2 window, and which of the two the feedback selected. Ties go to the first position in row-major
- * window order, as PyTorch's max_pool2d does.
+ * window order, as PyTorch's max_pool2d does. A pass whose state no feedback pass reads (the CNN's, the
+ * last pass of CNN-F) skips the choices: they are null there.
  */
 export interface PoolState {
   inputShape: number[];
-  maxChoice: Tensor;
+  maxChoice: Tensor | null;
   minChoice: Tensor | null;
   /** 1 where the feedback signal was positive (take the max), null in the first pass. */
   usesMax: Tensor | null;
@@ -78,23 +84,50 @@ export interface PoolState {
   usesMin: Tensor | null;
 }
 
+/** One-hot [N,h,w,C,4] of the first maximum (minimum) of every 2x2 window. */
+function windowChoice(x: Tensor4D, min: boolean): Tensor {
+  const win = windows2x2(x);
+  return oneHotFloat(tf.argMax(min ? tf.neg(win) : win, 4), 4);
+}
+
+const LAYOUT: WindowLayout = { choice: windowChoice, scatter: (v, shape) => unwindows2x2(v, shape) };
+
 /**
  * AdaPool forward (2x2, stride 2). First pass: max pooling. With feedback `hidden` (the pooled-resolution
  * signal of the previous generative pass): max-pool where hidden > 0, min-pool where hidden < 0, zero
- * where it is exactly 0 (as the reference does).
+ * where it is exactly 0 (as the reference does). `keepState`: a feedback pass will read the choices.
  */
-export function adaptivePool(x: Tensor4D, hidden: Tensor | null): { out: Tensor4D; state: PoolState } {
+export function adaptivePool(x: Tensor4D, hidden: Tensor | null, keepState = true): { out: Tensor4D; state: PoolState } {
+  if (fastPath('max-pool')) return adaptivePoolFast(x, hidden, keepState);
   const win = windows2x2(x);
   const maxChoice = oneHotFloat(tf.argMax(win, 4), 4);
-  const maxPooled = tf.sum(tf.mul(win, maxChoice), 4) as Tensor4D;
+  const maxPooled = selectByChoice(win, maxChoice) as Tensor4D;
   if (hidden === null) {
     return { out: maxPooled, state: { inputShape: x.shape, maxChoice, minChoice: null, usesMax: null, usesMin: null } };
   }
   const minChoice = oneHotFloat(tf.argMax(tf.neg(win), 4), 4);
-  const minPooled = tf.sum(tf.mul(win, minChoice), 4);
+  const minPooled = selectByChoice(win, minChoice);
   const usesMax = tf.step(hidden);
   const usesMin = tf.step(tf.neg(hidden));
-  const out = tf.add(tf.mul(usesMax, maxPooled), tf.mul(usesMin, minPooled)) as Tensor4D;
+  const out = tf.add(maskedMul(maxPooled, usesMax), maskedMul(minPooled, usesMin)) as Tensor4D;
+  return { out, state: { inputShape: x.shape, maxChoice, minChoice, usesMax, usesMin } };
+}
+
+/**
+ * adaptivePool with the pooled values from the backend's MaxPool kernel (min pooling as -maxPool(-x));
+ * the window choices are computed only for a feedback pass that reads them, or by the gradient.
+ */
+function adaptivePoolFast(x: Tensor4D, hidden: Tensor | null, keepState: boolean): { out: Tensor4D; state: PoolState } {
+  const maxChoice = keepState ? windowChoice(x, false) : null;
+  const maxPooled = pool2x2(x, false, maxChoice, LAYOUT);
+  if (hidden === null) {
+    return { out: maxPooled, state: { inputShape: x.shape, maxChoice, minChoice: null, usesMax: null, usesMin: null } };
+  }
+  const minChoice = keepState ? windowChoice(x, true) : null;
+  const minPooled = pool2x2(x, true, minChoice, LAYOUT);
+  const usesMax = tf.step(hidden);
+  const usesMin = tf.step(tf.neg(hidden));
+  const out = tf.add(maskedMul(maxPooled, usesMax), maskedMul(minPooled, usesMin)) as Tensor4D;
   return { out, state: { inputShape: x.shape, maxChoice, minChoice, usesMax, usesMin } };
 }
 
@@ -103,12 +136,12 @@ export function adaptivePool(x: Tensor4D, hidden: Tensor | null): { out: Tensor4
  * min). Before any feedback has been seen, all windows were max-pooled.
  */
 export function adaptivePoolFeedback(x: Tensor4D, state: PoolState): Tensor4D {
-  const scatter = (v: Tensor, choice: Tensor) => tf.mul(tf.expandDims(v, 4), choice);
+  if (state.maxChoice === null) throw new Error('adaptivePoolFeedback: the pass did not keep its pooling choices');
   if (state.usesMax === null || state.usesMin === null || state.minChoice === null) {
-    return unwindows2x2(scatter(x, state.maxChoice), state.inputShape);
+    return unwindows2x2(scatterToChoice(x, state.maxChoice), state.inputShape);
   }
-  const fromMax = scatter(tf.mul(x, state.usesMax), state.maxChoice);
-  const fromMin = scatter(tf.mul(x, state.usesMin), state.minChoice);
+  const fromMax = scatterToChoice(maskedMul(x, state.usesMax), state.maxChoice);
+  const fromMin = scatterToChoice(maskedMul(x, state.usesMin), state.minChoice);
   return unwindows2x2(tf.add(fromMax, fromMin), state.inputShape);
 }
 

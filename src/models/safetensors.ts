@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { InputError, inputError } from '../engine/errors.js';
+import { InputError, inputError, showValue } from '../engine/errors.js';
+import { didYouMean } from '../engine/suggest.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, float32ToBytes, int32ToBytes, numElements, type NumericKind } from './torch/binary.js';
 
 /**
@@ -106,8 +107,8 @@ export function parseSafetensors(bytes: Uint8Array, where: string): SafetensorsC
     const at = `${where}: tensor "${name}"`;
     if (typeof raw !== 'object' || raw === null) throw inputError(at, 'entry must be {dtype, shape, data_offsets}');
     const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-    if (typeof dtype !== 'string' || !(dtype in DTYPES))
-      throw inputError(at, `unknown dtype ${JSON.stringify(dtype)}`, SAFETENSORS_DTYPES.join(', '));
+    if (typeof dtype !== 'string' || !Object.hasOwn(DTYPES, dtype))
+      throw inputError(at, `unknown dtype ${showValue(dtype)}${didYouMean(dtype, SAFETENSORS_DTYPES)}`, SAFETENSORS_DTYPES.join(', '));
     if (!Array.isArray(shape) || !shape.every(isNonNegInt)) throw inputError(at, 'shape must be a list of non-negative integers');
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegInt) || offsets[0] > offsets[1])
       throw inputError(at, 'data_offsets must be [begin, end] with 0 <= begin <= end');
@@ -127,6 +128,18 @@ export function parseSafetensors(bytes: Uint8Array, where: string): SafetensorsC
     if (cur.begin < prev.end && cur.end > cur.begin)
       throw inputError(`${where}: tensor "${cur.name}"`, `data_offsets overlap those of tensor "${prev.name}"`);
   }
+  // As the reference reader requires, the tensors tile the data section: no gap, nothing after the last.
+  let covered = 0;
+  for (const e of byBegin) {
+    if (e.begin > covered)
+      throw inputError(`${where}: tensor "${e.name}"`, `data_offsets start at ${e.begin}, leaving bytes ${covered}..${e.begin - 1} of the data section unused`);
+    covered = Math.max(covered, e.end);
+  }
+  if (covered !== dataLength)
+    throw inputError(
+      where,
+      `${dataLength - covered} bytes after the last tensor (data section of ${dataLength} bytes, tensors end at ${covered}): appended or corrupted data`,
+    );
 
   const data = bytes.subarray(dataStart);
   const tensors = new Map<string, SafeTensor>();
@@ -159,7 +172,8 @@ export function encodeSafetensors(
   metadata?: Record<string, string>,
 ): Uint8Array {
   const list = Symbol.iterator in tensors ? [...(tensors as Iterable<[string, WritableTensor]>)] : Object.entries(tensors);
-  const header: Record<string, unknown> = {};
+  // No prototype, so a tensor called "__proto__" is written like any other name.
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   const chunks: Uint8Array[] = [];
   let offset = 0;

@@ -16,6 +16,12 @@ export interface ReportImage {
   dataUri: string;
   width: number;
   height: number;
+  /** From the sidecar images/<name>.json when there is one (plain text; escaped when rendered). */
+  group?: 'adversarial' | 'corruption';
+  title?: string;
+  caption?: string;
+  /** Headers of the grid's columns and rows, and optionally a label per tile (row-major). */
+  grid?: { columns: string[]; rows: string[]; tiles?: { text: string; marked?: boolean }[][] };
 }
 
 export interface ReportScripts {
@@ -183,21 +189,53 @@ function imageSize(i: ReportImage): string {
   return ` width="${i.width * scale}" height="${i.height * scale}"`;
 }
 
+/** The labels of a panel's grid: a table (row headers, column headers, one label per tile), or the headers alone. */
+function gridLabels(grid: NonNullable<ReportImage['grid']>): string {
+  const { columns, rows, tiles } = grid;
+  if (!tiles)
+    return `<p class="grid-axes">Rows: ${rows.map(escapeHtml).join(', ')}.<br>Columns: ${columns.map(escapeHtml).join(', ')}.</p>`;
+  const head = `<tr><th></th>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr>`;
+  const body = rows
+    .map(
+      (r, i) =>
+        `<tr><th>${escapeHtml(r)}</th>${(tiles[i] ?? [])
+          .map((t) => `<td${t.marked ? ' class="marked"' : ''}>${escapeHtml(t.text)}</td>`)
+          .join('')}</tr>`,
+    )
+    .join('');
+  return `<div class="table-wrap"><table class="tile-labels"><thead>${head}</thead><tbody>${body}</tbody></table></div>`;
+}
+
+function imageFigure(i: ReportImage): string {
+  const caption = [
+    i.title ? `<b>${escapeHtml(i.title)}</b>` : '',
+    i.caption ? escapeHtml(i.caption) : '',
+    `<span class="muted">(images/${escapeHtml(i.name)})</span>`,
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return (
+    `<figure><img src="${escapeHtml(i.dataUri)}" alt="${escapeHtml(i.title ?? i.name)}"${imageSize(i)}>` +
+    `<figcaption><p class="caption">${caption}</p>${i.grid ? gridLabels(i.grid) : ''}</figcaption></figure>`
+  );
+}
+
 function imagePanels(images: ReportImage[]): string {
-  const groups: [string, string, (n: string) => boolean][] = [
-    ['adversarial', 'Clean vs adversarial examples', (n) => /adv|attack|eps|pgd|fgsm/i.test(n)],
-    ['corruption', 'Corruption previews', (n) => /corrupt|severity|preview/i.test(n)],
+  // A sidecar's group decides; images without one (e.g. added by hand or by `bench preview`) go by name.
+  const groups: [string, string, (i: ReportImage) => boolean][] = [
+    ['adversarial', 'Clean vs adversarial examples', (i) => (i.group ? i.group === 'adversarial' : /adv|attack|eps|pgd|fgsm/i.test(i.name))],
+    ['corruption', 'Corruption previews', (i) => (i.group ? i.group === 'corruption' : /corrupt|severity|preview/i.test(i.name))],
     ['other', 'Other images', () => true],
   ];
   const used = new Set<string>();
   const out: string[] = [];
   for (const [id, title, test] of groups) {
-    const mine = images.filter((i) => !used.has(i.name) && test(i.name));
+    const mine = images.filter((i) => !used.has(i.name) && test(i));
     mine.forEach((i) => used.add(i.name));
     if (mine.length === 0) continue;
     out.push(
       `<h3 id="images-${id}">${escapeHtml(title)}</h3><div class="images">` +
-        mine.map((i) => `<figure><img src="${escapeHtml(i.dataUri)}" alt="${escapeHtml(i.name)}"${imageSize(i)}><figcaption>${escapeHtml(i.name)}</figcaption></figure>`).join('') +
+        mine.map(imageFigure).join('') +
         '</div>',
     );
   }
@@ -320,7 +358,13 @@ table.sanity td.nums code { font-size:11px; margin-right:4px; }
 .chart { overflow-x:auto; min-height:60px; }
 figcaption { color:var(--muted); font-size:13px; margin-top:4px; max-width:900px; }
 .images { display:flex; flex-wrap:wrap; gap:16px; }
-.images figure { margin:0; }
+.images figure { margin:0; max-width:100%; flex:1 1 100%; }
+.images figcaption { max-width:none; }
+.images figcaption p.caption { max-width:900px; margin:0; }
+table.tile-labels { font-size:12px; margin:6px 0 0; }
+table.tile-labels th, table.tile-labels td { padding:2px 8px; white-space:nowrap; }
+table.tile-labels td.marked { color:#b35900; font-weight:600; }
+.grid-axes { margin:4px 0 0; }
 .images img { image-rendering:pixelated; max-width:100%; height:auto; border:1px solid var(--line); }
 .meta-grid { display:grid; grid-template-columns:repeat(auto-fit,minmax(320px,1fr)); gap:8px 28px; }
 dl.meta { display:grid; grid-template-columns:max-content 1fr; gap:2px 14px; margin:0; font-size:13px; }

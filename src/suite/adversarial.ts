@@ -56,8 +56,18 @@ interface AttackOutcome {
   gradientEvaluations: number;
 }
 
-/** Attacks dataset rows `rows` for one cell, in batches; returns which are still classified correctly. */
-async function attackRows(ctx: RunContext, cell: PlannedCell, rows: number[], onBatch: (done: number) => void): Promise<AttackOutcome> {
+/**
+ * Attacks dataset rows `rows` for one cell, in batches; returns which are still classified correctly.
+ * `keep` (the example panels of images.ts) sees each batch's rows and adversarial images before they are
+ * disposed; it must copy what it needs.
+ */
+export async function attackRows(
+  ctx: RunContext,
+  cell: PlannedCell,
+  rows: number[],
+  onBatch: (done: number) => void,
+  keep?: KeepExamples,
+): Promise<AttackOutcome> {
   const spec = cell.attack!;
   const attack = getAttack(spec.entry.name);
   const target = model(ctx, cell.checkpoint);
@@ -90,6 +100,7 @@ async function attackRows(ctx: RunContext, cell: PlannedCell, rows: number[], on
     // A targeted attack's "fooled" means "reached the target"; robust accuracy needs the prediction itself.
     const ok = targeted ? predictCorrect(target.classifier, xAdv, y, target.ref.output) : fooled.map((f) => !f);
     correct.push(...ok);
+    keep?.(batch, xAdv);
     tf.dispose([x, y, xAdv]);
     onBatch(correct.length);
   }
@@ -153,12 +164,21 @@ async function continueFrom(ctx: RunContext, probe: PlannedCell, clean: boolean[
 
 export type CellReader = (id: string) => Promise<SuiteCellResult | null>;
 export type CellWriter = (cell: SuiteCellResult) => Promise<void>;
+/** Sees each batch's adversarial images of one cell (images.ts captures its example panels with it). */
+export type KeepExamples = (rows: readonly number[], xAdv: Tensor4D) => void;
 
 /**
  * Runs an attack unit: an eps sweep (cells in ascending eps, then copies), or a single probe cell.
  * `read`/`write` choose cells/ or probes/. Stored cells are read back, not recomputed (--resume).
+ * `examples` (images.ts) may ask to see the adversarial images of a computed cell's attacked batches.
  */
-export async function runAttackUnit(ctx: RunContext, unit: PlanUnit, read: CellReader, write: CellWriter): Promise<SuiteCellResult[]> {
+export async function runAttackUnit(
+  ctx: RunContext,
+  unit: PlanUnit,
+  read: CellReader,
+  write: CellWriter,
+  examples?: (cell: PlannedCell) => KeepExamples | undefined,
+): Promise<SuiteCellResult[]> {
   const results = new Map<string, SuiteCellResult>();
   const computed = unit.cells.filter((c) => !c.copyOf);
   if (computed.length === 0) return [];
@@ -184,7 +204,7 @@ export async function runAttackUnit(ctx: RunContext, unit: PlanUnit, read: CellR
     let gradients = 0;
     if (spec.eps > 0 && rows.length > 0) {
       const b = bar(ctx, cell.id, rows.length);
-      const outcome = await attackRows(ctx, cell, rows, (done) => b.update(done));
+      const outcome = await attackRows(ctx, cell, rows, (done) => b.update(done), examples?.(cell));
       gradients = outcome.gradientEvaluations;
       correct = correct.slice();
       rows.forEach((r, k) => (correct[r] = outcome.correct[k]));

@@ -7,10 +7,10 @@
  * editors completion and documentation; a test checks they accept the same keys as this validator.
  */
 import { readFileSync } from 'node:fs';
-import { inputError, InputError } from '../engine/errors.js';
+import { inputError, InputError, showValue } from '../engine/errors.js';
 import { GRADIENT_PATHS, OUTPUT_KINDS, type GradientPath, type OutputKind } from '../models/classifier.js';
 import { getAttack } from '../../attacks/registry.js';
-import { editDistance } from '../../attacks/params.js';
+import { didYouMean } from '../engine/suggest.js';
 import { CORRUPTION_NAMES, getCorruption } from '../../corruptions/registry.js';
 import { MAX_SEVERITY } from '../../corruptions/types.js';
 import type { SuiteName } from './records.js';
@@ -136,7 +136,8 @@ class Where {
   ) {}
   field(path: string): string {
     const top = path.split(/[.[]/)[0];
-    const flag = this.origins[top];
+    // Own keys only: a config key named "constructor" or "__proto__" is not a flag.
+    const flag = Object.hasOwn(this.origins, top) ? this.origins[top] : undefined;
     if (flag) {
       // A flag's list items are named by the flag alone (the message quotes the bad item).
       const rest = path.slice(top.length);
@@ -147,17 +148,15 @@ class Where {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const show = (v: unknown) => (typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v)));
-
-function closest(word: string, options: readonly string[]): string {
-  return options.reduce((a, b) => (editDistance(word, b) < editDistance(word, a) ? b : a));
-}
+const show = (v: unknown) => showValue(v);
 
 function refuseUnknownKeys(obj: Record<string, unknown>, allowed: readonly string[], w: Where, path: string): void {
   for (const key of Object.keys(obj))
     if (!allowed.includes(key)) {
-      const at = path ? `${path}.${key}` : key;
-      throw inputError(w.field(at), `unknown key (did you mean ${show(closest(key, allowed.filter((k) => k !== '$schema')))}?)`, allowed.filter((k) => k !== '$schema').join(', '));
+      const shown = key.length > 60 ? `${key.slice(0, 59)}…` : key;
+      const at = path ? `${path}.${shown}` : shown;
+      const keys = allowed.filter((k) => k !== '$schema');
+      throw inputError(w.field(at), `unknown key${didYouMean(key, keys)}`, keys.join(', '));
     }
 }
 
@@ -179,7 +178,7 @@ function seedOf(v: unknown, w: Where): number {
 
 function outputOf(v: unknown, w: Where, path: string): OutputKind {
   if (typeof v !== 'string' || !OUTPUT_KINDS.includes(v as OutputKind))
-    throw inputError(w.field(path), `invalid value ${show(v)}`, OUTPUT_KINDS.join(', '));
+    throw inputError(w.field(path), `invalid value ${show(v)}${didYouMean(v, OUTPUT_KINDS)}`, OUTPUT_KINDS.join(', '));
   return v as OutputKind;
 }
 
@@ -257,7 +256,7 @@ function attacksOf(v: unknown, w: Where): AttackEntry[] {
       const given = nonEmptyList(raw.paths, w, `${at}.paths`, GRADIENT_PATHS.join('/'));
       given.forEach((p, j) => {
         if (typeof p !== 'string' || !GRADIENT_PATHS.includes(p as GradientPath))
-          throw inputError(w.field(`${at}.paths[${j}]`), `invalid path ${show(p)}`, GRADIENT_PATHS.join(', '));
+          throw inputError(w.field(`${at}.paths[${j}]`), `invalid path ${show(p)}${didYouMean(p, GRADIENT_PATHS)}`, GRADIENT_PATHS.join(', '));
       });
       if (new Set(given).size !== given.length) throw inputError(w.field(`${at}.paths`), 'a path is listed twice', GRADIENT_PATHS.join(', '));
       paths = given as GradientPath[];
@@ -330,7 +329,11 @@ export function validateConfig(
   const w = new Where(file, origins);
   if (!isObject(raw)) throw inputError(file, 'a suite config must be a JSON object', '{"suite": "adversarial" | "corruption", ...}');
   if (raw.suite !== 'adversarial' && raw.suite !== 'corruption')
-    throw inputError(w.field('suite'), raw.suite === undefined ? 'is required' : `unknown suite ${show(raw.suite)}`, SUITE_NAMES.join(', '));
+    throw inputError(
+      w.field('suite'),
+      raw.suite === undefined ? 'is required' : `unknown suite ${show(raw.suite)}${didYouMean(raw.suite, SUITE_NAMES)}`,
+      SUITE_NAMES.join(', '),
+    );
   if (raw.suite === 'adversarial') {
     refuseUnknownKeys(raw, ADVERSARIAL_KEYS, w, '');
     requireField(raw, 'checkpoints', w, 'a list of checkpoint directories');

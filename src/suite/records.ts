@@ -7,6 +7,9 @@ import type { GradientPath, OutputKind } from '../models/classifier.js';
  *
  *   <run-dir>/run.json              RunManifest
  *   <run-dir>/cells/<cellFile>.json CellResult (written atomically: temp file, fsync, rename)
+ *
+ * Each record file also carries `sha256`, the checksum of the record, and a finished run has
+ * checksums.json listing them (store.ts); readers verify and strip it, so the types here omit it.
  */
 
 export type SuiteName = 'adversarial' | 'corruption';
@@ -102,9 +105,13 @@ export function wilsonInterval(k: number, n: number, z = 1.959963984540054): [nu
   return [Math.max(0, centre - half), Math.min(1, centre + half)];
 }
 
-/** A file name for a cell id: safe characters only, never a path. */
+/**
+ * A file name for a cell id: safe characters only (every run of other characters, "/" and NUL included,
+ * becomes "_"), never a path, and never a dot-file (readers skip those as temp files).
+ */
 export function cellFileName(id: string): string {
-  return `${id.replace(/[^A-Za-z0-9._=-]+/g, '_')}.json`;
+  const safe = id.replace(/[^A-Za-z0-9._=-]+/g, '_');
+  return `${safe.startsWith('.') ? '_' : ''}${safe}.json`;
 }
 
 /**

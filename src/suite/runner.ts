@@ -2,12 +2,12 @@
  * `bench run`: config -> plan -> (shard) -> run directory -> cells -> sanity checks -> table -> report.
  * Input problems are found before any model is loaded where possible and are InputErrors (exit code 2).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { cpus, hostname, totalmem } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inputError, InputError } from '../engine/errors.js';
+import { inputError, InputError, StorageError } from '../engine/errors.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { loadFashionMnist, packageRoot, type ImageDataset } from '../data/fashionMnist.js';
 import { applyOverrides, readJsonFile, SUITE_NAMES, validateConfig, type ConfigOverrides, type SuiteConfig } from './config.js';
@@ -15,11 +15,13 @@ import { loadSuiteModel, type SuiteModel } from './loadClassifier.js';
 import { parseShard, planAdversarial, planCorruption, restrictPlan, shardUnits, type ModelInfo, type Plan, type PlanUnit, type Shard } from './planner.js';
 import { CLAIMS_DIR, claimOrder, claimUnit, resetClaims, startHelper } from './workers.js';
 import type { CheckpointRef, SanityCheck, SuiteName } from './records.js';
-import { RunStore, type ProbeRecord, type SuiteCellResult, type SuiteRunManifest } from './store.js';
+import { checkFileNames, RUN_FILE, RunStore, type ProbeRecord, type SuiteCellResult, type SuiteRunManifest } from './store.js';
+import { checkRunLock, RunLock } from './lock.js';
 import { runCleanCell, type RunContext } from './context.js';
 import { runAttackUnit, runGradientProbe } from './adversarial.js';
 import { runCorruptionUnit, type CorruptionLookup } from './corruption.js';
 import { computeSanityChecks, formatSanity } from './sanity.js';
+import { IMAGES_DIR, sweepPanel, writeRunImages } from './images.js';
 import { adversarialTable, corruptionTable } from './table.js';
 
 export interface RunRequest {
@@ -35,6 +37,8 @@ export interface RunRequest {
   shard?: string;
   /** Processes computing cells in parallel (default 1); see workers.ts. */
   workers?: number;
+  /** A helper process of a parallel run (workers.ts): works under its lead's lock of the run directory. */
+  helper?: boolean;
 }
 
 export interface PreparedRun {
@@ -62,6 +66,8 @@ export interface ExecuteOptions {
   helper?: boolean;
   /** Tests: transform the loaded images (e.g. relabel them) before evaluation. */
   transformData?: (data: ImageDataset) => ImageDataset | Promise<ImageDataset>;
+  /** Called with every cell and probe this process writes or reads back, in execution order (tests, scripts). */
+  onCell?: (cell: SuiteCellResult) => void;
 }
 
 export interface RunOutcome {
@@ -99,6 +105,8 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
     if (given.length > 0)
       throw inputError(`--${given[0][0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, '--resume continues a run with its own config (run.json)', '--resume DIR with only --quiet and --backend');
     const { store, manifest } = await RunStore.open(req.resume);
+    // Refuse early (before the backend starts) when another run is working here; the lead takes the lock in executeRun.
+    if (!req.helper) await checkRunLock(req.resume);
     const config = validateConfig(manifest.config, `${join(req.resume, 'run.json')}: config`);
     return { config, configFile: manifest.configFile, shard: manifest.shard, runDir: req.resume, resumed: { store, manifest }, workers };
   }
@@ -116,6 +124,8 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   const runDir = req.out ?? defaultRunDir(shard ? `${config.suite}-shard${shard.index}of${shard.count}` : config.suite);
   if (existsSync(join(runDir, 'run.json')))
     throw inputError('--out', `${runDir} already holds a run`, `a new directory, or --resume ${runDir} to finish it`);
+  if (existsSync(runDir) && !statSync(runDir).isDirectory()) throw inputError('--out', `${runDir} is not a directory`, 'a new or existing directory');
+  await checkRunLock(runDir);
   return { config, configFile: req.configFile ?? configFile, shard, runDir, resumed: null, workers };
 }
 
@@ -229,10 +239,14 @@ async function executeUnits(
       case 'clean':
         for (const cell of unit.cells) cells.push(await runCleanCell(ctx, cell.id, cell.checkpoint));
         break;
-      case 'sweep':
-        await runAttackUnit(ctx, unit, (id) => store.readCell(id), async (c) => store.writeCell(c));
+      case 'sweep': {
+        // The unit's example panel (images.ts): its examples are captured while its cells run.
+        const panel = sweepPanel(ctx, unit);
+        await runAttackUnit(ctx, unit, (id) => store.readCell(id), async (c) => store.writeCell(c), panel ? (c) => panel.keep(c) : undefined);
         for (const cell of unit.cells) cells.push((await store.readCell(cell.id))!);
+        await panel?.finish();
         break;
+      }
       case 'probe-attack':
         for (const rec of await runAttackUnit(
           ctx,
@@ -281,8 +295,42 @@ export async function reportHook(runDir: string, say: (s: string) => void): Prom
   }
 }
 
-/** Loads models and data, plans, writes the run directory, runs every missing cell, prints the summary. */
+/**
+ * Loads models and data, plans, writes the run directory, runs every missing cell, prints the summary.
+ * The lead process holds the run directory's lock (lock.ts) throughout and releases it on return and on
+ * error. A write failure (disk full, ...) is a StorageError naming the file; the cells already written
+ * stay intact and the message says how to resume.
+ */
 export async function executeRun(prep: PreparedRun, opts: ExecuteOptions): Promise<RunOutcome> {
+  if (opts.helper) return executeLocked(prep, opts);
+  const created = !existsSync(prep.runDir);
+  const warn = (line: string) => void process.stderr.write(`${line}\n`);
+  let lock: RunLock;
+  try {
+    await mkdir(prep.runDir, { recursive: true });
+  } catch (err) {
+    throw new StorageError(`cannot create the run directory ${prep.runDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  try {
+    lock = await RunLock.acquire(prep.runDir, warn);
+  } catch (err) {
+    if (created) await rmdir(prep.runDir).catch(() => undefined);
+    throw err;
+  }
+  try {
+    return await executeLocked(prep, opts);
+  } catch (err) {
+    if (err instanceof StorageError && existsSync(join(prep.runDir, RUN_FILE)))
+      throw new StorageError(`${err.message}; the run stopped, and the cells written so far are intact: \`bench run --resume ${prep.runDir}\` finishes it`);
+    throw err;
+  } finally {
+    await lock.release();
+    // A fresh run that failed before writing anything leaves no empty directory behind.
+    if (created) await rmdir(prep.runDir).catch(() => undefined);
+  }
+}
+
+async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<RunOutcome> {
   const say = opts.stdout ?? ((s: string) => void process.stdout.write(s));
   const { config } = prep;
   if (opts.transformData && prep.workers > 1) throw new Error('internal: transformData applies to this process only; use workers = 1');
@@ -310,7 +358,11 @@ export async function executeRun(prep: PreparedRun, opts: ExecuteOptions): Promi
       const lookup = opts.corruptionLookup;
       plan = planCorruption({ config, targets: targets.map(infoOf), samples: data.count, ...(lookup ? { familyOf: (n: string) => lookup(n).family } : {}) });
     }
+    // Corruption panels (images.ts) are drawn from the whole plan, by shard 1 only (bench merge copies them).
+    const wholePlan = plan;
     if (prep.shard) plan = restrictPlan(plan, shardUnits(plan.units, prep.shard));
+    // Names from config text (checkpoint names, attack labels) become file names: refuse clashes (never a path).
+    checkFileNames([...wholePlan.cells, ...wholePlan.probes], prep.configFile ?? join(prep.runDir, RUN_FILE));
 
     const checkpoints: CheckpointRef[] = targets.map((t) => ({ ...t.ref }));
     const manifest: SuiteRunManifest = {
@@ -335,7 +387,14 @@ export async function executeRun(prep: PreparedRun, opts: ExecuteOptions): Promi
     if (prep.resumed) {
       checkResumable(prep.resumed.manifest, manifest, prep.runDir);
       store = prep.resumed.store;
+      // Records are about to change: the checksum manifest is rewritten when the run finishes.
+      if (!opts.helper) await store.clearChecksums();
     } else store = await RunStore.create(prep.runDir, manifest);
+    if (!opts.helper) {
+      store.warn = (line) => void process.stderr.write(`${line}\n`);
+      // Temp files of a killed process (ours now hold the lock; live helpers' are kept).
+      await store.removeStaleTemps();
+    }
     const stored = prep.resumed?.manifest ?? manifest;
 
     if (!opts.quiet)
@@ -352,6 +411,7 @@ export async function executeRun(prep: PreparedRun, opts: ExecuteOptions): Promi
       models,
       store,
       progressStream: opts.progressStream,
+      onCell: opts.onCell,
     };
     const lookup = opts.corruptionLookup;
     const claim = (unit: PlanUnit) => claimUnit(prep.runDir, unit);
@@ -372,6 +432,17 @@ export async function executeRun(prep: PreparedRun, opts: ExecuteOptions): Promi
     }
     const { cells, probes } = await executeUnits(ctx, plan, plan.units, lookup);
     if (prep.workers > 1) await rm(join(prep.runDir, CLAIMS_DIR), { recursive: true, force: true });
+    if (!prep.shard || prep.shard.index === 1) {
+      const started = Date.now();
+      try {
+        const { written } = await writeRunImages(ctx, prep.runDir, wholePlan, lookup);
+        if (!opts.quiet && written.length > 0)
+          process.stderr.write(`images: ${written.length} corruption panel(s) in ${join(prep.runDir, IMAGES_DIR)} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+      } catch (err) {
+        // The cells are written; example images must not lose the run (--resume retries missing panels).
+        process.stderr.write(`warning: images not written (${(err as Error).message.split('\n')[0]})\n`);
+      }
+    }
 
     let sanity: SanityCheck[] = [];
     if (config.suite === 'adversarial' && config.sanity) {
@@ -382,6 +453,9 @@ export async function executeRun(prep: PreparedRun, opts: ExecuteOptions): Promi
       });
       await store.writeSanity(sanity);
     }
+    // The run's manifest of record checksums, from the files on disk (store.ts).
+    const unverified = await store.writeChecksums(plan.cells, plan.probes);
+    if (unverified.length > 0) process.stderr.write(`warning: ${unverified.length} record(s) missing or corrupt at the end of the run: ${unverified.slice(0, 3).join(', ')}\n`);
 
     say(`\n${config.suite === 'adversarial' ? adversarialTable(cells) : corruptionTable(cells)}\n`);
     if (plan.notes.length > 0) say(`${plan.notes.map((n) => `note: ${n}`).join('\n')}\n`);

@@ -5,8 +5,9 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { inputError } from '../engine/errors.js';
+import { InputError, inputError } from '../engine/errors.js';
 import { decodeBits, wilsonInterval, type CellResult, type RunManifest, type SanityCheck } from './records.js';
+import { missingListed, readChecksums, verifiedRecord, verifySanityBytes } from './store.js';
 
 export interface RunData {
   dir: string;
@@ -29,7 +30,7 @@ export const RUN_FILE = 'run.json';
 export const CELLS_DIR = 'cells';
 export const SANITY_FILE = 'sanity.json';
 
-async function readJson(file: string, what: string): Promise<unknown> {
+async function readJson(file: string, what: string, onText?: (text: string) => void): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -38,6 +39,7 @@ async function readJson(file: string, what: string): Promise<unknown> {
     if (code === 'ENOENT') throw inputError(file, `no ${what} here`, `a run directory written by \`bench run\``);
     throw inputError(file, `cannot read ${what} (${code ?? String(err)})`);
   }
+  onText?.(text);
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -83,10 +85,15 @@ function checkCell(file: string, v: unknown): CellResult {
   return v as unknown as CellResult;
 }
 
-/** Reads a run directory; an InputError names the file that is missing or corrupt. */
+/**
+ * Reads a run directory; an InputError names the file that is missing or corrupt. Every cell is checked
+ * against its checksum and, when the run has finished (checksums.json), against the run's list: a corrupt
+ * record is refused, never used (store.ts).
+ */
 export async function readRun(dir: string): Promise<RunData> {
   if (!(await exists(dir))) throw inputError(dir, 'no such run directory');
   const manifest = checkManifest(join(dir, RUN_FILE), await readJson(join(dir, RUN_FILE), 'run manifest (run.json)'));
+  const listed = await readChecksums(dir);
   let names: string[] = [];
   try {
     // Dot-files are the runner's temporary files (written, fsynced, then renamed into place).
@@ -97,8 +104,10 @@ export async function readRun(dir: string): Promise<RunData> {
   const cells: CellResult[] = [];
   for (const name of names) {
     const file = join(dir, CELLS_DIR, name);
-    cells.push(checkCell(file, await readJson(file, 'cell result')));
+    cells.push(checkCell(file, verifiedRecord(file, await readJson(file, 'cell result'), listed, 'cells')));
   }
+  const gone = missingListed(dir, listed, 'cells', new Set(cells.map((c) => c.id)));
+  if (gone) throw new InputError(gone);
   const order = new Map(manifest.cells.map((id, i) => [id, i]));
   cells.sort((a, b) => (order.get(a.id) ?? Infinity) - (order.get(b.id) ?? Infinity));
 
@@ -106,7 +115,7 @@ export async function readRun(dir: string): Promise<RunData> {
   const sanityFile = join(dir, SANITY_FILE);
   let sanity: SanityCheck[] = [];
   if (await exists(sanityFile)) {
-    const v = await readJson(sanityFile, 'sanity checks');
+    const v = await readJson(sanityFile, 'sanity checks', (text) => verifySanityBytes(sanityFile, text, listed));
     if (!Array.isArray(v) || !v.every((x) => isObject(x) && typeof x.name === 'string' && typeof x.status === 'string'))
       throw inputError(sanityFile, 'sanity checks are not an array of {checkpoint, name, status, detail, numbers}');
     sanity = v as SanityCheck[];

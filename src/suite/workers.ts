@@ -56,11 +56,17 @@ export function startHelper(runDir: string, backend: string): Helper {
   const script = join(dirname(here), fromSource ? 'worker.ts' : 'worker.js');
   // From source (tsx, vitest) the helper needs tsx's loader; the built package runs plain node.
   const loader = fromSource ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
-  const child = spawn(process.execPath, [...loader, script, runDir, backend], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // stdin stays open for the helper's life: when this process dies (even by SIGKILL) the helper sees end
+  // of file and stops instead of running on as an orphan (worker.ts).
+  const child = spawn(process.execPath, [...loader, script, runDir, backend], { stdio: ['pipe', 'ignore', 'pipe'] });
+  child.stdin!.on('error', () => undefined);
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += String(d)));
   const done = new Promise<{ code: number | null; stderr: string }>((resolveDone) => {
-    child.on('close', (code) => resolveDone({ code, stderr }));
+    child.on('close', (code) => {
+      child.stdin!.destroy();
+      resolveDone({ code, stderr });
+    });
     child.on('error', (err) => resolveDone({ code: -1, stderr: `${stderr}${err.message}` }));
   });
   return { child, done };

@@ -42,7 +42,7 @@ describe('buildPreviewGrid', () => {
 
 describe('runPreview', () => {
   test('rejects bad arguments with InputError before loading data', async () => {
-    await expect(runPreview({ corruption: 'fogg', image: 0, count: 4, seed: 0 })).rejects.toThrow('did you mean fog?');
+    await expect(runPreview({ corruption: 'fogg', image: 0, count: 4, seed: 0 })).rejects.toThrow('did you mean "fog"?');
     await expect(runPreview({ corruption: 'fog', image: -1, count: 4, seed: 0 })).rejects.toThrow(InputError);
     await expect(runPreview({ corruption: 'fog', image: 0, count: 0, seed: 0 })).rejects.toThrow(InputError);
     await expect(runPreview({ corruption: 'fog', image: 0, count: 4, seed: 1.5 })).rejects.toThrow(InputError);

@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cellFileName, encodeBits, wilsonInterval, type CellResult, type CheckpointRef, type RunManifest } from '../../src/suite/records.js';
+import { sealedJson } from '../../src/suite/store.js';
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `bench-${prefix}-`));
@@ -67,7 +68,7 @@ export function cell(fields: Partial<CellResult> & Pick<CellResult, 'id' | 'kind
 export function writeRun(dir: string, m: RunManifest, cells: CellResult[]): string {
   mkdirSync(join(dir, 'cells'), { recursive: true });
   writeFileSync(join(dir, 'run.json'), JSON.stringify(m, null, 2));
-  for (const c of cells) writeFileSync(join(dir, 'cells', cellFileName(c.id)), JSON.stringify(c));
+  for (const c of cells) writeFileSync(join(dir, 'cells', cellFileName(c.id)), sealedJson(c));
   return dir;
 }
 

@@ -11,7 +11,7 @@ import { validateConfig, type AdversarialConfig } from '../../src/suite/config.j
 import { planAdversarial, restrictPlan, shardUnits, type ModelInfo, type Plan, type PlannedCell } from '../../src/suite/planner.js';
 import { cellFileName, type SanityCheck } from '../../src/suite/records.js';
 import { computeSanityChecks } from '../../src/suite/sanity.js';
-import type { GradientProbeResult, ProbeRecord, SuiteCellResult, SuiteRunManifest } from '../../src/suite/store.js';
+import { RunStore, sealedJson, type GradientProbeResult, type ProbeRecord, type SuiteCellResult, type SuiteRunManifest } from '../../src/suite/store.js';
 import { mergeShards } from '../../src/compare/mergeShards.js';
 import { runMerge } from '../../src/cli/merge.js';
 import { cell, checkpointRef, manifest, randomBits, tempDir } from './fixtures.js';
@@ -39,14 +39,20 @@ function record(c: PlannedCell, seed: number): SuiteCellResult {
 const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 
 function writeDir(dir: string, m: SuiteRunManifest, cells: SuiteCellResult[], probes: ProbeRecord[], sanity: SanityCheck[]): string {
-  for (const c of cells) writeFileAtomicSync(join(dir, 'cells', cellFileName(c.id)), json(c));
-  for (const p of probes) writeFileAtomicSync(join(dir, 'probes', cellFileName(p.id)), json(p));
+  for (const c of cells) writeFileAtomicSync(join(dir, 'cells', cellFileName(c.id)), sealedJson(c));
+  for (const p of probes) writeFileAtomicSync(join(dir, 'probes', cellFileName(p.id)), sealedJson(p));
   writeFileAtomicSync(join(dir, 'sanity.json'), json(sanity));
   writeFileAtomicSync(join(dir, 'run.json'), json(m));
   return dir;
 }
 
-function writeFileAtomicSync(path: string, text: string): void {
+/** Example images as the runner writes them (images/*.png + *.json): in an unsharded run and in shard 1 only. */
+function writeImages(dir: string): void {
+  writeFileAtomicSync(join(dir, 'images', 'adversarial-cnn-a-pgd-first.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]));
+  writeFileAtomicSync(join(dir, 'images', 'adversarial-cnn-a-pgd-first.json'), json({ format: 'bench-image/1', title: 'cnn-a: pgd' }));
+}
+
+function writeFileAtomicSync(path: string, text: string | Buffer): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, text);
 }
@@ -85,6 +91,7 @@ function buildFixture(fullPlanInShards = false): Fixture {
 
   const base: SuiteRunManifest = { ...manifest(refs, SAMPLES, plan.cells, config as unknown as Record<string, unknown>), probes: plan.probes, notes: plan.notes };
   const full = writeDir(join(root, 'full'), base, ordered(plan.cells, cells), ordered(plan.probes, probes), sanityOf(plan.cells, plan.probes));
+  writeImages(full);
 
   const shards: string[] = [];
   for (let index = 1; index <= SHARDS; index++) {
@@ -99,6 +106,7 @@ function buildFixture(fullPlanInShards = false): Fixture {
       machine: index === 1 ? base.machine : { ...base.machine, hostname: `runner-${index}` },
     };
     shards.push(writeDir(join(root, `shard-${index}`), m, ordered(part.cells, cells), ordered(part.probes, probes), sanityOf(part.cells, part.probes)));
+    if (index === 1) writeImages(shards[0]);
   }
   return { root, full, shards, plan };
 }
@@ -108,7 +116,8 @@ function filesOf(dir: string): string[] {
 }
 
 function expectSameRun(merged: string, full: string): void {
-  for (const sub of ['cells', 'probes']) {
+  expect(filesOf(join(full, 'images'))).toHaveLength(2); // shard 1's images must be copied
+  for (const sub of ['cells', 'probes', 'images']) {
     expect(filesOf(join(merged, sub))).toEqual(filesOf(join(full, sub)));
     for (const name of filesOf(join(full, sub))) expect(readFileSync(join(merged, sub, name))).toEqual(readFileSync(join(full, sub, name)));
   }
@@ -144,6 +153,10 @@ describe('bench merge', () => {
     expect(r.cells).toBe(fx.plan.cells.length);
     expect(r.missingCells).toEqual([]);
     expectSameRun(out, fx.full);
+    // checksums.json too: what the unsharded run's lead writes at its end.
+    const { store } = await RunStore.open(fx.full);
+    expect(await store.writeChecksums(fx.plan.cells, fx.plan.probes)).toEqual([]);
+    expect(readFileSync(join(out, 'checksums.json'))).toEqual(readFileSync(join(fx.full, 'checksums.json')));
     const provenance = JSON.parse(readFileSync(join(out, 'merge.json'), 'utf8'));
     expect(provenance.shards.map((s: { index: number }) => s.index)).toEqual([1, 2, 3]);
   });
@@ -186,7 +199,7 @@ describe('bench merge', () => {
     const changed = JSON.parse(readFileSync(src, 'utf8'));
     changed.correctBits = Buffer.alloc(SAMPLES / 8).toString('base64');
     changed.correct = 0;
-    writeFileSync(dup, JSON.stringify(changed));
+    writeFileSync(dup, sealedJson(changed));
     await expect(mergeShards(other.shards, { out: join(other.root, 'bad') })).rejects.toThrow(new RegExp(`${id.replace(/[|.]/g, '\\$&')}.*different results`));
   });
 
@@ -200,8 +213,34 @@ describe('bench merge', () => {
 
     const bogus = JSON.parse(readFileSync(join(other.full, 'cells', cellFileName(other.plan.cells[0])), 'utf8'));
     bogus.id = 'cnn-a|pgd|first|0.5';
-    writeFileSync(join(other.shards[0], 'cells', cellFileName(bogus.id)), JSON.stringify(bogus));
+    writeFileSync(join(other.shards[0], 'cells', cellFileName(bogus.id)), sealedJson(bogus));
     await expect(mergeShards(other.shards, { out: join(other.root, 'c'), allowMissing: true })).rejects.toThrow(/is not in the plan/);
+  });
+
+  test('a record failing its checksum, or its shard\'s checksums.json, is refused in one line naming the file', async () => {
+    const other = buildFixture();
+    const id = (JSON.parse(readFileSync(join(other.shards[1], 'run.json'), 'utf8')).cells as string[])[0];
+    const file = join(other.shards[1], 'cells', cellFileName(id));
+    const good = readFileSync(file, 'utf8');
+    // One flipped result bit, the rest of the record intact: still valid JSON, still a plausible cell.
+    const flipped = JSON.parse(good);
+    flipped.correctBits = Buffer.from(Buffer.from(flipped.correctBits, 'base64').map((b: number, i: number) => (i === 0 ? b ^ 1 : b))).toString('base64');
+    flipped.correct += (Buffer.from(flipped.correctBits, 'base64')[0] & 1) === 1 ? 1 : -1;
+    writeFileSync(file, `${JSON.stringify(flipped, null, 2)}\n`);
+    const err = (await mergeShards(other.shards, { out: join(other.root, 'm1') }).catch((e: Error) => e)) as Error;
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toMatch(new RegExp(`^${file.replace(/[|.]/g, '\\$&')}: corrupt record: checksum mismatch`));
+    expect(err.message).not.toContain('\n');
+    expect(existsSync(join(other.root, 'm1', 'run.json'))).toBe(false);
+    // A validly sealed record that is not the one the finished shard listed (replaced afterwards).
+    writeFileSync(file, good);
+    const { store } = await RunStore.open(other.shards[1]);
+    const part = JSON.parse(readFileSync(join(other.shards[1], 'run.json'), 'utf8'));
+    expect(await store.writeChecksums(part.cells, part.probes)).toEqual([]);
+    writeFileSync(file, sealedJson({ ...JSON.parse(good), completedAt: '2030-01-01T00:00:00.000Z' }));
+    await expect(mergeShards(other.shards, { out: join(other.root, 'm2') })).rejects.toThrow(/differs from checksums\.json's/);
+    writeFileSync(file, good);
+    await mergeShards(other.shards, { out: join(other.root, 'm3') });
   });
 
   test('a run directory that is not a shard is refused', async () => {

@@ -91,7 +91,7 @@ describe('registry', () => {
     ['elastic', 'elastic_transform'],
   ])('an unknown name %j is an InputError suggesting %s', (bad, suggestion) => {
     expect(() => getCorruption(bad)).toThrow(InputError);
-    expect(() => getCorruption(bad)).toThrow(`did you mean ${suggestion}?`);
+    expect(() => getCorruption(bad)).toThrow(`did you mean "${suggestion}"?`);
     expect(() => getCorruption(bad, 'suite.json: corruptions[2]')).toThrow(/^suite\.json: corruptions\[2\]: unknown corruption/);
   });
 

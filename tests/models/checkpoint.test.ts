@@ -148,6 +148,9 @@ describe('load errors name the file (and tensor)', () => {
     const dir4 = await freshCheckpoint();
     await editManifest(dir4, (m) => (m.classNames = ['a']));
     expect(await loadError(dir4)).toMatch(/model\.json: classNames: must be a list of 3 strings/);
+    const dir5 = await freshCheckpoint();
+    await editManifest(dir5, (m) => ((m.architecture as ArchitectureSpec).cycles = 1e9));
+    expect(await loadError(dir5)).toMatch(/model\.json: architecture\.cycles: must be an integer \(allowed: 0\.\.50\)/);
   });
 
   it('missing, truncated and corrupted weights files', async () => {

@@ -14,6 +14,7 @@ import {
   type SanityCheck,
 } from '../../src/suite/records.js';
 import { writePng } from '../../src/report/png.js';
+import { sealedJson } from '../../src/suite/store.js';
 
 /** A small deterministic generator (mulberry32) so fixtures are identical on every run. */
 export function mulberry32(seed: number): () => number {
@@ -72,7 +73,7 @@ export function cell(fields: Partial<CellResult> & Pick<CellResult, 'id' | 'kind
 export function writeRun(dir: string, m: RunManifest, cells: CellResult[], sanity?: SanityCheck[]): string {
   mkdirSync(join(dir, 'cells'), { recursive: true });
   writeFileSync(join(dir, 'run.json'), JSON.stringify(m, null, 2));
-  for (const c of cells) writeFileSync(join(dir, 'cells', cellFileName(c.id)), JSON.stringify(c));
+  for (const c of cells) writeFileSync(join(dir, 'cells', cellFileName(c.id)), sealedJson(c));
   if (sanity) writeFileSync(join(dir, 'sanity.json'), JSON.stringify(sanity, null, 2));
   return dir;
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -72,6 +72,38 @@ describe('HTML report', () => {
     expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(2);
     expect(html).toContain('Clean vs adversarial examples');
     expect(html).toContain('Corruption previews');
+  });
+
+  it('shows an image\'s sidecar (images/<name>.json): its group, title, caption and tile labels, escaped; a malformed one is ignored', async () => {
+    const withSidecars = join(root, 'sidecars');
+    writeSyntheticRun(withSidecars);
+    writeImages(withSidecars);
+    const sidecar = {
+      format: 'bench-image/1',
+      // Named like an adversarial panel, grouped by its sidecar.
+      group: 'corruption',
+      title: `title ${HOSTILE}`,
+      caption: `caption ${BREAKOUT} & more`,
+      columns: ['clean', `ε=0.1 ${HOSTILE}`],
+      rows: [`#0 ${HOSTILE}`],
+      tiles: [[{ text: 'Coat' }, { text: `Shirt ${HOSTILE}`, marked: true }]],
+    };
+    writeFileSync(join(withSidecars, 'images', 'adversarial-cnnf-fmnist-pgd-e2e.json'), JSON.stringify(sidecar));
+    writeFileSync(join(withSidecars, 'images', 'corruption-fog.json'), '{"title": 3, "tiles": "no"');
+    const html = readFileSync(await writeReport(withSidecars), 'utf8');
+    const markup = markupOnly(html);
+    expect(markup).not.toContain('<img src=x');
+    expect(markup).not.toContain(BREAKOUT);
+    const section = html.slice(html.indexOf('<section id="images">'), html.indexOf('<section id="metadata">'));
+    // Both images are corruption previews now (one by its sidecar, one by its name).
+    expect(section).not.toContain('Clean vs adversarial examples');
+    expect(section.match(/<figure>/g)).toHaveLength(2);
+    expect(section).toContain(`<b>${escapeHtml(sidecar.title)}</b> ${escapeHtml(sidecar.caption)}`);
+    expect(section).toContain(`<th>${escapeHtml(sidecar.rows[0])}</th><td>Coat</td><td class="marked">${escapeHtml(`Shirt ${HOSTILE}`)}</td>`);
+    expect(section).toContain(`<th>${escapeHtml(sidecar.columns[1])}</th>`);
+    expect(section).toContain(`alt="${escapeHtml(sidecar.title)}"`);
+    // The malformed sidecar: the image is still shown, captioned by its file name.
+    expect(section).toContain('<figcaption><p class="caption"><span class="muted">(images/corruption-fog.png)</span></p></figcaption>');
   });
 
   it('renders a partial run (clean cells only, one planned cell missing) with a notice and no charts', async () => {

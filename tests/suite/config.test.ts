@@ -28,7 +28,7 @@ function errorOf(raw: unknown, origins: Record<string, string> = {}): string {
 describe('suite config validation: one line naming file, field and allowed values', () => {
   it.each([
     ['unknown top-level key, closest suggested', adversarial({ epsilon: [0.1] }), 'my.json: epsilon: unknown key (did you mean "epsilons"?)'],
-    ['unknown attack, closest suggested', adversarial({ attacks: [{ name: 'pgdd' }] }), 'my.json: attacks[0].name: unknown attack "pgdd"; did you mean "pgd"?'],
+    ['unknown attack, closest suggested', adversarial({ attacks: [{ name: 'pgdd' }] }), 'my.json: attacks[0].name: unknown attack "pgdd" (did you mean "pgd"?) (allowed: fgsm, pgd, pgd-l2, apgd-ce, square, spsa)'],
     ['unknown attack param', adversarial({ attacks: [{ name: 'pgd', params: { stepz: 3 } }] }), 'my.json: attacks[0].params.stepz: unknown parameter'],
     ['eps above 1', adversarial({ epsilons: [0, 2] }), 'my.json: epsilons[1]: invalid epsilon 2 (allowed: finite numbers in [0, 1]'],
     ['eps negative', adversarial({ epsilons: [-0.1] }), 'my.json: epsilons[0]: invalid epsilon -0.1'],
@@ -49,8 +49,16 @@ describe('suite config validation: one line naming file, field and allowed value
     ['severity 0', corruption({ severities: [0, 1] }), 'my.json: severities[0]: invalid severity 0 (allowed: integers 1..5)'],
     ['severity 6', corruption({ severities: [6] }), 'my.json: severities[0]: invalid severity 6 (allowed: integers 1..5)'],
     ['severity fractional', corruption({ severities: [2.5] }), 'my.json: severities[0]: invalid severity 2.5'],
-    ['unknown corruption, closest suggested', corruption({ corruptions: ['gausian_noise'] }), 'my.json: corruptions[0]: unknown corruption "gausian_noise" (did you mean gaussian_noise?)'],
+    ['unknown corruption, closest suggested', corruption({ corruptions: ['gausian_noise'] }), 'my.json: corruptions[0]: unknown corruption "gausian_noise" (did you mean "gaussian_noise"?)'],
     ['adversarial key in a corruption config', corruption({ epsilons: [0.1] }), 'my.json: epsilons: unknown key'],
+    ['misspelt suite, closest suggested', { suite: 'adversrial', checkpoints: ['x'] }, 'my.json: suite: unknown suite "adversrial" (did you mean "adversarial"?) (allowed: adversarial, corruption)'],
+    ['misspelt output, closest suggested', adversarial({ output: 'lst' }), 'my.json: output: invalid value "lst" (did you mean "last"?) (allowed: first, last, average)'],
+    ['misspelt path, closest suggested', adversarial({ attacks: [{ name: 'pgd', paths: ['e2d'] }] }), 'my.json: attacks[0].paths[0]: invalid path "e2d" (did you mean "e2e"?) (allowed: first, e2e, bpda)'],
+    ['misspelt attack param value, closest suggested', adversarial({ attacks: [{ name: 'pgd', params: { loss: 'marginn' } }] }), 'my.json: attacks[0].params.loss: invalid value "marginn" (did you mean "margin"?) (allowed: ce, margin)'],
+    ['misspelt attack param name, closest suggested', adversarial({ attacks: [{ name: 'pgd', params: { stepsize: 0.01 } }] }), 'my.json: attacks[0].params.stepsize: unknown parameter (did you mean "stepSize"?)'],
+    ['unknown attack far from every name: no suggestion', adversarial({ attacks: ['xyzzy'] }), 'my.json: attacks[0].name: unknown attack "xyzzy" (allowed: fgsm, pgd,'],
+    ['a megabyte-long value is cut in the message', adversarial({ output: 'x'.repeat(1 << 20) }), `my.json: output: invalid value "${'x'.repeat(58)}… (allowed: first, last, average)`],
+    ['a key with a newline stays on one line', adversarial({ 'a\nb': 1 }), 'my.json: a\\nb: unknown key'],
   ])('%s', (_what, raw, expected) => {
     expect(errorOf(raw)).toContain(expected);
   });

@@ -214,7 +214,7 @@ describe('parallel runs', () => {
     });
     expect(parallel.manifest.backend.workers).toBe(2);
     expect(numbers(parallel.cells)).toEqual(numbers(single.cells));
-    expect(readdirSync(parallel.runDir).sort()).toEqual(['cells', 'run.json']);
+    expect(readdirSync(parallel.runDir).sort()).toEqual(['cells', 'checksums.json', 'images', 'run.json']);
   });
 });
 

@@ -7,3 +7,4 @@ export {
   conv2dFilterGradient,
 } from './conv2d-gradients.js';
 export type { SidePadding } from './conv-geometry.js';
+export { registerSharedIdentity, unregisterSharedIdentity, sharedIdentityRegistered } from './shared-identity.js';

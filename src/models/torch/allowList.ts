@@ -1,4 +1,4 @@
-import { InputError, inputError } from '../../engine/errors.js';
+import { InputError, inputError, showValue } from '../../engine/errors.js';
 import type { NumericKind } from './binary.js';
 import { PyDict, type CallKind, type PickleHooks } from './pickle.js';
 
@@ -140,7 +140,7 @@ export function torchPickleHooks(where: string, format: 'zip' | 'legacy'): Pickl
       if (!Array.isArray(pid) || pid.length < 5) throw bad('persistent id must be a tuple');
       if (pid[0] === 'module')
         throw inputError(where, 'the file pickles a whole nn.Module (its source code); save model.state_dict() instead');
-      if (pid[0] !== 'storage') throw bad(`persistent id of kind ${JSON.stringify(pid[0])}`);
+      if (pid[0] !== 'storage') throw bad(`persistent id of kind ${showValue(pid[0])}`);
       const [, type, key, , count] = pid;
       if (!(type instanceof AllowedGlobal) || !type.storageDtype) throw bad('persistent id names no storage type');
       if (typeof key !== 'string') throw bad('storage key must be a string');
@@ -151,7 +151,7 @@ export function torchPickleHooks(where: string, format: 'zip' | 'legacy'): Pickl
         if (!Array.isArray(view) || view.length !== 3) throw bad('storage view metadata must be (key, offset, size)');
         ref.offset = int(view[1], 'storage view offset');
         ref.count = int(view[2], 'storage view size');
-        if (ref.offset + ref.count > ref.rootCount) throw bad(`storage view ${String(view[0])} lies outside storage ${key}`);
+        if (ref.offset + ref.count > ref.rootCount) throw bad(`storage view ${showValue(view[0])} lies outside storage ${showValue(key)}`);
       }
       return ref;
     },

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { InputError, inputError } from '../../engine/errors.js';
+import { InputError, inputError, showValue } from '../../engine/errors.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, numElements, type NumericKind } from './binary.js';
 import { isTensorRef, torchPickleHooks, type StorageRef, type TensorRef } from './allowList.js';
 import { PyDict, unpickle } from './pickle.js';
@@ -78,7 +78,7 @@ function materialise(name: string, ref: TensorRef, storage: Float32Array, where:
 }
 
 /** Finds the tensors of a state_dict, also inside the usual {'state_dict': ...} checkpoint wrappers. */
-function collect(value: unknown, where: string): { entries: [string, TensorRef][]; ignored: string[] } {
+function collect(value: unknown, where: string, depth = 0): { entries: [string, TensorRef][]; ignored: string[] } {
   if (!(value instanceof PyDict))
     throw inputError(where, 'the file holds no state_dict (expected a dict of tensors, as torch.save(model.state_dict()) writes)');
   const entries: [string, TensorRef][] = [];
@@ -87,10 +87,11 @@ function collect(value: unknown, where: string): { entries: [string, TensorRef][
     if (typeof k === 'string' && isTensorRef(v)) entries.push([k, v]);
     else ignored.push(String(k));
   }
+  // A wrapper may hold a wrapper, but no deeper (a pickle can make a dict contain itself).
   if (entries.length === 0) {
-    for (const wrapper of ['state_dict', 'model_state_dict', 'model', 'net']) {
+    for (const wrapper of depth < 4 ? ['state_dict', 'model_state_dict', 'model', 'net'] : []) {
       const inner = value.map.get(wrapper);
-      if (inner instanceof PyDict) return collect(inner, where);
+      if (inner instanceof PyDict) return collect(inner, where, depth + 1);
     }
     throw inputError(where, 'the file holds no tensors');
   }
@@ -126,7 +127,7 @@ function parseZip(bytes: Uint8Array, where: string): TorchStateDict {
   const prefix = pickleName.slice(0, -'data.pkl'.length);
   if (archive.entries.has(`${prefix}byteorder`)) {
     const order = new TextDecoder().decode(archive.read(`${prefix}byteorder`)).trim();
-    if (order !== 'little') throw inputError(where, `byteorder ${JSON.stringify(order)} is not supported`, '"little"');
+    if (order !== 'little') throw inputError(where, `byteorder ${showValue(order)} is not supported`, '"little"');
   }
   const { value } = unpickle(archive.read(pickleName), 0, torchPickleHooks(where, 'zip'), where);
   const cache = new Map<string, Float32Array>();
@@ -158,7 +159,7 @@ function parseLegacy(bytes: Uint8Array, where: string): TorchStateDict {
   if (magic.value !== LEGACY_MAGIC) throw notTorch();
   const protocol = unpickle(bytes, magic.end, hooks, where);
   if (protocol.value !== LEGACY_PROTOCOL_VERSION)
-    throw inputError(where, `unsupported legacy protocol version ${String(protocol.value)}`, String(LEGACY_PROTOCOL_VERSION));
+    throw inputError(where, `unsupported legacy protocol version ${showValue(protocol.value)}`, String(LEGACY_PROTOCOL_VERSION));
   const sysInfo = unpickle(bytes, protocol.end, hooks, where);
   if (sysInfo.value instanceof PyDict && sysInfo.value.map.get('little_endian') === false)
     throw inputError(where, 'big-endian checkpoints are not supported');

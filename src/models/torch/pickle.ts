@@ -1,4 +1,4 @@
-import { inputError } from '../../engine/errors.js';
+import { inputError, showValue } from '../../engine/errors.js';
 
 /**
  * A pickle virtual machine (protocols 0-5, the opcodes of CPython's Lib/pickletools.py) that builds
@@ -34,6 +34,8 @@ export interface UnpickleResult {
 }
 
 const MAX_LONG_BYTES = 1024;
+/** Decimal digits of the same bound (protocol 0 INT / LONG lines); parsing longer ones costs quadratic time. */
+const MAX_LONG_DIGITS = 2500;
 
 const isList = (v: unknown): v is unknown[] => Array.isArray(v) && !Object.isFrozen(v);
 const tuple = (items: unknown[]): readonly unknown[] => Object.freeze(items);
@@ -182,13 +184,15 @@ export function unpickle(bytes: Uint8Array, start: number, hooks: PickleHooks, w
       case 0x49: {
         const text = line(); // INT (protocol 0; "01"/"00" are True/False)
         if (text === '01' || text === '00') stack.push(text === '01');
+        else if (text.length > MAX_LONG_DIGITS) throw fail(`integer of ${text.length} digits is out of range`);
         else if (/^[-+]?\d+$/.test(text)) stack.push(normaliseInt(BigInt(text)));
-        else throw fail(`bad INT ${JSON.stringify(text)}`);
+        else throw fail(`bad INT ${showValue(text)}`);
         break;
       }
       case 0x4c: {
         const text = line().replace(/L$/, ''); // LONG
-        if (!/^[-+]?\d+$/.test(text)) throw fail(`bad LONG ${JSON.stringify(text)}`);
+        if (text.length > MAX_LONG_DIGITS) throw fail(`integer of ${text.length} digits is out of range`);
+        if (!/^[-+]?\d+$/.test(text)) throw fail(`bad LONG ${showValue(text)}`);
         stack.push(normaliseInt(BigInt(text)));
         break;
       }
@@ -213,7 +217,7 @@ export function unpickle(bytes: Uint8Array, start: number, hooks: PickleHooks, w
       case 0x46: {
         const text = line(); // FLOAT
         const v = Number(text);
-        if (Number.isNaN(v) && !/nan/i.test(text)) throw fail(`bad FLOAT ${JSON.stringify(text)}`);
+        if (Number.isNaN(v) && !/nan/i.test(text)) throw fail(`bad FLOAT ${showValue(text)}`);
         stack.push(v);
         break;
       }

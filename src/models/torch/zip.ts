@@ -153,6 +153,10 @@ export class ZipArchive {
     let data: Uint8Array;
     if (entry.method === 0) data = raw;
     else if (entry.method === 8) {
+      // Deflate cannot compress better than about 1032:1; a directory that claims more is lying, and
+      // believing it would let a small file ask for gigabytes.
+      if (entry.uncompressedSize > entry.compressedSize * 1032 + 1024)
+        throw this.corrupt(`${name} claims ${entry.uncompressedSize} bytes from ${entry.compressedSize} compressed, more than deflate can produce`);
       try {
         // The cap stops a deflate bomb from inflating past what the directory declares.
         data = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.uncompressedSize) });

@@ -1,0 +1,87 @@
+// The performance benchmark script (scripts/perf.ts) in --quick mode: it runs end to end with two
+// measuring processes and writes a record of the documented shape. Timings are not checked (they depend
+// on the machine); the analytic FLOP count is, against design.md's figures.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { countFlops, stepFlops } from '../../scripts/perf/flops.js';
+import { fmnistArchitecture } from '../../src/models/architecture.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const dir = mkdtempSync(join(os.tmpdir(), 'bench-perf-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function perf(args: string[]) {
+  return spawnSync(process.execPath, ['--import', tsx, join(root, 'scripts', 'perf.ts'), ...args], { cwd: root, encoding: 'utf8', timeout: 280_000 });
+}
+
+describe('FLOP count', () => {
+  it('matches design.md for the Fashion-MNIST CNN-F (35.7 MFLOP forward, ~28 M multiply-adds per cycle)', () => {
+    const f = countFlops(fmnistArchitecture(2, 1, 0.1));
+    expect(f.firstPassMacs).toBe(17_828_864);
+    expect(f.firstPassFlops / 1e6).toBeCloseTo(35.66, 2);
+    expect(f.cycleMacs).toBe(28_206_592);
+    expect(stepFlops(f, 'first')).toBe(2 * f.firstPassFlops);
+    expect(stepFlops(f, 'e2e')).toBe(2 * f.forwardFlops);
+    expect(stepFlops(f, 'bpda')).toBe(f.forwardFlops + f.firstPassFlops);
+    expect(stepFlops(f, 'bpda', false)).toBe(f.forwardFlops + 2 * f.firstPassFlops);
+    const cnn = countFlops(fmnistArchitecture(2, 0, 0.1));
+    expect(cnn.forwardFlops).toBe(cnn.firstPassFlops);
+    expect(stepFlops(cnn, 'e2e')).toBe(2 * cnn.firstPassFlops);
+  });
+});
+
+describe('npm run perf -- --quick', () => {
+  it('measures with 2 processes and writes a record of the documented shape', () => {
+    const out = join(dir, 'perf.json');
+    const r = perf(['--quick', '--workers', '2', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('PGD L-inf');
+    expect(r.stderr).toMatch(/\[perf [0-9:]+\] pgd cnnf\/e2e batch 8/); // one progress line per measurement
+    const rec = JSON.parse(readFileSync(out, 'utf8'));
+    expect(rec.format).toBe('bench-perf/1');
+    expect(rec.options).toMatchObject({ quick: true, workers: 2, batches: [8], steps: 2 });
+    expect(rec.machine.cpus).toBeGreaterThan(0);
+    expect(typeof rec.machine.cpuModel).toBe('string');
+    expect(rec.software.node).toBe(process.version);
+    expect(rec.backend.name).toBe('wasm');
+    expect(rec.git).toHaveProperty('commit');
+    expect(rec.conditions.loadAverageStart).toHaveLength(3);
+    expect(rec.matmul.single.gflops).toBeGreaterThan(0);
+    expect(rec.matmul.parallel.processes).toBe(2);
+    expect(rec.pgd.map((p: { model: string; path: string }) => `${p.model}/${p.path}`)).toEqual(['cnn/first', 'cnnf/e2e', 'cnnf/bpda']);
+    for (const p of rec.pgd) {
+      expect(p.batch).toBe(8);
+      expect(p.mflopPerImageStep).toBeGreaterThan(0);
+      for (const s of [p.single, p.parallel]) {
+        expect(s.attackRate).toBeGreaterThan(0);
+        expect(s.attackRateCpu).toBeGreaterThan(0);
+        expect(s.seconds).toHaveLength(1);
+      }
+      expect(p.parallel.processes).toBe(2);
+    }
+    expect(rec.forward).toHaveLength(2);
+    expect(rec.forward[0].single.rate).toBeGreaterThan(0);
+    expect(rec.corruption.names).toHaveLength(3);
+    expect(Object.keys(rec.corruption.perCorruptionImagesPerSecond)).toEqual(rec.corruption.names);
+    expect(rec.profile.map((p: { model: string; path: string }) => `${p.model}/${p.path}`)).toEqual(['cnnf/e2e', 'cnn/first']);
+    expect(rec.profile[0].kernels.length).toBeGreaterThan(3);
+    expect(rec.peakRssMB.length).toBe(3); // two measuring processes and the parent
+    expect(rec.leaks).toEqual([]); // tf.memory().numTensors flat across every measured call
+    expect(rec.targets.cnnFirst.target).toBe(370);
+    expect(rec.targets.cnnfE2e.target).toBe(82);
+    expect(rec.suites).toEqual([]);
+  }, 300_000);
+
+  it('refuses an unknown flag with one line and exit code 2', () => {
+    const r = perf(['--bogus']);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('--bogus');
+  });
+});
