@@ -66,13 +66,32 @@ function usageError(message: string): never {
   process.exit(2);
 }
 
+const USAGE = `npm run perf -- [options]   (after npm run build; docs/performance.md)
+  --quick                 smoke run with tiny settings (seconds)
+  --workers N             measuring processes at once (default: cores for wasm/cpu, 1 for tensorflow)
+  --batches 50,100,200    PGD and forward batch sizes
+  --steps 10 --reps 3     PGD steps per attack; timed rounds per measurement (median reported)
+  --eps 0.03              L-inf radius in [0,1] pixel units
+  --backend auto|wasm|cpu|tensorflow
+  --only matmul,forward,pgd,corruption,profile   sections to run (default all)
+  --cases cnn/first,cnnf/e2e,cnnf/bpda           PGD model/path cases
+  --profile-batch 100     batch of the kernel profile
+  --suites                also time bench run --suite adversarial and --suite corruption
+  --note TEXT             stored in the record (what else ran on the machine)
+  --out FILE              JSON record (default reports/perf-<time>.json)
+  BENCH_DISABLE_FAST=name,...|all turns fast paths off (src/engine/fastPaths.ts)`;
+
 export function parseOptions(argv: string[]): Options {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
   const flags = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) usageError(`unexpected argument ${JSON.stringify(a)}`);
     const name = a.slice(2);
-    if (['quick', 'suites', 'no-profile', 'profile'].includes(name)) flags.set(name, true);
+    if (['quick', 'suites', 'no-profile'].includes(name)) flags.set(name, true);
     else if (['batches', 'workers', 'steps', 'reps', 'eps', 'backend', 'note', 'out', 'only', 'cases', 'profile-batch'].includes(name)) {
       if (i + 1 >= argv.length) usageError(`--${name} needs a value`);
       flags.set(name, argv[++i]);
