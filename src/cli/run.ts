@@ -8,20 +8,10 @@ import { handler, startBackend, withBackendOption } from './common.js';
 import { executeRun, prepareRun, type RunRequest } from '../suite/runner.js';
 import type { ConfigOverrides } from '../suite/config.js';
 
-export interface RunArgs {
+/** The parsed flags: the config overrides plus what selects, places and runs the run. */
+export interface RunArgs extends ConfigOverrides {
   suite?: string;
   config?: string;
-  limit?: number;
-  offset?: number;
-  batchSize?: number;
-  seed?: number;
-  epsilons?: string;
-  attacks?: string;
-  corruptions?: string;
-  severities?: string;
-  checkpoints?: string;
-  output?: string;
-  sanity?: boolean;
   out?: string;
   resume?: string;
   shard?: string;

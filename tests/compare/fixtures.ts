@@ -7,22 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cellFileName, encodeBits, wilsonInterval, type CellResult, type CheckpointRef, type RunManifest } from '../../src/suite/records.js';
 import { sealedJson } from '../../src/suite/store.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
+
+export { mulberry32 };
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `bench-${prefix}-`));
 }
 
-/** mulberry32: a small deterministic generator so fixtures are identical on every run. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function checkpointRef(name: string, cycles = 1, sha = 'ab'): CheckpointRef {
   return { name, dir: `checkpoints/${name}`, weightsSha256: sha.repeat(32).slice(0, 64), family: cycles > 0 ? 'cnnf' : 'cnn', cycles, ind: 2, output: 'last' };

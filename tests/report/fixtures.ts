@@ -15,18 +15,10 @@ import {
 } from '../../src/suite/records.js';
 import { writePng } from '../../src/report/png.js';
 import { sealedJson } from '../../src/suite/store.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
 
-/** A small deterministic generator (mulberry32) so fixtures are identical on every run. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
+
 
 export function checkpointRef(name: string, cycles: number): CheckpointRef {
   return { name, dir: `checkpoints/${name}`, weightsSha256: 'ab'.repeat(32), family: cycles > 0 ? 'cnnf' : 'cnn', cycles, ind: 2, output: cycles > 0 ? 'last' : 'first' };

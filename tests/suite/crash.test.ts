@@ -18,6 +18,7 @@ import { pidAlive } from '../../src/suite/lock.js';
 import { runCompare } from '../../src/cli/compare.js';
 import { InputError } from '../../src/engine/errors.js';
 import { prepareRun } from '../../src/suite/runner.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -53,17 +54,6 @@ function start(args: string[], env: Record<string, string> = {}): { child: Child
 
 const bench = (args: string[], env: Record<string, string> = {}) => start(args, env).done;
 
-/** Seeded uniform [0, 1) (mulberry32): the kill points are the same on every run of the test. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
