@@ -12,8 +12,9 @@
  * - Grey images (PNG colour types 0 and 4, 1-component JPEG) give a 1-channel dataset when every image is
  *   grey; otherwise grey images are replicated to RGB (noted in the record). Transparent pixels (alpha
  *   < 255) are refused: there is no background to compose them on.
- * - Every image must have the size of the first one, unless `imageSize` [H, W] is given: then every image
- *   is resized to it (bilinear, half-pixel centres, adapt.ts).
+ * - Every loaded image must have the size of the first one (checked over the rows loaded, since only those
+ *   are decoded), unless `imageSize` [H, W] is given: then every image is resized to it (bilinear,
+ *   half-pixel centres, adapt.ts).
  * - The record holds one entry for DIR whose sha256 is the SHA-256 of the listing `sha256sum` prints for
  *   the images (`<hex>  <class>/<file>\n`, sorted by path), i.e. reproducible with
  *   `cd DIR && find . -mindepth 2 -type f ! -name '.*' | sed 's|^\./||' | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum`
