@@ -50,3 +50,68 @@ export interface Classifier {
 }
 
 export type { Tensor };
+
+// ---------------------------------------------------------------------------------------------------------
+// Contract v2 (design.md "Seams v2"): a model DECLARES what it offers, and the config is checked against the
+// declaration instead of against global CNN-F enums. It extends Classifier, so code written against the
+// first contract keeps working; CnnfClassifier satisfies both.
+
+/**
+ * The gradient path of a model without feedback: the exact input gradient of the model's own computation,
+ * by automatic differentiation through every layer, with nothing truncated (as CNN-F's `first`) or
+ * approximated (as `bpda`). Named `direct` rather than reusing CNN-F's `e2e` so that reports of
+ * feedforward models carry no feedback vocabulary (issue 14).
+ */
+export const DIRECT_PATH = 'direct';
+/** The one prediction output of a single-head model (TF.js layers and graph models). */
+export const LOGITS_OUTPUT = 'logits';
+
+/**
+ * What `logitsFor` returns: `logits` (unnormalised scores) or `log-probabilities` (the model ends in a
+ * softmax; log p is returned instead, which has the same argmax, cross entropy and C&W margin as the
+ * pre-softmax logits, since they differ by a per-row constant).
+ */
+export type LogitsKind = 'logits' | 'log-probabilities';
+
+/** Which output to compute and through which gradient path; omitted fields take the model's defaults. */
+export interface LogitsRequest {
+  /** One of the model's `outputs` (default `defaultOutput`). */
+  output?: string;
+  /**
+   * One of the model's `gradientPaths`. Default: the exact gradient of the whole computation (`direct`
+   * for TF.js models, `e2e` for CNN-F); for a plain prediction the path does not change the value.
+   */
+  path?: string;
+}
+
+/** lossAndGrad options in the v2 vocabulary: output and path are names the model declares. */
+export interface ModelLossAndGradOptions extends Omit<LossAndGradOptions, 'path' | 'output'> {
+  path: string;
+  output?: string;
+}
+
+/**
+ * A classifier that declares its inputs, classes, outputs and gradient paths (contract v2).
+ * Inputs are NHWC float32 images in [0,1] pixel units whatever the model's own input range: the model
+ * maps them (range, mean/std) inside, so epsilons stay in [0,1] units.
+ */
+export interface DeclaredClassifier extends Classifier {
+  /** Registry name of the family that loaded it: `cnnf`, `tfjs-layers`, `tfjs-graph`. */
+  readonly family: string;
+  /** One name per class, index = label, when the model or its options give them. */
+  readonly classNames?: readonly string[];
+  /** Prediction outputs it offers, e.g. ['logits'] (TF.js) or ['first', 'last', 'average'] (CNN-F). */
+  readonly outputs: readonly string[];
+  /** The output predictions use when a call names none (one of `outputs`). */
+  readonly defaultOutput: string;
+  /** Gradient paths it offers, e.g. ['direct'] (TF.js) or ['first', 'e2e', 'bpda'] (CNN-F). */
+  readonly gradientPaths: readonly string[];
+  /** Whether logitsFor returns logits or log-probabilities (a softmax head). */
+  readonly outputKind: LogitsKind;
+  /**
+   * Differentiable scores [N, classes] of NHWC [0,1] images [N,H,W,C], usable inside tf.grad: no
+   * tf.tidy of its own, no data reads. Throws an InputError naming the model and what it offers when
+   * asked for an output or path it does not declare.
+   */
+  logitsFor(x: Tensor4D, request?: LogitsRequest): Tensor2D;
+}

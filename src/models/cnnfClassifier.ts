@@ -1,22 +1,40 @@
 import { tf, type Tensor1D, type Tensor2D, type Tensor4D } from '../engine/tf.js';
-import type { Classifier, LossAndGradOptions, OutputKind } from './classifier.js';
+import {
+  GRADIENT_PATHS,
+  OUTPUT_KINDS,
+  type DeclaredClassifier,
+  type GradientPath,
+  type LogitsRequest,
+  type LossAndGradOptions,
+  type OutputKind,
+} from './classifier.js';
 import { CnnfNetwork } from './cnnf.js';
+import { resolveRequest } from './declared.js';
 import { attackLoss } from './losses.js';
 import { fastPath } from '../engine/fastPaths.js';
 
 /**
  * A CNN-F (or CNN, cycles = 0) checkpoint behind the Classifier contract that attacks and corruptions
  * see. `defaultOutput` is what predictions use unless a call names another output.
+ *
+ * Contract v2: family `cnnf`; outputs first/last/average and gradient paths first/e2e/bpda, declared by
+ * every CNN-F checkpoint including cycles = 0 (a plain CNN, where all three of each coincide), so
+ * existing configs keep their meaning. Scores are logits.
  */
-export class CnnfClassifier implements Classifier {
+export class CnnfClassifier implements DeclaredClassifier {
+  readonly family = 'cnnf';
   readonly inputShape: readonly [number, number, number];
   readonly numClasses: number;
   readonly hasFeedback: boolean;
+  readonly outputs: readonly OutputKind[] = OUTPUT_KINDS;
+  readonly gradientPaths: readonly GradientPath[] = GRADIENT_PATHS;
+  readonly outputKind = 'logits' as const;
 
   constructor(
     readonly name: string,
     readonly network: CnnfNetwork,
     readonly defaultOutput: OutputKind = 'last',
+    readonly classNames?: readonly string[],
   ) {
     this.inputShape = network.arch.inputShape;
     this.numClasses = network.arch.numClasses;
@@ -61,17 +79,24 @@ export class CnnfClassifier implements Classifier {
     return swap(first) as Tensor2D;
   }
 
+  /**
+   * Differentiable logits [N, classes] of [0,1] images [N,H,W,C] (contract v2): path `first` is the first
+   * pass whatever the output; `bpda` is the full output's value with the first pass's gradient; `e2e`
+   * (the default) is the requested output through the whole unrolled loop.
+   */
+  logitsFor(x: Tensor4D, request?: LogitsRequest): Tensor2D {
+    const { output, path } = resolveRequest(this, 'e2e', request);
+    if (!this.hasFeedback || path === 'first') return this.network.firstPassLogits(x);
+    if (path === 'bpda') return this.bpdaLogits(x, output as OutputKind);
+    return this.logitsOf(x, output as OutputKind);
+  }
+
   lossAndGrad(x: Tensor4D, y: Tensor1D, options: LossAndGradOptions): { loss: Tensor1D; grad: Tensor4D } {
-    const output = options.output ?? this.defaultOutput;
+    const request = { output: options.output ?? this.defaultOutput, path: options.path };
     return tf.tidy(() => {
-      const logitsFor = (xi: Tensor4D): Tensor2D => {
-        if (!this.hasFeedback || options.path === 'first') return this.network.firstPassLogits(xi);
-        if (options.path === 'bpda') return this.bpdaLogits(xi, output);
-        return this.logitsOf(xi, output);
-      };
       // valueAndGrad of the per-sample loss with the default all-ones dy is the gradient of its sum.
       const { value, grad } = tf.valueAndGrad((xi: tf.Tensor) =>
-        attackLoss(logitsFor(xi as Tensor4D), y, options.loss ?? 'ce', options.targeted ?? false),
+        attackLoss(this.logitsFor(xi as Tensor4D, request), y, options.loss ?? 'ce', options.targeted ?? false),
       )(x);
       return { loss: value as Tensor1D, grad: grad as Tensor4D };
     });

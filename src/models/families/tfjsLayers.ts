@@ -1,0 +1,176 @@
+import { inputError } from '../../engine/errors.js';
+import { tf, type Tensor2D, type Tensor4D } from '../../engine/tf.js';
+import { defaultModelName, dryRun, imageInputShape } from './common.js';
+import { resolveModelOptions } from './options.js';
+import { TfjsClassifier, type HeadReading } from './tfjsClassifier.js';
+import { artifactsHandler, explainTfjsError, readModelJson, readTfjsArtifacts, tfjsFormatOf } from './tfjsFiles.js';
+import type { LoadedModel, LoadOptions, ModelFamily } from './types.js';
+
+type Layer = tf.layers.Layer;
+type SymbolicTensor = tf.SymbolicTensor;
+
+/** True when a layer's last operation is a softmax: a `softmax` activation, an Activation('softmax') or a Softmax layer. */
+export function endsInSoftmax(layer: Layer): boolean {
+  const config = layer.getConfig() as Record<string, unknown>;
+  return layer.getClassName() === 'Softmax' || config.activation === 'softmax';
+}
+
+/**
+ * A model computing the last layer's input to its softmax, sharing the loaded model's layers and weights:
+ * for an Activation/Softmax layer, the tensor it receives; for a layer with `activation: 'softmax'`
+ * (Dense, Conv...), a copy of the layer with a linear activation and the same weights. Null when the
+ * last layer is not the model's single output (shared or nested layers).
+ */
+function preSoftmaxModel(model: tf.LayersModel, last: Layer): { model: tf.LayersModel; copy: Layer | null } | null {
+  let input: SymbolicTensor;
+  try {
+    if (model.outputs.length !== 1 || model.outputs[0] !== last.output) return null;
+    input = last.input as SymbolicTensor;
+  } catch {
+    return null; // a layer applied several times has no single input/output
+  }
+  if (Array.isArray(input)) return null;
+  if (last.getClassName() === 'Softmax' || last.getClassName() === 'Activation') return { model: tf.model({ inputs: model.inputs, outputs: input }), copy: null };
+  const config: Record<string, unknown> = { ...(last.getConfig() as Record<string, unknown>), activation: 'linear', name: `${last.name}_pre_softmax` };
+  delete config.batchInputShape;
+  delete config.inputShape;
+  const Ctor = last.constructor as new (config: Record<string, unknown>) => Layer;
+  const linear = new Ctor(config);
+  const output = linear.apply(input) as SymbolicTensor;
+  linear.setWeights(last.getWeights());
+  return { model: tf.model({ inputs: model.inputs, outputs: output }), copy: linear };
+}
+
+/** Multiply-adds per output position of the layers whose cost is their kernel (see CostHints). */
+const KERNEL_LAYERS = new Set(['Conv1D', 'Conv2D', 'Conv3D', 'DepthwiseConv2D', 'SeparableConv1D', 'SeparableConv2D', 'Dense']);
+/** Layers with weights whose cost is elementwise (not counted). */
+const ELEMENTWISE_WEIGHTED = new Set(['BatchNormalization', 'LayerNormalization', 'PReLU']);
+
+/**
+ * Forward FLOPs of one image through a layers model: 2 x multiply-adds of its convolution and dense
+ * layers (kernel elements x output positions; separable: depthwise + pointwise kernels), nested models
+ * included. Null when a layer with weights is of a kind not listed here.
+ */
+export function layersForwardFlops(model: tf.LayersModel): number | null {
+  let macs = 0;
+  const visit = (layers: Layer[]): boolean => {
+    for (const layer of layers) {
+      const cls = layer.getClassName();
+      if ('layers' in layer && Array.isArray((layer as unknown as tf.LayersModel).layers)) {
+        if (!visit((layer as unknown as tf.LayersModel).layers)) return false;
+        continue;
+      }
+      const weights = layer.getWeights();
+      if (weights.length === 0 || ELEMENTWISE_WEIGHTED.has(cls)) continue;
+      if (!KERNEL_LAYERS.has(cls)) return false;
+      const out = layer.outputShape as (number | null)[];
+      if (!Array.isArray(out) || out.slice(1).some((d) => d === null)) return false;
+      const positions = (out.slice(1, -1) as number[]).reduce((a, b) => a * b, 1);
+      const kernels = cls.startsWith('Separable') ? weights.slice(0, 2) : weights.slice(0, 1);
+      macs += kernels.reduce((a, k) => a + k.size, 0) * positions;
+    }
+    return true;
+  };
+  return visit(model.layers) ? 2 * macs : null;
+}
+
+/**
+ * Loads a TF.js layers-model (model.json written by LayersModel.save or the Keras converter) from disk.
+ * Input: one NHWC image input with fixed H, W, C; output: one [batch, classes] tensor. Inference mode
+ * (dropout off, batch norm on moving statistics). Options: see options.ts; `output: auto` reads a final
+ * softmax (see endsInSoftmax) as probabilities and returns log-softmax of the pre-softmax tensor.
+ */
+export async function loadLayersModel(path: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  const modelJson = await readModelJson(path);
+  const { file } = modelJson;
+  const { artifacts, weightsSha256 } = await readTfjsArtifacts(modelJson, 'layers-model');
+  let model: tf.LayersModel;
+  try {
+    model = await tf.loadLayersModel(artifactsHandler(artifacts), { strict: true });
+  } catch (err) {
+    throw explainTfjsError(err, file, 'TF.js cannot build the layers-model');
+  }
+  // The pre-softmax model shares the loaded model's layers: only its own layer copy is disposed with it.
+  let copy: Layer | null = null;
+  const dispose = () => {
+    model.dispose();
+    copy?.dispose();
+  };
+  try {
+    if (model.inputs.length !== 1) throw inputError(file, `has ${model.inputs.length} inputs, bench feeds one image input`);
+    if (model.outputs.length !== 1) throw inputError(file, `has ${model.outputs.length} outputs, bench reads one [batch, classes] output`);
+    const inputShape = imageInputShape(model.inputs[0].shape, file);
+    const outShape = model.outputs[0].shape;
+    if (outShape.length !== 2 || !(typeof outShape[1] === 'number' && outShape[1] > 0))
+      throw inputError(file, `output shape [${outShape.map((d) => d ?? '?').join(', ')}] is not [batch, classes]`);
+    const numClasses = outShape[1];
+    const where = options.where ?? file;
+    const resolved = resolveModelOptions(options, { defaultName: defaultModelName(file), channels: inputShape[2], numClasses }, where, options.baseDir);
+    if (options.defaultOutput !== undefined && options.defaultOutput !== 'logits')
+      throw inputError(`${where}: defaultOutput`, `${JSON.stringify(options.defaultOutput)} is not an output of this model`, 'logits');
+
+    const last = model.layers[model.layers.length - 1];
+    const softmax = endsInSoftmax(last);
+    let head: HeadReading = 'logits';
+    let pre: tf.LayersModel | null = null;
+    if (resolved.output === 'probabilities' || (resolved.output === 'auto' && softmax)) {
+      const found = softmax ? preSoftmaxModel(model, last) : null;
+      pre = found?.model ?? null;
+      copy = found?.copy ?? null;
+      head = pre ? 'log-softmax' : 'clipped-log';
+    }
+    const notices: string[] = [];
+    if (head !== 'logits')
+      notices.push(
+        `${resolved.name}: ${softmax ? 'softmax head detected' : 'output read as probabilities'}: attacks use log-probabilities (${head === 'log-softmax' ? 'log-softmax of the pre-softmax tensor' : 'log of clipped probabilities; gradients vanish where the softmax saturates'})`,
+      );
+    const run = (m: tf.LayersModel) => (input: Tensor4D) => m.apply(input, { training: false }) as Tensor2D;
+    const classifier = new TfjsClassifier({
+      family: 'tfjs-layers',
+      name: resolved.name,
+      inputShape,
+      numClasses,
+      classNames: resolved.classNames,
+      mapping: resolved.mapping,
+      head,
+      forward: run(model),
+      preSoftmax: pre ? run(pre) : undefined,
+    });
+    const classes = dryRun(classifier, file);
+    if (classes !== numClasses) throw inputError(file, `output has ${classes} classes on a zero image, its shape declares ${numClasses}`);
+    return {
+      classifier,
+      description: {
+        family: 'tfjs-layers',
+        source: path,
+        weightsSha256,
+        inputShape,
+        numClasses,
+        outputKind: classifier.outputKind,
+        ...(head === 'logits' ? {} : { logProbabilities: head }),
+        inputRange: resolved.mapping.inputRange,
+        mean: resolved.mapping.mean,
+        std: resolved.mapping.std,
+      },
+      cost: { forwardFlopsPerImage: layersForwardFlops(model), feedbackCycles: 0 },
+      notices,
+      dispose,
+    };
+  } catch (err) {
+    dispose();
+    throw err;
+  }
+}
+
+export const tfjsLayersFamily: ModelFamily = {
+  name: 'tfjs-layers',
+  description: 'TF.js layers-model (model.json with format "layers-model" and a Keras topology, plus weight shards)',
+  async detect(path: string): Promise<boolean> {
+    try {
+      return tfjsFormatOf((await readModelJson(path)).json) === 'layers-model';
+    } catch {
+      return false;
+    }
+  },
+  load: loadLayersModel,
+};
