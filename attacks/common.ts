@@ -1,6 +1,6 @@
 import { tf, type Tensor, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
 import { inputError } from '../src/engine/errors.js';
-import type { Classifier, OutputKind } from '../src/models/classifier.js';
+import type { Classifier } from '../src/models/classifier.js';
 import type { AttackResult, TargetParams } from './types.js';
 
 /** What an attack is trying to reach for each sample. */
@@ -60,7 +60,7 @@ export function scoreLogits(logits: ArrayLike<number>, classes: number, labels: 
 }
 
 /** One forward pass and a small host read: the fooled mask and margins of `x` for `labels`. */
-export function evaluate(classifier: Classifier, x: Tensor4D, labels: ArrayLike<number>, targeted: boolean, output: OutputKind): Score {
+export function evaluate(classifier: Classifier, x: Tensor4D, labels: ArrayLike<number>, targeted: boolean, output: string): Score {
   if (x.shape[0] === 0) return { fooled: [], margin: new Float64Array(0) };
   const logits = classifier.logits(x, output);
   const values = logits.dataSync();
@@ -133,7 +133,7 @@ export class RowStore {
 }
 
 /** The final answer: fooled is decided by one forward pass on the returned images. */
-export function finish(classifier: Classifier, store: RowStore, goal: AttackGoal, output: OutputKind): AttackResult {
+export function finish(classifier: Classifier, store: RowStore, goal: AttackGoal, output: string): AttackResult {
   const xAdv = store.toTensor();
   const score = evaluate(classifier, xAdv, goal.lossLabels, goal.targeted, output);
   const fooled = score.fooled.map((f, i) => f && !goal.skip[i]);
@@ -141,7 +141,7 @@ export function finish(classifier: Classifier, store: RowStore, goal: AttackGoal
 }
 
 /** eps = 0 (or nothing to attack): x unchanged, fooled from the clean prediction. */
-export function unchanged(classifier: Classifier, x: Tensor4D, goal: AttackGoal, output: OutputKind): AttackResult {
+export function unchanged(classifier: Classifier, x: Tensor4D, goal: AttackGoal, output: string): AttackResult {
   const xAdv = tf.clone(x);
   const score = evaluate(classifier, xAdv, goal.lossLabels, goal.targeted, output);
   return { xAdv, fooled: score.fooled.map((f, i) => f && !goal.skip[i]) };

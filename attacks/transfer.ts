@@ -1,6 +1,6 @@
 import type { Tensor1D, Tensor4D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
-import type { Classifier, OutputKind } from '../src/models/classifier.js';
+import type { Classifier } from '../src/models/classifier.js';
 import { attackGoal, evaluate } from './common.js';
 import type { Attack, AttackRunOptions, TargetParams } from './types.js';
 
@@ -26,7 +26,7 @@ export async function transferAttack<P>(
   y: Tensor1D,
   eps: number,
   rng: KeyedRng,
-  options: AttackRunOptions & { params: P; targetOutput?: OutputKind },
+  options: AttackRunOptions & { params: P; targetOutput?: string },
 ): Promise<TransferResult> {
   const crafted = await inner.run(source, x, y, eps, rng, options);
   const goal = attackGoal(target, y, (options.params ?? {}) as Partial<TargetParams>);

@@ -1,14 +1,14 @@
 import type { Tensor1D, Tensor4D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
-import type { Classifier, GradientPath, OutputKind } from '../src/models/classifier.js';
+import type { Classifier } from '../src/models/classifier.js';
 
 export type ThreatModel = 'linf' | 'l2';
 
 export interface AttackRunOptions {
   /** How gradients are taken through a feedback model (ignored by score-based attacks). */
-  path: GradientPath;
+  path: string;
   /** Which logits decide the prediction (and the loss). */
-  output: OutputKind;
+  output: string;
 }
 
 export interface AttackResult {

@@ -41,7 +41,7 @@ const data = await loadFashionMnist('test', { limit: batch });
 const { x, y } = toBatch(data, Array.from({ length: batch }, (_, i) => i));
 console.log(`backend ${info.name}, batch ${batch}, ${rounds} interleaved rounds; ms per attack step (lossAndGrad + read back), median [cpu-time median]`);
 for (const [model, path] of cases) {
-  const m = await loadSuiteModel(join(packageRoot(), CHECKPOINT_DIRS[model]), 'last');
+  const m = await loadSuiteModel({ path: join(packageRoot(), CHECKPOINT_DIRS[model]), output: 'last', where: CHECKPOINT_DIRS[model] });
   const step = () => {
     const { loss, grad } = m.classifier.lossAndGrad(x, y, { path });
     grad.dataSync();

@@ -25,7 +25,7 @@ let tensorsBeforeTask = 0;
 async function model(name: ModelName): Promise<SuiteModel> {
   let m = models.get(name);
   if (!m) {
-    m = await loadSuiteModel(join(packageRoot(), CHECKPOINT_DIRS[name]), 'last');
+    m = await loadSuiteModel({ path: join(packageRoot(), CHECKPOINT_DIRS[name]), output: 'last', where: CHECKPOINT_DIRS[name] });
     models.set(name, m);
   }
   return m;

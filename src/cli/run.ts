@@ -34,6 +34,8 @@ export function requestFromArgs(a: RunArgs): RunRequest {
     checkpoints: a.checkpoints,
     output: a.output,
     sanity: a.sanity,
+    dataset: a.dataset,
+    labels: a.labels,
   };
   return { suite: a.suite, configFile: a.config, overrides, out: a.out, resume: a.resume, shard: a.shard, workers: a.workers };
 }
@@ -57,8 +59,17 @@ export const runCommand: CommandModule<object, RunArgs> = {
         .option('attacks', { type: 'string', describe: 'comma-separated attack labels/names (`bench list --attacks`)' })
         .option('corruptions', { type: 'string', describe: 'comma-separated corruption names, or all (`bench list --corruptions`)' })
         .option('severities', { type: 'string', describe: 'comma-separated severities 1..5' })
-        .option('checkpoints', { type: 'string', describe: 'comma-separated checkpoint directories' })
-        .option('output', { type: 'string', choices: ['first', 'last', 'average'], describe: 'logits used for predictions' })
+        .option('checkpoints', {
+          type: 'string',
+          alias: 'models',
+          describe: 'comma-separated models: bench checkpoint directories, or TF.js layers-model / graph-model model.json files',
+        })
+        .option('output', { type: 'string', describe: 'prediction output every model must offer (CNN-F: first, last, average; default: each model\'s own)' })
+        .option('dataset', {
+          type: 'string',
+          describe: 'evaluated images: fashion-mnist (default), mnist:DIR, kmnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, npz:FILE',
+        })
+        .option('labels', { type: 'string', choices: ['dataset', 'model'], describe: "labels from the dataset, or each model's clean predictions (unlabelled data)" })
         .option('sanity', { type: 'boolean', describe: 'gradient-masking sanity checks (--no-sanity to skip)' })
         .option('out', { type: 'string', describe: 'run directory (default reports/<suite>-<timestamp>)' })
         .option('resume', { type: 'string', describe: 'finish the run in this directory (only missing cells are computed)' })
@@ -71,6 +82,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         })
         .example('$0 run --suite adversarial', 'the default adversarial suite (configs/adversarial.json)')
         .example('$0 run --config configs/ci.json --limit 50', 'a config with fewer images')
+        .example('$0 run --suite adversarial --models my-model/model.json --dataset folder:images --labels model', 'a TF.js model on an image folder')
         .example('$0 run --resume reports/adversarial-20250101-120000', 'finish an interrupted run'),
     ) as unknown as Argv<RunArgs>,
   handler: handler(async (a: RunArgs) => {

@@ -32,7 +32,13 @@ export function rebuildPlanOrder(manifest: RunManifest, dir: string, cells: Read
   const where = join(dir, 'run.json');
   const config = validateConfig(manifest.config, `${where}: config`);
   const samples = manifest.sampleIndices.length;
-  const targets: ModelInfo[] = manifest.checkpoints.map((c) => ({ name: c.name, dir: c.dir, cycles: c.cycles, output: c.output }));
+  const targets: ModelInfo[] = manifest.checkpoints.map((c) => ({
+    name: c.name,
+    dir: c.dir,
+    cycles: c.cycles ?? 0,
+    output: c.output,
+    ...(c.gradientPaths ? { gradientPaths: c.gradientPaths } : {}),
+  }));
   const candidates: Plan[] = [];
   if (config.suite === 'corruption') {
     candidates.push(planCorruption({ config, targets, samples }));
@@ -51,7 +57,7 @@ export function rebuildPlanOrder(manifest: RunManifest, dir: string, cells: Read
     for (let mask = 0; mask < 2 ** unknown.length; mask++) {
       const sources = new Map(known);
       unknown.forEach((from, i) =>
-        sources.set(from, { name: trimDir(from).split('/').pop() ?? from, dir: from, cycles: (mask >> i) & 1, output: config.output }),
+        sources.set(from, { name: trimDir(from).split('/').pop() ?? from, dir: from, cycles: (mask >> i) & 1, output: config.output ?? 'last' }),
       );
       candidates.push(planAdversarial({ config, targets, sources, samples }));
     }

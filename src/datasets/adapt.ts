@@ -15,6 +15,7 @@
  */
 import { InputError } from '../engine/errors.js';
 import type { DatasetAdaptation, ImageDataset } from './types.js';
+import { tf, type Tensor4D } from '../engine/tf.js';
 
 /** Per-image shape [height, width, channels]. */
 export type ImageShape = readonly [number, number, number];
@@ -146,4 +147,24 @@ export function adaptDataset(data: ImageDataset, target: ImageShape, where = 'da
     data: { ...data, images, height: th, width: tw, channels: tc, record: { ...data.record, adaptation } },
     notice,
   };
+}
+
+/**
+ * The tensor twin of adaptDataset for images made during a run (corrupted images, before each model sees
+ * them): NHWC [N,H,W,C] in [0,1] to [N, to[0], to[1], to[2]] with the same steps (BT.601 luma for RGB to
+ * grey, half-pixel bilinear resize as tf.image.resizeBilinear(halfPixelCenters = true), grey replicated
+ * to RGB). Returns `x` itself when the shapes match (the caller owns both either way); throws the
+ * InputError of planAdaptation when the conversion cannot work.
+ */
+export function adaptBatch(x: Tensor4D, to: ImageShape, where = 'dataset'): Tensor4D {
+  const [, h, w, c] = x.shape;
+  const plan = planAdaptation([h, w, c], to, where);
+  if (!plan) return x;
+  return tf.tidy(() => {
+    let y: Tensor4D = x;
+    if (plan.channels === 'rgb-to-grey') y = tf.sum(tf.mul(y, tf.tensor1d([...BT601_LUMA])), 3, true) as Tensor4D;
+    if (plan.resized) y = tf.image.resizeBilinear(y, [to[0], to[1]], false, true);
+    if (plan.channels === 'grey-to-rgb') y = tf.tile(y, [1, 1, 1, 3]) as Tensor4D;
+    return y === x ? tf.clone(x) : y;
+  });
 }

@@ -17,4 +17,4 @@ export {
   type ParseDatasetOptions,
   type ResolvedDataset,
 } from './registry.js';
-export { adaptDataset, planAdaptation, type ImageShape } from './adapt.js';
+export { adaptBatch, adaptDataset, planAdaptation, type ImageShape } from './adapt.js';

@@ -17,9 +17,10 @@ export const GRADIENT_PATHS: readonly GradientPath[] = ['first', 'e2e', 'bpda'];
 export type LossKind = 'ce' | 'margin';
 
 export interface LossAndGradOptions {
-  path: GradientPath;
-  /** The logits the loss is computed on (default: the classifier's configured output). */
-  output?: OutputKind;
+  /** One of the model's declared gradient paths (CNN-F: first, e2e, bpda; TF.js models: direct). */
+  path: string;
+  /** The logits the loss is computed on: one of the model's declared outputs (default: its configured output). */
+  output?: string;
   /** ce: cross entropy; margin: C&W margin max_{j!=y} z_j - z_y. Default ce. */
   loss?: LossKind;
   /**
@@ -39,8 +40,8 @@ export interface Classifier {
   readonly numClasses: number;
   /** True when the model has feedback cycles (paths first/e2e/bpda differ). */
   readonly hasFeedback: boolean;
-  /** Logits [N, classes]. */
-  logits(x: Tensor4D, output?: OutputKind): Tensor2D;
+  /** Logits [N, classes] of one of the model's declared outputs (default: its configured output). */
+  logits(x: Tensor4D, output?: string): Tensor2D;
   /**
    * Per-sample loss [N] that an attack ASCENDS (untargeted ce: cross entropy of y; untargeted margin:
    * max_{j!=y} z_j - z_y, positive when fooled) and d(sum of loss)/dx [N,H,W,C] in [0,1] pixel space.

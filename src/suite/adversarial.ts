@@ -18,6 +18,7 @@ import type { GradientProbeResult, SuiteCellResult } from './store.js';
 import {
   bar,
   cleanCorrect,
+  dataFor,
   CountingClassifier,
   finishBar,
   model,
@@ -78,7 +79,8 @@ export async function attackRows(
   const targeted = params.targeted === true;
   const correct: boolean[] = [];
   for (const batch of batches(rows, ctx.batchSize)) {
-    const { x, y, sampleIndices } = toBatch(ctx.data, batch);
+    // Transfer: source and target share an input shape (checked when planning), so the target's images serve both.
+    const { x, y, sampleIndices } = toBatch(dataFor(ctx, cell.checkpoint), batch);
     const rng = new KeyedRng(ctx.seed, cell.id, sampleIndices);
     let xAdv: Tensor4D;
     let fooled: boolean[];
@@ -243,7 +245,7 @@ export async function runGradientProbe(ctx: RunContext, spec: GradientProbeSpec)
   let nonFinite = 0;
   const rows = Array.from({ length: Math.min(spec.samples, ctx.data.count) }, (_, i) => i);
   for (const batch of batches(rows, ctx.batchSize)) {
-    const { x, y } = toBatch(ctx.data, batch);
+    const { x, y } = toBatch(dataFor(ctx, spec.checkpoint), batch);
     const { loss, grad } = m.classifier.lossAndGrad(x, y, { path: spec.path, output: m.ref.output });
     const g = grad.dataSync();
     const size = g.length / batch.length;

@@ -8,7 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { inputError, InputError, showValue } from '../engine/errors.js';
-import { GRADIENT_PATHS, OUTPUT_KINDS, type GradientPath, type OutputKind } from '../models/classifier.js';
+import { MODEL_OPTION_KEYS, parseModelOptions, HEAD_OPTIONS, type ModelOptions } from '../models/families/index.js';
+import { parseDatasetSpec } from '../datasets/index.js';
 import { getAttack } from '../../attacks/registry.js';
 import { didYouMean } from '../engine/suggest.js';
 import { CORRUPTION_NAMES, getCorruption } from '../../corruptions/registry.js';
@@ -18,11 +19,24 @@ import type { SuiteName } from './records.js';
 export const SUITE_NAMES: readonly SuiteName[] = ['adversarial', 'corruption'];
 
 export interface CheckpointEntry {
-  /** Checkpoint directory (relative to the working directory, else to the package root). */
+  /**
+   * The model: a bench checkpoint directory, or a TF.js layers-model / graph-model `model.json` (or the
+   * directory holding it). Relative paths: the working directory, else the package root. Config files may
+   * spell the key `path` or `dir`.
+   */
   dir: string;
-  /** Overrides the suite's `output` for this checkpoint. */
-  output?: OutputKind;
+  /**
+   * The prediction output for this model, overriding the suite's `output`: one of the outputs the model
+   * declares (CNN-F: first, last, average). For TF.js models, `output` instead says how the model's head
+   * is read (logits, probabilities, auto) and is kept in `options.output`.
+   */
+  output?: string;
+  /** Per-model options for the model family (name, inputRange, mean, std, head reading, classNames). */
+  options?: ModelOptions;
 }
+
+/** CNN-F's prediction outputs: the `output` values that choose a prediction output rather than a head reading. */
+export const CNNF_OUTPUTS: readonly string[] = ['first', 'last', 'average'];
 
 export interface AttackEntry {
   /** Registry name (`bench list --attacks`). */
@@ -31,8 +45,11 @@ export interface AttackEntry {
   label: string;
   /** Parsed params, every default filled in. */
   params: Record<string, unknown>;
-  /** Gradient paths to attack through (gradient attacks only). */
-  paths: GradientPath[];
+  /**
+   * Gradient paths to attack through (gradient attacks only), as the model names them; absent = every
+   * path the attacked model declares (CNN-F: first, e2e, bpda; TF.js models: direct).
+   */
+  paths?: string[];
   /** Attack only the first `limit` evaluated images (expensive attacks); absent = all. */
   limit?: number;
   /** Craft on this checkpoint (a config checkpoint's name or dir, or another dir) and evaluate on each target. */
@@ -52,7 +69,12 @@ export interface AdversarialConfig {
   attacks: AttackEntry[];
   /** Ascending, distinct, each in [0,1]. */
   epsilons: number[];
-  output: OutputKind;
+  /** Prediction output for every model that does not name its own; absent = each model's default (CNN-F: last). */
+  output?: string;
+  /** The evaluated images: a dataset spec string or config object (src/datasets); absent = fashion-mnist. */
+  dataset?: string | Record<string, unknown>;
+  /** Where labels come from: the dataset (default) or each model's clean predictions (prediction stability). */
+  labels: LabelSource;
   limit: number;
   offset: number;
   batchSize: number;
@@ -71,7 +93,9 @@ export interface CorruptionConfig {
   corruptions: string[];
   /** Ascending, distinct integers 1..5. */
   severities: number[];
-  output: OutputKind;
+  output?: string;
+  dataset?: string | Record<string, unknown>;
+  labels: LabelSource;
   limit: number;
   offset: number;
   batchSize: number;
@@ -82,7 +106,11 @@ export interface CorruptionConfig {
 
 export type SuiteConfig = AdversarialConfig | CorruptionConfig;
 
-export const DEFAULTS = { output: 'last' as OutputKind, limit: 1000, offset: 0, batchSize: 100, seed: 0, sanity: true, sanityLimit: 100 };
+/** `dataset`: the dataset's labels; `model`: each model's clean predictions on the unperturbed images. */
+export type LabelSource = 'dataset' | 'model';
+export const LABEL_SOURCES: readonly LabelSource[] = ['dataset', 'model'];
+
+export const DEFAULTS = { labels: 'dataset' as LabelSource, limit: 1000, offset: 0, batchSize: 100, seed: 0, sanity: true, sanityLimit: 100 };
 
 const ADVERSARIAL_KEYS = [
   '$schema',
@@ -92,6 +120,8 @@ const ADVERSARIAL_KEYS = [
   'attacks',
   'epsilons',
   'output',
+  'dataset',
+  'labels',
   'limit',
   'offset',
   'batchSize',
@@ -108,13 +138,15 @@ const CORRUPTION_KEYS = [
   'corruptions',
   'severities',
   'output',
+  'dataset',
+  'labels',
   'limit',
   'offset',
   'batchSize',
   'seed',
   'baseline',
 ] as const;
-const CHECKPOINT_KEYS = ['dir', 'output'] as const;
+const CHECKPOINT_KEYS = ['dir', ...MODEL_OPTION_KEYS] as const;
 const ATTACK_KEYS = ['name', 'label', 'params', 'paths', 'limit', 'transferFrom'] as const;
 
 /** Keys the validator accepts, for the schema-agreement test. */
@@ -176,10 +208,26 @@ function seedOf(v: unknown, w: Where): number {
   return v;
 }
 
-function outputOf(v: unknown, w: Where, path: string): OutputKind {
-  if (typeof v !== 'string' || !OUTPUT_KINDS.includes(v as OutputKind))
-    throw inputError(w.field(path), `invalid value ${show(v)}${didYouMean(v, OUTPUT_KINDS)}`, OUTPUT_KINDS.join(', '));
-  return v as OutputKind;
+/**
+ * A prediction output name. Which names exist depends on the model (CNN-F: first, last, average; TF.js
+ * models: logits), so only the form is checked here; the runner checks each model offers it.
+ */
+function outputOf(v: unknown, w: Where, path: string): string {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_-]{1,40}$/.test(v))
+    throw inputError(w.field(path), `invalid value ${show(v)}`, `an output the model declares (CNN-F: ${CNNF_OUTPUTS.join(', ')})`);
+  return v;
+}
+
+function labelsOf(v: unknown, w: Where): LabelSource {
+  if (typeof v !== 'string' || !LABEL_SOURCES.includes(v as LabelSource))
+    throw inputError(w.field('labels'), `invalid value ${show(v)}${didYouMean(v, LABEL_SOURCES)}`, LABEL_SOURCES.join(', '));
+  return v as LabelSource;
+}
+
+function datasetOf(v: unknown, w: Where): string | Record<string, unknown> {
+  // Syntax and fields only (no file is read): the runner loads it.
+  parseDatasetSpec(v, { where: w.field('dataset') });
+  return typeof v === 'string' ? v : { ...(v as Record<string, unknown>) };
 }
 
 function nonEmptyList(v: unknown, w: Where, path: string, what: string): unknown[] {
@@ -193,21 +241,32 @@ function nonEmptyString(v: unknown, w: Where, path: string): string {
 }
 
 function checkpointsOf(v: unknown, w: Where): CheckpointEntry[] {
-  const list = nonEmptyList(v, w, 'checkpoints', 'checkpoints ({"dir": ...})');
+  const list = nonEmptyList(v, w, 'checkpoints', 'checkpoints ({"path": ...})');
+  const allowed = 'a model path string or {"path": string, "name"?, "output"?, "inputRange"?, "mean"?, "std"?, "classNames"?}';
   const out = list.map((c, i) => {
     const at = `checkpoints[${i}]`;
-    // A bare string is the directory.
+    // A bare string is the model's path.
     if (typeof c === 'string') return { dir: nonEmptyString(c, w, at) };
-    if (!isObject(c)) throw inputError(w.field(at), `invalid value ${show(c)}`, 'a directory string or {"dir": string, "output"?: first|last|average}');
+    if (!isObject(c)) throw inputError(w.field(at), `invalid value ${show(c)}`, allowed);
     refuseUnknownKeys(c, CHECKPOINT_KEYS, w, at);
-    const entry: CheckpointEntry = { dir: nonEmptyString(c.dir, w, `${at}.dir`) };
-    if (c.output !== undefined) entry.output = outputOf(c.output, w, `${at}.output`);
+    if (c.dir !== undefined && c.path !== undefined) throw inputError(w.field(at), 'gives both "dir" and "path"', 'one of them');
+    const dir = nonEmptyString(c.dir ?? c.path, w, `${at}.${c.dir !== undefined ? 'dir' : 'path'}`);
+    const entry: CheckpointEntry = { dir };
+    const rest: Record<string, unknown> = { ...c };
+    delete rest.dir;
+    delete rest.path;
+    // `output` names a prediction output (CNN-F) or how a TF.js head is read (logits, probabilities, auto).
+    if (rest.output !== undefined && !(HEAD_OPTIONS as readonly unknown[]).includes(rest.output)) {
+      entry.output = outputOf(rest.output, w, `${at}.output`);
+      delete rest.output;
+    }
+    if (Object.keys(rest).length > 0) entry.options = parseModelOptions(rest, w.field(at));
     return entry;
   });
   const seen = new Set<string>();
   out.forEach((c, i) => {
     const key = c.dir.replace(/\/+$/, '');
-    if (seen.has(key)) throw inputError(w.field(`checkpoints[${i}].dir`), `${show(c.dir)} is listed twice`, 'distinct checkpoint directories');
+    if (seen.has(key)) throw inputError(w.field(`checkpoints[${i}]`), `${show(c.dir)} is listed twice`, 'distinct models');
     seen.add(key);
   });
   return out;
@@ -248,21 +307,22 @@ function attacksOf(v: unknown, w: Where): AttackEntry[] {
     const name = nonEmptyString(raw.name, w, `${at}.name`);
     const attack = getAttack(name, w.field(`${at}.name`));
     const params = attack.parseParams(raw.params, w.field(`${at}.params`)) as Record<string, unknown>;
-    let paths: GradientPath[] = [...GRADIENT_PATHS];
+    let paths: string[] | undefined;
     // A score-based attack takes no paths (an empty list, as run.json records it, is accepted).
     if (raw.paths !== undefined && !(Array.isArray(raw.paths) && raw.paths.length === 0 && !attack.usesGradient)) {
       if (!attack.usesGradient)
         throw inputError(w.field(`${at}.paths`), `${name} is score-based and takes no gradient paths`, 'leave "paths" out');
-      const given = nonEmptyList(raw.paths, w, `${at}.paths`, GRADIENT_PATHS.join('/'));
+      const allowed = 'gradient paths the model declares (CNN-F: first, e2e, bpda; TF.js models: direct)';
+      const given = nonEmptyList(raw.paths, w, `${at}.paths`, allowed);
       given.forEach((p, j) => {
-        if (typeof p !== 'string' || !GRADIENT_PATHS.includes(p as GradientPath))
-          throw inputError(w.field(`${at}.paths[${j}]`), `invalid path ${show(p)}${didYouMean(p, GRADIENT_PATHS)}`, GRADIENT_PATHS.join(', '));
+        if (typeof p !== 'string' || !/^[A-Za-z0-9_-]{1,40}$/.test(p))
+          throw inputError(w.field(`${at}.paths[${j}]`), `invalid path ${show(p)}`, allowed);
       });
-      if (new Set(given).size !== given.length) throw inputError(w.field(`${at}.paths`), 'a path is listed twice', GRADIENT_PATHS.join(', '));
-      paths = given as GradientPath[];
+      if (new Set(given).size !== given.length) throw inputError(w.field(`${at}.paths`), 'a path is listed twice', allowed);
+      paths = given as string[];
     }
     if (!attack.usesGradient) paths = [];
-    const entry: AttackEntry = { name, label: name, params, paths };
+    const entry: AttackEntry = { name, label: name, params, ...(paths !== undefined ? { paths } : {}) };
     if (raw.limit !== undefined) entry.limit = positiveInt(raw.limit, w, `${at}.limit`);
     if (raw.transferFrom !== undefined) {
       entry.transferFrom = nonEmptyString(raw.transferFrom, w, `${at}.transferFrom`);
@@ -304,7 +364,9 @@ function commonFields(raw: Record<string, unknown>, w: Where) {
   return {
     description: raw.description === undefined ? undefined : nonEmptyString(raw.description, w, 'description'),
     checkpoints: checkpointsOf(raw.checkpoints, w),
-    output: raw.output === undefined ? DEFAULTS.output : outputOf(raw.output, w, 'output'),
+    ...(raw.output === undefined ? {} : { output: outputOf(raw.output, w, 'output') }),
+    ...(raw.dataset === undefined ? {} : { dataset: datasetOf(raw.dataset, w) }),
+    labels: raw.labels === undefined ? DEFAULTS.labels : labelsOf(raw.labels, w),
     limit: raw.limit === undefined ? DEFAULTS.limit : positiveInt(raw.limit, w, 'limit'),
     offset: raw.offset === undefined ? DEFAULTS.offset : nonNegativeInt(raw.offset, w, 'offset'),
     batchSize: raw.batchSize === undefined ? DEFAULTS.batchSize : positiveInt(raw.batchSize, w, 'batchSize'),
@@ -406,6 +468,10 @@ export interface ConfigOverrides {
   checkpoints?: string;
   output?: string;
   sanity?: boolean;
+  /** Dataset spec, e.g. fashion-mnist, cifar10:DIR, folder:DIR, npz:FILE. */
+  dataset?: string;
+  /** dataset | model. */
+  labels?: string;
 }
 
 const FLAG_OF: Record<keyof ConfigOverrides, string> = {
@@ -420,6 +486,8 @@ const FLAG_OF: Record<keyof ConfigOverrides, string> = {
   checkpoints: '--checkpoints',
   output: '--output',
   sanity: '--sanity',
+  dataset: '--dataset',
+  labels: '--labels',
 };
 
 const ADVERSARIAL_ONLY: (keyof ConfigOverrides)[] = ['epsilons', 'attacks', 'sanity'];

@@ -6,15 +6,20 @@ import { tf, type Tensor1D, type Tensor2D, type Tensor4D } from '../engine/tf.js
 import { ProgressBar } from '../engine/progress.js';
 import type { ImageDataset } from '../data/fashionMnist.js';
 import { batches, toBatch } from '../data/batching.js';
-import type { Classifier, LossAndGradOptions, OutputKind } from '../models/classifier.js';
+import type { Classifier, LossAndGradOptions } from '../models/classifier.js';
 import { decodeBits, encodeBits, wilsonInterval } from './records.js';
 import type { SuiteModel } from './loadClassifier.js';
 import { cleanId } from './planner.js';
 import type { RunStore, SuiteCellResult } from './store.js';
 
 export interface RunContext {
-  /** The evaluated images: row r has global test-set index data.offset + r. */
+  /** The evaluated images as read: row r has global sample index data.offset + r. */
   data: ImageDataset;
+  /**
+   * Per model, the images adapted to its input shape and the labels it is judged against (the dataset's,
+   * or its own clean predictions with `labels: model`); a model missing here uses `data`.
+   */
+  modelData?: ReadonlyMap<string, ImageDataset>;
   seed: number;
   batchSize: number;
   quiet: boolean;
@@ -34,6 +39,11 @@ export function model(ctx: RunContext, name: string): SuiteModel {
   return m;
 }
 
+/** The images and labels model `name` is evaluated on (see RunContext.modelData). */
+export function dataFor(ctx: RunContext, name: string): ImageDataset {
+  return ctx.modelData?.get(name) ?? ctx.data;
+}
+
 export function bar(ctx: RunContext, label: string, total: number): ProgressBar {
   return new ProgressBar(label, total, { quiet: ctx.quiet, stream: ctx.progressStream });
 }
@@ -51,7 +61,7 @@ export function correctRows(logits: Tensor2D, y: Tensor1D): boolean[] {
 }
 
 /** Correctness of `classifier` (on `output`) for every row of `x`. */
-export function predictCorrect(classifier: Classifier, x: Tensor4D, y: Tensor1D, output: OutputKind): boolean[] {
+export function predictCorrect(classifier: Classifier, x: Tensor4D, y: Tensor1D, output: string): boolean[] {
   const logits = classifier.logits(x, output);
   const out = correctRows(logits, y);
   logits.dispose();
@@ -97,7 +107,7 @@ export function cleanCorrect(ctx: RunContext, name: string): Promise<CleanResult
       const b = bar(ctx, `${name} clean`, ctx.data.count);
       const correct: boolean[] = [];
       for (const rows of batches(Array.from({ length: ctx.data.count }, (_, i) => i), ctx.batchSize)) {
-        const { x, y } = toBatch(ctx.data, rows);
+        const { x, y } = toBatch(dataFor(ctx, name), rows);
         correct.push(...predictCorrect(m.classifier, x, y, m.ref.output));
         tf.dispose([x, y]);
         b.update(correct.length);
@@ -153,7 +163,7 @@ export class CountingClassifier implements Classifier {
     this.numClasses = inner.numClasses;
     this.hasFeedback = inner.hasFeedback;
   }
-  logits(x: Tensor4D, output?: OutputKind): Tensor2D {
+  logits(x: Tensor4D, output?: string): Tensor2D {
     this.forwardImages += x.shape[0];
     return this.inner.logits(x, output);
   }

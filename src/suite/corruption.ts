@@ -11,7 +11,9 @@ import { corruptionKey, getCorruption } from '../../corruptions/registry.js';
 import type { AnyCorruption } from '../../corruptions/types.js';
 import type { PlannedCell, PlanUnit } from './planner.js';
 import type { SuiteCellResult } from './store.js';
-import { bar, finishBar, model, predictCorrect, scoreFields, timingFields, type RunContext } from './context.js';
+import { bar, dataFor, finishBar, model, predictCorrect, scoreFields, timingFields, type RunContext } from './context.js';
+import { adaptBatch } from '../datasets/index.js';
+import { toLabelTensor } from '../data/batching.js';
 
 /** Looks a corruption up by name; tests may pass their own registry. */
 export type CorruptionLookup = (name: string) => AnyCorruption;
@@ -47,7 +49,14 @@ export async function runCorruptionUnit(
     missing.forEach((cell, k) => {
       const m = model(ctx, cell.checkpoint);
       t = Date.now();
-      correct[k].push(...predictCorrect(m.classifier, xc, y, m.ref.output));
+      // The corruption acts on the images as read; each model then sees them adapted to its input (a no-op
+      // when the shapes match), judged against its own labels (the dataset's, or its clean predictions).
+      const xm = adaptBatch(xc, m.classifier.inputShape);
+      const own = dataFor(ctx, cell.checkpoint);
+      const ym = own === ctx.data ? y : toLabelTensor(own.labels, rows);
+      correct[k].push(...predictCorrect(m.classifier, xm, ym, m.ref.output));
+      if (xm !== xc) xm.dispose();
+      if (ym !== y) ym.dispose();
       seconds[k] += (Date.now() - t) / 1000;
     });
     tf.dispose([x, y, xc]);

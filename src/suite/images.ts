@@ -30,14 +30,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf, type Tensor4D } from '../engine/tf.js';
 import { batches } from '../data/batching.js';
-import type { GradientPath } from '../models/classifier.js';
 import { encodePng, imageGrid } from '../report/png.js';
 import { corruptionTiles } from '../cli/preview.js';
 import { getCorruption } from '../../corruptions/registry.js';
 import { attackRows, type KeepExamples } from './adversarial.js';
-import { cleanCorrect, model, type RunContext } from './context.js';
+import { cleanCorrect, dataFor, model, type RunContext } from './context.js';
+import { adaptBatch } from '../datasets/index.js';
 import type { CorruptionLookup } from './corruption.js';
-import { distinctPaths, type AttackSpec, type Plan, type PlannedCell, type PlanUnit } from './planner.js';
+import { distinctPaths, pathsFor, type AttackSpec, type Plan, type PlannedCell, type PlanUnit } from './planner.js';
 import { decodeBits } from './records.js';
 import { IMAGES_DIR, writeFileAtomic } from './store.js';
 
@@ -131,10 +131,13 @@ function framed(tile: ArrayLike<number>, h: number, w: number, channels: number,
 
 function argmaxRows(ctx: RunContext, checkpoint: string, x: Tensor4D): number[] {
   const m = model(ctx, checkpoint);
-  const logits = m.classifier.logits(x, m.ref.output);
+  // Dataset-shaped tiles (corruption panels) reach each model as the cells gave them: adapted to its input.
+  const xm = adaptBatch(x, m.classifier.inputShape);
+  const logits = m.classifier.logits(xm, m.ref.output);
   const pred = tf.argMax(logits, 1);
   const out = Array.from(pred.dataSync());
   tf.dispose([logits, pred]);
+  if (xm !== x) xm.dispose();
   return out;
 }
 
@@ -143,14 +146,15 @@ interface Panel {
   render: () => Promise<{ png: Buffer; sidecar: ImageSidecar }>;
 }
 
-const PATH_PREFERENCE: readonly GradientPath[] = ['e2e', 'bpda', 'first'];
+const PATH_PREFERENCE: readonly string[] = ['e2e', 'bpda', 'first'];
 
 /** The path of `spec`'s attack entry whose sweep gets the panel; undefined for transfer attacks. */
 export function panelPath(spec: AttackSpec): string | undefined {
   if (spec.transfer) return undefined;
   if (spec.path === 'none') return 'none';
-  const computed = distinctPaths(spec.entry.paths, spec.source);
-  return PATH_PREFERENCE.find((p) => computed.includes(p));
+  const computed = distinctPaths(pathsFor(spec.entry, spec.source), spec.source);
+  // CNN-F: the exact path through the loop first; a single-path model: its path.
+  return PATH_PREFERENCE.find((p) => computed.includes(p)) ?? computed[0];
 }
 
 /** images/<name>.png and .json of a sweep's panel. */
@@ -180,7 +184,7 @@ export function sweepPanel(ctx: RunContext, unit: PlanUnit): PanelRecorder | nul
   const name = adversarialPanelName(cells[0]);
   const dir = join(ctx.store.dir, IMAGES_DIR);
   if (hasPanel(dir, name)) return null;
-  const { data } = ctx;
+  const data = dataFor(ctx, cells[0].checkpoint);
   const size = data.height * data.width * data.channels;
   const n = Math.min(ADVERSARIAL_ROWS, cells[0].samples, data.count);
   const captured = new Map<string, Map<number, Float32Array>>(cells.map((c) => [c.id, new Map()]));
@@ -216,7 +220,7 @@ async function drawSweepPanel(
   captured: Map<string, Map<number, Float32Array>>,
   keepFor: (cell: PlannedCell) => KeepExamples | undefined,
 ): Promise<{ png: Buffer; sidecar: ImageSidecar }> {
-  const { data } = ctx;
+  const data = dataFor(ctx, cells[0].checkpoint);
   const first = cells[0];
   const spec = first.attack!;
   const checkpoint = first.checkpoint;

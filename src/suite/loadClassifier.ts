@@ -1,66 +1,70 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { FASHION_MNIST_CLASSES, FASHION_MNIST_HEIGHT, FASHION_MNIST_WIDTH } from '../data/fashionMnist.js';
 import { inputError } from '../engine/errors.js';
-import { tf, type Tensor } from '../engine/tf.js';
-import { loadCheckpoint, MANIFEST_FILE, type CheckpointManifest } from '../models/checkpoint.js';
-import { CnnfNetwork } from '../models/cnnf.js';
-import { CnnfClassifier } from '../models/cnnfClassifier.js';
-import type { OutputKind } from '../models/classifier.js';
+import { MANIFEST_FILE } from '../models/checkpoint.js';
+import type { DeclaredClassifier } from '../models/classifier.js';
+import { loadModel, type CostHints, type ModelDescription, type ModelOptions } from '../models/families/index.js';
+import type { CnnfLoadedModel } from '../models/families/cnnf.js';
 import type { CheckpointRef } from './records.js';
 
-/** A checkpoint loaded for evaluation: the classifier attacks see, and how run.json names it. */
+/** A model loaded for evaluation: the classifier attacks see, and how run.json names it. */
 export interface SuiteModel {
   ref: CheckpointRef;
-  classifier: CnnfClassifier;
-  manifest: CheckpointManifest;
+  classifier: DeclaredClassifier;
+  description: ModelDescription;
+  cost: CostHints;
+  /** One-line notices the family had about this model (printed once by the runner). */
+  notices: string[];
   dispose(): void;
 }
 
-/** Loads a checkpoint directory (validated, sha256-checked by loadCheckpoint) into a classifier. */
-export async function loadSuiteModel(dir: string, output: OutputKind): Promise<SuiteModel> {
-  const { manifest, weights } = await loadCheckpoint(dir);
-  checkFitsSuiteData(manifest, join(dir, MANIFEST_FILE));
-  const params: Record<string, Tensor> = {};
-  for (const [name, w] of Object.entries(weights)) params[name] = tf.keep(tf.tensor(w.data, w.shape, 'float32'));
-  const network = new CnnfNetwork(manifest.architecture, manifest.normalization, params);
-  const classifier = new CnnfClassifier(manifest.name, network, output);
-  const a = manifest.architecture;
-  return {
-    ref: {
-      name: manifest.name,
-      dir,
-      weightsSha256: manifest.weights.sha256,
-      family: a.family,
-      cycles: a.cycles,
-      ind: a.ind,
-      output,
-    },
-    classifier,
-    manifest,
-    dispose: () => tf.dispose(Object.values(params)),
-  };
+export interface SuiteModelRequest {
+  /** Model path as resolved on disk (checkpoint directory or model.json). */
+  path: string;
+  /** The prediction output asked for (absent: the model's default). */
+  output?: string;
+  options?: ModelOptions;
+  /** Names the config entry in errors, e.g. `configs/x.json: checkpoints[1]`. */
+  where: string;
+  /** Directory relative option files (classNames) resolve against. */
+  baseDir?: string;
 }
 
 /**
- * Suites evaluate on Fashion-MNIST (28x28x1, 10 classes): a checkpoint built for other images is refused
- * at load time, before a run directory exists, instead of failing inside the first matrix product.
+ * Loads any model a family of src/models/families reads (a bench CNN-F/CNN checkpoint directory, a TF.js
+ * layers-model or graph-model model.json), checks the requested prediction output against what the model
+ * declares (one InputError line naming the model and its outputs), and describes it for run.json.
  */
-function checkFitsSuiteData(manifest: CheckpointManifest, where: string): void {
-  const want = [FASHION_MNIST_HEIGHT, FASHION_MNIST_WIDTH, 1];
-  const shape = manifest.architecture.inputShape;
-  if (shape.length !== 3 || shape.some((n, i) => n !== want[i]))
-    throw inputError(
-      `${where}: architecture.inputShape`,
-      `[${shape.join(', ')}] does not fit the suite's Fashion-MNIST images`,
-      `[${want.join(', ')}]`,
-    );
-  if (manifest.architecture.numClasses !== FASHION_MNIST_CLASSES.length)
-    throw inputError(
-      `${where}: architecture.numClasses`,
-      `${manifest.architecture.numClasses} does not fit the suite's Fashion-MNIST labels`,
-      String(FASHION_MNIST_CLASSES.length),
-    );
+export async function loadSuiteModel(req: SuiteModelRequest): Promise<SuiteModel> {
+  const loaded = await loadModel(req.path, { ...(req.options ?? {}), where: req.where, ...(req.baseDir ? { baseDir: req.baseDir } : {}) });
+  const classifier = loaded.classifier;
+  const output = req.output ?? classifier.defaultOutput;
+  if (!classifier.outputs.includes(output)) {
+    loaded.dispose();
+    throw inputError(`${req.where}: output`, `model ${JSON.stringify(classifier.name)} (${loaded.family}) has no output ${JSON.stringify(output)}`, classifier.outputs.join(', '));
+  }
+  const ref: CheckpointRef = {
+    name: classifier.name,
+    dir: req.path,
+    weightsSha256: loaded.description.weightsSha256,
+    family: loaded.family,
+    output,
+    inputShape: [...classifier.inputShape],
+    numClasses: classifier.numClasses,
+    outputs: [...classifier.outputs],
+    gradientPaths: [...classifier.gradientPaths],
+    scores: classifier.outputKind,
+  };
+  if (loaded.family === 'cnnf') {
+    // CNN-F's architecture fields stay in the record (reports and the planner's cost model read them).
+    const a = (loaded as unknown as CnnfLoadedModel).manifest.architecture;
+    ref.family = a.family;
+    ref.cycles = a.cycles;
+    ref.ind = a.ind;
+  } else {
+    ref.cycles = loaded.cost.feedbackCycles;
+  }
+  return { ref, classifier, description: loaded.description, cost: loaded.cost, notices: loaded.notices, dispose: loaded.dispose };
 }
 
 /** Checkpoint directories directly under `root` (those holding a model.json), sorted by name. */

@@ -5,23 +5,57 @@
  * cost estimate per unit for balanced sharding.
  */
 import { inputError } from '../engine/errors.js';
-import type { GradientPath, OutputKind } from '../models/classifier.js';
+
 import { getAttack } from '../../attacks/registry.js';
 import { getCorruption } from '../../corruptions/registry.js';
 import type { AdversarialConfig, AttackEntry, CorruptionConfig } from './config.js';
 import type { CellKind } from './records.js';
 
-/** What the planner needs to know of a checkpoint. */
+/** What the planner needs to know of a model. */
 export interface ModelInfo {
   name: string;
   dir: string;
+  /** CNN-F feedback cycles (0 for feedforward models): the cost model and which paths differ. */
   cycles: number;
-  output: OutputKind;
+  /** The prediction output used. */
+  output: string;
+  /**
+   * Gradient paths the model declares (absent: CNN-F's first, e2e, bpda, as every run before models
+   * declared them). An attack entry without `paths` attacks through all of them.
+   */
+  gradientPaths?: readonly string[];
+  /**
+   * Cost of one forward pass relative to the Fashion-MNIST CNN's (35.66 MFLOP per image), from the
+   * family's FLOP count; absent = 1 (CNN-F checkpoints keep the measured cycle-based model below).
+   */
+  costScale?: number;
+}
+
+/** CNN-F's gradient paths: what models recorded before issue 14 (no `gradientPaths`) offer. */
+const CNNF_PATHS: readonly string[] = ['first', 'e2e', 'bpda'];
+
+export const gradientPathsOf = (model: ModelInfo): readonly string[] => model.gradientPaths ?? CNNF_PATHS;
+
+/**
+ * The gradient paths `entry` attacks `model` through: the entry's own list, each of which the model must
+ * declare (else one InputError line naming the model and what it offers), or every path the model declares.
+ */
+export function pathsFor(entry: AttackEntry, model: ModelInfo): string[] {
+  const offered = gradientPathsOf(model);
+  if (entry.paths === undefined) return [...offered];
+  const missing = entry.paths.find((p) => !offered.includes(p));
+  if (missing !== undefined)
+    throw inputError(
+      `attacks: ${entry.label}: paths`,
+      `model ${JSON.stringify(model.name)} has no gradient path ${JSON.stringify(missing)}`,
+      `${offered.join(', ')} (leave "paths" out to attack through every path the model offers)`,
+    );
+  return [...entry.paths];
 }
 
 export interface AttackSpec {
   entry: AttackEntry;
-  path: GradientPath | 'none';
+  path: string;
   eps: number;
   threatModel: 'linf' | 'l2';
   usesGradient: boolean;
@@ -51,7 +85,7 @@ export interface PlannedCell {
 export interface GradientProbeSpec {
   id: string;
   checkpoint: string;
-  path: GradientPath;
+  path: string;
   samples: number;
 }
 
@@ -88,22 +122,23 @@ export const LARGE_EPS = 0.5;
 // Measured on wasm (fixtures, 2 cores): CNN-F with 1 cycle: forward(last) ~2x the CNN's, first-path
 // gradient ~3 forwards, e2e ~4x the first-path gradient, bpda ~2.2x.
 
-function forwardCost(cycles: number, output: OutputKind): number {
-  return output === 'first' ? 1 : 1 + 1.2 * cycles;
+function forwardCost(model: ModelInfo): number {
+  return (model.costScale ?? 1) * (model.output === 'first' ? 1 : 1 + 1.2 * model.cycles);
 }
 
-function gradientCost(cycles: number, path: GradientPath | 'none', output: OutputKind): number {
-  if (path === 'first' || cycles === 0) return 3;
-  if (path === 'e2e') return 3 * (1 + 3 * cycles);
-  return forwardCost(cycles, output) + 2;
+function gradientCost(model: ModelInfo, path: string): number {
+  const scale = model.costScale ?? 1;
+  if (path === 'first' || model.cycles === 0) return 3 * scale;
+  if (path === 'e2e') return 3 * scale * (1 + 3 * model.cycles);
+  return forwardCost(model) + 2 * scale;
 }
 
 /** Model evaluations per attacked image (gradient steps, or queries for score-based attacks). */
-function attackCostPerImage(entry: AttackEntry, path: GradientPath | 'none', source: ModelInfo, target: ModelInfo): number {
+function attackCostPerImage(entry: AttackEntry, path: string, source: ModelInfo, target: ModelInfo): number {
   const p = entry.params as Record<string, number | undefined>;
-  const fwd = forwardCost(source.cycles, source.output);
-  const step = gradientCost(source.cycles, path, source.output) + fwd;
-  const transferEval = entry.transferFrom ? forwardCost(target.cycles, target.output) : 0;
+  const fwd = forwardCost(source);
+  const step = gradientCost(source, path) + fwd;
+  const transferEval = entry.transferFrom ? forwardCost(target) : 0;
   switch (entry.name) {
     case 'fgsm':
       return step + transferEval;
@@ -134,7 +169,7 @@ function sweepCost(cells: PlannedCell[], target: ModelInfo): number {
 }
 
 /** Gradient paths that differ on a model: all the requested ones with feedback, the first one without. */
-export function distinctPaths(paths: readonly GradientPath[], model: ModelInfo): GradientPath[] {
+export function distinctPaths(paths: readonly string[], model: ModelInfo): string[] {
   return model.cycles > 0 ? [...paths] : paths.slice(0, 1);
 }
 
@@ -152,8 +187,10 @@ function probePgd(config: AdversarialConfig): AttackEntry {
   const entry = config.attacks.find((a) => a.name === 'pgd' && !a.transferFrom);
   if (entry) return entry;
   const pgd = getAttack('pgd');
-  const paths = [...new Set(config.attacks.filter((a) => !a.transferFrom).flatMap((a) => a.paths))] as GradientPath[];
-  return { name: 'pgd', label: 'pgd', params: pgd.parseParams(undefined, 'pgd') as Record<string, unknown>, paths: paths.length > 0 ? paths : ['first', 'e2e', 'bpda'] };
+  const given = config.attacks.filter((a) => !a.transferFrom);
+  // Every path some white-box entry asks for; none listed (or an entry taking them all) = all the model's.
+  const paths = given.some((a) => a.paths === undefined) ? undefined : [...new Set(given.flatMap((a) => a.paths ?? []))];
+  return { name: 'pgd', label: 'pgd', params: pgd.parseParams(undefined, 'pgd') as Record<string, unknown>, ...(paths && paths.length > 0 ? { paths } : {}) };
 }
 
 export interface AdversarialPlanInput {
@@ -175,7 +212,7 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
       kind: 'clean',
       cells: [{ id: cleanId(t.name), kind: 'clean', checkpoint: t.name, samples }],
       gradientProbes: [],
-      cost: samples * forwardCost(t.cycles, t.output),
+      cost: samples * forwardCost(t),
     });
 
   for (const entry of config.attacks) {
@@ -189,7 +226,7 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
         continue;
       }
       const n = Math.min(entry.limit ?? samples, samples);
-      const cellFor = (path: GradientPath | 'none', eps: number, copyOf?: string): PlannedCell => ({
+      const cellFor = (path: string, eps: number, copyOf?: string): PlannedCell => ({
         id: attackId(target.name, entry.label, path, eps),
         kind: 'attack',
         checkpoint: target.name,
@@ -202,8 +239,9 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
         units.push({ id: `sweep|${target.name}|${entry.label}|none`, kind: 'sweep', cells, gradientProbes: [], cost: sweepCost(cells, target) });
         continue;
       }
-      const computed = distinctPaths(entry.paths, source);
-      const copied = entry.paths.filter((p) => !computed.includes(p));
+      const requested = pathsFor(entry, source);
+      const computed = distinctPaths(requested, source);
+      const copied = requested.filter((p) => !computed.includes(p));
       for (const path of computed) {
         const cells = config.epsilons.map((eps) => cellFor(path, eps));
         // A feedforward gradient model answers every path alike: the other paths' cells copy these numbers.
@@ -237,10 +275,10 @@ function planProbes(config: AdversarialConfig, targets: ModelInfo[], samples: nu
   const largeEps: AttackEntry = { ...pgdEntry, label: 'large-eps' };
   const nonzero = config.epsilons.filter((e) => e > 0);
   const probeEps = config.sanityEps ?? defaultProbeEps(nonzero);
-  const whiteBoxPaths = [...new Set(config.attacks.filter((a) => !a.transferFrom).flatMap((a) => a.paths))] as GradientPath[];
+  const whiteBox = config.attacks.filter((a) => !a.transferFrom);
 
   for (const target of targets) {
-    const probe = (entry: AttackEntry, path: GradientPath, eps: number, continues?: PlannedCell['continues']): PlanUnit => {
+    const probe = (entry: AttackEntry, path: string, eps: number, continues?: PlannedCell['continues']): PlanUnit => {
       const cell: PlannedCell = {
         id: `${target.name}|probe|${entry.label}|${path}|${eps}`,
         kind: 'attack',
@@ -253,13 +291,15 @@ function planProbes(config: AdversarialConfig, targets: ModelInfo[], samples: nu
       const share = eps === LARGE_EPS ? 0.2 : continues ? 0.3 : 1;
       return { id: `probe|${cell.id}`, kind: 'probe-attack', cells: [cell], gradientProbes: [], cost: n * attackCostPerImage(entry, path, target, target) * share };
     };
-    const paths = distinctPaths(pgdEntry.paths, target);
+    const offered = gradientPathsOf(target);
+    const paths = distinctPaths(pgdEntry.paths ? pgdEntry.paths.filter((p) => offered.includes(p)) : offered, target);
     for (const path of paths) units.push(probe(largeEps, path, LARGE_EPS));
     if (probeEps !== undefined) {
       // The main PGD sweep up to probeEps (cumulative, as the main cells); its survivors get 4x the steps.
       const sweep = [...new Set([...nonzero.filter((e) => e < probeEps), probeEps])].sort((a, b) => a - b);
       for (const path of paths) units.push(probe(moreSteps, path, probeEps, { entry: pgdEntry, epsilons: sweep }));
     }
+    const whiteBoxPaths = whiteBox.some((a) => a.paths === undefined) ? offered : [...new Set(whiteBox.flatMap((a) => a.paths ?? []))].filter((p) => offered.includes(p));
     const gradPaths = distinctPaths(whiteBoxPaths.length > 0 ? whiteBoxPaths : paths, target);
     if (gradPaths.length > 0)
       units.push({
@@ -267,7 +307,7 @@ function planProbes(config: AdversarialConfig, targets: ModelInfo[], samples: nu
         kind: 'probe-gradients',
         cells: [],
         gradientProbes: gradPaths.map((path) => ({ id: `${target.name}|probe|gradients|${path}`, checkpoint: target.name, path, samples: n })),
-        cost: n * gradPaths.reduce((s, p) => s + gradientCost(target.cycles, p, target.output), 0),
+        cost: n * gradPaths.reduce((s, p) => s + gradientCost(target, p), 0),
       });
   }
   return units;
@@ -288,7 +328,7 @@ export interface CorruptionPlanInput {
 /** Clean cells, then one unit per (corruption, severity) evaluating every checkpoint on the same corrupted images. */
 export function planCorruption({ config, targets, samples, familyOf = (n) => getCorruption(n).family }: CorruptionPlanInput): Plan {
   const units: PlanUnit[] = [];
-  const evalCost = targets.reduce((s, t) => s + forwardCost(t.cycles, t.output), 0);
+  const evalCost = targets.reduce((s, t) => s + forwardCost(t), 0);
   units.push({
     id: 'clean',
     kind: 'clean',

@@ -1,4 +1,4 @@
-import type { GradientPath, OutputKind } from '../models/classifier.js';
+import type { DatasetRecord } from '../datasets/index.js';
 
 /*
  * Every result is a JSON record (RobustBench's way): a run directory holds run.json and one file per cell
@@ -15,18 +15,33 @@ import type { GradientPath, OutputKind } from '../models/classifier.js';
 export type SuiteName = 'adversarial' | 'corruption';
 
 export interface CheckpointRef {
-  /** Name used in tables (model.json name). */
+  /** Name used in tables (model.json name, or the `name` option). */
   name: string;
-  /** Directory as given in the config (relative to the project root or absolute). */
+  /** The model path as given in the config (checkpoint directory or model.json; relative or absolute). */
   dir: string;
-  /** sha256 of the weights file: two runs compare only when checkpoints are identified. */
+  /** sha256 of the weights: two runs compare only when checkpoints are identified. */
   weightsSha256: string;
+  /** CNN-F checkpoints: the architecture family (cnnf-fmnist, ...); other models: the model family (tfjs-layers, tfjs-graph). */
   family: string;
-  cycles: number;
-  ind: number;
+  /** CNN-F only (absent for other families; runs before issue 14 always have them). */
+  cycles?: number;
+  ind?: number;
   /** The output used for predictions in this run. */
-  output: OutputKind;
+  output: string;
+  /** What the model declares (absent in runs made before models declared them: CNN-F defaults apply). */
+  inputShape?: number[];
+  numClasses?: number;
+  outputs?: string[];
+  gradientPaths?: string[];
+  /** `logits`, or `log-probabilities` for a model with a softmax head (a known cause of vanishing gradients). */
+  scores?: 'logits' | 'log-probabilities';
 }
+
+/** run.json's `dataset`: before issue 14 only name, split and source; now the whole DatasetRecord. */
+export type RunDataset = { name: string; split: string; source: string } & Partial<DatasetRecord> & {
+  /** Where the labels came from: the dataset, or each model's clean predictions. */
+  labels?: 'dataset' | 'model';
+};
 
 export interface RunManifest {
   format: 'bench-run/1';
@@ -37,7 +52,7 @@ export interface RunManifest {
   seed: number;
   /** Global test-set indices of the evaluated images, in order; bitsets index into this list. */
   sampleIndices: number[];
-  dataset: { name: string; split: 'test'; source: string };
+  dataset: RunDataset;
   checkpoints: CheckpointRef[];
   /** Every planned cell id, in execution order. */
   cells: string[];
@@ -57,11 +72,11 @@ export interface CellResult {
   id: string;
   kind: CellKind;
   checkpoint: string;
-  output: OutputKind;
+  output: string;
   /** Attack cells. `path` is 'none' for score-based attacks; a transfer attack names its source checkpoint. */
   attack?: string;
   attackParams?: Record<string, unknown>;
-  path?: GradientPath | 'none';
+  path?: string;
   transferFrom?: string;
   eps?: number;
   threatModel?: 'linf' | 'l2';

@@ -9,7 +9,11 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inputError, InputError, StorageError } from '../engine/errors.js';
 import type { BackendInfo } from '../engine/backend.js';
-import { loadFashionMnist, packageRoot, type ImageDataset } from '../data/fashionMnist.js';
+import { packageRoot } from '../data/fashionMnist.js';
+import { adaptDataset, DEFAULT_DATASET, loadDataset, type ImageDataset } from '../datasets/index.js';
+import { batches, toBatch } from '../data/batching.js';
+import { tf } from '../engine/tf.js';
+import { dirname } from 'node:path';
 import { applyOverrides, readJsonFile, SUITE_NAMES, validateConfig, type ConfigOverrides, type SuiteConfig } from './config.js';
 import { loadSuiteModel, type SuiteModel } from './loadClassifier.js';
 import { parseShard, planAdversarial, planCorruption, restrictPlan, shardUnits, type ModelInfo, type Plan, type PlanUnit, type Shard } from './planner.js';
@@ -49,6 +53,8 @@ export interface PreparedRun {
   /** Set for --resume. */
   resumed: { store: RunStore; manifest: SuiteRunManifest } | null;
   workers: number;
+  /** Config fields set by flags (field -> flag): their paths resolve against the working directory. */
+  origins?: Readonly<Record<string, string>>;
 }
 
 export interface ExecuteOptions {
@@ -126,7 +132,7 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
     throw inputError('--out', `${runDir} already holds a run`, `a new directory, or --resume ${runDir} to finish it`);
   if (existsSync(runDir) && !statSync(runDir).isDirectory()) throw inputError('--out', `${runDir} is not a directory`, 'a new or existing directory');
   await checkRunLock(runDir);
-  return { config, configFile: req.configFile ?? configFile, shard, runDir, resumed: null, workers };
+  return { config, configFile: req.configFile ?? configFile, shard, runDir, resumed: null, workers, origins };
 }
 
 /** A relative checkpoint dir is looked up in the working directory, then in the package root (the shipped checkpoints). */
@@ -144,48 +150,139 @@ function benchVersion(): string {
   }
 }
 
-const infoOf = (m: SuiteModel): ModelInfo => ({ name: m.ref.name, dir: m.ref.dir, cycles: m.ref.cycles, output: m.ref.output });
+/** FLOPs of one forward pass of the Fashion-MNIST CNN, the planner's cost unit (docs/performance.md). */
+const CNN_FORWARD_FLOPS = 35.66e6;
+
+const infoOf = (m: SuiteModel): ModelInfo => ({
+  name: m.ref.name,
+  dir: m.ref.dir,
+  cycles: m.cost.feedbackCycles,
+  output: m.ref.output,
+  gradientPaths: m.classifier.gradientPaths,
+  // CNN-F checkpoints keep the measured cycle-based cost model; other models are scaled by their FLOPs.
+  ...(m.description.family !== 'cnnf' && m.cost.forwardFlopsPerImage ? { costScale: m.cost.forwardFlopsPerImage / CNN_FORWARD_FLOPS } : {}),
+});
 const normDir = (d: string) => resolve(d).replace(/\/+$/, '');
 
-async function loadModels(config: SuiteConfig): Promise<{ targets: SuiteModel[]; sources: Map<string, SuiteModel> }> {
+/** Names a checkpoints[] entry in messages: the config file's field, or the --checkpoints flag. */
+function entryWhere(configFile: string | null, fromFlag: boolean, i: number): string {
+  return fromFlag ? `--checkpoints: ${i + 1}` : `${configFile ?? 'config'}: checkpoints[${i}]`;
+}
+
+async function loadModels(
+  config: SuiteConfig,
+  configFile: string | null,
+  checkpointsFromFlag: boolean,
+): Promise<{ targets: SuiteModel[]; sources: Map<string, SuiteModel> }> {
   const targets: SuiteModel[] = [];
-  for (const [i, entry] of config.checkpoints.entries()) {
-    const m = await loadSuiteModel(resolveCheckpointDir(entry.dir), entry.output ?? config.output);
-    m.ref.dir = entry.dir;
-    const twin = targets.find((t) => t.ref.name === m.ref.name);
-    if (twin)
-      throw inputError(
-        `checkpoints[${i}]`,
-        `${entry.dir} and ${twin.ref.dir} are both named ${JSON.stringify(m.ref.name)} (model.json name); cell ids would collide`,
-        'checkpoints with distinct names',
-      );
-    targets.push(m);
-  }
-  const sources = new Map<string, SuiteModel>();
-  if (config.suite === 'adversarial')
-    for (const entry of config.attacks) {
-      const from = entry.transferFrom;
-      if (!from || sources.has(from)) continue;
-      const known =
-        targets.find((t) => t.ref.name === from) ??
-        targets.find((t) => normDir(resolveCheckpointDir(t.ref.dir)) === normDir(resolveCheckpointDir(from))) ??
-        [...sources.values()].find((s) => s.ref.name === from);
-      if (known) {
-        sources.set(from, known);
-        continue;
-      }
-      const dir = resolveCheckpointDir(from);
-      if (!existsSync(dir))
+  const baseDir = configFile && !checkpointsFromFlag ? dirname(configFile) : undefined;
+  const loaded: SuiteModel[] = [];
+  try {
+    for (const [i, entry] of config.checkpoints.entries()) {
+      const m = await loadSuiteModel({
+        path: resolveCheckpointDir(entry.dir),
+        output: entry.output ?? config.output,
+        options: entry.options,
+        where: entryWhere(configFile, checkpointsFromFlag, i),
+        ...(baseDir ? { baseDir } : {}),
+      });
+      loaded.push(m);
+      m.ref.dir = entry.dir;
+      const twin = targets.find((t) => t.ref.name === m.ref.name);
+      if (twin)
         throw inputError(
-          `attacks: transferFrom`,
-          `${JSON.stringify(from)} is neither a checkpoint of this config nor a checkpoint directory`,
-          targets.map((t) => t.ref.name).join(', ') + ', or a checkpoint directory',
+          `checkpoints[${i}]`,
+          `${entry.dir} and ${twin.ref.dir} are both named ${JSON.stringify(m.ref.name)}; cell ids would collide`,
+          'models with distinct names (give one a "name")',
         );
-      const m = await loadSuiteModel(dir, config.output);
-      m.ref.dir = from;
-      sources.set(from, m);
+      targets.push(m);
     }
-  return { targets, sources };
+    const sources = new Map<string, SuiteModel>();
+    if (config.suite === 'adversarial')
+      for (const entry of config.attacks) {
+        const from = entry.transferFrom;
+        if (!from || sources.has(from)) continue;
+        const known =
+          targets.find((t) => t.ref.name === from) ??
+          targets.find((t) => normDir(resolveCheckpointDir(t.ref.dir)) === normDir(resolveCheckpointDir(from))) ??
+          [...sources.values()].find((s) => s.ref.name === from);
+        if (known) {
+          sources.set(from, known);
+          continue;
+        }
+        const dir = resolveCheckpointDir(from);
+        if (!existsSync(dir))
+          throw inputError(
+            `attacks: transferFrom`,
+            `${JSON.stringify(from)} is neither a checkpoint of this config nor a model path`,
+            targets.map((t) => t.ref.name).join(', ') + ', or a model path',
+          );
+        const m = await loadSuiteModel({ path: dir, where: `attacks: transferFrom ${from}`, ...(config.output ? { output: config.output } : {}) });
+        loaded.push(m);
+        m.ref.dir = from;
+        sources.set(from, m);
+        for (const t of targets)
+          if (t.classifier.inputShape.join('x') !== m.classifier.inputShape.join('x'))
+            throw inputError(
+              'attacks: transferFrom',
+              `${m.ref.name} takes ${m.classifier.inputShape.join('x')} images but the target ${t.ref.name} takes ${t.classifier.inputShape.join('x')}`,
+              'a transfer source with the targets\' input shape',
+            );
+      }
+    return { targets, sources };
+  } catch (err) {
+    for (const m of loaded) m.dispose();
+    throw err;
+  }
+}
+
+/**
+ * The images and labels each model is evaluated on: the dataset adapted to its input shape (one printed
+ * notice per adaptation), with the dataset's labels (whose class count must match the model's) or, with
+ * `labels: model`, the model's own clean predictions.
+ */
+function dataPerModel(
+  data: ImageDataset,
+  models: readonly SuiteModel[],
+  labels: 'dataset' | 'model',
+  batchSize: number,
+  say: (line: string) => void,
+): Map<string, ImageDataset> {
+  const out = new Map<string, ImageDataset>();
+  const byShape = new Map<string, ImageDataset>();
+  for (const m of models) {
+    if (out.has(m.ref.name)) continue;
+    const key = m.classifier.inputShape.join('x');
+    let adapted = byShape.get(key);
+    if (!adapted) {
+      const r = adaptDataset(data, m.classifier.inputShape, `dataset ${data.record?.source ?? data.source}`);
+      if (r.notice) say(`notice: ${r.notice}`);
+      adapted = r.data;
+      byShape.set(key, adapted);
+    }
+    if (labels === 'dataset') {
+      const classes = data.record?.numClasses ?? data.classNames.length;
+      if (classes !== m.classifier.numClasses)
+        throw inputError(
+          `model ${JSON.stringify(m.ref.name)}`,
+          `has ${m.classifier.numClasses} classes but the dataset ${data.record?.source ?? data.source} has ${classes}`,
+          `a dataset with ${m.classifier.numClasses} classes, or --labels model (labels: the model's clean predictions)`,
+        );
+      out.set(m.ref.name, adapted);
+      continue;
+    }
+    const predicted = new Int32Array(adapted.count);
+    for (const rows of batches(Array.from({ length: adapted.count }, (_, i) => i), batchSize)) {
+      const { x, y } = toBatch(adapted, rows);
+      const logits = m.classifier.logits(x, m.ref.output);
+      const pred = tf.argMax(logits, 1);
+      predicted.set(pred.dataSync() as Int32Array, rows[0]);
+      tf.dispose([x, y, logits, pred]);
+    }
+    const classNames = m.classifier.classNames ?? Array.from({ length: m.classifier.numClasses }, (_, k) => data.classNames[k] ?? `class ${k}`);
+    out.set(m.ref.name, { ...adapted, labels: predicted, classNames });
+  }
+  return out;
 }
 
 function machine(): SuiteRunManifest['machine'] {
@@ -334,9 +431,27 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
   const say = opts.stdout ?? ((s: string) => void process.stdout.write(s));
   const { config } = prep;
   if (opts.transformData && prep.workers > 1) throw new Error('internal: transformData applies to this process only; use workers = 1');
-  const loaded = await loadFashionMnist('test', { limit: config.limit, offset: config.offset });
-  const { targets, sources } = await loadModels(config);
+  const fromFlag = (name: string) => prep.origins?.[name] !== undefined;
+  const loaded = await loadDataset(config.dataset ?? DEFAULT_DATASET, {
+    limit: config.limit,
+    offset: config.offset,
+    labels: config.labels,
+    where: fromFlag('dataset') ? '--dataset' : `${prep.configFile ?? 'config'}: dataset`,
+    ...(prep.configFile && !fromFlag('dataset') && config.dataset !== undefined ? { baseDir: dirname(prep.configFile) } : {}),
+  });
+  const { targets, sources } = await loadModels(config, prep.configFile, fromFlag('checkpoints'));
   const data = opts.transformData ? await opts.transformData(loaded) : loaded;
+  let modelData: Map<string, ImageDataset>;
+  try {
+    modelData = dataPerModel(data, [...targets, ...sources.values()], config.labels, config.batchSize, (line) => {
+      if (!opts.quiet && !opts.helper) process.stderr.write(`${line}\n`);
+    });
+  } catch (err) {
+    for (const m of new Set([...targets, ...sources.values()])) m.dispose();
+    throw err;
+  }
+  if (!opts.quiet && !opts.helper)
+    for (const m of new Set([...targets, ...sources.values()])) for (const n of m.notices) process.stderr.write(`notice: ${m.ref.name}: ${n}\n`);
   const sampleIndices = Array.from({ length: data.count }, (_, i) => data.offset + i);
   const models = new Map<string, SuiteModel>();
   for (const m of [...targets, ...sources.values()]) models.set(m.ref.name, m);
@@ -372,7 +487,7 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
       configFile: prep.configFile,
       seed: config.seed,
       sampleIndices,
-      dataset: { name: 'fashion-mnist', split: 'test', source: data.source },
+      dataset: { ...(data.record ?? { name: 'fashion-mnist', split: 'test', source: data.source }), labels: config.labels },
       checkpoints,
       cells: plan.cells,
       shard: prep.shard,
@@ -404,6 +519,7 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
       );
     const ctx: RunContext = {
       data,
+      modelData,
       seed: config.seed,
       batchSize: config.batchSize,
       quiet: opts.quiet ?? false,
