@@ -48,8 +48,9 @@ export class CnnfClassifier implements DeclaredClassifier {
     return output === 'last' ? run.last : run.average;
   }
 
-  logits(x: Tensor4D, output: OutputKind = this.defaultOutput): Tensor2D {
-    return tf.tidy(() => this.logitsOf(x, output));
+  logits(x: Tensor4D, output: string = this.defaultOutput): Tensor2D {
+    const { output: checked } = resolveRequest(this, 'e2e', { output });
+    return tf.tidy(() => this.logitsOf(x, checked as OutputKind));
   }
 
   /**

@@ -683,13 +683,19 @@ describe('regressions found by fuzzing and review', () => {
     expect(await refusal('__proto__ tensor', () => loadCheckpoint(dir))).toMatch(/weights\.safetensors: unexpected tensors "__proto__"/);
   });
 
-  it('a suite refuses a checkpoint that does not fit Fashion-MNIST (was a matMul stack trace after creating the run directory)', async () => {
+  it('a suite refuses a checkpoint whose classes do not fit the dataset, before writing anything (was a matMul stack trace after creating the run directory)', async () => {
     const dir = join(work, 'tiny-suite');
     await saveCheckpoint(dir, { name: 'tiny', architecture: TINY, normalization: { mean: [0.5], std: [0.5] }, classNames: ['a', 'b', 'c'], provenance: {} }, tinyWeights());
-    const { loadSuiteModel } = await import('../../src/suite/loadClassifier.js');
-    expect(await refusal('tiny in a suite', () => loadSuiteModel(dir, 'last'))).toBe(
-      `${join(dir, 'model.json')}: architecture.inputShape: [8, 8, 1] does not fit the suite's Fashion-MNIST images (allowed: [28, 28, 1])`,
+    const { prepareRun, executeRun } = await import('../../src/suite/runner.js');
+    const { initBackend } = await import('../../src/engine/backend.js');
+    const backend = await initBackend('wasm');
+    const out = join(work, 'tiny-suite-run');
+    const prep = await prepareRun({ suite: 'corruption', overrides: { checkpoints: dir, limit: 4, corruptions: 'gaussian_noise', severities: '1' }, out });
+    // The 28x28 images are adapted to the 8x8 input (a notice), but 10 classes cannot be judged by a 3-class model.
+    expect(await refusal('tiny in a suite', () => executeRun(prep, { backend, quiet: true, stdout: () => undefined, noReport: true }))).toBe(
+      'model "tiny": has 3 classes but the dataset fashion-mnist has 10 (allowed: a dataset with 3 classes, or --labels model (labels: the model\'s clean predictions))',
     );
+    expect(existsSync(out)).toBe(false);
   });
 
   it('pickles: a megabyte-long protocol-0 INT and a state_dict that wraps itself are refused quickly', async () => {

@@ -21,7 +21,7 @@ describe('committed default checkpoints', () => {
 
   for (const name of ['cnn-fmnist', 'cnnf-fmnist']) {
     it(`${name} loads and reproduces the clean accuracies recorded in its model.json (10,000 test images)`, async () => {
-      const model = await loadSuiteModel(join(ROOT, 'checkpoints', name), 'last');
+      const model = await loadSuiteModel({ path: join(ROOT, 'checkpoints', name), output: 'last', where: name });
       const test = await loadFashionMnist('test');
       const recorded = model.manifest.metrics.cleanAccuracy as { first: number; last: number; average: number };
       const measured = await cleanAccuracy(model.classifier.network as CnnfNetwork, test);
@@ -36,7 +36,7 @@ describe('committed default checkpoints', () => {
   }
 
   it('PGD-20 at eps 0.1 drives the standard-trained CNN below 10% robust accuracy', async () => {
-    const model = await loadSuiteModel(join(ROOT, 'checkpoints', 'cnn-fmnist'), 'last');
+    const model = await loadSuiteModel({ path: join(ROOT, 'checkpoints', 'cnn-fmnist'), output: 'last', where: 'cnn-fmnist' });
     const test = await loadFashionMnist('test', { limit: 200 });
     const rows = rangeIndices(0, 200);
     const x = toBatchTensor(test.images, rows, [28, 28, 1]);
@@ -54,7 +54,7 @@ describe('committed default checkpoints', () => {
   }, 300_000);
 
   it('the default CNN loses accuracy as noise and blur severity grows', async () => {
-    const model = await loadSuiteModel(join(ROOT, 'checkpoints', 'cnn-fmnist'), 'last');
+    const model = await loadSuiteModel({ path: join(ROOT, 'checkpoints', 'cnn-fmnist'), output: 'last', where: 'cnn-fmnist' });
     const n = 500;
     const test = await loadFashionMnist('test', { limit: n });
     const rows = rangeIndices(0, n);

@@ -74,7 +74,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'bench-runner-'));
   await fixtureCheckpoint('cnn', join(root, 'cnn'), 'cnn-fmnist');
   await fixtureCheckpoint('cnnf', join(root, 'cnnf'), 'cnnf-fmnist');
-  cnnf = await loadSuiteModel(join(root, 'cnnf'), 'last');
+  cnnf = await loadSuiteModel({ path: join(root, 'cnnf'), output: 'last', where: 'cnnf' });
   const data = await loadFashionMnist('test', { limit: N });
   const x = tf.tensor4d(data.images, [N, 28, 28, 1]);
   const logits = cnnf.classifier.logits(x, 'last');

@@ -32,7 +32,7 @@ describe('adversarial training examples (--adv)', () => {
 
   beforeAll(async () => {
     await initBackend('wasm');
-    cnn = await loadSuiteModel(join(ROOT, 'checkpoints', 'cnn-fmnist'), 'last');
+    cnn = await loadSuiteModel({ path: join(ROOT, 'checkpoints', 'cnn-fmnist'), output: 'last', where: 'cnn-fmnist' });
     const data = await loadFashionMnist('test', { limit: 64 });
     x = tf.tensor4d(data.images, [64, 28, 28, 1]);
     y = tf.tensor1d(Array.from(data.labels), 'int32');
