@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../../src/engine/backend.js';
 import { InputError } from '../../../src/engine/errors.js';
 import { tf, type Tensor4D } from '../../../src/engine/tf.js';
 import { detectFamily, loadModel } from '../../../src/models/families/index.js';
@@ -11,6 +12,7 @@ import { saveLayersModel } from './tfjsModels.helpers.js';
 
 let root: string;
 beforeAll(async () => {
+  await initBackend('wasm'); // registers bench's wasm gradient kernels; tests below pick their backend
   await tf.setBackend('cpu');
   root = await mkdtemp(join(tmpdir(), 'bench-layers-'));
 });
@@ -227,5 +229,31 @@ describe('tfjs-layers family: input gradients', () => {
   it('C&W margin through depthwise/separable convs and batch norm matches finite differences on cpu', async () => {
     const file = await saveLayersModel(rgbFunctional(), join(root, 'grad-rgb'));
     await checkGradient(file, [32, 32, 3], {}, 'margin');
+  });
+});
+
+describe('tfjs-layers family on the wasm backend', () => {
+  it('gives the cpu outputs and, for conv/dense models, the cpu input gradient', async () => {
+    const m = tf.sequential();
+    m.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 3, strides: 2, activation: 'relu' }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+    m.add(tf.layers.flatten());
+    m.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
+    const file = await saveLayersModel(m, join(root, 'wasm'));
+    const x = images(2, [28, 28, 1], 30);
+    const y = tf.tensor1d([3, 4], 'int32');
+    const onCpu = await loadLayersModel(file);
+    const cpuLogits = onCpu.classifier.logits(x);
+    const cpuGrad = onCpu.classifier.lossAndGrad(x, y, { path: 'direct' }).grad;
+    try {
+      await tf.setBackend('wasm');
+      const onWasm = await loadLayersModel(file);
+      expect(maxAbsDiff(onWasm.classifier.logits(x), cpuLogits)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(onWasm.classifier.lossAndGrad(x, y, { path: 'direct' }).grad, cpuGrad)).toBeLessThan(1e-5);
+      onWasm.dispose();
+    } finally {
+      await tf.setBackend('cpu');
+    }
+    onCpu.dispose();
   });
 });
