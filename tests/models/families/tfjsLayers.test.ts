@@ -28,15 +28,21 @@ function randomizeBatchNorm(model: tf.LayersModel, seed: number): void {
       layer.setWeights(layer.getWeights().map((w, i) => tf.tensor(Array.from({ length: w.size }, () => (i === 3 ? 0.5 + rand() : rand() - 0.5)), w.shape)));
 }
 
+/** Seeded initialisers: every model (and so every finite-difference check) is the same on every run. */
+let seed = 100;
+const init = () => ({ kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }), biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed++ }) });
+const dwInit = () => ({ depthwiseInitializer: tf.initializers.glorotUniform({ seed: seed++ }), biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed++ }) });
+const sepInit = () => ({ ...dwInit(), pointwiseInitializer: tf.initializers.glorotUniform({ seed: seed++ }) });
+
 /** Grey 28x28x1 Sequential: strided conv, batch norm, dropout, max pool, dense softmax head. */
 function greySequential(): tf.Sequential {
   const m = tf.sequential();
-  m.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }));
+  m.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', ...init() }));
   m.add(tf.layers.batchNormalization());
   m.add(tf.layers.dropout({ rate: 0.5 }));
   m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
   m.add(tf.layers.flatten());
-  m.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
+  m.add(tf.layers.dense({ units: 10, activation: 'softmax', ...init() }));
   randomizeBatchNorm(m, 1);
   return m;
 }
@@ -44,13 +50,13 @@ function greySequential(): tf.Sequential {
 /** RGB 32x32x3 functional: depthwise and separable convs, batch norm, global average pooling, linear head. */
 function rgbFunctional(): tf.LayersModel {
   const input = tf.input({ shape: [32, 32, 3] });
-  let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same' }).apply(input) as tf.SymbolicTensor;
+  let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', ...init() }).apply(input) as tf.SymbolicTensor;
   x = tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU().apply(x) as tf.SymbolicTensor;
-  x = tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 1, padding: 'same', activation: 'relu' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.separableConv2d({ filters: 12, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 1, padding: 'same', activation: 'relu', ...dwInit() }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.separableConv2d({ filters: 12, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', ...sepInit() }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: 7 }).apply(x) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 7, ...init() }).apply(x) as tf.SymbolicTensor;
   const m = tf.model({ inputs: input, outputs: out });
   randomizeBatchNorm(m, 2);
   return m;
@@ -200,7 +206,7 @@ describe('tfjs-layers family: input gradients', () => {
   /**
    * Central finite differences of the summed loss along random directions d: (L(x + h d) - L(x - h d)) / 2h
    * must equal <grad, d>. float32 forward passes (loss rounding ~1e-7 / 2h) and ReLU/max-pool kinks within
-   * h bound the agreement: h = 1e-3, tolerance 3% + 2e-4.
+   * h bound the agreement (the error shrinks with h: kinks): h = 3e-4, tolerance 3% + 2e-4.
    */
   async function checkGradient(file: string, shape: [number, number, number], options: Parameters<typeof loadLayersModel>[1], loss: 'ce' | 'margin') {
     const loaded = await loadLayersModel(file, options);
@@ -211,7 +217,7 @@ describe('tfjs-layers family: input gradients', () => {
     expect(value.shape).toEqual([2]);
     expect(grad.shape).toEqual(x.shape);
     const total = (xi: Tensor4D) => tf.tidy(() => c.lossAndGrad(xi, y, { path: 'direct', loss }).loss.sum().dataSync()[0]);
-    const h = 1e-3;
+    const h = 3e-4;
     for (let k = 0; k < 3; k++) {
       const d = tf.tidy(() => tf.sub(images(2, shape, 20 + k), 0.5)) as Tensor4D;
       const fd = (total(tf.add(x, tf.mul(d, h)) as Tensor4D) - total(tf.sub(x, tf.mul(d, h)) as Tensor4D)) / (2 * h);
