@@ -193,6 +193,7 @@ export function artifactsHandler(artifacts: tf.io.ModelArtifacts): tf.io.IOHandl
 /**
  * Runs a tfjs load or first execution and turns its error into one InputError line naming `file`:
  * an op the converter does not know (`op "X" has no TF.js implementation`), a kernel the backend lacks,
+ * an op without a gradient,
  * a control-flow op that needs asynchronous execution, or TF.js's own message. InputErrors pass through.
  */
 export function explainTfjsError(err: unknown, file: string, what: string): InputError {
@@ -202,6 +203,8 @@ export function explainTfjsError(err: unknown, file: string, what: string): Inpu
   if (unknownOp) return inputError(file, `op ${JSON.stringify(unknownOp[1])} has no TF.js implementation`, 'the ops of tfjs-converter 4.x');
   const kernel = /Kernel '([^']+)' not registered for backend '([^']+)'/.exec(message);
   if (kernel) return inputError(file, `op kernel ${JSON.stringify(kernel[1])} is not implemented on the ${kernel[2]} backend`);
+  const noGradient = /gradient function not found for (\S+?)\.?$/m.exec(message);
+  if (noGradient) return inputError(file, `op ${JSON.stringify(noGradient[1])} has no gradient in TF.js, so gradient attacks cannot run on this model`);
   const dynamic = /the dynamic op '([^']+)'/.exec(message);
   if (dynamic) return inputError(file, `uses control-flow op ${JSON.stringify(dynamic[1])}, which needs asynchronous execution (bench runs models synchronously, as gradients require)`);
   return inputError(file, `${what}: ${message}`);

@@ -70,6 +70,24 @@ describe('TF.js model files: formats and bad files, each refused in one line nam
     expect(await inputErrorOf(loadModel(join(root, 'nowhere')))).toMatch(/nowhere: does not exist/);
   });
 
+  it('weights split over several shards (as tfjs-converter writes 4 MB shards) load as one, in manifest order', async () => {
+    const dir = join(root, 'two-shards');
+    const model = smallModel();
+    await saveLayersModel(model, dir);
+    const file = join(dir, 'model.json');
+    const json = JSON.parse(await readFile(file, 'utf8'));
+    const bin = await readFile(join(dir, SHARD));
+    await writeFile(join(dir, 'group1-shard1of2.bin'), bin.subarray(0, 200));
+    await writeFile(join(dir, 'group1-shard2of2.bin'), bin.subarray(200));
+    await unlink(join(dir, SHARD));
+    json.weightsManifest[0].paths = ['group1-shard1of2.bin', 'group1-shard2of2.bin'];
+    await writeFile(file, JSON.stringify(json));
+    const loaded = await loadModel(dir);
+    const x = tf.randomUniform([2, 6, 6, 1]) as tf.Tensor4D;
+    expect(Array.from(loaded.classifier.logits(x).dataSync())).toEqual(Array.from((model.predict(x) as tf.Tensor).dataSync()));
+    loaded.dispose();
+  });
+
   it('a missing weight shard: names the shard', async () => {
     const dir = join(root, 'missing');
     await saveLayersModel(smallModel(), dir);

@@ -92,3 +92,27 @@ describe('tfjs-graph family: a converter-format graph-model (Placeholder, Const,
     loaded.dispose();
   });
 });
+
+describe('tfjs-graph family: gradient check before a gradient attack', () => {
+  it('an op without a TF.js gradient (DepthToSpace) is named in one line by checkInputGradient; a plain graph passes', async () => {
+    const { checkInputGradient } = await import('../../../src/models/families/common.js');
+    const w = weights(7);
+    const file = await saveGraphModel(join(root, 'd2s'), SHAPE, FILTERS, CLASSES, w, {
+      extraOp: 'DepthToSpace',
+      extraAttr: { block_size: { i: '2' }, data_format: { s: Buffer.from('NHWC').toString('base64') } },
+    });
+    const loaded = await loadGraphModel(file); // the forward pass works: [N,4,4,4] -> [N,8,8,1], still 64 values
+    // Reference: the same graph with depthToSpace in place of relu.
+    const x = images(1, 8);
+    const ref = tf.tidy(() => {
+      const a = tf.depthToSpace(tf.add(tf.conv2d(x, tf.tensor4d(w.kernel, [3, 3, 3, FILTERS]), 2, 'same'), tf.tensor1d(w.convBias)) as tf.Tensor4D, 2);
+      return tf.add(tf.matMul(tf.reshape(a, [1, FLAT]), tf.tensor2d(w.dense, [FLAT, CLASSES])), tf.tensor1d(w.denseBias));
+    });
+    expect(maxAbsDiff(loaded.classifier.logits(x), ref)).toBeLessThan(1e-5);
+    expect(() => checkInputGradient(loaded.classifier, file)).toThrow(`${file}: op "DepthToSpace" has no gradient in TF.js, so gradient attacks cannot run on this model`);
+    loaded.dispose();
+    const plain = await loadGraphModel(await saveGraphModel(join(root, 'plain'), SHAPE, FILTERS, CLASSES, w));
+    expect(() => checkInputGradient(plain.classifier, file)).not.toThrow();
+    plain.dispose();
+  });
+});

@@ -43,7 +43,7 @@ export interface GraphWeights {
 
 /**
  * A hand-written tfjs-converter graph-model: x [-1,H,W,C] -> Conv2D 3x3 stride 2 SAME -> BiasAdd -> Relu ->
- * Reshape [-1, F*Ho*Wo] -> MatMul -> BiasAdd -> (Softmax) -> Identity. GraphDef JSON as tfjs-converter
+ * (or opts.extraOp in place of Relu) -> Reshape [-1, F*Ho*Wo] -> MatMul -> BiasAdd -> (Softmax) -> Identity. GraphDef JSON as tfjs-converter
  * writes it (attr types DT_FLOAT/DT_INT32, string attrs base64, int lists as strings).
  */
 export async function saveGraphModel(
@@ -52,7 +52,7 @@ export async function saveGraphModel(
   filters: number,
   classes: number,
   w: GraphWeights,
-  opts: { softmax?: boolean; extraOp?: string } = {},
+  opts: { softmax?: boolean; extraOp?: string; extraAttr?: Record<string, unknown> } = {},
 ): Promise<string> {
   const [h, wd, c] = shape;
   const ho = Math.ceil(h / 2);
@@ -86,7 +86,7 @@ export async function saveGraphModel(
       },
     },
     { name: 'conv/BiasAdd', op: 'BiasAdd', input: ['conv/Conv2D', 'conv/bias'], attr: { T: f32, data_format: { s: b64('NHWC') } } },
-    { name: 'conv/Relu', op: opts.extraOp ?? 'Relu', input: ['conv/BiasAdd'], attr: { T: f32 } },
+    { name: 'conv/Relu', op: opts.extraOp ?? 'Relu', input: ['conv/BiasAdd'], attr: { T: f32, ...opts.extraAttr } },
     { name: 'flat/Reshape', op: 'Reshape', input: ['conv/Relu', 'flat/shape'], attr: { T: f32, Tshape: { type: 'DT_INT32' } } },
     { name: 'dense/MatMul', op: 'MatMul', input: ['flat/Reshape', 'dense/kernel'], attr: { T: f32, transpose_a: { b: false }, transpose_b: { b: false } } },
     { name: 'dense/BiasAdd', op: 'BiasAdd', input: ['dense/MatMul', 'dense/bias'], attr: { T: f32, data_format: { s: b64('NHWC') } } },
