@@ -116,3 +116,10 @@ export interface DeclaredClassifier extends Classifier {
    */
   logitsFor(x: Tensor4D, request?: LogitsRequest): Tensor2D;
 }
+
+/**
+ * Every prediction output and gradient path some model family declares: what a config may name before any
+ * model is loaded (typos are caught early, with suggestions); each loaded model then checks what it offers.
+ */
+export const KNOWN_OUTPUTS: readonly string[] = [...OUTPUT_KINDS, LOGITS_OUTPUT];
+export const KNOWN_PATHS: readonly string[] = [...GRADIENT_PATHS, DIRECT_PATH];

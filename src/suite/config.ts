@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { inputError, InputError, showValue } from '../engine/errors.js';
 import { MODEL_OPTION_KEYS, parseModelOptions, HEAD_OPTIONS, type ModelOptions } from '../models/families/index.js';
 import { parseDatasetSpec } from '../datasets/index.js';
+import { KNOWN_OUTPUTS, KNOWN_PATHS } from '../models/classifier.js';
 import { getAttack } from '../../attacks/registry.js';
 import { didYouMean } from '../engine/suggest.js';
 import { CORRUPTION_NAMES, getCorruption } from '../../corruptions/registry.js';
@@ -213,8 +214,8 @@ function seedOf(v: unknown, w: Where): number {
  * models: logits), so only the form is checked here; the runner checks each model offers it.
  */
 function outputOf(v: unknown, w: Where, path: string): string {
-  if (typeof v !== 'string' || !/^[A-Za-z0-9_-]{1,40}$/.test(v))
-    throw inputError(w.field(path), `invalid value ${show(v)}`, `an output the model declares (CNN-F: ${CNNF_OUTPUTS.join(', ')})`);
+  if (typeof v !== 'string' || !KNOWN_OUTPUTS.includes(v))
+    throw inputError(w.field(path), `invalid value ${show(v)}${didYouMean(v, KNOWN_OUTPUTS)}`, `${CNNF_OUTPUTS.join(', ')} (CNN-F), logits (TF.js models)`);
   return v;
 }
 
@@ -312,11 +313,11 @@ function attacksOf(v: unknown, w: Where): AttackEntry[] {
     if (raw.paths !== undefined && !(Array.isArray(raw.paths) && raw.paths.length === 0 && !attack.usesGradient)) {
       if (!attack.usesGradient)
         throw inputError(w.field(`${at}.paths`), `${name} is score-based and takes no gradient paths`, 'leave "paths" out');
-      const allowed = 'gradient paths the model declares (CNN-F: first, e2e, bpda; TF.js models: direct)';
+      const allowed = 'first, e2e, bpda (CNN-F), direct (TF.js models)';
       const given = nonEmptyList(raw.paths, w, `${at}.paths`, allowed);
       given.forEach((p, j) => {
-        if (typeof p !== 'string' || !/^[A-Za-z0-9_-]{1,40}$/.test(p))
-          throw inputError(w.field(`${at}.paths[${j}]`), `invalid path ${show(p)}`, allowed);
+        if (typeof p !== 'string' || !KNOWN_PATHS.includes(p))
+          throw inputError(w.field(`${at}.paths[${j}]`), `invalid path ${show(p)}${didYouMean(p, KNOWN_PATHS)}`, allowed);
       });
       if (new Set(given).size !== given.length) throw inputError(w.field(`${at}.paths`), 'a path is listed twice', allowed);
       paths = given as string[];

@@ -39,8 +39,8 @@ describe('suite config validation: one line naming file, field and allowed value
     ['empty checkpoint list', adversarial({ checkpoints: [] }), 'my.json: checkpoints: must be a non-empty list'],
     ['batch size zero', adversarial({ batchSize: 0 }), 'my.json: batchSize: invalid value 0 (allowed: a positive integer)'],
     ['batch size fractional', adversarial({ batchSize: 1.5 }), 'my.json: batchSize: invalid value 1.5 (allowed: a positive integer)'],
-    ['bad output', adversarial({ output: 'final' }), 'my.json: output: invalid value "final" (allowed: first, last, average)'],
-    ['bad path', adversarial({ attacks: [{ name: 'pgd', paths: ['e2e', 'full'] }] }), 'my.json: attacks[0].paths[1]: invalid path "full" (allowed: first, e2e, bpda)'],
+    ['bad output', adversarial({ output: 'final' }), 'my.json: output: invalid value "final" (allowed: first, last, average (CNN-F), logits (TF.js models))'],
+    ['bad path', adversarial({ attacks: [{ name: 'pgd', paths: ['e2e', 'full'] }] }), 'my.json: attacks[0].paths[1]: invalid path "full" (allowed: first, e2e, bpda (CNN-F), direct (TF.js models))'],
     ['paths on a score-based attack', adversarial({ attacks: [{ name: 'square', paths: ['e2e'] }] }), 'my.json: attacks[0].paths: square is score-based'],
     ['unknown checkpoint key', adversarial({ checkpoints: [{ dir: 'x', outptu: 'last' }] }), 'my.json: checkpoints[0].outptu: unknown key (did you mean "output"?)'],
     ['missing suite', { checkpoints: ['x'] }, 'my.json: suite: is required (allowed: adversarial, corruption)'],
@@ -52,12 +52,12 @@ describe('suite config validation: one line naming file, field and allowed value
     ['unknown corruption, closest suggested', corruption({ corruptions: ['gausian_noise'] }), 'my.json: corruptions[0]: unknown corruption "gausian_noise" (did you mean "gaussian_noise"?)'],
     ['adversarial key in a corruption config', corruption({ epsilons: [0.1] }), 'my.json: epsilons: unknown key'],
     ['misspelt suite, closest suggested', { suite: 'adversrial', checkpoints: ['x'] }, 'my.json: suite: unknown suite "adversrial" (did you mean "adversarial"?) (allowed: adversarial, corruption)'],
-    ['misspelt output, closest suggested', adversarial({ output: 'lst' }), 'my.json: output: invalid value "lst" (did you mean "last"?) (allowed: first, last, average)'],
-    ['misspelt path, closest suggested', adversarial({ attacks: [{ name: 'pgd', paths: ['e2d'] }] }), 'my.json: attacks[0].paths[0]: invalid path "e2d" (did you mean "e2e"?) (allowed: first, e2e, bpda)'],
+    ['misspelt output, closest suggested', adversarial({ output: 'lst' }), 'my.json: output: invalid value "lst" (did you mean "last"?) (allowed: first, last, average (CNN-F), logits (TF.js models))'],
+    ['misspelt path, closest suggested', adversarial({ attacks: [{ name: 'pgd', paths: ['e2d'] }] }), 'my.json: attacks[0].paths[0]: invalid path "e2d" (did you mean "e2e"?) (allowed: first, e2e, bpda (CNN-F), direct (TF.js models))'],
     ['misspelt attack param value, closest suggested', adversarial({ attacks: [{ name: 'pgd', params: { loss: 'marginn' } }] }), 'my.json: attacks[0].params.loss: invalid value "marginn" (did you mean "margin"?) (allowed: ce, margin)'],
     ['misspelt attack param name, closest suggested', adversarial({ attacks: [{ name: 'pgd', params: { stepsize: 0.01 } }] }), 'my.json: attacks[0].params.stepsize: unknown parameter (did you mean "stepSize"?)'],
     ['unknown attack far from every name: no suggestion', adversarial({ attacks: ['xyzzy'] }), 'my.json: attacks[0].name: unknown attack "xyzzy" (allowed: fgsm, pgd,'],
-    ['a megabyte-long value is cut in the message', adversarial({ output: 'x'.repeat(1 << 20) }), `my.json: output: invalid value "${'x'.repeat(58)}… (allowed: first, last, average)`],
+    ['a megabyte-long value is cut in the message', adversarial({ output: 'x'.repeat(1 << 20) }), `my.json: output: invalid value "${'x'.repeat(58)}… (allowed: first, last, average (CNN-F), logits (TF.js models))`],
     ['a key with a newline stays on one line', adversarial({ 'a\nb': 1 }), 'my.json: a\\nb: unknown key'],
   ])('%s', (_what, raw, expected) => {
     expect(errorOf(raw)).toContain(expected);
@@ -76,8 +76,10 @@ describe('suite config validation: one line naming file, field and allowed value
   it('fills defaults, sorts epsilons and severities, resolves "all" and attack params', () => {
     const a = validateConfig(adversarial({ epsilons: [0.1, 0, 0.03] }), 'x') as AdversarialConfig;
     expect(a.epsilons).toEqual([0, 0.03, 0.1]);
-    expect([a.output, a.limit, a.offset, a.batchSize, a.seed, a.sanity]).toEqual(['last', 1000, 0, 100, 0, true]);
-    expect(a.attacks[0]).toMatchObject({ name: 'pgd', label: 'pgd', paths: ['first', 'e2e', 'bpda'] });
+    // No output or paths: each model's own default output and every gradient path it declares (runner, planner).
+    expect([a.output, a.labels, a.limit, a.offset, a.batchSize, a.seed, a.sanity]).toEqual([undefined, 'dataset', 1000, 0, 100, 0, true]);
+    expect(a.attacks[0]).toMatchObject({ name: 'pgd', label: 'pgd' });
+    expect(a.attacks[0].paths).toBeUndefined();
     expect(a.attacks[0].params.steps).toBe(20); // PGD's registry default
     const c = validateConfig(corruption({ severities: [5, 1] }), 'x') as CorruptionConfig;
     expect(c.severities).toEqual([1, 5]);
