@@ -5,6 +5,7 @@
  */
 import { tf, type Tensor, type Tensor4D } from '../src/engine/tf.js';
 import type { BorderMode } from './filters.js';
+import { roundHalfEven } from '../src/engine/pyNumeric.js';
 
 /** Border rule on a float tensor of integer-valued indices (same rules as borderIndex). */
 function borderIndexTensor(i: Tensor, n: number, mode: BorderMode): Tensor {
@@ -48,14 +49,16 @@ export function bilinearSample(x: Tensor4D, ys: Tensor, xs: Tensor, mode: Border
  * Zooms into the centre by `factor` >= 1 keeping the size: crop ceil(size / factor) pixels around the
  * centre, resize by `factor` with linear interpolation and trim the excess evenly. This is the CIFAR-10-C
  * `clipped_zoom` helper; its scipy.ndimage.zoom(order=1) maps output pixel o to input o*(in-1)/(out-1),
- * which is tf.image.resizeBilinear with alignCorners = true.
+ * which is tf.image.resizeBilinear with alignCorners = true. The sizes are computed as the reference
+ * does in float64: crop int(ceil(size / factor)), zoomed size round(crop * factor) with Python's
+ * round (ties to even, scipy.ndimage.zoom's output shape). Both depend on the last bit of `factor`:
+ * 1.1400000000000001 (numpy's arange element) gives crop 25 and zoomed size round(28.500000000000004) =
+ * 29; 1.14 gives 28.
  */
 export function clippedZoom(x: Tensor4D, factor: number): Tensor4D {
   const [, h, w] = x.shape;
-  const cropH = Math.ceil(h / factor);
-  const cropW = Math.ceil(w / factor);
-  const zoomedH = Math.round(cropH * factor);
-  const zoomedW = Math.round(cropW * factor);
+  const { crop: cropH, zoomed: zoomedH } = clippedZoomSizes(h, factor);
+  const { crop: cropW, zoomed: zoomedW } = clippedZoomSizes(w, factor);
   // Factors just above 1 can keep the whole image and still enlarge it by a pixel (28 -> 29): not identity.
   if (cropH === h && cropW === w && zoomedH === h && zoomedW === w) return tf.clone(x);
   return tf.tidy(() => {
@@ -63,6 +66,16 @@ export function clippedZoom(x: Tensor4D, factor: number): Tensor4D {
     const zoomed = tf.image.resizeBilinear(crop, [zoomedH, zoomedW], true);
     return tf.slice(zoomed, [0, Math.floor((zoomedH - h) / 2), Math.floor((zoomedW - w) / 2), 0], [-1, h, w, -1]);
   });
+}
+
+/**
+ * Sizes along one axis of `size` pixels in CIFAR-10-C's clipped_zoom: crop = int(np.ceil(size / factor))
+ * and zoomed = round(crop * factor) (scipy.ndimage.zoom's output shape; Python's round, ties to even),
+ * both in float64 from the factor's exact bits.
+ */
+export function clippedZoomSizes(size: number, factor: number): { crop: number; zoomed: number } {
+  const crop = Math.ceil(size / factor);
+  return { crop, zoomed: roundHalfEven(crop * factor) };
 }
 
 /**
