@@ -1,7 +1,8 @@
 """Parameters the reference implementations derive by floating-point arithmetic, printed as JSON.
 
 Run with Debian's python and numpy (apt-get install -y python3-numpy):
-    /usr/bin/python3 scripts/reference/params.py
+    /usr/bin/python3 scripts/reference/params.py          (everything but the motion-blur offsets)
+    /usr/bin/python3 scripts/reference/params.py motion   (ImageMagick motion-blur tap offsets)
 The expressions are those of the references, evaluated the same way:
 - zoom factors: hendrycks/robustness ImageNet-C/create_c/make_cifar_c.py zoom_blur,
   np.arange(1, end, 0.01); clipped_zoom's crop int(np.ceil(h / z)) and scipy.ndimage.zoom's output
@@ -9,7 +10,9 @@ The expressions are those of the references, evaluated the same way:
 - APGD checkpoints: fra31/auto-attack autoattack/autopgd_base.py (n_iter_2, n_iter_min, size_decr and
   the loop "counter3 == k ... k = max(k - size_decr, n_iter_min)");
 - Square: fra31/auto-attack autoattack/square.py p_selection (resc_schedule=True) and the side
-  max(int(round(math.sqrt(p * n_features / c))), 1), min(s, min(h, w)).
+  max(int(round(math.sqrt(p * n_features / c))), 1), min(s, min(h, w));
+- motion-blur tap offsets: ImageMagick magick/effect.c MotionBlurImage (point = width (sin a, cos a),
+  offset = ceil(i * point / hypot(point) - 0.5)), which CIFAR-10-C's motion_blur and snow call via Wand.
 Floats are printed with repr (shortest round-trip), so JavaScript parses them to the same bits.
 """
 import json
@@ -110,4 +113,30 @@ out['square_schedule'] = square
 # Sides at fractions where sqrt(p * n_features / c) is a tie k + 0.5 (Python rounds to even).
 out['square_side_ties'] = [[repr(p), c, side(p, c, H, H)] for p in [6.25 / 784, 20.25 / 784, 12.25 / 784, 42.25 / 784] for c in [1, 3]]
 
-print(json.dumps(out, indent=1))
+
+
+# --- ImageMagick MotionBlurImage tap offsets (magick/effect.c, MotionBlurImage) ------------------------
+def exact_hypot(x, y):
+    """sqrt(x*x + y*y) correctly rounded (exact rationals, 60-digit square root). C's hypot is meant;
+    libms differ in its last bit (glibc 2.36 is an ulp off in ~0.4% of pairs), so the exact value is used."""
+    from decimal import Decimal, getcontext
+    from fractions import Fraction
+    getcontext().prec = 60
+    s = Fraction(x) ** 2 + Fraction(y) ** 2
+    return float((Decimal(s.numerator) / Decimal(s.denominator)).sqrt())
+
+
+def motion_offsets(width, degrees):
+    rad = math.pi * degrees / 180.0  # DegreesToRadians: MagickPI*degrees/180.0
+    px = width * math.sin(rad)
+    py = width * math.cos(rad)
+    h = exact_hypot(px, py)
+    return [[math.ceil((i * py) / h - 0.5), math.ceil((i * px) / h - 0.5)] for i in range(width)]
+
+
+if __name__ == '__main__':
+    import sys
+    if len(sys.argv) > 1 and sys.argv[1] == 'motion':
+        print(json.dumps({f'{w}/{d}': motion_offsets(w, d) for w in [17, 21] for d in [-150, -30, 45, 60, -90, -135]}))
+    else:
+        print(json.dumps(out, indent=1))

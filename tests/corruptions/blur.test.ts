@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { tf } from '../../src/engine/tf.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { defocusBlur, gaussianBlur, glassBlur, motionBlur, zoomBlur } from '../../corruptions/blur.js';
-import { motionBlur as motionBlurAt } from '../../corruptions/sampling.js';
+import { motionBlur as motionBlurAt, motionTapOffset } from '../../corruptions/sampling.js';
 import { applyHost, constantImages, H, maxAbsDiff, pixelEdge, PIXELS, syntheticImages, W } from './fixtures.js';
 
 beforeAll(async () => {
@@ -108,6 +108,24 @@ describe('motion_blur', () => {
       if (py >= 0 && py < H && px >= 0 && px < W) expected[py * W + px] += w[i] / total;
     }
     expect(maxAbsDiff(y, expected)).toBeLessThan(1e-6);
+  });
+
+  test('tap offsets are those of ImageMagick MotionBlurImage, ties included (-30 degrees: tap 1 is (1, 0))', () => {
+    // /usr/bin/python3 scripts/reference/params.py motion: [dx, dy] per tap for "width/degrees", from
+    // effect.c's point = width (sin a, cos a), offset = ceil(i * point / hypot(point) - 0.5) (Python's math
+    // is C's libm). ceil(i cos a - 0.5), ceil(i sin a - 0.5) differs at -30 and -150 degrees, tap 1.
+    const reference: Record<string, [number, number][]> = {
+      '17/-30': [[0,0],[1,0],[2,-1],[3,-1],[3,-2],[4,-2],[5,-3],[6,-3],[7,-4],[8,-4],[9,-5],[10,-5],[10,-6],[11,-6],[12,-7],[13,-7],[14,-8]],
+      '17/-150': [[0,0],[-1,0],[-2,-1],[-3,-1],[-3,-2],[-4,-2],[-5,-3],[-6,-3],[-7,-4],[-8,-4],[-9,-5],[-10,-5],[-10,-6],[-11,-6],[-12,-7],[-13,-7],[-14,-8]],
+      '21/-30': [[0,0],[1,0],[2,-1],[3,-1],[3,-2],[4,-2],[5,-3],[6,-3],[7,-4],[8,-4],[9,-5],[10,-5],[10,-6],[11,-6],[12,-7],[13,-7],[14,-8],[15,-8],[16,-9],[16,-9],[17,-10]],
+      '17/60': [[0,0],[1,1],[1,2],[2,3],[2,3],[3,4],[3,5],[4,6],[4,7],[5,8],[5,9],[6,10],[6,10],[7,11],[7,12],[8,13],[8,14]],
+      '17/45': [[0,0],[1,1],[1,1],[2,2],[3,3],[4,4],[4,4],[5,5],[6,6],[6,6],[7,7],[8,8],[8,8],[9,9],[10,10],[11,11],[11,11]],
+    };
+    for (const [key, taps] of Object.entries(reference)) {
+      const [width, degrees] = key.split('/').map(Number);
+      const ours = taps.map((_, i) => motionTapOffset(i, degrees, width));
+      expect(ours.map(({ dx, dy }) => [dx + 0, dy + 0]), key).toEqual(taps);
+    }
   });
 
   test('a diagonal angle samples along the rounded ray', () => {

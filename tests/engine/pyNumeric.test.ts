@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { numpyArange, pyInt, roundHalfEven } from '../../src/engine/pyNumeric.js';
+import { hypotCorrectlyRounded, numpyArange, pyInt, roundHalfEven } from '../../src/engine/pyNumeric.js';
 
 describe('numpyArange', () => {
   it('reproduces numpy.arange element by element, last bits included', () => {
@@ -42,5 +42,22 @@ describe('roundHalfEven and pyInt', () => {
     ]);
     // python3 -c "print([int(v) for v in [0.22 * 50, 0.03 * 50, -1.5, 0.22 * 100]])" -> [11, 1, -1, 22]
     expect([0.22 * 50, 0.03 * 50, -1.5, 0.22 * 100].map(pyInt)).toEqual([11, 1, -1, 22]);
+  });
+});
+
+describe('hypotCorrectlyRounded', () => {
+  it('is sqrt(x^2 + y^2) rounded once, where Math.hypot and glibc can be an ulp off', () => {
+    // Exact values: sqrt of the exact rational x^2 + y^2 to 60 digits (Python decimal/fractions, as in
+    // scripts/reference/params.py exact_hypot), then rounded to float64.
+    const a = (Math.PI * 60) / 180;
+    expect(hypotCorrectlyRounded(17 * Math.sin(a), 17 * Math.cos(a))).toBe(17);
+    expect(hypotCorrectlyRounded(20.988786752705963, -20.67707606522677)).toBe(29.463038607002826); // glibc 2.36: ...283
+    expect(hypotCorrectlyRounded(0.01880126324413655, -0.020572902678793505)).toBe(0.027869908937892658); // glibc: ...655
+    expect(hypotCorrectlyRounded(-0.007798115544879899, -0.023633601784142973)).toBe(0.024886898949904215);
+    expect(hypotCorrectlyRounded(3, 4)).toBe(5);
+    expect(hypotCorrectlyRounded(0, -2)).toBe(2);
+    expect(hypotCorrectlyRounded(3e300, 4e300)).toBe(5e300);
+    expect(hypotCorrectlyRounded(3e-300, 4e-300)).toBe(5e-300);
+    expect(hypotCorrectlyRounded(Infinity, Number.NaN)).toBe(Infinity);
   });
 });
