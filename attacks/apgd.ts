@@ -35,8 +35,8 @@ import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './typ
  * - at a checkpoint the step size is halved and the iterate restarts from the best point when
  *   (1) at most rho (w_j - w_{j-1}) of the steps since the last checkpoint increased the loss
  *   (rho = 0.75; the reference's <=, see apgdOscillates), or (2) the step size was not reduced at the
- *   last checkpoint and the best loss has not improved since (the reference starts with "reduced", so
- *   (2) is first tested at the second checkpoint).
+ *   last checkpoint and the best loss has not improved since (as the paper; the reference starts with
+ *   "reduced", so there (2) is off at the first checkpoint).
  * Like AutoAttack, the start is uniform in the eps ball, and a sample is done once an iterate fools it.
  * A sample never fooled returns its highest-loss point.
  */
@@ -192,8 +192,7 @@ async function runApgd(
       lossBest: Float64Array.from(f),
       lossBestAtCheck: Float64Array.from(f),
       successes: new Int32Array(rows.length),
-      // autopgd_base.py: reduced_last_check = ones, so condition (2) is off at the first checkpoint.
-      reducedAtCheck: new Array<boolean>(rows.length).fill(true),
+      reducedAtCheck: new Array<boolean>(rows.length).fill(false),
     };
 
     /** Retires fooled samples with the iterate that fooled them. */
