@@ -9,6 +9,7 @@ import { KeyedRng } from '../engine/rng.js';
 import { batches, toBatch } from '../data/batching.js';
 import { corruptionKey, getCorruption } from '../../corruptions/registry.js';
 import type { AnyCorruption } from '../../corruptions/types.js';
+import { guardQueries } from '../models/queryGuard.js';
 import type { PlannedCell, PlanUnit } from './planner.js';
 import type { SuiteCellResult } from './store.js';
 import { bar, finishBar, model, predictCorrect, scoreFields, timingFields, type RunContext } from './context.js';
@@ -47,7 +48,10 @@ export async function runCorruptionUnit(
     missing.forEach((cell, k) => {
       const m = model(ctx, cell.checkpoint);
       t = Date.now();
-      correct[k].push(...predictCorrect(m.classifier, xc, y, m.ref.output));
+      // The corrupted images must be valid images (src/models/queryGuard.ts): a corruption that leaves
+      // [0,1] or produces NaN is an internal error naming it, not an accuracy.
+      const guarded = guardQueries(m.classifier, { who: `corruption ${name} severity ${severity}` });
+      correct[k].push(...predictCorrect(guarded, xc, y, m.ref.output));
       seconds[k] += (Date.now() - t) / 1000;
     });
     tf.dispose([x, y, xc]);
