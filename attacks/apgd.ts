@@ -22,6 +22,7 @@ import {
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { LOSS_KINDS } from './pgd.js';
 import { linfRandomStart } from './random.js';
+import { pyInt } from '../src/engine/pyNumeric.js';
 import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
 
 /**
@@ -29,11 +30,13 @@ import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './typ
  * diverse parameter-free attacks", Algorithm 1), L-inf:
  * - initial step size eta = 2 eps, first step without momentum;
  * - z = P(x_k + eta sign(g)), x_{k+1} = P(x_k + alpha (z - x_k) + (1 - alpha)(x_k - x_{k-1})), alpha = 0.75;
- * - checkpoints w_j = ceil(p_j N) with p_0 = 0, p_1 = 0.22, p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06);
+ * - checkpoints after windows of int(0.22 N), then 3% of N shorter each, at least 6% of N (the reference's
+ *   integer form of the paper's p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06); see apgdCheckpoints);
  * - at a checkpoint the step size is halved and the iterate restarts from the best point when
- *   (1) fewer than rho (w_j - w_{j-1}) of the steps since the last checkpoint increased the loss
- *   (rho = 0.75), or (2) the step size was not reduced at the last checkpoint and the best loss has
- *   not improved since.
+ *   (1) at most rho (w_j - w_{j-1}) of the steps since the last checkpoint increased the loss
+ *   (rho = 0.75; the reference's <=, see apgdOscillates), or (2) the step size was not reduced at the
+ *   last checkpoint and the best loss has not improved since (as the paper; the reference starts with
+ *   "reduced", so there (2) is off at the first checkpoint).
  * Like AutoAttack, the start is uniform in the eps ball, and a sample is done once an iterate fools it.
  * A sample never fooled returns its highest-loss point.
  */
@@ -70,20 +73,33 @@ const schema: ParamSchema<ApgdParams> = {
   targetClass: { kind: 'int', min: 0, optional: true },
 };
 
-/** Iteration counts after which the step-size conditions are checked (w_1, w_2, ... < = steps). */
+/**
+ * Iteration counts (1-based, <= steps) after which the step-size conditions are checked, as AutoAttack's
+ * reference computes them (fra31/auto-attack, autoattack/autopgd_base.py, L-inf and L2): the first
+ * window is n_iter_2 = max(int(0.22 * steps), 1) iterations, and each later one shrinks by
+ * size_decr = max(int(0.03 * steps), 1) down to n_iter_min = max(int(0.06 * steps), 1). The products are
+ * float64 and truncated as Python's int() does (int(0.22 * 50) = 11, int(0.03 * 50) = 1). This is the
+ * paper's p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06) with every length truncated separately; at
+ * 100 or 1000 steps both give the same list, at 50 the reference checks at 11, 21, 30, 38, 45 (the
+ * paper's ceil(p_j N): 11, 21, 29, 35, 40, 44, 47, 50).
+ */
 export function apgdCheckpoints(steps: number): number[] {
+  const first = Math.max(pyInt(0.22 * steps), 1);
+  const shortest = Math.max(pyInt(0.06 * steps), 1);
+  const shrink = Math.max(pyInt(0.03 * steps), 1);
   const out: number[] = [];
-  let before = 0;
-  let p = 0.22;
-  while (p <= 1) {
-    // The 1e-9 keeps ceil from rounding 0.41 * 100 = 41.000000000000004 up to 42.
-    const w = Math.ceil(p * steps - 1e-9);
-    if (w > 0 && (out.length === 0 || w > out[out.length - 1])) out.push(w);
-    const next = p + Math.max(p - before - 0.03, 0.06);
-    before = p;
-    p = next;
-  }
+  for (let window = first, at = first; at <= steps; window = Math.max(window - shrink, shortest), at += window) out.push(at);
   return out;
+}
+
+/**
+ * The reference's oscillation test at a checkpoint closing a window of `span` iterations: halve when
+ * successes <= span * rho, the product taken in float64 and then, as the reference compares it with a
+ * float32 tensor, rounded to float32 (autopgd_base.py check_oscillation: t <= k * k3). The paper writes
+ * "<"; the reference's "<=" halves when exactly rho of the steps increased the loss (12 of 16 at 0.75).
+ */
+export function apgdOscillates(successes: number, span: number, rho: number): boolean {
+  return successes <= Math.fround(span * rho);
 }
 
 /** Per-sample host state of one APGD run; positions follow the active rows. */
@@ -231,7 +247,7 @@ async function runApgd(
         const span = checkpoints[nextCheck] - lastCheckAt;
         const halve = new Array<boolean>(rows.length);
         for (let i = 0; i < rows.length; i++) {
-          const fewSuccesses = state.successes[i] < p.rho * span;
+          const fewSuccesses = apgdOscillates(state.successes[i], span, p.rho);
           const stalled = !state.reducedAtCheck[i] && state.lossBest[i] <= state.lossBestAtCheck[i];
           halve[i] = fewSuccesses || stalled;
           if (halve[i]) {

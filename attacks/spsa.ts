@@ -11,6 +11,7 @@ import {
   keepRows,
   labelTensor,
   marginTensor,
+  projectLinf,
   RowStore,
   unchanged,
   retireFooled,
@@ -28,6 +29,11 @@ import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './typ
  * projected to the L-inf ball and [0,1] after each step, and the start is uniform in the ball.
  * Paper/reference settings: delta = 0.01, lr = 0.01, 128 samples per step, 100+ steps; our default is
  * 20 steps for the benchmark's budget. Note our pixels are in [0,1] (the reference CNN-F used [-1,1]).
+ * One deliberate difference from the reference: its probes x +- delta v are not clipped, so they leave
+ * [0,1] at saturated pixels and the eps ball at its boundary; ours are projected onto both (the model
+ * only ever sees valid images of the threat model), which makes the difference one-sided in the
+ * coordinates at a bound (the difference is still divided by 2 delta). Near no bound the probes and
+ * the estimate are the reference's.
  */
 export interface SpsaParams extends TargetParams {
   steps: number;
@@ -88,6 +94,14 @@ function projectPerturbation(pert: Tensor4D, xs: Tensor4D, eps: number): Tensor4
   return tf.tidy(() => tf.sub(tf.clipByValue(tf.add(xs, tf.clipByValue(pert, -eps, eps)), 0, 1), xs) as Tensor4D);
 }
 
+/**
+ * The image xs + pert, projected once more onto the L-inf ball and [0,1]: pert was projected against xs,
+ * but float32 rounding of (xs + pert) could still land one ulp outside the box.
+ */
+function iterate(xs: Tensor4D, pert: Tensor4D, eps: number): Tensor4D {
+  return tf.tidy(() => projectLinf(tf.add(xs, pert) as Tensor4D, xs, eps));
+}
+
 async function runSpsa(
   classifier: Classifier,
   x: Tensor4D,
@@ -145,8 +159,13 @@ async function runSpsa(
         const partial = tf.tidy(() => {
           const V = tf.tensor3d(dirs, [rc, kc, size]);
           const base = tf.reshape(tf.slice(cur, [r0, 0, 0, 0], [rc, height, width, channels]), [rc, 1, size]);
-          const plus = tf.reshape(tf.add(base, tf.mul(V, p.delta)), [rc * kc, height, width, channels]);
-          const minus = tf.reshape(tf.sub(base, tf.mul(V, p.delta)), [rc * kc, height, width, channels]);
+          const clean = tf.reshape(tf.slice(xs, [r0, 0, 0, 0], [rc, height, width, channels]), [rc, 1, size]);
+          // Every probe is a valid image of the threat model: inside [0,1] and the eps ball (see the docstring).
+          const lower = tf.maximum(tf.sub(clean, eps), 0);
+          const upper = tf.minimum(tf.add(clean, eps), 1);
+          const probe = (t: tf.Tensor) => tf.reshape(tf.minimum(tf.maximum(t, lower), upper), [rc * kc, height, width, channels]);
+          const plus = probe(tf.add(base, tf.mul(V, p.delta)));
+          const minus = probe(tf.sub(base, tf.mul(V, p.delta)));
           const labels = labelTensor(
             goal.lossLabels,
             chunkRows.flatMap((row) => new Array<number>(kc).fill(row)),
@@ -171,7 +190,7 @@ async function runSpsa(
   };
 
   for (let t = 1; t <= p.steps && rows.length > 0; t++) {
-    let cur = tf.add(xs, pert) as Tensor4D;
+    let cur = iterate(xs, pert, eps);
     if (p.earlyStop) {
       const score = evaluate(
         classifier,
@@ -217,7 +236,7 @@ async function runSpsa(
   }
 
   if (rows.length > 0) {
-    const final = tf.add(xs, pert) as Tensor4D;
+    const final = iterate(xs, pert, eps);
     store.write(rows, final);
     final.dispose();
   }

@@ -13,6 +13,7 @@ import {
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
+import { roundHalfEven } from '../src/engine/pyNumeric.js';
 
 /**
  * Square Attack, L-inf (Andriushchenko, Croce, Flammarion & Hein, ECCV 2020, Algorithm 1 with the
@@ -44,7 +45,12 @@ const schema: ParamSchema<SquareParams> = {
 /** Boundaries (in a 10000-iteration budget) after which p halves again (Andriushchenko et al. 2020, Sec. 4). */
 const HALVING_POINTS = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000];
 
-/** Fraction of pixels in the square at iteration `iteration` (0-based) of a budget of `budget` iterations. */
+/**
+ * Fraction of pixels in the square at iteration `iteration` (0-based) of a budget of `budget` iterations,
+ * as AutoAttack's square.py p_selection with resc_schedule: the iteration is rescaled to a 10000 budget
+ * as int(it / n_queries * 10000) (float64, in that order, truncated), then p_init is halved once per
+ * boundary it exceeds (10 < it <= 50: p_init / 2, ..., 8000 < it: p_init / 512).
+ */
 export function squareFraction(iteration: number, budget: number, pInit: number): number {
   const scaled = Math.floor((iteration / budget) * 10000);
   let halvings = 0;
@@ -52,9 +58,14 @@ export function squareFraction(iteration: number, budget: number, pInit: number)
   return pInit / 2 ** halvings;
 }
 
-/** Side of the square for fraction p of an H x W image: at least 1, at most the smaller side. */
-export function squareSide(p: number, height: number, width: number): number {
-  return Math.min(Math.max(Math.round(Math.sqrt(p * height * width)), 1), height, width);
+/**
+ * Side of the square for fraction p of a C x H x W image, as AutoAttack's square.py computes it:
+ * max(int(round(sqrt(p * n_features / c))), 1) with n_features = c * h * w, in that float64 order and
+ * with Python's round (ties to even: a side of 2.5 is 2), then at most the smaller side.
+ */
+export function squareSide(p: number, height: number, width: number, channels = 1): number {
+  const features = channels * height * width;
+  return Math.min(Math.max(roundHalfEven(Math.sqrt((p * features) / channels)), 1), height, width);
 }
 
 const clip01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
@@ -136,11 +147,14 @@ async function runSquare(
   const iterations = p.queries - 1;
   const channelSigns = new Float32Array(channels);
   for (let it = 0; it < iterations && rows.length > 0; it++) {
-    const side = squareSide(squareFraction(it, iterations, p.pInit), height, width);
+    const side = squareSide(squareFraction(it, iterations, p.pInit), height, width, channels);
     const candidates = rows.map((r) => {
       const s = streams.get(r)!;
       const x0 = original(r);
       const current = best.get(r)!;
+      // Uniform over all height - side + 1 offsets (the paper). AutoAttack's random_int(0, h - s) and the
+      // original code's randint(0, h - s) never draw the last one, so their last row and column keep the
+      // initial stripes; we do not copy that (on small images it leaves a sixth of the pixels unreachable).
       const top = s.int(height - side + 1);
       const left = s.int(width - side + 1);
       // Redraw the channel signs while the window would not change at all (the paper's resampling).

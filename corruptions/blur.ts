@@ -11,6 +11,7 @@ import { tf, type Tensor4D } from '../src/engine/tf.js';
 import { cite, defineCorruption } from './define.js';
 import { filter2d, gaussianBlur as gaussianFilter } from './filters.js';
 import { clippedZoom, motionBlur as motionBlurImages } from './sampling.js';
+import { numpyArange } from '../src/engine/pyNumeric.js';
 
 /** skimage.filters.gaussian(sigma) with its defaults: truncate 4, border `nearest` (edge). */
 export const gaussianBlur = defineCorruption<{ sigma: number }>({
@@ -141,10 +142,13 @@ export const glassBlur = defineCorruption<{ sigma: number; delta: number; iterat
   },
 });
 
-/** numpy.arange(1, end, 0.01) as the reference evaluates it (floating point makes 1.06 and 1.11 inclusive). */
-function zoomFactors(count: number): readonly number[] {
-  return Array.from({ length: count }, (_, i) => Math.round((1 + 0.01 * i) * 100) / 100);
-}
+/**
+ * The reference's zoom factors, numpy.arange(1, end, 0.01) with end 1.06, 1.11, 1.16, 1.21, 1.26 per
+ * severity, element by element as numpy computes them (1.1400000000000001, not 1.14): the crop and
+ * zoomed sizes derived from a factor depend on its last bit (see clippedZoom).
+ */
+const ZOOM_ENDS = [1.06, 1.11, 1.16, 1.21, 1.26] as const;
+const zoomFactors = (end: number): readonly number[] => numpyArange(1, end, 0.01);
 
 /** Mean of the image and its centre zooms by each factor (the reference counts factor 1 twice, as here). */
 export const zoomBlur = defineCorruption<{ zooms: readonly number[] }>({
@@ -152,11 +156,11 @@ export const zoomBlur = defineCorruption<{ zooms: readonly number[] }>({
   family: 'blur',
   describe: 'zoom blur: mean of the image and its centre zooms by the listed factors',
   severities: [
-    { zooms: zoomFactors(7) },
-    { zooms: zoomFactors(12) },
-    { zooms: zoomFactors(16) },
-    { zooms: zoomFactors(21) },
-    { zooms: zoomFactors(26) },
+    { zooms: zoomFactors(ZOOM_ENDS[0]) },
+    { zooms: zoomFactors(ZOOM_ENDS[1]) },
+    { zooms: zoomFactors(ZOOM_ENDS[2]) },
+    { zooms: zoomFactors(ZOOM_ENDS[3]) },
+    { zooms: zoomFactors(ZOOM_ENDS[4]) },
   ],
   source: cite('zoom_blur'),
   corrupt: (x, { zooms }) => {

@@ -22,7 +22,9 @@ export interface Corruption<P> {
   /**
    * NHWC images in [0,1] -> new tensor of the same shape in [0,1]; the caller owns both and disposes them.
    * Row i draws its randomness from rng's stream for row i only, so a sample's result does not depend on
-   * the batch it is in. Severity 0 returns a copy of x.
+   * the batch it is in. Severity 0 (and an empty batch) returns a copy of x. Throws InputError for
+   * anything but float32 [N, H, W, C] images with H, W >= 3, C 1 or 3 and values in [0,1] (define.ts
+   * checkImages), and for a severity outside 0..5.
    */
   apply(x: Tensor4D, severity: number, rng: KeyedRng): Tensor4D;
 }

@@ -105,6 +105,9 @@ export async function verifyAgainstReference(
   const rawPixels = cases.get('x_uint8');
   const labels = cases.get('y');
   if (!rawPixels || !labels) throw inputError(referencePath, 'missing the inputs x_uint8 and y', 'a cases.safetensors of the reference fixtures');
+  // The inputs must be images: 8-bit pixels [N, H, W] (a float tensor could hold values outside [0,1]).
+  if (rawPixels.dtype !== 'U8' || rawPixels.shape.length !== 3)
+    throw inputError(`${referencePath}: tensor "x_uint8"`, `is ${rawPixels.dtype} [${rawPixels.shape.join(', ')}]`, 'U8 pixels of shape [N, H, W]');
   const [n, h, w] = rawPixels.shape;
   const { architecture, normalization } = checkpoint.manifest;
   if (h !== architecture.inputShape[0] || w !== architecture.inputShape[1])

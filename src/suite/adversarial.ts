@@ -12,6 +12,7 @@ import { batches, toBatch } from '../data/batching.js';
 import { getAttack } from '../../attacks/registry.js';
 import { transferAttack } from '../../attacks/transfer.js';
 import type { AnyAttack } from '../../attacks/types.js';
+import { guardQueries } from '../models/queryGuard.js';
 import { decodeBits } from './records.js';
 import { attackId, type GradientProbeSpec, type PlannedCell, type PlanUnit } from './planner.js';
 import type { GradientProbeResult, SuiteCellResult } from './store.js';
@@ -33,7 +34,8 @@ const BALL_TOLERANCE = 1e-5;
 
 /**
  * Refuses adversarial examples outside the threat model (a broken plug-in attack must not produce
- * robustness numbers): L-inf or L2 distance to x above eps, or pixels outside [0,1].
+ * robustness numbers): L-inf or L2 distance to x above eps, or pixels outside [0,1] (exactly: the
+ * projections clip, so no rounding slack is needed there).
  */
 function checkInsideBall(attack: AnyAttack, x: Tensor4D, xAdv: Tensor4D, eps: number, cellId: string): void {
   const [dist, lo, hi] = tf.tidy(() => {
@@ -45,7 +47,7 @@ function checkInsideBall(attack: AnyAttack, x: Tensor4D, xAdv: Tensor4D, eps: nu
     t.dispose();
     return v;
   });
-  if (!(dist <= eps * (1 + BALL_TOLERANCE) + BALL_TOLERANCE) || lo < -BALL_TOLERANCE || hi > 1 + BALL_TOLERANCE)
+  if (!(dist <= eps * (1 + BALL_TOLERANCE) + BALL_TOLERANCE) || !(lo >= 0) || !(hi <= 1))
     throw new Error(
       `attack ${attack.name} left the ${attack.threatModel} ball in cell ${cellId}: distance ${dist} for eps ${eps}, pixels in [${lo}, ${hi}]`,
     );
@@ -73,7 +75,11 @@ export async function attackRows(
   const attack = getAttack(spec.entry.name);
   const target = model(ctx, cell.checkpoint);
   const source = model(ctx, spec.source.name);
-  const counting = new CountingClassifier(source.classifier);
+  // Every query the attack makes is checked to be a valid image (finite, in [0,1]); a violation is an
+  // internal error naming the attack and the cell (src/models/queryGuard.ts).
+  const who = `attack ${attack.name} in cell ${cell.id}`;
+  const counting = new CountingClassifier(guardQueries(source.classifier, { who }));
+  const guardedTarget = spec.transfer ? guardQueries(target.classifier, { who: `${who} (transfer target)` }) : target.classifier;
   const params = spec.entry.params;
   const path = spec.path === 'none' ? 'first' : spec.path;
   const targeted = params.targeted === true;
@@ -85,7 +91,7 @@ export async function attackRows(
     let xAdv: Tensor4D;
     let fooled: boolean[];
     if (spec.transfer) {
-      const res = await transferAttack(counting, target.classifier, attack, x, y, spec.eps, rng, {
+      const res = await transferAttack(counting, guardedTarget, attack, x, y, spec.eps, rng, {
         path,
         output: source.ref.output,
         params,
@@ -246,7 +252,8 @@ export async function runGradientProbe(ctx: RunContext, spec: GradientProbeSpec)
   const rows = Array.from({ length: Math.min(spec.samples, ctx.data.count) }, (_, i) => i);
   for (const batch of batches(rows, ctx.batchSize)) {
     const { x, y } = toBatch(dataFor(ctx, spec.checkpoint), batch);
-    const { loss, grad } = m.classifier.lossAndGrad(x, y, { path: spec.path, output: m.ref.output });
+    const guarded = guardQueries(m.classifier, { who: `gradient probe ${spec.id}` });
+    const { loss, grad } = guarded.lossAndGrad(x, y, { path: spec.path, output: m.ref.output });
     const g = grad.dataSync();
     const size = g.length / batch.length;
     for (let r = 0; r < batch.length; r++) {

@@ -9,6 +9,7 @@ import { KeyedRng } from '../engine/rng.js';
 import { batches, toBatch } from '../data/batching.js';
 import { corruptionKey, getCorruption } from '../../corruptions/registry.js';
 import type { AnyCorruption } from '../../corruptions/types.js';
+import { guardQueries } from '../models/queryGuard.js';
 import type { PlannedCell, PlanUnit } from './planner.js';
 import type { SuiteCellResult } from './store.js';
 import { bar, dataFor, finishBar, model, predictCorrect, scoreFields, timingFields, type RunContext } from './context.js';
@@ -51,10 +52,13 @@ export async function runCorruptionUnit(
       t = Date.now();
       // The corruption acts on the images as read; each model then sees them adapted to its input (a no-op
       // when the shapes match), judged against its own labels (the dataset's, or its clean predictions).
+      // The corrupted images must be valid images (src/models/queryGuard.ts): a corruption that leaves
+      // [0,1] or produces NaN is an internal error naming it, not an accuracy.
       const xm = adaptBatch(xc, m.classifier.inputShape);
       const own = dataFor(ctx, cell.checkpoint);
       const ym = own === ctx.data ? y : toLabelTensor(own.labels, rows);
-      correct[k].push(...predictCorrect(m.classifier, xm, ym, m.ref.output));
+      const guarded = guardQueries(m.classifier, { who: `corruption ${name} severity ${severity}` });
+      correct[k].push(...predictCorrect(guarded, xm, ym, m.ref.output));
       if (xm !== xc) xm.dispose();
       if (ym !== y) ym.dispose();
       seconds[k] += (Date.now() - t) / 1000;

@@ -1,8 +1,12 @@
 import { beforeAll, describe, expect, test } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { tf } from '../../src/engine/tf.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { defocusBlur, gaussianBlur, glassBlur, motionBlur, zoomBlur } from '../../corruptions/blur.js';
-import { motionBlur as motionBlurAt } from '../../corruptions/sampling.js';
+import { motionBlur as motionBlurAt, motionTapOffset } from '../../corruptions/sampling.js';
 import { applyHost, constantImages, H, maxAbsDiff, pixelEdge, PIXELS, syntheticImages, W } from './fixtures.js';
 
 beforeAll(async () => {
@@ -106,6 +110,24 @@ describe('motion_blur', () => {
     expect(maxAbsDiff(y, expected)).toBeLessThan(1e-6);
   });
 
+  test('tap offsets are those of ImageMagick MotionBlurImage, ties included (-30 degrees: tap 1 is (1, 0))', () => {
+    // /usr/bin/python3 scripts/reference/params.py motion: [dx, dy] per tap for "width/degrees", from
+    // effect.c's point = width (sin a, cos a), offset = ceil(i * point / hypot(point) - 0.5) (Python's math
+    // is C's libm). ceil(i cos a - 0.5), ceil(i sin a - 0.5) differs at -30 and -150 degrees, tap 1.
+    const reference: Record<string, [number, number][]> = {
+      '17/-30': [[0,0],[1,0],[2,-1],[3,-1],[3,-2],[4,-2],[5,-3],[6,-3],[7,-4],[8,-4],[9,-5],[10,-5],[10,-6],[11,-6],[12,-7],[13,-7],[14,-8]],
+      '17/-150': [[0,0],[-1,0],[-2,-1],[-3,-1],[-3,-2],[-4,-2],[-5,-3],[-6,-3],[-7,-4],[-8,-4],[-9,-5],[-10,-5],[-10,-6],[-11,-6],[-12,-7],[-13,-7],[-14,-8]],
+      '21/-30': [[0,0],[1,0],[2,-1],[3,-1],[3,-2],[4,-2],[5,-3],[6,-3],[7,-4],[8,-4],[9,-5],[10,-5],[10,-6],[11,-6],[12,-7],[13,-7],[14,-8],[15,-8],[16,-9],[16,-9],[17,-10]],
+      '17/60': [[0,0],[1,1],[1,2],[2,3],[2,3],[3,4],[3,5],[4,6],[4,7],[5,8],[5,9],[6,10],[6,10],[7,11],[7,12],[8,13],[8,14]],
+      '17/45': [[0,0],[1,1],[1,1],[2,2],[3,3],[4,4],[4,4],[5,5],[6,6],[6,6],[7,7],[8,8],[8,8],[9,9],[10,10],[11,11],[11,11]],
+    };
+    for (const [key, taps] of Object.entries(reference)) {
+      const [width, degrees] = key.split('/').map(Number);
+      const ours = taps.map((_, i) => motionTapOffset(i, degrees, width));
+      expect(ours.map(({ dx, dy }) => [dx + 0, dy + 0]), key).toEqual(taps);
+    }
+  });
+
   test('a diagonal angle samples along the rounded ray', () => {
     const y = motionAt(impulse(), 3, 100, 45); // sigma >> radius: 7 equal taps
     for (let i = 0; i < 7; i++) {
@@ -185,5 +207,39 @@ describe('zoom_blur', () => {
           expected[k * PIXELS + y * W + x] = acc / (zooms.length + 1);
         }
     expect(maxAbsDiff(applyHost(zoomBlur, images, s), expected)).toBeLessThan(1e-5);
+  });
+});
+
+describe('zoom_blur against the CIFAR-10-C reference', () => {
+  test('zoom factors are numpy.arange(1, end, 0.01) bit for bit (1.1400000000000001, not 1.14)', () => {
+    // /usr/bin/python3 scripts/reference/params.py (numpy 1.24.2), key zoom_factors: per severity
+    // [repr(float(z)) for z in np.arange(1, end, 0.01)], end = 1.06, 1.11, 1.16, 1.21, 1.26. The 26 values of
+    // severity 5; severity s holds the first 7, 12, 16, 21, 26 of them.
+    const numpy = [
+      '1.0', '1.01', '1.02', '1.03', '1.04', '1.05', '1.06', '1.07', '1.08', '1.09', '1.1', '1.11', '1.12',
+      '1.1300000000000001', '1.1400000000000001', '1.1500000000000001', '1.1600000000000001', '1.1700000000000002',
+      '1.1800000000000002', '1.1900000000000002', '1.2000000000000002', '1.2100000000000002', '1.2200000000000002',
+      '1.2300000000000002', '1.2400000000000002', '1.2500000000000002',
+    ].map(Number);
+    const counts = [7, 12, 16, 21, 26];
+    // toEqual compares numbers with Object.is: every bit counts.
+    counts.forEach((count, i) => expect(zoomBlur.severities[i].zooms).toEqual(numpy.slice(0, count)));
+  });
+
+  test('Fashion-MNIST test images 0..7 at severities 1..5 match the reference function run in Python', () => {
+    // Fixture: tests/fixtures/zoom-blur-reference/make_fixture.py (numpy 1.24.2, scipy 1.10.1), float32
+    // [severity, image, 28, 28]; the reference function in [0, 1] before its uint8 cast. Measured: at most
+    // 6e-7 per pixel (float32 interpolation); before the numpy.arange fix severities 3..5 differed by up to 0.05.
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+    const reference = new Float32Array(readFileSync(resolve(root, 'tests/fixtures/zoom-blur-reference/zoom_blur.f32')).buffer.slice(0));
+    const raw = gunzipSync(readFileSync(resolve(root, 'data/fashion-mnist/t10k-images-idx3-ubyte.gz')));
+    const count = 8;
+    expect(reference.length).toBe(5 * count * PIXELS);
+    const clean = Float32Array.from(raw.subarray(16, 16 + count * PIXELS), (b) => b / 255);
+    for (let s = 1; s <= 5; s++) {
+      const ours = applyHost(zoomBlur, clean, s);
+      const theirs = reference.subarray((s - 1) * count * PIXELS, s * count * PIXELS);
+      expect(maxAbsDiff(ours, theirs), `severity ${s}`).toBeLessThan(2e-6);
+    }
   });
 });
