@@ -107,6 +107,12 @@ export interface DeclaredClassifier extends Classifier {
   readonly defaultOutput: string;
   /** Gradient paths it offers, e.g. ['direct'] (TF.js) or ['first', 'e2e', 'bpda'] (CNN-F). */
   readonly gradientPaths: readonly string[];
+  /**
+   * The path giving the exact gradient of the model's whole computation, nothing truncated (CNN-F's
+   * `first`) or approximated (`bpda`): CNN-F `e2e`, TF.js models `direct`. A config's `"paths": ["exact"]`
+   * means this path on every model, so one config serves every family.
+   */
+  readonly exactPath: string;
   /** Whether logitsFor returns logits or log-probabilities (a softmax head). */
   readonly outputKind: LogitsKind;
   /**
@@ -123,3 +129,5 @@ export interface DeclaredClassifier extends Classifier {
  */
 export const KNOWN_OUTPUTS: readonly string[] = [...OUTPUT_KINDS, LOGITS_OUTPUT];
 export const KNOWN_PATHS: readonly string[] = [...GRADIENT_PATHS, DIRECT_PATH];
+/** The config keyword for each model's exact gradient path (DeclaredClassifier.exactPath). */
+export const EXACT_PATH = 'exact';

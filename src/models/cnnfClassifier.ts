@@ -28,6 +28,7 @@ export class CnnfClassifier implements DeclaredClassifier {
   readonly hasFeedback: boolean;
   readonly outputs: readonly OutputKind[] = OUTPUT_KINDS;
   readonly gradientPaths: readonly GradientPath[] = GRADIENT_PATHS;
+  readonly exactPath = 'e2e';
   readonly outputKind = 'logits' as const;
 
   constructor(

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { inputError, InputError, showValue } from '../engine/errors.js';
 import { MODEL_OPTION_KEYS, parseModelOptions, HEAD_OPTIONS, type ModelOptions } from '../models/families/index.js';
 import { parseDatasetSpec } from '../datasets/index.js';
-import { KNOWN_OUTPUTS, KNOWN_PATHS } from '../models/classifier.js';
+import { EXACT_PATH, KNOWN_OUTPUTS, KNOWN_PATHS } from '../models/classifier.js';
 import { getAttack } from '../../attacks/registry.js';
 import { didYouMean } from '../engine/suggest.js';
 import { CORRUPTION_NAMES, getCorruption } from '../../corruptions/registry.js';
@@ -47,8 +47,9 @@ export interface AttackEntry {
   /** Parsed params, every default filled in. */
   params: Record<string, unknown>;
   /**
-   * Gradient paths to attack through (gradient attacks only), as the model names them; absent = every
-   * path the attacked model declares (CNN-F: first, e2e, bpda; TF.js models: direct).
+   * Gradient paths to attack through (gradient attacks only), as the model names them, or `exact` for each
+   * model's exact gradient path (CNN-F e2e, TF.js direct); absent = every path the attacked model declares
+   * (CNN-F: first, e2e, bpda; TF.js models: direct).
    */
   paths?: string[];
   /** Attack only the first `limit` evaluated images (expensive attacks); absent = all. */
@@ -313,11 +314,12 @@ function attacksOf(v: unknown, w: Where): AttackEntry[] {
     if (raw.paths !== undefined && !(Array.isArray(raw.paths) && raw.paths.length === 0 && !attack.usesGradient)) {
       if (!attack.usesGradient)
         throw inputError(w.field(`${at}.paths`), `${name} is score-based and takes no gradient paths`, 'leave "paths" out');
-      const allowed = 'first, e2e, bpda (CNN-F), direct (TF.js models)';
+      const allowed = `first, e2e, bpda (CNN-F), direct (TF.js models), ${EXACT_PATH} (each model's exact gradient: e2e, direct)`;
       const given = nonEmptyList(raw.paths, w, `${at}.paths`, allowed);
+      const names = [...KNOWN_PATHS, EXACT_PATH];
       given.forEach((p, j) => {
-        if (typeof p !== 'string' || !KNOWN_PATHS.includes(p))
-          throw inputError(w.field(`${at}.paths[${j}]`), `invalid path ${show(p)}${didYouMean(p, KNOWN_PATHS)}`, allowed);
+        if (typeof p !== 'string' || !names.includes(p))
+          throw inputError(w.field(`${at}.paths[${j}]`), `invalid path ${show(p)}${didYouMean(p, names)}`, allowed);
       });
       if (new Set(given).size !== given.length) throw inputError(w.field(`${at}.paths`), 'a path is listed twice', allowed);
       paths = given as string[];

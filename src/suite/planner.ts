@@ -5,6 +5,7 @@
  * cost estimate per unit for balanced sharding.
  */
 import { inputError } from '../engine/errors.js';
+import { EXACT_PATH } from '../models/classifier.js';
 
 import { getAttack } from '../../attacks/registry.js';
 import { getCorruption } from '../../corruptions/registry.js';
@@ -24,6 +25,8 @@ export interface ModelInfo {
    * declared them). An attack entry without `paths` attacks through all of them.
    */
   gradientPaths?: readonly string[];
+  /** The model's exact gradient path, what `exact` in a config means (absent: CNN-F's e2e). */
+  exactPath?: string;
   /**
    * Cost of one forward pass relative to the Fashion-MNIST CNN's (35.66 MFLOP per image), from the
    * family's FLOP count; absent = 1 (CNN-F checkpoints keep the measured cycle-based model below).
@@ -43,14 +46,15 @@ export const gradientPathsOf = (model: ModelInfo): readonly string[] => model.gr
 export function pathsFor(entry: AttackEntry, model: ModelInfo): string[] {
   const offered = gradientPathsOf(model);
   if (entry.paths === undefined) return [...offered];
-  const missing = entry.paths.find((p) => !offered.includes(p));
+  const asked = [...new Set(entry.paths.map((p) => (p === EXACT_PATH ? (model.exactPath ?? 'e2e') : p)))];
+  const missing = asked.find((p) => !offered.includes(p));
   if (missing !== undefined)
     throw inputError(
       `attacks: ${entry.label}: paths`,
       `model ${JSON.stringify(model.name)} has no gradient path ${JSON.stringify(missing)}`,
       `${offered.join(', ')} (leave "paths" out to attack through every path the model offers)`,
     );
-  return [...entry.paths];
+  return asked;
 }
 
 export interface AttackSpec {
@@ -292,14 +296,15 @@ function planProbes(config: AdversarialConfig, targets: ModelInfo[], samples: nu
       return { id: `probe|${cell.id}`, kind: 'probe-attack', cells: [cell], gradientProbes: [], cost: n * attackCostPerImage(entry, path, target, target) * share };
     };
     const offered = gradientPathsOf(target);
-    const paths = distinctPaths(pgdEntry.paths ? pgdEntry.paths.filter((p) => offered.includes(p)) : offered, target);
+    const resolve = (p: string) => (p === EXACT_PATH ? (target.exactPath ?? 'e2e') : p);
+    const paths = distinctPaths(pgdEntry.paths ? [...new Set(pgdEntry.paths.map(resolve))].filter((p) => offered.includes(p)) : offered, target);
     for (const path of paths) units.push(probe(largeEps, path, LARGE_EPS));
     if (probeEps !== undefined) {
       // The main PGD sweep up to probeEps (cumulative, as the main cells); its survivors get 4x the steps.
       const sweep = [...new Set([...nonzero.filter((e) => e < probeEps), probeEps])].sort((a, b) => a - b);
       for (const path of paths) units.push(probe(moreSteps, path, probeEps, { entry: pgdEntry, epsilons: sweep }));
     }
-    const whiteBoxPaths = whiteBox.some((a) => a.paths === undefined) ? offered : [...new Set(whiteBox.flatMap((a) => a.paths ?? []))].filter((p) => offered.includes(p));
+    const whiteBoxPaths = whiteBox.some((a) => a.paths === undefined) ? offered : [...new Set(whiteBox.flatMap((a) => (a.paths ?? []).map(resolve)))].filter((p) => offered.includes(p));
     const gradPaths = distinctPaths(whiteBoxPaths.length > 0 ? whiteBoxPaths : paths, target);
     if (gradPaths.length > 0)
       units.push({

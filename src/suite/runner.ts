@@ -159,6 +159,7 @@ const infoOf = (m: SuiteModel): ModelInfo => ({
   cycles: m.cost.feedbackCycles,
   output: m.ref.output,
   gradientPaths: m.classifier.gradientPaths,
+  exactPath: m.classifier.exactPath,
   // CNN-F checkpoints keep the measured cycle-based cost model; other models are scaled by their FLOPs.
   ...(m.description.family !== 'cnnf' && m.cost.forwardFlopsPerImage ? { costScale: m.cost.forwardFlopsPerImage / CNN_FORWARD_FLOPS } : {}),
 });
@@ -444,13 +445,14 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
   let modelData: Map<string, ImageDataset>;
   try {
     modelData = dataPerModel(data, [...targets, ...sources.values()], config.labels, config.batchSize, (line) => {
-      if (!opts.quiet && !opts.helper) process.stderr.write(`${line}\n`);
+      // Notices are printed even with --quiet (which only silences progress): they say how the data was changed.
+      if (!opts.helper) process.stderr.write(`${line}\n`);
     });
   } catch (err) {
     for (const m of new Set([...targets, ...sources.values()])) m.dispose();
     throw err;
   }
-  if (!opts.quiet && !opts.helper)
+  if (!opts.helper)
     for (const m of new Set([...targets, ...sources.values()])) for (const n of m.notices) process.stderr.write(`notice: ${m.ref.name}: ${n}\n`);
   const sampleIndices = Array.from({ length: data.count }, (_, i) => data.offset + i);
   const models = new Map<string, SuiteModel>();

@@ -49,6 +49,7 @@ export class TfjsClassifier implements DeclaredClassifier {
   readonly outputs: readonly string[] = [LOGITS_OUTPUT];
   readonly defaultOutput = LOGITS_OUTPUT;
   readonly gradientPaths: readonly string[] = [DIRECT_PATH];
+  readonly exactPath = DIRECT_PATH;
   readonly outputKind: LogitsKind;
   readonly head: HeadReading;
   readonly mapping: InputMapping;
