@@ -95,6 +95,17 @@ function banners(run: RunData): string {
       `<div class="banner info"><b>Partial run:</b> ${run.manifest.cells.length - missing.length} of ${run.manifest.cells.length} planned cells have results` +
         `${run.manifest.shard ? ` (shard ${run.manifest.shard.index + 1} of ${run.manifest.shard.count})` : ''}; numbers below cover the completed cells only.</div>`,
     );
+  const softmax = run.manifest.checkpoints.filter((c) => c.scores === 'log-probabilities').map((c) => c.name);
+  if (softmax.length > 0)
+    out.push(
+      `<div class="banner info"><b>Softmax head${softmax.length > 1 ? 's' : ''}:</b> ${escapeHtml(softmax.join(', '))} ${softmax.length > 1 ? 'end' : 'ends'} in a softmax; ` +
+        'attacks work on log-probabilities. A saturated softmax is a known cause of vanishing gradients, so gradient attacks may overestimate robustness.</div>',
+    );
+  if (run.manifest.dataset.labels === 'model')
+    out.push(
+      `<div class="banner info"><b>Labels are the models' own clean predictions</b> (<code>--labels model</code>): clean accuracy is 100% by construction, ` +
+        'and robust accuracy measures how stable each prediction is under the perturbation.</div>',
+    );
   const warns = run.sanity.filter((c) => c.status === 'warn');
   if (warns.length > 0)
     out.push(
@@ -269,21 +280,32 @@ function metadata(run: RunData): string {
     .map(([k, cs]) => `${k}: ${cs.length} cells, ${seconds(cs.reduce((a, c) => a + (c.timings?.seconds ?? 0), 0))}`);
   const slowest = [...run.cells].sort((a, b) => (b.timings?.seconds ?? 0) - (a.timings?.seconds ?? 0))[0];
   const finished = run.cells.map((c) => c.completedAt).sort().pop();
+  // CNN-F's architecture columns only when a CNN-F checkpoint is in the run (other families have none).
+  const cnnf = m.checkpoints.some((c) => c.cycles !== undefined && c.ind !== undefined);
   const ckptRows = m.checkpoints
     .map(
       (c) =>
-        `<tr><td class="text">${swatch(names, c.name)}${escapeHtml(c.name)}</td><td class="text">${escapeHtml(c.family)}</td><td class="num">${escapeHtml(c.cycles)}</td>` +
-        `<td class="num">${escapeHtml(c.ind)}</td><td class="text">${escapeHtml(c.output)}</td><td class="text"><code>${escapeHtml(c.dir)}</code></td>` +
+        `<tr><td class="text">${swatch(names, c.name)}${escapeHtml(c.name)}</td><td class="text">${escapeHtml(c.family)}</td>` +
+        (cnnf ? `<td class="num">${escapeHtml(c.ind !== undefined ? c.cycles : '—')}</td><td class="num">${escapeHtml(c.ind ?? '—')}</td>` : '') +
+        `<td class="text">${escapeHtml(c.inputShape ? c.inputShape.join('×') : '28×28×1')}</td>` +
+        `<td class="text">${escapeHtml(c.output)}${c.scores === 'log-probabilities' ? ' (log-probabilities of a softmax head)' : ''}</td><td class="text"><code>${escapeHtml(c.dir)}</code></td>` +
         `<td class="text"><code title="${escapeHtml(c.weightsSha256)}">${escapeHtml(String(c.weightsSha256).slice(0, 12))}…</code></td></tr>`,
     )
     .join('');
+  const d = m.dataset;
+  const datasetText =
+    `${d.name} (${d.split}, ${d.source})` +
+    (d.numClasses !== undefined ? `, ${d.numClasses} classes` : '') +
+    (d.shape ? `, images ${d.shape.slice(1).join('×')}` : '') +
+    (d.labels === 'model' ? ", labels: each model's clean predictions" : '');
   return (
     '<div class="meta-grid"><div><h3>Run</h3>' +
     dl([
       ['suite', m.suite],
       ['config file', m.configFile ?? '(none)'],
       ['seed', m.seed],
-      ['dataset', `${m.dataset.name} (${m.dataset.split}, ${m.dataset.source})`],
+      ['dataset', datasetText],
+      ...(d.files && d.files.length > 0 ? ([['dataset sha256', d.files.map((f) => `${f.path.split('/').pop()} ${f.sha256.slice(0, 12)}…`).join(', ')]] as [string, unknown][]) : []),
       ['samples', m.sampleIndices.length],
       ['cells', `${run.cells.length} of ${m.cells.length} planned`],
       ['shard', m.shard ? `${m.shard.index + 1} of ${m.shard.count}` : 'whole run'],
@@ -307,8 +329,9 @@ function metadata(run: RunData): string {
       ['slowest cell', slowest ? `${slowest.id} (${seconds(slowest.timings.seconds)})` : '—'],
     ]) +
     '</div></div>' +
-    `<h3>Checkpoints</h3><div class="table-wrap"><table class="results"><thead><tr><th class="text">name</th><th class="text">family</th><th class="num">cycles</th>` +
-    `<th class="num">ind</th><th class="text">output</th><th class="text">directory</th><th class="text">weights sha256</th></tr></thead><tbody>${ckptRows}</tbody></table></div>` +
+    `<h3>Models</h3><div class="table-wrap"><table class="results"><thead><tr><th class="text">name</th><th class="text">family</th>` +
+    (cnnf ? `<th class="num">cycles</th><th class="num">ind</th>` : '') +
+    `<th class="text">input</th><th class="text">output</th><th class="text">path</th><th class="text">weights sha256</th></tr></thead><tbody>${ckptRows}</tbody></table></div>` +
     planNotes(run) +
     `<details><summary>Full config (as run)</summary><pre>${escapeHtml(JSON.stringify(m.config, null, 2))}</pre></details>`
   );
