@@ -1,5 +1,6 @@
 /**
- * `bench list --attacks | --corruptions | --checkpoints`: what a config can name. With no flag, all three.
+ * `bench list --attacks | --corruptions | --checkpoints | --datasets | --models`: what a config can name.
+ * With no flag, all of them.
  */
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -11,12 +12,26 @@ import { listAttacks } from '../../attacks/registry.js';
 import { formatSeverityTable, listCorruptions } from '../../corruptions/registry.js';
 import { validateManifest, MANIFEST_FILE } from '../models/checkpoint.js';
 import { findCheckpointDirs } from '../suite/loadClassifier.js';
+import { describeDatasetFormats } from '../datasets/index.js';
+import { MODEL_FAMILIES } from '../models/families/index.js';
 
 export interface ListArgs {
   attacks: boolean;
   corruptions: boolean;
   checkpoints: boolean;
+  datasets: boolean;
+  models: boolean;
   dir?: string;
+}
+
+/** The dataset formats `--dataset` and a config's `dataset` take. */
+export function listDatasetsText(): string {
+  return ['datasets (--dataset SPEC, config "dataset"; docs/datasets.md):', ...describeDatasetFormats().map((l) => `  ${l}`)].join('\n');
+}
+
+/** The model families `--models` / config `checkpoints` read, told apart by the files themselves. */
+export function listModelFamiliesText(): string {
+  return ['model families (--models PATH, config "checkpoints"):', ...MODEL_FAMILIES.map((f) => `  ${f.name.padEnd(12)}${f.description}`)].join('\n');
 }
 
 function formatValue(v: unknown): string {
@@ -73,19 +88,23 @@ export function listCheckpointsText(root = join(packageRoot(), 'checkpoints')): 
 
 export const listCommand: CommandModule<object, ListArgs> = {
   command: 'list',
-  describe: 'list attacks (params, defaults), corruptions (severity tables) and checkpoints (metrics)',
+  describe: 'list attacks (params, defaults), corruptions (severity tables), checkpoints (metrics), model families and dataset formats',
   builder: (y: Argv<object>) =>
     y
       .option('attacks', { type: 'boolean', default: false, describe: 'attacks with their params and defaults' })
       .option('corruptions', { type: 'boolean', default: false, describe: 'corruptions with their severity tables' })
       .option('checkpoints', { type: 'boolean', default: false, describe: 'checkpoints found under checkpoints/ with their metrics' })
+      .option('datasets', { type: 'boolean', default: false, describe: 'dataset formats --dataset takes' })
+      .option('models', { type: 'boolean', default: false, describe: 'model families --models reads (bench checkpoints, TF.js layers and graph models)' })
       .option('dir', { type: 'string', describe: 'where to look for checkpoints (default <package>/checkpoints)' }) as unknown as Argv<ListArgs>,
   handler: handler(async (a: ListArgs) => {
-    const all = !a.attacks && !a.corruptions && !a.checkpoints;
+    const all = !a.attacks && !a.corruptions && !a.checkpoints && !a.datasets && !a.models;
     const sections: string[] = [];
     if (all || a.attacks) sections.push(listAttacksText());
     if (all || a.corruptions) sections.push(listCorruptionsText());
     if (all || a.checkpoints) sections.push(listCheckpointsText(a.dir));
+    if (all || a.models) sections.push(listModelFamiliesText());
+    if (all || a.datasets) sections.push(listDatasetsText());
     process.stdout.write(`${sections.join('\n\n')}\n`);
     return 0;
   }),
