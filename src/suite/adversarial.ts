@@ -122,6 +122,7 @@ function attackCellRecord(ctx: RunContext, cell: PlannedCell, correct: boolean[]
     attackParams: spec.entry.params,
     path: spec.path,
     ...(spec.transfer ? { transferFrom: spec.source.name } : {}),
+    ...(cell.probe ? { probe: cell.probe } : {}),
     eps: spec.eps,
     threatModel: attack.threatModel,
     ...scoreFields(correct),
@@ -152,7 +153,7 @@ async function continueFrom(ctx: RunContext, probe: PlannedCell, clean: boolean[
     }
     const rows = correct.flatMap((c, i) => (c ? [i] : []));
     if (rows.length === 0) continue;
-    const main: PlannedCell = { ...probe, id, continues: undefined, attack: { ...spec, entry, eps } };
+    const main: PlannedCell = { ...probe, id, continues: undefined, probe: undefined, attack: { ...spec, entry, eps } };
     const b = bar(ctx, `${id} (for ${probe.id})`, rows.length);
     const outcome = await attackRows(ctx, main, rows, (done) => b.update(done));
     correct = correct.slice();
