@@ -11,6 +11,8 @@ import { CORRUPTION_FAMILIES } from '../../corruptions/types.js';
 import { checkpointNames, corruptionSummary, epsKey, estimate, worstCase, type RunData } from '../suite/summary.js';
 import { attackSeries } from './tables.js';
 import { attackLabel, checkpointColour } from './format.js';
+import { listAttacks } from '../../attacks/registry.js';
+import type { SuiteCellResult as CellResult } from '../suite/store.js';
 
 export interface Chart {
   id: string;
@@ -91,6 +93,13 @@ const EPS_TOOLTIP = [
 
 const STRONGEST = 'strongest single white-box attack';
 
+/** A cell's attack is targeted: as its attack module declares for the recorded params (attacks/types.ts isTargeted). */
+function targetedCell(c: CellResult): boolean {
+  const params = c.attackParams ?? {};
+  const attack = listAttacks().find((a) => a.name === (c.method ?? c.attack));
+  return attack ? attack.isTargeted(params) : params.targeted === true;
+}
+
 /**
  * Per checkpoint, the series (attackSeries key) of its strongest single white-box attack: among the
  * untargeted gradient sweeps on the checkpoint itself (path not 'none', no transfer source, params not
@@ -103,7 +112,7 @@ export function strongestWhiteBoxSeries(run: RunData): Map<string, string> {
     let best: { key: string; mean: number } | undefined;
     for (const { key, cells } of attackSeries(run, checkpoint)) {
       const c0 = cells[0];
-      if (!c0.path || c0.path === 'none' || c0.transferFrom || c0.attackParams?.targeted === true) continue;
+      if (!c0.path || c0.path === 'none' || c0.transferFrom || targetedCell(c0)) continue;
       const attacked = cells.filter((c) => (c.eps ?? 0) > 0);
       if (attacked.length === 0) continue;
       const mean = attacked.reduce((s, c) => s + c.correct / Math.max(1, c.samples), 0) / attacked.length;

@@ -75,7 +75,7 @@ export async function attackRows(
   const counting = new CountingClassifier(source.classifier);
   const params = spec.entry.params;
   const path = spec.path === 'none' ? 'first' : spec.path;
-  const targeted = params.targeted === true;
+  const targeted = attack.isTargeted(params);
   const correct: boolean[] = [];
   for (const batch of batches(rows, ctx.batchSize)) {
     const { x, y, sampleIndices } = toBatch(ctx.data, batch);
