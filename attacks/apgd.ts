@@ -18,6 +18,7 @@ import {
   retireFooled,
   keepWorstCase,
   checkTargetParams,
+  targetedParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { LOSS_KINDS } from './pgd.js';
@@ -283,6 +284,10 @@ export const apgdCe: Attack<ApgdParams> = {
   name: 'apgd-ce',
   threatModel: 'linf',
   usesGradient: true,
+  iterationParam: 'steps',
+  isTargeted: targetedParams,
+  // Each step: one input gradient and one forward pass (the loss and fooled check of the new iterate).
+  cost: (p) => ({ gradients: p.steps * p.restarts, forwards: p.steps * p.restarts }),
   describe: 'APGD-CE, Croce & Hein 2020 (AutoAttack): step-size-free PGD with momentum, 100 iterations',
   defaults,
   parseParams(raw: unknown, where: string): ApgdParams {

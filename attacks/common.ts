@@ -222,6 +222,11 @@ export function keepWorstCase(store: RowStore, cur: Tensor4D, rows: readonly num
   }
 }
 
+/** Attack.isTargeted of every attack with TargetParams. */
+export function targetedParams(p: Partial<TargetParams>): boolean {
+  return p.targeted === true;
+}
+
 /** The check every targeted-capable attack makes on its parsed parameters. */
 export function checkTargetParams(p: Partial<TargetParams>, where: string): void {
   if (p.targetClass !== undefined && !p.targeted)

@@ -12,6 +12,7 @@ import {
   RowStore,
   unchanged,
   checkTargetParams,
+  targetedParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { LOSS_KINDS } from './pgd.js';
@@ -63,6 +64,9 @@ export const fgsm: Attack<FgsmParams> = {
   name: 'fgsm',
   threatModel: 'linf',
   usesGradient: true,
+  isTargeted: targetedParams,
+  // One input gradient, one forward pass for the final prediction.
+  cost: () => ({ gradients: 1, forwards: 1 }),
   describe: 'FGSM, Goodfellow et al. 2015: one signed-gradient step of size eps',
   defaults,
   parseParams(raw: unknown, where: string): FgsmParams {

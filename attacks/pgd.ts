@@ -19,6 +19,7 @@ import {
   retireFooled,
   keepWorstCase,
   checkTargetParams,
+  targetedParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { l2RandomStart, linfRandomStart } from './random.js';
@@ -167,6 +168,10 @@ function makePgd(norm: ThreatModel): Attack<PgdParams> {
     name,
     threatModel: norm,
     usesGradient: true,
+    iterationParam: 'steps',
+    isTargeted: targetedParams,
+    // Each step: one input gradient, and one forward pass to retire fooled samples (earlyStop).
+    cost: (p) => ({ gradients: p.steps * p.restarts, forwards: p.steps * p.restarts }),
     describe: `PGD ${norm === 'linf' ? 'L-inf (signed steps)' : 'L2 (normalised steps)'}, Madry et al. 2018: ${defaults.steps} steps of 2.5*eps/steps from a random start`,
     defaults,
     parseParams(raw: unknown, where: string): PgdParams {

@@ -16,6 +16,7 @@ import {
   unchanged,
   retireFooled,
   checkTargetParams,
+  targetedParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
@@ -248,6 +249,10 @@ export const spsa: Attack<SpsaParams> = {
   name: 'spsa',
   threatModel: 'linf',
   usesGradient: false,
+  iterationParam: 'steps',
+  isTargeted: targetedParams,
+  // Each step evaluates `samples` directions at +delta and -delta.
+  cost: (p) => ({ gradients: 0, forwards: p.steps * p.samples * 2 }),
   describe: 'SPSA, Uesato et al. 2018: gradient-free Adam on the margin, 128 Rademacher directions x 20 steps',
   defaults,
   parseParams(raw: unknown, where: string): SpsaParams {

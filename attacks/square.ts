@@ -10,6 +10,7 @@ import {
   RowStore,
   unchanged,
   checkTargetParams,
+  targetedParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
@@ -191,6 +192,10 @@ export const square: Attack<SquareParams> = {
   name: 'square',
   threatModel: 'linf',
   usesGradient: false,
+  iterationParam: 'queries',
+  isTargeted: targetedParams,
+  // Samples stop querying once fooled: about half the query budget on average.
+  cost: (p) => ({ gradients: 0, forwards: 0.5 * p.queries }),
   describe: 'Square Attack L-inf, Andriushchenko et al. 2020: score-based random search, 1000 queries',
   defaults,
   parseParams(raw: unknown, where: string): SquareParams {

@@ -11,6 +11,8 @@ import { CORRUPTION_FAMILIES } from '../../corruptions/types.js';
 import { checkpointNames, corruptionSummary, epsKey, estimate, worstCase, type RunData } from '../suite/summary.js';
 import { attackSeries } from './tables.js';
 import { attackLabel, checkpointColour } from './format.js';
+import { listAttacks } from '../../attacks/registry.js';
+import type { SuiteCellResult as CellResult } from '../suite/store.js';
 
 export interface Chart {
   id: string;
@@ -46,6 +48,8 @@ function checkpointColourScale(run: RunData) {
 
 interface EpsPoint {
   checkpoint: string;
+  /** attackSeries key of the point's sweep ('' for the worst case). */
+  key: string;
   series: string;
   attack: string;
   path: string;
@@ -60,7 +64,7 @@ interface EpsPoint {
 function epsPoints(run: RunData): EpsPoint[] {
   const points: EpsPoint[] = [];
   for (const checkpoint of checkpointNames(run)) {
-    for (const { cells } of attackSeries(run, checkpoint)) {
+    for (const { key, cells } of attackSeries(run, checkpoint)) {
       const path = cells[0].path ?? 'none';
       const label = attackLabel(cells[0]);
       const series = path === 'none' ? label : `${label} (${path})`;
@@ -68,12 +72,12 @@ function epsPoints(run: RunData): EpsPoint[] {
       const attack = cells[0].transferFrom ? `transfer (${cells[0].attack})` : (cells[0].attack ?? '?');
       for (const c of cells) {
         const e = estimate(c.correct, c.samples);
-        points.push({ checkpoint, series, attack, path, eps: epsKey(c.eps!), accuracy: e.accuracy, lo: e.ci95[0], hi: e.ci95[1], samples: c.samples });
+        points.push({ checkpoint, key, series, attack, path, eps: epsKey(c.eps!), accuracy: e.accuracy, lo: e.ci95[0], hi: e.ci95[1], samples: c.samples });
       }
     }
   }
   for (const w of worstCase(run))
-    points.push({ checkpoint: w.checkpoint, series: WORST, attack: WORST, path: 'all', eps: w.eps, accuracy: w.accuracy, lo: w.ci95[0], hi: w.ci95[1], samples: w.samples });
+    points.push({ checkpoint: w.checkpoint, key: '', series: WORST, attack: WORST, path: 'all', eps: w.eps, accuracy: w.accuracy, lo: w.ci95[0], hi: w.ci95[1], samples: w.samples });
   return points;
 }
 
@@ -87,21 +91,54 @@ const EPS_TOOLTIP = [
   { field: 'samples', type: 'quantitative' },
 ];
 
+const STRONGEST = 'strongest single white-box attack';
+
+/** A cell's attack is targeted: as its attack module declares for the recorded params (attacks/types.ts isTargeted). */
+function targetedCell(c: CellResult): boolean {
+  const params = c.attackParams ?? {};
+  const attack = listAttacks().find((a) => a.name === (c.method ?? c.attack));
+  return attack ? attack.isTargeted(params) : params.targeted === true;
+}
+
 /**
- * The headline: each checkpoint's worst-case curve (solid) and its PGD end-to-end curve (dashed) on one
- * chart, with 95% bands; colour = checkpoint.
+ * Per checkpoint, the series (attackSeries key) of its strongest single white-box attack: among the
+ * untargeted gradient sweeps on the checkpoint itself (path not 'none', no transfer source, params not
+ * targeted: what the records say the attack is, never its name or position), the one with the lowest mean
+ * accuracy over its eps > 0 cells, i.e. the sweep closest to setting the worst case. Ties keep the first.
+ */
+export function strongestWhiteBoxSeries(run: RunData): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const checkpoint of checkpointNames(run)) {
+    let best: { key: string; mean: number } | undefined;
+    for (const { key, cells } of attackSeries(run, checkpoint)) {
+      const c0 = cells[0];
+      if (!c0.path || c0.path === 'none' || c0.transferFrom || targetedCell(c0)) continue;
+      const attacked = cells.filter((c) => (c.eps ?? 0) > 0);
+      if (attacked.length === 0) continue;
+      const mean = attacked.reduce((s, c) => s + c.correct / Math.max(1, c.samples), 0) / attacked.length;
+      if (!best || mean < best.mean) best = { key, mean };
+    }
+    if (best) out.set(checkpoint, best.key);
+  }
+  return out;
+}
+
+/**
+ * The headline: each checkpoint's worst-case curve (solid) and its strongest single white-box attack
+ * (dashed; strongestWhiteBoxSeries) on one chart, with 95% bands; colour = checkpoint.
  */
 export function headlineChart(run: RunData): Chart | null {
-  const points = epsPoints(run).filter((p) => p.series === WORST || (p.attack === 'pgd' && p.path === 'e2e'));
+  const strongest = strongestWhiteBoxSeries(run);
+  const points = epsPoints(run).filter((p) => p.series === WORST || strongest.get(p.checkpoint) === p.key);
   if (points.length === 0) return null;
-  const curves = points.map((p) => ({ ...p, curve: p.series === WORST ? 'worst case (all attacks)' : 'PGD, end-to-end gradient' }));
+  const curves = points.map((p) => ({ ...p, curve: p.series === WORST ? 'worst case (all attacks)' : STRONGEST }));
   const names = checkpointNames(run).filter((n) => curves.some((c) => c.checkpoint === n));
   const title = names.length > 1 ? `Robust accuracy: ${names.join(' vs ')}` : `Robust accuracy: ${names[0]}`;
   const colour = { field: 'checkpoint', type: 'nominal', scale: checkpointColourScale(run), legend: { ...LINE_LEGEND, title: 'checkpoint' } };
   const dash = {
     field: 'curve',
     type: 'nominal',
-    scale: { domain: ['worst case (all attacks)', 'PGD, end-to-end gradient'], range: [[1, 0], [6, 4]] },
+    scale: { domain: ['worst case (all attacks)', STRONGEST], range: [[1, 0], [6, 4]] },
     legend: { ...LINE_LEGEND, title: 'curve', symbolStrokeWidth: 2, symbolStrokeColor: '#333', symbolSize: 400 },
   };
   const spec = {
@@ -132,7 +169,7 @@ export function headlineChart(run: RunData): Chart | null {
         encoding: {
           y: { field: 'accuracy', type: 'quantitative', scale: ACCURACY_SCALE, axis: ACCURACY_AXIS },
           color: colour,
-          tooltip: EPS_TOOLTIP.filter((t) => t.field !== 'series').concat([{ field: 'curve', type: 'nominal' }]),
+          tooltip: EPS_TOOLTIP.concat([{ field: 'curve', type: 'nominal' }]),
         },
       },
     ],
@@ -141,8 +178,9 @@ export function headlineChart(run: RunData): Chart | null {
     id: 'headline',
     title,
     caption:
-      'Solid: worst case over every attack and gradient path (a sample counts only if no attack fooled it); dashed: PGD with the ' +
-      'end-to-end gradient. Bands are 95% Wilson intervals.',
+      'Solid: worst case over every attack and gradient path (a sample counts only if no attack fooled it); dashed: the ' +
+      'strongest single untargeted white-box attack and gradient path of each checkpoint (lowest mean accuracy; its name is in the ' +
+      'tooltip). Bands are 95% Wilson intervals.',
     spec: spec as unknown as TopLevelSpec,
   };
 }

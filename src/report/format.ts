@@ -15,6 +15,16 @@ export function withInterval(e: Estimate): string {
   return `${pct(e.accuracy)} (${pct(e.ci95[0])}-${pct(e.ci95[1])})`;
 }
 
+/** A ratio in percent, "∞" when unbounded: Infinity -> "∞", 0.95 -> "95.0". */
+export function pctOrInfinity(x: number): string {
+  return x === Infinity ? '∞' : pct(x);
+}
+
+/** "95.0 (90.1-99.8)": a ratio (e.g. mCE) and its 95% interval, in percent ("∞" for an unbounded end). */
+export function ratioWithInterval(r: { ratio: number; ci95: [number, number] }): string {
+  return `${pct(r.ratio)} (${pctOrInfinity(r.ci95[0])}-${pctOrInfinity(r.ci95[1])})`;
+}
+
 /** Epsilon as written in a config: 0.03 -> "0.03" (no float noise). */
 export function fmtEps(eps: number): string {
   return String(Number(eps.toPrecision(6)));

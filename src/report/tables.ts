@@ -16,16 +16,25 @@ import {
   estimate,
   summaryRows,
   worstCase,
+  MCE_BOOTSTRAP,
+  type CorruptionEntry,
   type Estimate,
   type RunData,
 } from '../suite/summary.js';
-import { attackLabel, escapeMarkdownCell, fmtEps, pathLabel, pct, withInterval } from './format.js';
+import { attackLabel, escapeMarkdownCell, fmtEps, pathLabel, pct, ratioWithInterval, withInterval } from './format.js';
 
 /**
  * What a column holds: `text`; `estimate` (accuracy + 95% interval; three CSV columns); `accuracy`
- * (a fraction without interval); `ratio` (e.g. mCE; shown as a percentage).
+ * (a fraction without interval); `ratio` (e.g. CE; shown as a percentage); `ratioInterval` (a ratio with
+ * its 95% bootstrap interval, e.g. mCE; three CSV columns, an unbounded end written Infinity).
  */
-export type ColumnKind = 'text' | 'estimate' | 'accuracy' | 'ratio';
+export type ColumnKind = 'text' | 'estimate' | 'accuracy' | 'ratio' | 'ratioInterval';
+
+/** A ratio and its 95% interval (mCE, relative mCE). */
+export interface RatioInterval {
+  ratio: number;
+  ci95: [number, number];
+}
 
 export interface Column {
   header: string;
@@ -37,7 +46,7 @@ export interface Column {
   sub?: string;
 }
 
-export type TableValue = string | number | Estimate | null;
+export type TableValue = string | number | Estimate | RatioInterval | null;
 
 export interface TableRow {
   values: TableValue[];
@@ -115,7 +124,7 @@ export function corruptionTable(run: RunData, baseline?: string): Table {
     const entries = [...s.corruptions].sort((a, b) => familyRank(a.family) - familyRank(b.family));
     for (const e of entries)
       rows.push({
-        values: [s.checkpoint, e.corruption, e.family, ...severities.map((sev) => e.bySeverity.get(sev) ?? null), e.meanAccuracy, e.ce, e.relativeCe],
+        values: [s.checkpoint, e.corruption, e.family, ...severities.map((sev) => e.bySeverity.get(sev) ?? null), e.meanAccuracy, e.ce, e.relativeCe, corruptionNote(e)],
       });
   }
   const base = summaries[0]?.baseline ?? '';
@@ -124,7 +133,9 @@ export function corruptionTable(run: RunData, baseline?: string): Table {
     title: 'Corruption accuracy by severity',
     note:
       `Accuracy (%) with its 95% Wilson interval per corruption and severity 1-5; CE and relative CE against ${base} ` +
-      '(Hendrycks & Dietterich 2019: summed errors over severities, divided by the baseline\'s; 100% = as the baseline).',
+      '(Hendrycks & Dietterich 2019: summed errors over severities, divided by the baseline\'s; 100% = as the baseline). ' +
+      'The note says when a corruption is left out of mCE or relative mCE and why, and when the baseline\'s degradation under it ' +
+      '(95% paired-bootstrap interval reaching 0) is within sampling noise, which makes its relative CE unstable.',
     columns: [
       { header: 'checkpoint', kind: 'text' },
       { header: 'corruption', kind: 'text' },
@@ -133,10 +144,28 @@ export function corruptionTable(run: RunData, baseline?: string): Table {
       { header: 'mean', csvHeader: 'mean_accuracy', kind: 'accuracy' },
       { header: 'CE', csvHeader: 'ce', kind: 'ratio' },
       { header: 'relative CE', csvHeader: 'relative_ce', kind: 'ratio' },
+      { header: 'note', csvHeader: 'mce_note', kind: 'text' },
     ],
     rows,
   };
 }
+
+/** A corruption row's note: why it is left out of mCE / relative mCE, or that relative CE is within noise. */
+function corruptionNote(e: CorruptionEntry): string {
+  const notes: string[] = [];
+  if (e.ceExcluded && e.ceExcluded === e.relativeCeExcluded) notes.push(`left out of mCE and relative mCE: ${e.ceExcluded}`);
+  else {
+    if (e.ceExcluded) notes.push(`left out of mCE: ${e.ceExcluded}`);
+    if (e.relativeCeExcluded) notes.push(`left out of relative mCE: ${e.relativeCeExcluded}`);
+  }
+  if (e.withinNoise && e.baselineDegradation) {
+    const d = e.baselineDegradation;
+    notes.push(`relative CE within noise: the baseline's degradation is ${pct(d.value)} points (95% CI ${pct(d.ci95[0])} to ${pct(d.ci95[1])})`);
+  }
+  return notes.join('; ');
+}
+
+const ratioCell = (ratio: number | null, ci: [number, number] | null): TableValue => (ratio === null ? null : ci ? { ratio, ci95: ci } : ratio);
 
 export function summaryTable(run: RunData, baseline?: string): Table {
   const rows = summaryRows(run, baseline);
@@ -156,8 +185,9 @@ export function summaryTable(run: RunData, baseline?: string): Table {
   if (hasCorruption)
     columns.push(
       { header: 'mean corruption accuracy', csvHeader: 'mean_corruption_accuracy', kind: 'accuracy', group: 'corruptions', sub: 'mean accuracy' },
-      { header: 'mCE', csvHeader: 'mce', kind: 'ratio', group: 'corruptions', sub: 'mCE' },
-      { header: 'relative mCE', csvHeader: 'relative_mce', kind: 'ratio', group: 'corruptions', sub: 'relative mCE' },
+      { header: 'mCE', csvHeader: 'mce', kind: 'ratioInterval', group: 'corruptions', sub: 'mCE' },
+      { header: 'relative mCE', csvHeader: 'relative_mce', kind: 'ratioInterval', group: 'corruptions', sub: 'relative mCE' },
+      { header: 'mCE notes', csvHeader: 'mce_notes', kind: 'text', group: 'corruptions', sub: 'left out / within noise' },
     );
   const base = rows.find((r) => r.baseline)?.baseline;
   return {
@@ -165,12 +195,17 @@ export function summaryTable(run: RunData, baseline?: string): Table {
     title: 'Summary',
     note:
       'Clean accuracy and worst-case robust accuracy (%) with 95% Wilson intervals' +
-      (hasCorruption ? `; mean accuracy over all corruptions and severities; mCE and relative mCE against ${base} (100% = as the baseline).` : '.'),
+      (hasCorruption
+        ? `; mean accuracy over all corruptions and severities; mCE and relative mCE against ${base} (Hendrycks & Dietterich 2019; ` +
+          '100% = as the baseline) with 95% paired-bootstrap percentile intervals (the same resampled images for the checkpoint, ' +
+          `the baseline and both clean cells; ${MCE_BOOTSTRAP.resamples} resamples, seed ${MCE_BOOTSTRAP.seed}; ∞ = unbounded). ` +
+          'The notes list every corruption a mean leaves out, and why, and where the baseline\'s degradation is within noise.'
+        : '.'),
     columns,
     rows: rows.map((r) => {
       const robust = new Map(r.robust.map((x) => [x.eps, x.estimate]));
       const values: TableValue[] = [r.checkpoint, r.clean, ...epsilons.map((e) => robust.get(e) ?? null)];
-      if (hasCorruption) values.push(r.meanCorruptionAccuracy, r.mCE, r.relativeMCE);
+      if (hasCorruption) values.push(r.meanCorruptionAccuracy, ratioCell(r.mCE, r.mCECi95), ratioCell(r.relativeMCE, r.relativeMCECi95), r.mceNotes.join('; '));
       return { values };
     }),
   };
@@ -223,14 +258,19 @@ export function buildTables(run: RunData, baseline?: string): Table[] {
   return tables;
 }
 
-function isEstimate(v: TableValue): v is Estimate {
-  return typeof v === 'object' && v !== null;
+export function isEstimate(v: TableValue): v is Estimate {
+  return typeof v === 'object' && v !== null && 'accuracy' in v;
+}
+
+export function isRatioInterval(v: TableValue): v is RatioInterval {
+  return typeof v === 'object' && v !== null && 'ratio' in v;
 }
 
 /** A cell as displayed (Markdown, HTML): percentages with one decimal, "—" for no data. */
 export function displayValue(v: TableValue, kind: ColumnKind): string {
   if (v === null) return '—';
   if (isEstimate(v)) return withInterval(v);
+  if (isRatioInterval(v)) return ratioWithInterval(v);
   if (typeof v === 'number') return kind === 'text' ? String(v) : `${pct(v)}`;
   return v;
 }
@@ -240,11 +280,12 @@ const round = (x: number) => Number(x.toFixed(6));
 export function toCsv(table: Table): string {
   const header = table.columns.flatMap((c) => {
     const h = c.csvHeader ?? c.header;
-    return c.kind === 'estimate' ? [h, `${h} ci_low`, `${h} ci_high`] : [h];
+    return c.kind === 'estimate' || c.kind === 'ratioInterval' ? [h, `${h} ci_low`, `${h} ci_high`] : [h];
   });
   const rows = table.rows.map((r) =>
     r.values.flatMap((v, i): (string | number)[] => {
       if (table.columns[i].kind === 'estimate') return isEstimate(v) ? [round(v.accuracy), round(v.ci95[0]), round(v.ci95[1])] : ['', '', ''];
+      if (table.columns[i].kind === 'ratioInterval') return isRatioInterval(v) ? [round(v.ratio), round(v.ci95[0]), round(v.ci95[1])] : ['', '', ''];
       if (v === null) return [''];
       if (typeof v === 'number') return [round(v)];
       return [v as string];

@@ -81,7 +81,7 @@ export async function attackRows(
   const guardedTarget = spec.transfer ? guardQueries(target.classifier, { who: `${who} (transfer target)` }) : target.classifier;
   const params = spec.entry.params;
   const path = spec.path === 'none' ? 'first' : spec.path;
-  const targeted = params.targeted === true;
+  const targeted = attack.isTargeted(params);
   const correct: boolean[] = [];
   for (const batch of batches(rows, ctx.batchSize)) {
     const { x, y, sampleIndices } = toBatch(ctx.data, batch);
@@ -128,6 +128,7 @@ function attackCellRecord(ctx: RunContext, cell: PlannedCell, correct: boolean[]
     attackParams: spec.entry.params,
     path: spec.path,
     ...(spec.transfer ? { transferFrom: spec.source.name } : {}),
+    ...(cell.probe ? { probe: cell.probe } : {}),
     eps: spec.eps,
     threatModel: attack.threatModel,
     ...scoreFields(correct),
@@ -158,7 +159,7 @@ async function continueFrom(ctx: RunContext, probe: PlannedCell, clean: boolean[
     }
     const rows = correct.flatMap((c, i) => (c ? [i] : []));
     if (rows.length === 0) continue;
-    const main: PlannedCell = { ...probe, id, continues: undefined, attack: { ...spec, entry, eps } };
+    const main: PlannedCell = { ...probe, id, continues: undefined, probe: undefined, attack: { ...spec, entry, eps } };
     const b = bar(ctx, `${id} (for ${probe.id})`, rows.length);
     const outcome = await attackRows(ctx, main, rows, (done) => b.update(done));
     correct = correct.slice();

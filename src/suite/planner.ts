@@ -8,6 +8,7 @@ import { inputError } from '../engine/errors.js';
 import type { GradientPath, OutputKind } from '../models/classifier.js';
 import { getAttack } from '../../attacks/registry.js';
 import { getCorruption } from '../../corruptions/registry.js';
+import { chooseProbeAttack } from './probeAttack.js';
 import type { AdversarialConfig, AttackEntry, CorruptionConfig } from './config.js';
 import type { CellKind } from './records.js';
 
@@ -46,6 +47,8 @@ export interface PlannedCell {
    * probe's images with the same keys, which gives the same bits).
    */
   continues?: { entry: AttackEntry; epsilons: number[] };
+  /** Sanity-probe cells: which probe, and the label of the attack entry it runs (recorded in the cell). */
+  probe?: { kind: 'large-eps' | 'more-steps'; of: string };
 }
 
 export interface GradientProbeSpec {
@@ -98,27 +101,11 @@ function gradientCost(cycles: number, path: GradientPath | 'none', output: Outpu
   return forwardCost(cycles, output) + 2;
 }
 
-/** Model evaluations per attacked image (gradient steps, or queries for score-based attacks). */
+/** Cost per attacked image, from the attack's declared model evaluations (Attack.cost) on these models. */
 function attackCostPerImage(entry: AttackEntry, path: GradientPath | 'none', source: ModelInfo, target: ModelInfo): number {
-  const p = entry.params as Record<string, number | undefined>;
-  const fwd = forwardCost(source.cycles, source.output);
-  const step = gradientCost(source.cycles, path, source.output) + fwd;
+  const { gradients, forwards } = getAttack(entry.name).cost(entry.params);
   const transferEval = entry.transferFrom ? forwardCost(target.cycles, target.output) : 0;
-  switch (entry.name) {
-    case 'fgsm':
-      return step + transferEval;
-    case 'pgd':
-    case 'pgd-l2':
-    case 'apgd-ce':
-      return (p.steps ?? 20) * (p.restarts ?? 1) * step + transferEval;
-    case 'square':
-      // Samples stop querying once fooled; about half the budget on average.
-      return 0.5 * (p.queries ?? 1000) * fwd + transferEval;
-    case 'spsa':
-      return (p.steps ?? 20) * (p.samples ?? 128) * 2 * fwd + transferEval;
-    default:
-      return 10 * step + transferEval;
-  }
+  return gradients * gradientCost(source.cycles, path, source.output) + forwards * forwardCost(source.cycles, source.output) + transferEval;
 }
 
 function sweepCost(cells: PlannedCell[], target: ModelInfo): number {
@@ -145,15 +132,6 @@ export function distinctPaths(paths: readonly GradientPath[], model: ModelInfo):
 export function defaultProbeEps(nonzero: readonly number[]): number | undefined {
   const sorted = [...nonzero].sort((a, b) => a - b);
   return sorted.length === 0 ? undefined : sorted[Math.max(0, sorted.length - 2)];
-}
-
-/** The PGD settings the probes use: the config's first white-box PGD entry, else PGD's defaults. */
-function probePgd(config: AdversarialConfig): AttackEntry {
-  const entry = config.attacks.find((a) => a.name === 'pgd' && !a.transferFrom);
-  if (entry) return entry;
-  const pgd = getAttack('pgd');
-  const paths = [...new Set(config.attacks.filter((a) => !a.transferFrom).flatMap((a) => a.paths))] as GradientPath[];
-  return { name: 'pgd', label: 'pgd', params: pgd.parseParams(undefined, 'pgd') as Record<string, unknown>, paths: paths.length > 0 ? paths : ['first', 'e2e', 'bpda'] };
 }
 
 export interface AdversarialPlanInput {
@@ -219,20 +197,30 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
     }
   }
 
-  if (config.sanity) units.push(...planProbes(config, targets, samples));
+  if (config.sanity) {
+    const choice = chooseProbeAttack(config.attacks);
+    notes.push(choice.reason);
+    units.push(...planProbes(config, choice.entry, targets, samples));
+  }
   return finishPlan(units, notes);
 }
 
-function planProbes(config: AdversarialConfig, targets: ModelInfo[], samples: number): PlanUnit[] {
+/**
+ * The probe units of every target: `pgdEntry` (chooseProbeAttack's entry: an untargeted, iterative,
+ * white-box L-inf attack) at eps LARGE_EPS, the same with 4x its iterations continuing its main sweep,
+ * and the gradient probe.
+ */
+function planProbes(config: AdversarialConfig, pgdEntry: AttackEntry, targets: ModelInfo[], samples: number): PlanUnit[] {
   const units: PlanUnit[] = [];
   const n = Math.min(config.sanityLimit, samples);
-  const pgdEntry = probePgd(config);
-  const pgd = getAttack('pgd');
-  const steps = (pgdEntry.params.steps as number) ?? 20;
+  const attack = getAttack(pgdEntry.name);
+  const iterationParam = attack.iterationParam!;
+  const steps = pgdEntry.params[iterationParam] as number;
+  // The label keeps the probe ids of earlier runs for an entry labelled pgd (pgd-steps80 for PGD-20).
   const moreSteps: AttackEntry = {
     ...pgdEntry,
-    label: `pgd-steps${4 * steps}`,
-    params: pgd.parseParams({ ...stripUndefined(pgdEntry.params), steps: 4 * steps }, 'probe') as Record<string, unknown>,
+    label: `${pgdEntry.label}-${iterationParam}${4 * steps}`,
+    params: attack.parseParams({ ...stripUndefined(pgdEntry.params), [iterationParam]: 4 * steps }, 'probe') as Record<string, unknown>,
   };
   const largeEps: AttackEntry = { ...pgdEntry, label: 'large-eps' };
   const nonzero = config.epsilons.filter((e) => e > 0);
@@ -246,7 +234,8 @@ function planProbes(config: AdversarialConfig, targets: ModelInfo[], samples: nu
         kind: 'attack',
         checkpoint: target.name,
         samples: n,
-        attack: { entry, path, eps, threatModel: 'linf', usesGradient: true, source: target, transfer: false },
+        attack: { entry, path, eps, threatModel: attack.threatModel, usesGradient: true, source: target, transfer: false },
+        probe: { kind: continues ? 'more-steps' : 'large-eps', of: pgdEntry.label },
         ...(continues ? { continues } : {}),
       };
       // Continuing probes attack only the survivors of the main sweep, roughly a third of the images.

@@ -54,6 +54,11 @@ export interface SuiteCellResult extends CellResult {
    * probe's images, the starting point this probe's attack had to improve on.
    */
   reference?: { id: string; samples: number; correct: number };
+  /**
+   * Sanity-probe cells: which probe this is and the label of the config's attack entry it ran (chosen by
+   * src/suite/probeAttack.ts), so a reader sees which sweep the gradient-masking checks tested.
+   */
+  probe?: { kind: 'large-eps' | 'more-steps'; of: string };
 }
 
 export interface SuiteRunManifest extends RunManifest {

@@ -1,5 +1,6 @@
 /** Compact end-of-run tables for the terminal (the report renders the full ones). */
 import type { SuiteCellResult } from './store.js';
+import { mceNotes, type CorruptionSummary } from './summary.js';
 
 const pct = (v: number | undefined) => (v === undefined ? '-' : (100 * v).toFixed(1));
 
@@ -48,4 +49,26 @@ export function corruptionTable(cells: SuiteCellResult[]): string {
     }
   }
   return `Accuracy under corruption (%)\n${render(rows)}`;
+}
+
+const ratioText = (r: number) => (r === Infinity ? '∞' : `${(100 * r).toFixed(1)}%`);
+const interval = (ci: [number, number] | null) => (ci ? ` (95% CI ${ratioText(ci[0])}-${ratioText(ci[1])})` : '');
+
+/**
+ * mCE and relative mCE per checkpoint with their 95% paired-bootstrap intervals, then every corruption a
+ * mean leaves out (and why) and every relative CE within noise (summary.ts corruptionSummary).
+ */
+export function mceSummary(summaries: CorruptionSummary[]): string {
+  if (summaries.length === 0) return '';
+  const s0 = summaries[0];
+  const lines = [
+    `mCE and relative mCE against ${s0.baseline} (Hendrycks & Dietterich 2019; 95% paired bootstrap over ${s0.bootstrap.samples} images, ${s0.bootstrap.resamples} resamples)`,
+  ];
+  for (const s of summaries) {
+    const mce = s.mCE === null ? 'mCE -' : `mCE ${ratioText(s.mCE)}${interval(s.mCECi95)}`;
+    const rel = s.relativeMCE === null ? 'relative mCE -' : `relative mCE ${ratioText(s.relativeMCE)}${interval(s.relativeMCECi95)}`;
+    lines.push(`  ${s.checkpoint}: ${mce}, ${rel}`);
+    for (const note of mceNotes(s)) lines.push(`    ${note}`);
+  }
+  return lines.join('\n');
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../../src/report/index.js';
 import { escapeHtml, jsonForScript } from '../../src/report/format.js';
-import { cell, checkpointRef, manifest, writeImages, writeRun, writeSyntheticRun } from './fixtures.js';
+import { cell, checkpointRef, manifest, writeImages, writeMceEdgeRun, writeRun, writeSyntheticRun } from './fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bench-html-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -124,3 +124,20 @@ describe('HTML report', () => {
     expect(JSON.parse(text)).toEqual(value);
   });
 });
+
+describe('HTML report of a corruption run whose baseline is not degraded by one corruption', () => {
+  it('lists the corruption left out of relative mCE with the reason, the noise warning and the mCE intervals', async () => {
+    const dir = join(root, 'mce-edge');
+    writeMceEdgeRun(dir);
+    const html = readFileSync(await writeReport(dir), 'utf8');
+    const banner = /<div class="banner warn" id="mce-notes">([\s\S]*?)<\/div>/.exec(html)?.[1] ?? '';
+    expect(banner).toContain(
+      'left out of relative mCE: contrast (the baseline base-net is no worse on it than clean (its error rises by 0.0 points on average over severities 1,2,3; relative CE&#39;s denominator must be positive))',
+    );
+    expect(banner).toContain('within noise: fog: the baseline base-net&#39;s degradation, 0.8 points');
+    // The summary table shows relative mCE with its (unbounded) interval, the corruption table its notes.
+    expect(html).toMatch(/<span class="acc">1020\.0<\/span> <span class="ci">\d+\.\d–∞<\/span>/);
+    expect(html).toContain('left out of relative mCE: the baseline base-net is no worse on it than clean');
+  });
+});
+

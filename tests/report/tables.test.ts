@@ -5,7 +5,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readRun, worstCase } from '../../src/suite/summary.js';
 import { accuracyVsEpsTable, buildTables, corruptionTable, summaryTable, toCsv, toMarkdown, writeTables } from '../../src/report/tables.js';
-import { FIXTURE_CORRUPTIONS, FIXTURE_EPS, writeSyntheticRun } from './fixtures.js';
+import { FIXTURE_CORRUPTIONS, FIXTURE_EPS, writeMceEdgeRun, writeSyntheticRun } from './fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bench-tables-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -94,6 +94,7 @@ describe('tables', () => {
       'mean',
       'CE',
       'relative CE',
+      'note',
     ]);
     expect(t.rows).toHaveLength(2 * FIXTURE_CORRUPTIONS.length);
     // Family order of Hendrycks & Dietterich: noise, blur, weather, digital.
@@ -112,3 +113,40 @@ describe('tables', () => {
     expect(readFileSync(join(dir, 'tables', 'all.md'), 'utf8')).toContain('### Robust accuracy vs ε');
   });
 });
+
+describe('mCE intervals, corruptions left out and noise warnings in the tables', () => {
+  const dir = join(root, 'mce-edge');
+  writeMceEdgeRun(dir);
+  const contrastReason = "the baseline base-net is no worse on it than clean (its error rises by 0.0 points on average over severities 1,2,3; relative CE's denominator must be positive)";
+
+  it('the corruption table notes contrast as left out of relative mCE with the reason, and fog as within noise (CSV and Markdown)', async () => {
+    const table = corruptionTable(await readRun(dir));
+    const rows = parse(toCsv(table), { columns: true }) as Record<string, string>[];
+    const note = (checkpoint: string, corruption: string) => rows.find((r) => r.checkpoint === checkpoint && r.corruption === corruption)!.mce_note;
+    expect(note('other-net', 'contrast')).toBe(`left out of relative mCE: ${contrastReason}`);
+    expect(note('other-net', 'fog')).toMatch(/^relative CE within noise: the baseline's degradation is 0\.8 points \(95% CI 0\.0 to /);
+    expect(note('other-net', 'gaussian_noise')).toBe('');
+    const md = toMarkdown(table);
+    expect(md).toContain(`left out of relative mCE: ${contrastReason}`);
+  });
+
+  it('the summary gives mCE and relative mCE with 95% bootstrap intervals and lists every corruption left out (CSV and Markdown)', async () => {
+    const run = await readRun(dir);
+    const table = summaryTable(run);
+    const [, other] = parse(toCsv(table), { columns: true }) as Record<string, string>[];
+    // CE (contrast in): noise (14+20+26)/(10+14+18) = 60/42, fog 37/13, contrast 38/12; relative CE (contrast out):
+    // noise (60 - 3*6)/(42 - 3*4) = 42/30, fog (37 - 18)/(13 - 12) = 19.
+    expect(Number(other.mce)).toBeCloseTo(Number(((60 / 42 + 37 / 13 + 38 / 12) / 3).toFixed(6)), 6);
+    expect(Number(other.relative_mce)).toBeCloseTo(Number(((42 / 30 + 19) / 2).toFixed(6)), 6);
+    expect(Number(other['mce ci_low'])).toBeLessThan(Number(other.mce));
+    expect(Number(other['mce ci_high'])).toBeGreaterThan(Number(other.mce));
+    // Fog's baseline degradation is one image: resamples without it leave the ratio unbounded.
+    expect(other['relative_mce ci_high']).toBe('Infinity');
+    expect(other.mce_notes).toContain(`left out of relative mCE: contrast (${contrastReason})`);
+    expect(other.mce_notes).toContain("within noise: fog: the baseline base-net's degradation, 0.8 points");
+    const md = toMarkdown(table);
+    expect(md).toContain(`left out of relative mCE: contrast (${contrastReason})`);
+    expect(md).toMatch(/\| 1020\.0 \(\d+\.\d-∞\) \|/); // (1.4 + 19) / 2 = 10.2
+  });
+});
+

@@ -1,4 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/engine/backend.js';
+import { executeRun, prepareRun } from '../../src/suite/runner.js';
 import { encodeBits, wilsonInterval } from '../../src/suite/records.js';
 import { computeSanityChecks, formatSanity } from '../../src/suite/sanity.js';
 import type { GradientProbeResult, SuiteCellResult } from '../../src/suite/store.js';
@@ -102,4 +108,55 @@ describe('sanity checks', () => {
     expect(checks['black-box-not-better'].status).toBe('pass');
     expect(checks['black-box-not-better'].numbers['square.0.03.bestWhiteBox']).toBe(1);
   });
+
+  it('a sweep at 100% at every eps does not "rise with eps" (the Wilson bound of n/n is exactly 1)', () => {
+    expect(wilsonInterval(10, 10)[1]).toBe(1);
+    expect(wilsonInterval(0, 10)[0]).toBe(0);
+    const checks = byName(
+      computeSanityChecks({ checkpoints: [{ name: 'm', numClasses: 10 }], cells: [cell('pgd', 'first', 0, 10, 10), cell('pgd', 'first', 0.05, 10, 10)], probes: [] }),
+    );
+    expect(checks['monotone-in-eps'].status).toBe('pass');
+  });
+});
+
+describe('sanity probes on a run with a targeted PGD listed before an untargeted one', () => {
+  const root = mkdtempSync(join(tmpdir(), 'bench-sanity-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('probe the untargeted sweep on the committed CNN, record it, and raise no masking warning', async () => {
+    const backend = await initBackend('wasm');
+    const cnn = fileURLToPath(new URL('../../checkpoints/cnn-fmnist', import.meta.url));
+    const configFile = join(root, 'targeted-first.json');
+    // The targeted entry is deliberately weak (one step of 0.001, no random start): run at eps 0.5 it
+    // leaves the undefended CNN at its clean accuracy, which the large-eps check reads as masking.
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        suite: 'adversarial',
+        checkpoints: [{ dir: cnn }],
+        attacks: [
+          { name: 'pgd', label: 'pgd-targeted', params: { steps: 1, stepSize: 0.001, randomStart: false, targeted: true }, paths: ['first'] },
+          { name: 'pgd', label: 'pgd-untargeted', params: { steps: 5 }, paths: ['first'] },
+        ],
+        epsilons: [0, 0.05, 0.1],
+        limit: 10,
+        sanityLimit: 10,
+        seed: 0,
+      }),
+    );
+    const prep = await prepareRun({ configFile, out: join(root, 'run') });
+    const out = await executeRun(prep, { backend, quiet: true, stdout: () => undefined, noReport: true });
+    const warnings = out.sanity.filter((c) => c.status === 'warn');
+    expect(warnings.map((c) => `${c.name}: ${c.detail}`)).toEqual([]);
+    const attackProbes = out.probes.filter((p): p is SuiteCellResult => p.format === 'bench-cell/1');
+    expect(attackProbes.length).toBe(2);
+    for (const p of attackProbes) {
+      expect(p.probe?.of).toBe('pgd-untargeted');
+      expect(p.attackParams?.targeted).toBe(false);
+    }
+    expect(attackProbes.find((p) => p.probe?.kind === 'more-steps')!.reference!.id).toBe('cnn-fmnist|pgd-untargeted|first|0.05');
+    const byCheck = byName(out.sanity);
+    expect(byCheck['large-eps-chance'].detail).toContain('entry pgd-untargeted');
+    expect(byCheck['more-steps'].detail).toContain('entry pgd-untargeted');
+  }, 120_000);
 });
