@@ -11,7 +11,7 @@ import { corruptionKey, getCorruption } from '../../corruptions/registry.js';
 import type { AnyCorruption } from '../../corruptions/types.js';
 import type { PlannedCell, PlanUnit } from './planner.js';
 import type { SuiteCellResult } from './store.js';
-import { bar, finishBar, model, predictCorrect, scoreFields, timingFields, type RunContext } from './context.js';
+import { bar, finishBar, judge, model, nonFiniteField, scoreFields, timingFields, type RunContext } from './context.js';
 
 /** Looks a corruption up by name; tests may pass their own registry. */
 export type CorruptionLookup = (name: string) => AnyCorruption;
@@ -36,6 +36,7 @@ export async function runCorruptionUnit(
   const key = corruptionKey(name, severity);
   const n = missing[0].samples;
   const correct = missing.map(() => [] as boolean[]);
+  const nonFinite = missing.map(() => [] as boolean[]);
   const seconds = missing.map(() => 0);
   let corruptSeconds = 0;
   const b = bar(ctx, `${name} severity ${severity}`, n);
@@ -47,7 +48,9 @@ export async function runCorruptionUnit(
     missing.forEach((cell, k) => {
       const m = model(ctx, cell.checkpoint);
       t = Date.now();
-      correct[k].push(...predictCorrect(m.classifier, xc, y, m.ref.output));
+      const judged = judge(m.classifier, xc, y, m.ref.output);
+      correct[k].push(...judged.correct);
+      nonFinite[k].push(...judged.nonFinite);
       seconds[k] += (Date.now() - t) / 1000;
     });
     tf.dispose([x, y, xc]);
@@ -69,6 +72,7 @@ export async function runCorruptionUnit(
       family: corruption.family,
       severity,
       ...scoreFields(correct[k]),
+      ...nonFiniteField(nonFinite[k]),
       timings: timingFields(cellSeconds, n),
       backend: ctx.backend,
       completedAt: new Date().toISOString(),
