@@ -25,13 +25,13 @@
  * images/ from the shards, gives the bytes of an unsharded run. File names are built from sanitised
  * checkpoint names and attack labels: never a path. A panel whose PNG and sidecar both exist is not redone.
  */
-import { NO_PREDICTION, predictClasses } from '../models/decision.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf, type Tensor4D } from '../engine/tf.js';
 import { batches } from '../data/batching.js';
 import type { GradientPath } from '../models/classifier.js';
+import { NO_PREDICTION, predictClasses } from '../models/decision.js';
 import { encodePng, imageGrid } from '../report/png.js';
 import { corruptionTiles } from '../cli/preview.js';
 import { getCorruption } from '../../corruptions/registry.js';

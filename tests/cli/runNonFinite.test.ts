@@ -50,7 +50,7 @@ describe('bench run on a checkpoint whose logits overflow', () => {
     const square = cells.find((c) => c.kind === 'attack' && c.eps === 0.03);
     expect(square.nonFiniteLogits).toBe(square.attacked);
     const sanity = JSON.parse(readFileSync(join(out, 'sanity.json'), 'utf8'));
-    const check = (Array.isArray(sanity) ? sanity : sanity.checks).find((c: { name: string }) => c.name === 'logits-finite');
+    const check = sanity.find((c: { name: string }) => c.name === 'logits-finite');
     expect(check.status).toBe('warn');
     expect(check.numbers.cleanNonFinite).toBe(5);
   }, 300_000);
