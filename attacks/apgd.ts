@@ -3,6 +3,7 @@ import { inputError } from '../src/engine/errors.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier, LossKind } from '../src/models/classifier.js';
 import {
+  ascentDirection,
   attackGoal,
   checkEps,
   gatherRows,
@@ -177,7 +178,9 @@ async function runApgd(
       const f = new Float64Array(m);
       for (let k = 0; k < m; k++) {
         logitValues.set(values.subarray(k * width, k * width + classes), k * classes);
-        f[k] = values[k * width + classes];
+        // A NaN loss (NaN or overflowing logits) ranks below every other value: never the best point.
+        const v = values[k * width + classes];
+        f[k] = Number.isNaN(v) ? -Infinity : v;
       }
       const score = scoreLogits(logitValues, classes, labelsOf(rows), goal.targeted);
       return { grad, f, fooled: score.fooled };
@@ -213,7 +216,7 @@ async function runApgd(
     for (let k = 0; k < p.steps && rows.length > 0; k++) {
       const eta = tf.tensor4d(state.eta, [rows.length, 1, 1, 1]);
       const next = tf.tidy(() => {
-        const z = projectLinf(tf.add(cur, tf.mul(tf.sign(grad), eta)) as Tensor4D, xs, eps);
+        const z = projectLinf(tf.add(cur, tf.mul(ascentDirection(grad, 'linf'), eta)) as Tensor4D, xs, eps);
         if (k === 0) return z;
         const a = p.momentum;
         const moved = tf.add(tf.add(cur, tf.mul(tf.sub(z, cur), a)), tf.mul(tf.sub(cur, prev), 1 - a)) as Tensor4D;

@@ -2,6 +2,7 @@ import { tf, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier, LossKind } from '../src/models/classifier.js';
 import {
+  ascentDirection,
   attackGoal,
   checkEps,
   finish,
@@ -54,7 +55,7 @@ async function runFgsm(
     loss: p.loss,
     targeted: goal.targeted,
   });
-  const xAdv = tf.tidy(() => projectLinf(tf.add(xs, tf.mul(tf.sign(grad), eps)) as Tensor4D, xs, eps));
+  const xAdv = tf.tidy(() => projectLinf(tf.add(xs, tf.mul(ascentDirection(grad, 'linf'), eps)) as Tensor4D, xs, eps));
   store.write(rows, xAdv);
   tf.dispose([xs, ys, loss, grad, xAdv]);
   return finish(classifier, store, goal, options.output);

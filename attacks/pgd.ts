@@ -3,6 +3,7 @@ import { inputError } from '../src/engine/errors.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier, LossKind } from '../src/models/classifier.js';
 import {
+  ascentDirection,
   attackGoal,
   checkEps,
   gatherRows,
@@ -13,7 +14,6 @@ import {
   labelTensor,
   projectL2,
   projectLinf,
-  rowNormsL2,
   RowStore,
   unchanged,
   retireFooled,
@@ -63,11 +63,6 @@ const schema: ParamSchema<PgdParams> = {
 export function stepSizeOf(params: { steps: number; stepSize?: number; relStepSize?: number }, eps: number): number {
   if (params.stepSize !== undefined) return params.stepSize;
   return (params.relStepSize ?? 2.5 / params.steps) * eps;
-}
-
-/** Ascent direction for one step: sign for L-inf, unit-L2 gradient for L2. */
-function stepDirection(grad: Tensor4D, norm: ThreatModel): Tensor4D {
-  return tf.tidy(() => (norm === 'linf' ? tf.sign(grad) : tf.div(grad, tf.maximum(rowNormsL2(grad), 1e-12))) as Tensor4D);
 }
 
 export function project(xAdv: Tensor4D, x: Tensor4D, eps: number, norm: ThreatModel): Tensor4D {
@@ -120,7 +115,7 @@ async function runPgd(
         targeted: goal.targeted,
       });
       const next = tf.tidy(() => {
-        const moved = tf.add(cur, tf.mul(stepDirection(grad, p.norm), alpha)) as Tensor4D;
+        const moved = tf.add(cur, tf.mul(ascentDirection(grad, p.norm), alpha)) as Tensor4D;
         return project(moved, xs, eps, p.norm);
       });
       loss.dispose();

@@ -118,7 +118,10 @@ async function runSquare(
   const accept = (candidates: Float32Array[], score: { fooled: boolean[]; margin: Float64Array }) => {
     const still: number[] = [];
     rows.forEach((r, k) => {
-      if (score.fooled[k] || score.margin[k] < (bestMargin.get(r) ?? Infinity)) {
+      // The first candidate (the stripes) is always taken, so every row has a best point even when its
+      // margin is +Infinity (the label's logit infinite, the others finite).
+      const first = !best.has(r);
+      if (first || score.fooled[k] || score.margin[k] < bestMargin.get(r)!) {
         best.set(r, candidates[k]);
         bestMargin.set(r, score.margin[k]);
       }

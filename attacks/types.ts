@@ -19,6 +19,11 @@ export interface AttackResult {
    * (untargeted), or equals the target class (targeted).
    */
   fooled: boolean[];
+  /**
+   * nonFiniteLogits[i]: the logits of xAdv[i] hold a NaN or an infinity (reported by the run's
+   * logits-finite sanity check; such a row has no prediction, src/models/decision.ts).
+   */
+  nonFiniteLogits?: boolean[];
 }
 
 /**

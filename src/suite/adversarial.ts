@@ -21,8 +21,8 @@ import {
   cleanCorrect,
   CountingClassifier,
   finishBar,
+  judge,
   model,
-  predictCorrect,
   scoreFields,
   timingFields,
   type RunContext,
@@ -56,6 +56,8 @@ interface AttackOutcome {
   /** Still correct after the attack, per attacked row. */
   correct: boolean[];
   gradientEvaluations: number;
+  /** Attacked rows whose final example has NaN or infinite logits on the target (undefined if the attack did not say). */
+  nonFiniteLogits?: number;
 }
 
 /**
@@ -83,11 +85,13 @@ export async function attackRows(
   const path = spec.path === 'none' ? 'first' : spec.path;
   const targeted = attack.isTargeted(params);
   const correct: boolean[] = [];
+  let nonFinite: number | undefined = 0;
   for (const batch of batches(rows, ctx.batchSize)) {
     const { x, y, sampleIndices } = toBatch(ctx.data, batch);
     const rng = new KeyedRng(ctx.seed, cell.id, sampleIndices);
     let xAdv: Tensor4D;
     let fooled: boolean[];
+    let nonFiniteRows: boolean[] | undefined;
     if (spec.transfer) {
       const res = await transferAttack(counting, guardedTarget, attack, x, y, spec.eps, rng, {
         path,
@@ -97,23 +101,39 @@ export async function attackRows(
       });
       xAdv = res.xAdv;
       fooled = res.fooled;
+      nonFiniteRows = res.nonFiniteLogits;
     } else {
       const res = await attack.run(counting, x, y, spec.eps, rng, { path, output: target.ref.output, params });
       xAdv = res.xAdv;
       fooled = res.fooled;
+      nonFiniteRows = res.nonFiniteLogits;
     }
     checkInsideBall(attack, x, xAdv, spec.eps, cell.id);
     // A targeted attack's "fooled" means "reached the target"; robust accuracy needs the prediction itself.
-    const ok = targeted ? predictCorrect(target.classifier, xAdv, y, target.ref.output) : fooled.map((f) => !f);
+    let ok: boolean[];
+    if (targeted) {
+      const judged = judge(target.classifier, xAdv, y, target.ref.output);
+      ok = judged.correct;
+      nonFiniteRows = judged.nonFinite;
+    } else ok = fooled.map((f) => !f);
     correct.push(...ok);
+    nonFinite = nonFinite === undefined || nonFiniteRows === undefined ? undefined : nonFinite + nonFiniteRows.filter(Boolean).length;
     keep?.(batch, xAdv);
     tf.dispose([x, y, xAdv]);
     onBatch(correct.length);
   }
-  return { correct, gradientEvaluations: counting.gradientImages };
+  return { correct, gradientEvaluations: counting.gradientImages, nonFiniteLogits: nonFinite };
 }
 
-function attackCellRecord(ctx: RunContext, cell: PlannedCell, correct: boolean[], seconds: number, attacked: number, gradients: number): SuiteCellResult {
+function attackCellRecord(
+  ctx: RunContext,
+  cell: PlannedCell,
+  correct: boolean[],
+  seconds: number,
+  attacked: number,
+  gradients: number,
+  nonFiniteLogits: number | undefined,
+): SuiteCellResult {
   const spec = cell.attack!;
   const attack = getAttack(spec.entry.name);
   const target = model(ctx, cell.checkpoint);
@@ -133,6 +153,7 @@ function attackCellRecord(ctx: RunContext, cell: PlannedCell, correct: boolean[]
     threatModel: attack.threatModel,
     ...scoreFields(correct),
     attacked,
+    ...(nonFiniteLogits !== undefined ? { nonFiniteLogits } : {}),
     timings: timingFields(seconds, attacked, attack.usesGradient ? gradients : undefined),
     backend: ctx.backend,
     completedAt: new Date().toISOString(),
@@ -209,15 +230,17 @@ export async function runAttackUnit(
     const started = Date.now();
     const rows = correct.flatMap((c, i) => (c ? [i] : []));
     let gradients = 0;
+    let nonFinite: number | undefined = 0;
     if (spec.eps > 0 && rows.length > 0) {
       const b = bar(ctx, cell.id, rows.length);
       const outcome = await attackRows(ctx, cell, rows, (done) => b.update(done), examples?.(cell));
       gradients = outcome.gradientEvaluations;
+      nonFinite = outcome.nonFiniteLogits;
       correct = correct.slice();
       rows.forEach((r, k) => (correct[r] = outcome.correct[k]));
       finishBar(ctx, b, `robust accuracy ${((100 * correct.filter(Boolean).length) / n).toFixed(1)}%`);
     }
-    const record = attackCellRecord(ctx, cell, correct, (Date.now() - started) / 1000, spec.eps > 0 ? rows.length : 0, gradients);
+    const record = attackCellRecord(ctx, cell, correct, (Date.now() - started) / 1000, spec.eps > 0 ? rows.length : 0, gradients, nonFinite);
     if (reference) record.reference = reference;
     await write(record);
     results.set(cell.id, record);

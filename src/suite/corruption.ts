@@ -12,7 +12,7 @@ import type { AnyCorruption } from '../../corruptions/types.js';
 import { guardQueries } from '../models/queryGuard.js';
 import type { PlannedCell, PlanUnit } from './planner.js';
 import type { SuiteCellResult } from './store.js';
-import { bar, finishBar, model, predictCorrect, scoreFields, timingFields, type RunContext } from './context.js';
+import { bar, finishBar, judge, model, nonFiniteField, scoreFields, timingFields, type RunContext } from './context.js';
 
 /** Looks a corruption up by name; tests may pass their own registry. */
 export type CorruptionLookup = (name: string) => AnyCorruption;
@@ -37,6 +37,7 @@ export async function runCorruptionUnit(
   const key = corruptionKey(name, severity);
   const n = missing[0].samples;
   const correct = missing.map(() => [] as boolean[]);
+  const nonFinite = missing.map(() => [] as boolean[]);
   const seconds = missing.map(() => 0);
   let corruptSeconds = 0;
   const b = bar(ctx, `${name} severity ${severity}`, n);
@@ -51,7 +52,9 @@ export async function runCorruptionUnit(
       // The corrupted images must be valid images (src/models/queryGuard.ts): a corruption that leaves
       // [0,1] or produces NaN is an internal error naming it, not an accuracy.
       const guarded = guardQueries(m.classifier, { who: `corruption ${name} severity ${severity}` });
-      correct[k].push(...predictCorrect(guarded, xc, y, m.ref.output));
+      const judged = judge(guarded, xc, y, m.ref.output);
+      correct[k].push(...judged.correct);
+      nonFinite[k].push(...judged.nonFinite);
       seconds[k] += (Date.now() - t) / 1000;
     });
     tf.dispose([x, y, xc]);
@@ -73,6 +76,7 @@ export async function runCorruptionUnit(
       family: corruption.family,
       severity,
       ...scoreFields(correct[k]),
+      ...nonFiniteField(nonFinite[k]),
       timings: timingFields(cellSeconds, n),
       backend: ctx.backend,
       completedAt: new Date().toISOString(),

@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import { tf, type Tensor4D } from '../engine/tf.js';
 import { batches } from '../data/batching.js';
 import type { GradientPath } from '../models/classifier.js';
+import { NO_PREDICTION, predictClasses } from '../models/decision.js';
 import { encodePng, imageGrid } from '../report/png.js';
 import { corruptionTiles } from '../cli/preview.js';
 import { getCorruption } from '../../corruptions/registry.js';
@@ -129,13 +130,18 @@ function framed(tile: ArrayLike<number>, h: number, w: number, channels: number,
   return out;
 }
 
+/** Predicted class of every row (src/models/decision.ts; NO_PREDICTION for a NaN row or a tie at the top). */
 function argmaxRows(ctx: RunContext, checkpoint: string, x: Tensor4D): number[] {
   const m = model(ctx, checkpoint);
   const logits = m.classifier.logits(x, m.ref.output);
-  const pred = tf.argMax(logits, 1);
-  const out = Array.from(pred.dataSync());
-  tf.dispose([logits, pred]);
+  const out = Array.from(predictClasses(logits.dataSync(), logits.shape[1]));
+  logits.dispose();
   return out;
+}
+
+/** A class's display name; a row without a prediction shows as such. */
+function classNameOf(names: readonly string[], k: number): string {
+  return k === NO_PREDICTION ? 'no prediction' : (names[k] ?? `class ${k}`);
 }
 
 interface Panel {
@@ -264,7 +270,7 @@ async function drawSweepPanel(
   const maxAbs = (d: Float32Array) => d.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   const span = spec.threatModel === 'linf' ? epsMax : Math.max(0, ...deltas.map(maxAbs)) || epsMax;
   const labels = rows.map((r) => data.labels[r]);
-  const className = (k: number) => data.classNames[k] ?? `class ${k}`;
+  const className = (k: number) => classNameOf(data.classNames, k);
   const { height: h, width: w, channels } = data;
   const colour = (pred: number, r: number) => (pred === labels[r] ? CORRECT_RGB : WRONG_RGB);
   const tiles: Float32Array[] = [];
@@ -373,7 +379,7 @@ function corruptionPanels(ctx: RunContext, plan: Plan, lookup: CorruptionLookup)
           byCorruption.flatMap((t) => t[i]),
           { rows: grid.rows, cols: grid.cols, tileHeight: grid.tileHeight, tileWidth: grid.tileWidth, channels: grid.channels, scale: TILE_SCALE, gap: TILE_GAP },
         );
-        const className = (k: number) => data.classNames[k] ?? `class ${k}`;
+        const className = (k: number) => classNameOf(data.classNames, k);
         const label = className(data.labels[i]);
         // What each checkpoint predicts on every tile (one call per checkpoint).
         const tiles = byCorruption.flatMap((t) => t[i]);

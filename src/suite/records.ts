@@ -122,7 +122,7 @@ export function cellFileName(id: string): string {
  */
 export interface SanityCheck {
   checkpoint: string;
-  /** e.g. 'monotone-in-eps', 'large-eps-chance', 'more-steps', 'black-box-not-better', 'transfer-not-better', 'gradients-finite'. */
+  /** e.g. 'monotone-in-eps', 'large-eps-chance', 'more-steps', 'black-box-not-better', 'transfer-not-better', 'gradients-finite', 'logits-finite'. */
   name: string;
   status: 'pass' | 'warn' | 'skip';
   /** One sentence with the numbers, readable in a terminal and in the report. */

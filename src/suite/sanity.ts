@@ -8,7 +8,10 @@
  *   overstate robustness);
  * - black-box-not-better / transfer-not-better: a score-based or transfer attack does not beat the best
  *   white-box attack beyond the interval (else the gradients are masked);
- * - gradients-finite: no all-zero or non-finite input gradients on an attacked path.
+ * - gradients-finite: no all-zero or non-finite input gradients on an attacked path;
+ * - logits-finite: no NaN or infinite logits on the clean images or on the attacks' final examples (such
+ *   an image has no prediction and counts as misclassified, src/models/decision.ts, so the accuracy
+ *   would measure a numerical overflow, not robustness).
  * The probe attack is the config's strongest untargeted white-box iterative L-inf entry (probeAttack.ts);
  * each probe cell records it (field `probe`). Everything is computed from the stored records, so a resumed or merged run gets the same checks.
  * "Beyond the interval" means outside the reference value's 95% Wilson interval.
@@ -193,6 +196,30 @@ function gradients(name: string, probes: GradientProbeResult[]): SanityCheck {
   return check(name, 'gradients-finite', 'pass', `input gradients are non-zero and finite on every probed image (${probes[0].samples} images; paths ${paths})`, numbers);
 }
 
+function logitsFinite(name: string, cells: SuiteCellResult[], probes: SuiteCellResult[]): SanityCheck {
+  const counted = [...cells, ...probes].filter((c) => c.nonFiniteLogits !== undefined && !c.copyOf && (c.kind === 'clean' || c.kind === 'attack'));
+  if (counted.length === 0) return check(name, 'logits-finite', 'skip', 'no cell of this run records a count of non-finite logits');
+  const clean = counted.filter((c) => c.kind === 'clean');
+  const attacks = counted.filter((c) => c.kind === 'attack');
+  const cleanImages = clean.reduce((s, c) => s + c.samples, 0);
+  const cleanBad = clean.reduce((s, c) => s + c.nonFiniteLogits!, 0);
+  const examples = attacks.reduce((s, c) => s + (c.attacked ?? 0), 0);
+  const examplesBad = attacks.reduce((s, c) => s + c.nonFiniteLogits!, 0);
+  const numbers = { cleanImages, cleanNonFinite: cleanBad, attackedExamples: examples, attackedNonFinite: examplesBad };
+  const where = `${cleanImages} clean images and ${examples} adversarial examples in ${attacks.length} attack cells`;
+  if (cleanBad + examplesBad === 0) return check(name, 'logits-finite', 'pass', `logits are finite on all ${where}`, numbers);
+  const worst = attacks.filter((c) => c.nonFiniteLogits! > 0).map((c) => `${c.id} ${c.nonFiniteLogits}`);
+  return check(
+    name,
+    'logits-finite',
+    'warn',
+    `NaN or infinite logits on ${cleanBad} of ${cleanImages} clean images and ${examplesBad} of ${examples} adversarial examples` +
+      `${worst.length > 0 ? ` (${worst.slice(0, 3).join(', ')}${worst.length > 3 ? `, ${worst.length - 3} more cells` : ''})` : ''}; ` +
+      'such an image has no prediction and counts as misclassified, so these accuracies measure numerical overflow (e.g. logits scaled too large), not robustness',
+    numbers,
+  );
+}
+
 /** Every sanity check for every checkpoint, from the run's records. */
 export function computeSanityChecks(input: SanityInput): SanityCheck[] {
   const out: SanityCheck[] = [];
@@ -207,6 +234,7 @@ export function computeSanityChecks(input: SanityInput): SanityCheck[] {
       notBetter(name, 'black-box-not-better', 'score-based attack', cells, (c) => c.path === 'none' && !c.transferFrom),
       notBetter(name, 'transfer-not-better', 'transfer attack', cells, (c) => Boolean(c.transferFrom)),
       gradients(name, gradientProbes),
+      logitsFinite(name, cells, attackProbes),
     );
   }
   return out;

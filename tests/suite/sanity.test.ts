@@ -109,6 +109,27 @@ describe('sanity checks', () => {
     expect(checks['black-box-not-better'].numbers['square.0.03.bestWhiteBox']).toBe(1);
   });
 
+  it('logits-finite: counts NaN or infinite logits on the clean images and the adversarial examples', () => {
+    const clean = (nonFiniteLogits?: number) =>
+      cell('clean', 'none', 0, 80, 100, { id: 'm|clean', kind: 'clean', attack: undefined, path: undefined, eps: undefined, nonFiniteLogits });
+    const attacked = (eps: number, nonFiniteLogits?: number) => cell('square', 'none', eps, 30, 100, { attacked: 80, nonFiniteLogits });
+    const run = (cells: SuiteCellResult[]) => byName(computeSanityChecks({ checkpoints: [{ name: 'm', numClasses: 10 }], cells, probes: [] }))['logits-finite'];
+
+    const healthy = run([clean(0), attacked(0.03, 0)]);
+    expect(healthy.status).toBe('pass');
+    expect(healthy.numbers).toEqual({ cleanImages: 100, cleanNonFinite: 0, attackedExamples: 80, attackedNonFinite: 0 });
+
+    const overflow = run([clean(100), attacked(0.01, 0), attacked(0.03, 7)]);
+    expect(overflow.status).toBe('warn');
+    expect(overflow.numbers).toEqual({ cleanImages: 100, cleanNonFinite: 100, attackedExamples: 160, attackedNonFinite: 7 });
+    expect(overflow.detail).toContain('100 of 100 clean images and 7 of 160 adversarial examples');
+    expect(overflow.detail).toContain('m|square|none|0.03 7');
+    expect(formatSanity([overflow])).toContain('WARN m logits-finite: NaN or infinite logits');
+
+    // Records written before the count existed: nothing to check.
+    expect(run([clean(undefined), attacked(0.03, undefined)]).status).toBe('skip');
+  });
+
   it('a sweep at 100% at every eps does not "rise with eps" (the Wilson bound of n/n is exactly 1)', () => {
     expect(wilsonInterval(10, 10)[1]).toBe(1);
     expect(wilsonInterval(0, 10)[0]).toBe(0);
