@@ -7,8 +7,9 @@
  *
  * Rows:
  *  - one per matched cell (clean, attack, corruption): exact McNemar test on the per-sample outcomes;
- *  - worst-case robust accuracy per checkpoint and epsilon: the per-sample AND over that epsilon's matched
- *    attack cells and the clean cell (AutoAttack's convention, as summary.ts), then McNemar;
+ *  - worst-case robust accuracy per checkpoint, threat model and epsilon: the per-sample AND over the
+ *    matched attack cells of that threat model at that epsilon and the clean cell (AutoAttack's
+ *    convention, as summary.ts), then McNemar;
  *  - mean corruption accuracy per checkpoint: the mean over matched corruption cells; the test is the
  *    exact paired sign-flip test on d_i = (cells the candidate gets right on sample i) - (cells the
  *    baseline gets right on sample i). sum_i d_i / (n * cells) is exactly the difference of the two means,
@@ -26,7 +27,8 @@
 import { join } from 'node:path';
 import { inputError } from '../engine/errors.js';
 import { decodeBits, type CellResult } from '../suite/records.js';
-import { epsKey, missingCells, type RunData } from '../suite/summary.js';
+import { epsKey, missingCells, runThreatModels, type RunData } from '../suite/summary.js';
+import { normSymbol, threatModelOf } from '../../attacks/threatModels.js';
 import { assertComparable, cellKey } from './identity.js';
 import { discordantCounts, mcnemarExact, signFlipTest } from './pairedTests.js';
 import { conclusiveMaxDrop, DROP_TOLERANCE, detectability } from './power.js';
@@ -71,10 +73,10 @@ export interface PairedTest {
 }
 
 export interface ComparisonRow {
-  /** Stable id: the candidate's cell id, or "<candidate checkpoint>|worst-case|<eps>" / "<candidate checkpoint>|mean-corruption". */
+  /** Stable id: the candidate's cell id, or "<candidate checkpoint>|worst-case|<linf|l2>|<eps>" / "<candidate checkpoint>|mean-corruption". */
   id: string;
   scope: RowScope;
-  /** What the row measures, e.g. "pgd e2e eps=0.1", "worst case eps=0.1", "mean corruption accuracy". */
+  /** What the row measures, with the norm of eps, e.g. "pgd e2e L∞ eps=0.1", "worst case L2 eps=1.5", "mean corruption accuracy". */
   label: string;
   /** Checkpoint position in run.json (the matching key). */
   position: number;
@@ -145,7 +147,7 @@ export function cellLabel(cell: CellResult): string {
       return `${cell.corruption} s${cell.severity}`;
     case 'attack': {
       const path = cell.path && cell.path !== 'none' ? ` ${cell.path}` : '';
-      return `${cell.attack}${path} eps=${cell.eps}`;
+      return `${cell.attack}${path} ${normSymbol(threatModelOf(cell))} eps=${cell.eps}`;
     }
   }
 }
@@ -278,24 +280,28 @@ export function compareRuns(baseline: RunData, candidate: RunData, gates: Gates 
     const mine = pairs.filter((p) => p.position === position);
     const [baseName, candName] = names(position);
     const clean = mine.find((p) => p.base.kind === 'clean');
-    const attacks = mine.filter((p) => p.base.kind === 'attack');
-    const epsilons = [...new Set(attacks.map((p) => epsKey(p.base.eps!)))].sort((a, b) => a - b);
-    for (const eps of epsilons) {
-      const group = attacks.filter((p) => epsKey(p.base.eps!) === eps);
-      if (clean) group.push(clean);
-      summaryRows.push(
-        binaryRow(
-          'worst-case',
-          `${candName}|worst-case|${eps}`,
-          `worst case eps=${eps}`,
-          position,
-          [baseName, candName],
-          [group.map((p) => p.base.id), group.map((p) => p.cand.id)],
-          andPrefix(group.map((p) => p.baseBits)),
-          andPrefix(group.map((p) => p.candBits)),
-          gates,
-        ),
-      );
+    const allAttacks = mine.filter((p) => p.base.kind === 'attack');
+    // A worst case combines the attacks of one threat model: an L2 and an L-inf radius are different balls.
+    for (const threatModel of runThreatModels(allAttacks.map((p) => p.base))) {
+      const attacks = allAttacks.filter((p) => threatModelOf(p.base) === threatModel);
+      const epsilons = [...new Set(attacks.map((p) => epsKey(p.base.eps!)))].sort((a, b) => a - b);
+      for (const eps of epsilons) {
+        const group = attacks.filter((p) => epsKey(p.base.eps!) === eps);
+        if (clean) group.push(clean);
+        summaryRows.push(
+          binaryRow(
+            'worst-case',
+            `${candName}|worst-case|${threatModel}|${eps}`,
+            `worst case ${normSymbol(threatModel)} eps=${eps}`,
+            position,
+            [baseName, candName],
+            [group.map((p) => p.base.id), group.map((p) => p.cand.id)],
+            andPrefix(group.map((p) => p.baseBits)),
+            andPrefix(group.map((p) => p.candBits)),
+            gates,
+          ),
+        );
+      }
     }
     const corruptions = mine.filter((p) => p.base.kind === 'corruption');
     if (corruptions.length > 0) {
