@@ -394,7 +394,7 @@ export function validateConfig(
     if (raw.sanityEps !== undefined) {
       const e = raw.sanityEps;
       if (typeof e !== 'number' || !Number.isFinite(e) || e <= 0 || e > 1)
-        throw inputError(w.field('sanityEps'), `invalid epsilon ${show(e)}`, 'a number in (0, 1]');
+        throw inputError(w.field('sanityEps'), `invalid epsilon ${show(e)}`, 'a number in (0, 1] (L-inf radius of the PGD sanity probes, [0,1] pixel units)');
       config.sanityEps = e;
     }
     if (config.description === undefined) delete config.description;

@@ -288,6 +288,29 @@ describe('a gate that cannot detect --max-drop says so (issue 13, item 3)', () =
   });
 });
 
+describe('threat models in a comparison (issue 13, item 7)', () => {
+  test('worst-case rows combine one norm each and every label names it', async () => {
+    const { writeMixedNormRun } = await import('../report/fixtures.js');
+    const root = tempDir('norms');
+    writeMixedNormRun(join(root, 'b'), 'cnn-main');
+    writeMixedNormRun(join(root, 'c'), 'cnn-pr');
+    const cmp = compareRuns(await readRun(join(root, 'b')), await readRun(join(root, 'c')), { maxDrop: 10, alpha: 0.05 });
+    const worst = cmp.rows.filter((r) => r.scope === 'worst-case');
+    expect(worst.map((r) => r.label)).toEqual([
+      'worst case L∞ eps=0',
+      'worst case L∞ eps=0.1',
+      'worst case L∞ eps=1',
+      'worst case L2 eps=0',
+      'worst case L2 eps=1',
+      'worst case L2 eps=3',
+    ]);
+    const l2At1 = worst.find((r) => r.id === 'cnn-pr|worst-case|l2|1')!;
+    expect(l2At1.baseline.correct).toBe(15);
+    expect(l2At1.baseline.cellIds).toEqual(['cnn-main|pgd-l2|first|1', 'cnn-main|clean']);
+    expect(cmp.rows.find((r) => r.id === 'cnn-pr|pgd-l2|first|1')!.label).toBe('pgd-l2 first L2 eps=1');
+  });
+});
+
 describe('mean corruption accuracy', () => {
   test('difference of means and the exact sign-flip p on per-sample counts of correct cells', async () => {
     const n = 300;
