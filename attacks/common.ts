@@ -2,7 +2,8 @@ import { tf, type Tensor, type Tensor1D, type Tensor4D } from '../src/engine/tf.
 import { inputError } from '../src/engine/errors.js';
 import type { Classifier, OutputKind } from '../src/models/classifier.js';
 import { attackMargin, attackMarginTensor, attackSucceeded, rowHasNonFinite } from '../src/models/decision.js';
-import type { AttackResult, TargetParams } from './types.js';
+import type { AttackResult, TargetParams, ThreatModel } from './types.js';
+import { epsilonRange, maxEpsilon, normAscii } from './threatModels.js';
 
 /** What an attack is trying to reach for each sample. */
 export interface AttackGoal {
@@ -166,8 +167,15 @@ export function unchanged(classifier: Classifier, x: Tensor4D, goal: AttackGoal,
   return { xAdv, fooled: score.fooled.map((f, i) => f && !goal.skip[i]), nonFiniteLogits: score.nonFinite };
 }
 
-export function checkEps(eps: number, where = 'eps'): void {
-  if (!Number.isFinite(eps) || eps < 0 || eps > 1) throw inputError(where, `invalid epsilon ${eps}`, 'numbers in [0, 1]');
+/**
+ * Refuses a radius outside the threat model's range on images of x's shape (NHWC): [0, 1] for L-inf,
+ * [0, sqrt(H W C)] for L2 (attacks/threatModels.ts), as an InputError.
+ */
+export function checkEps(eps: number, threatModel: ThreatModel = 'linf', x?: { shape: readonly number[] }, where = 'eps'): void {
+  const [, height = 1, width = 1, channels = 1] = x?.shape ?? [];
+  const shape = { height, width, channels };
+  if (!Number.isFinite(eps) || eps < 0 || eps > maxEpsilon(threatModel, shape))
+    throw inputError(where, `invalid epsilon ${eps} for the ${normAscii(threatModel)} threat model`, epsilonRange(threatModel, shape));
 }
 
 /** Indices i with pred(i) true. */

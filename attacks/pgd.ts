@@ -77,8 +77,8 @@ async function runPgd(
   rng: KeyedRng,
   options: AttackRunOptions & { params: PgdParams },
 ): Promise<AttackResult> {
-  checkEps(eps);
   const p = options.params;
+  checkEps(eps, p.norm, x);
   const goal = attackGoal(classifier, y, p);
   const n = x.shape[0];
   if (eps === 0 || n === 0) return unchanged(classifier, x, goal, options.output);

@@ -11,6 +11,9 @@ import { listAttacks } from '../../attacks/registry.js';
 import { formatSeverityTable, listCorruptions } from '../../corruptions/registry.js';
 import { validateManifest, MANIFEST_FILE } from '../models/checkpoint.js';
 import { findCheckpointDirs } from '../suite/loadClassifier.js';
+import { epsilonRange } from '../../attacks/threatModels.js';
+import { getDataset } from '../data/datasets.js';
+import { SUITE_DATASET } from '../suite/config.js';
 
 export interface ListArgs {
   attacks: boolean;
@@ -27,7 +30,8 @@ export function listAttacksText(): string {
   const lines = ['Attacks (config: attacks[].name; params override the defaults shown):'];
   for (const a of listAttacks()) {
     const kind = a.usesGradient ? 'gradient, paths first|e2e|bpda' : 'score-based, no gradient';
-    lines.push(`  ${a.name}  [${a.threatModel}, ${kind}]`);
+    const shape = getDataset(SUITE_DATASET);
+    lines.push(`  ${a.name}  [${a.threatModel}, ${kind}; eps: ${epsilonRange(a.threatModel, shape)}]`);
     lines.push(`    ${a.describe}`);
     const defaults = Object.entries(a.defaults as Record<string, unknown>).map(([k, v]) => `${k}=${formatValue(v)}`);
     lines.push(`    params: ${defaults.join(', ')}`);

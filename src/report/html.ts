@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import type { SanityCheck } from '../suite/records.js';
 import { checkpointNames, missingCells, summaryRows, type RunData, type SummaryRow } from '../suite/summary.js';
 import type { Chart } from './charts.js';
-import { checkpointColour, escapeHtml, fmtEps, jsonForScript, pct, pctOrInfinity } from './format.js';
+import { checkpointColour, epsWithNorm, escapeHtml, jsonForScript, pct, pctOrInfinity } from './format.js';
 import { displayValue, isEstimate, isRatioInterval, type Table, type TableValue } from './tables.js';
 
 export interface ReportImage {
@@ -65,11 +65,13 @@ function verdicts(run: RunData, rows: SummaryRow[]): string {
   const items = rows.map((r) => {
     const parts: string[] = [];
     if (r.clean) parts.push(`clean <b>${pct(r.clean.accuracy)}%</b>`);
-    const robust = r.robust.filter((x) => x.eps > 0);
-    const last = robust[robust.length - 1];
-    if (last) {
-      let s = `worst-case robust <b>${pct(last.estimate.accuracy)}%</b> at ε=${escapeHtml(fmtEps(last.eps))}`;
-      const ref = reference.robust.find((x) => x.eps === last.eps);
+    // One worst case per threat model (its largest radius): L-inf and L2 radii are not comparable.
+    for (const threatModel of [...new Set(r.robust.map((x) => x.threatModel))]) {
+      const robust = r.robust.filter((x) => x.eps > 0 && x.threatModel === threatModel);
+      const last = robust[robust.length - 1];
+      if (!last) continue;
+      let s = `worst-case robust <b>${pct(last.estimate.accuracy)}%</b> at ${escapeHtml(epsWithNorm(threatModel, last.eps))}`;
+      const ref = reference.robust.find((x) => x.eps === last.eps && x.threatModel === threatModel);
       if (r !== reference && ref)
         s += ` (${signed(100 * (last.estimate.accuracy - ref.estimate.accuracy))} points vs ${escapeHtml(reference.checkpoint)})`;
       parts.push(s);
@@ -409,7 +411,8 @@ export function renderHtml(input: ReportInput): string {
   const names = checkpointNames(run);
   const rows = summaryRows(run, input.baseline);
   const title = `Robustness report: ${runTitle(run)}`;
-  const headline = charts.find((c) => c.id === 'headline');
+  // An L2-only run has only an L2 headline chart.
+  const headline = charts.find((c) => c.id === 'headline') ?? charts.find((c) => c.id.startsWith('headline-'));
   const others = charts.filter((c) => c !== headline);
   const summary = tables.find((t) => t.id === 'summary');
   const detail = tables.filter((t) => t.id !== 'summary' && t.id !== 'cells');

@@ -14,6 +14,7 @@ import {
   corruptionSummary,
   epsKey,
   estimate,
+  runThreatModels,
   summaryRows,
   worstCase,
   MCE_BOOTSTRAP,
@@ -21,7 +22,9 @@ import {
   type Estimate,
   type RunData,
 } from '../suite/summary.js';
-import { attackLabel, escapeMarkdownCell, fmtEps, pathLabel, pct, ratioWithInterval, withInterval } from './format.js';
+import { attackLabel, epsCsv, epsWithNorm, escapeMarkdownCell, fmtEps, pathLabel, pct, ratioWithInterval, withInterval } from './format.js';
+import { normSymbol, threatModelOf } from '../../attacks/threatModels.js';
+import type { ThreatModel } from '../../attacks/types.js';
 
 /**
  * What a column holds: `text`; `estimate` (accuracy + 95% interval; three CSV columns); `accuracy`
@@ -70,9 +73,22 @@ function familyRank(family: string): number {
   return i < 0 ? FAMILY_ORDER.length : i;
 }
 
-function attackEpsilons(run: RunData): number[] {
-  return [...new Set(run.cells.filter((c) => c.kind === 'attack').map((c) => epsKey(c.eps!)))].sort((a, b) => a - b);
+/** One column of radii: a threat model and an eps. */
+interface EpsColumn {
+  threatModel: ThreatModel;
+  eps: number;
 }
+
+/** The run's (threat model, eps) pairs: L-inf radii ascending, then L2 radii ascending. */
+function attackEpsilons(run: RunData): EpsColumn[] {
+  return runThreatModels(run.cells).flatMap((threatModel) =>
+    [...new Set(run.cells.filter((c) => c.kind === 'attack' && threatModelOf(c) === threatModel).map((c) => epsKey(c.eps!)))]
+      .sort((a, b) => a - b)
+      .map((eps) => ({ threatModel, eps })),
+  );
+}
+
+const columnKey = (threatModel: ThreatModel, eps: number) => `${threatModel}|${eps}`;
 
 /** Attack series of one checkpoint (attack, path, transfer source) in the run's planned order. */
 export function attackSeries(run: RunData, checkpoint: string): { key: string; cells: CellResult[] }[] {
@@ -94,23 +110,31 @@ export function accuracyVsEpsTable(run: RunData): Table {
     const series = attackSeries(run, checkpoint);
     if (series.length === 0) continue;
     for (const { cells } of series) {
-      const byEps = new Map(cells.map((c) => [epsKey(c.eps!), estimate(c.correct, c.samples)]));
-      rows.push({ values: [checkpoint, attackLabel(cells[0]), pathLabel(cells[0]), ...epsilons.map((e) => byEps.get(e) ?? null)] });
+      const byEps = new Map(cells.map((c) => [columnKey(threatModelOf(c), epsKey(c.eps!)), estimate(c.correct, c.samples)]));
+      rows.push({
+        values: [checkpoint, attackLabel(cells[0]), pathLabel(cells[0]), normSymbol(threatModelOf(cells[0])), ...epsilons.map((e) => byEps.get(columnKey(e.threatModel, e.eps)) ?? null)],
+      });
     }
-    const w = new Map(worst.filter((r) => r.checkpoint === checkpoint).map((r) => [r.eps, r as Estimate]));
-    rows.push({ values: [checkpoint, 'worst case', 'all', ...epsilons.map((e) => w.get(e) ?? null)], emphasis: true });
+    // One worst case per threat model: it combines only attacks measured in that norm.
+    for (const threatModel of runThreatModels(run.cells)) {
+      const w = new Map(worst.filter((r) => r.checkpoint === checkpoint && r.threatModel === threatModel).map((r) => [columnKey(r.threatModel, r.eps), r as Estimate]));
+      if (w.size === 0) continue;
+      rows.push({ values: [checkpoint, 'worst case', 'all', normSymbol(threatModel), ...epsilons.map((e) => w.get(columnKey(e.threatModel, e.eps)) ?? null)], emphasis: true });
+    }
   }
+  const norms = runThreatModels(run.cells).map(normSymbol).join(' and ');
   return {
     id: 'accuracy-vs-eps',
     title: 'Robust accuracy vs ε',
     note:
-      'Accuracy (%) with its 95% Wilson interval under each attack and gradient path; ε in pixel units ([0,1]). ' +
-      'The worst case counts a sample as robust only if every attack at that ε (and the clean prediction) left it correct.',
+      `Accuracy (%) with its 95% Wilson interval under each attack and gradient path; ε is the radius in the ${norms} norm, in [0,1] pixel units. ` +
+      'The worst case counts a sample as robust only if every attack of that norm at that ε (and the clean prediction) left it correct.',
     columns: [
       { header: 'checkpoint', kind: 'text' },
       { header: 'attack', kind: 'text' },
       { header: 'path', kind: 'text' },
-      ...epsilons.map((e) => ({ header: `ε=${fmtEps(e)}`, csvHeader: `eps=${fmtEps(e)}`, kind: 'estimate' as const })),
+      { header: 'norm', kind: 'text' },
+      ...epsilons.map((e) => ({ header: epsWithNorm(e.threatModel, e.eps), csvHeader: epsCsv(e.threatModel, e.eps), kind: 'estimate' as const })),
     ],
     rows,
   };
@@ -169,17 +193,17 @@ const ratioCell = (ratio: number | null, ci: [number, number] | null): TableValu
 
 export function summaryTable(run: RunData, baseline?: string): Table {
   const rows = summaryRows(run, baseline);
-  const epsilons = attackEpsilons(run).filter((e) => e > 0);
+  const epsilons = attackEpsilons(run).filter((e) => e.eps > 0);
   const hasCorruption = rows.some((r) => r.meanCorruptionAccuracy !== null);
   const columns: Column[] = [
     { header: 'checkpoint', kind: 'text' },
     { header: 'clean', csvHeader: 'clean_accuracy', kind: 'estimate' },
     ...epsilons.map((e) => ({
-      header: `worst case ε=${fmtEps(e)}`,
-      csvHeader: `worst_case_eps=${fmtEps(e)}`,
+      header: `worst case ${epsWithNorm(e.threatModel, e.eps)}`,
+      csvHeader: `worst_case_${epsCsv(e.threatModel, e.eps)}`,
       kind: 'estimate' as const,
-      group: 'worst-case robust accuracy',
-      sub: `ε=${fmtEps(e)}`,
+      group: `worst-case robust accuracy (${normSymbol(e.threatModel)})`,
+      sub: `ε=${fmtEps(e.eps)}`,
     })),
   ];
   if (hasCorruption)
@@ -203,8 +227,8 @@ export function summaryTable(run: RunData, baseline?: string): Table {
         : '.'),
     columns,
     rows: rows.map((r) => {
-      const robust = new Map(r.robust.map((x) => [x.eps, x.estimate]));
-      const values: TableValue[] = [r.checkpoint, r.clean, ...epsilons.map((e) => robust.get(e) ?? null)];
+      const robust = new Map(r.robust.map((x) => [columnKey(x.threatModel, x.eps), x.estimate]));
+      const values: TableValue[] = [r.checkpoint, r.clean, ...epsilons.map((e) => robust.get(columnKey(e.threatModel, e.eps)) ?? null)];
       if (hasCorruption) values.push(r.meanCorruptionAccuracy, ratioCell(r.mCE, r.mCECi95), ratioCell(r.relativeMCE, r.relativeMCECi95), r.mceNotes.join('; '));
       return { values };
     }),
@@ -217,7 +241,7 @@ export function cellsTable(run: RunData): Table {
   return {
     id: 'cells',
     title: 'All cells',
-    note: 'One row per evaluated cell.',
+    note: 'One row per evaluated cell; ε is the radius in the norm of its threat model (linf or l2), in [0,1] pixel units.',
     columns: [
       { header: 'id', kind: 'text' },
       { header: 'kind', kind: 'text' },
@@ -225,6 +249,7 @@ export function cellsTable(run: RunData): Table {
       { header: 'attack', kind: 'text' },
       { header: 'path', kind: 'text' },
       { header: 'transfer from', csvHeader: 'transfer_from', kind: 'text' },
+      { header: 'norm', csvHeader: 'threat_model', kind: 'text' },
       { header: 'ε', csvHeader: 'eps', kind: 'text' },
       { header: 'corruption', kind: 'text' },
       { header: 'severity', kind: 'text' },
@@ -239,6 +264,7 @@ export function cellsTable(run: RunData): Table {
         text(c.attack),
         text(c.path),
         text(c.transferFrom),
+        c.kind === 'attack' ? threatModelOf(c) : '',
         c.eps === undefined ? '' : fmtEps(c.eps),
         text(c.corruption),
         text(c.severity),

@@ -10,6 +10,9 @@ import { readFileSync } from 'node:fs';
 import { inputError, InputError, showValue } from '../engine/errors.js';
 import { GRADIENT_PATHS, OUTPUT_KINDS, type GradientPath, type OutputKind } from '../models/classifier.js';
 import { getAttack } from '../../attacks/registry.js';
+import { epsilonRange, maxEpsilon, normAscii, type InputShape } from '../../attacks/threatModels.js';
+import type { ThreatModel } from '../../attacks/types.js';
+import { getDataset } from '../data/datasets.js';
 import { didYouMean } from '../engine/suggest.js';
 import { CORRUPTION_NAMES, getCorruption } from '../../corruptions/registry.js';
 import { MAX_SEVERITY } from '../../corruptions/types.js';
@@ -37,6 +40,11 @@ export interface AttackEntry {
   limit?: number;
   /** Craft on this checkpoint (a config checkpoint's name or dir, or another dir) and evaluate on each target. */
   transferFrom?: string;
+  /**
+   * This attack's radii (ascending, distinct, in its threat model's range), replacing the suite's
+   * `epsilons`: an L2 attack needs radii in another range than an L-inf one.
+   */
+  epsilons?: number[];
 }
 
 export interface SanityOptions {
@@ -50,7 +58,10 @@ export interface AdversarialConfig {
   description?: string;
   checkpoints: CheckpointEntry[];
   attacks: AttackEntry[];
-  /** Ascending, distinct, each in [0,1]. */
+  /**
+   * Radii of the attacks without their own `epsilons`: ascending, distinct, each within the threat model
+   * of every attack that uses it ([0, 1] for L-inf, [0, sqrt(H W C)] for L2; attacks/threatModels.ts).
+   */
   epsilons: number[];
   output: OutputKind;
   limit: number;
@@ -115,7 +126,7 @@ const CORRUPTION_KEYS = [
   'baseline',
 ] as const;
 const CHECKPOINT_KEYS = ['dir', 'output'] as const;
-const ATTACK_KEYS = ['name', 'label', 'params', 'paths', 'limit', 'transferFrom'] as const;
+const ATTACK_KEYS = ['name', 'label', 'params', 'paths', 'limit', 'transferFrom', 'epsilons'] as const;
 
 /** Keys the validator accepts, for the schema-agreement test. */
 export const CONFIG_KEYS = {
@@ -213,15 +224,41 @@ function checkpointsOf(v: unknown, w: Where): CheckpointEntry[] {
   return out;
 }
 
-function epsilonsOf(v: unknown, w: Where): number[] {
-  const list = nonEmptyList(v, w, 'epsilons', 'numbers in [0, 1]');
+/** The image shape of the suites' dataset (the L2 bound depends on it). */
+export const SUITE_DATASET = 'fashion-mnist';
+
+function suiteShape(): InputShape {
+  return getDataset(SUITE_DATASET);
+}
+
+/** The radii an attack entry is evaluated at: its own list, else the suite's. */
+export function epsilonsFor(config: Pick<AdversarialConfig, 'epsilons'>, entry: Pick<AttackEntry, 'epsilons'>): number[] {
+  return entry.epsilons ?? config.epsilons;
+}
+
+/**
+ * Validates an epsilon list at `path` against the threat models of the attacks that use it (`users`: the
+ * attack's name, its config field and threat model); unused lists against the widest range there is.
+ */
+function epsilonsOf(v: unknown, w: Where, path: string, users: readonly { name: string; at: string; threatModel: ThreatModel }[]): number[] {
+  const shape = suiteShape();
+  const ranges: { max: number; what: string; allowed: string }[] = users.map((u) => ({
+    max: maxEpsilon(u.threatModel, shape),
+    what: ` for the ${normAscii(u.threatModel)} attack ${u.name} (${u.at})`,
+    allowed: epsilonRange(u.threatModel, shape),
+  }));
+  if (ranges.length === 0) ranges.push({ max: maxEpsilon('l2', shape), what: '', allowed: epsilonRange('l2', shape) });
+  const tightest = ranges.reduce((a, b) => (b.max < a.max ? b : a));
+  const list = nonEmptyList(v, w, path, tightest.allowed);
   list.forEach((e, i) => {
-    if (typeof e !== 'number' || !Number.isFinite(e) || e < 0 || e > 1)
-      throw inputError(w.field(`epsilons[${i}]`), `invalid epsilon ${show(e)}`, 'finite numbers in [0, 1] (pixel units)');
+    if (typeof e !== 'number' || !Number.isFinite(e) || e < 0)
+      throw inputError(w.field(`${path}[${i}]`), `invalid epsilon ${show(e)}`, tightest.allowed);
+    const over = ranges.find((r) => e > r.max);
+    if (over) throw inputError(w.field(`${path}[${i}]`), `invalid epsilon ${show(e)}${over.what}`, over.allowed);
   });
   const eps = list as number[];
   const dup = eps.find((e, i) => eps.indexOf(e) !== i);
-  if (dup !== undefined) throw inputError(w.field('epsilons'), `epsilon ${dup} is listed twice`, 'distinct numbers in [0, 1]');
+  if (dup !== undefined) throw inputError(w.field(path), `epsilon ${dup} is listed twice`, `distinct ${tightest.allowed}`);
   return [...eps].sort((a, b) => a - b);
 }
 
@@ -263,6 +300,8 @@ function attacksOf(v: unknown, w: Where): AttackEntry[] {
     }
     if (!attack.usesGradient) paths = [];
     const entry: AttackEntry = { name, label: name, params, paths };
+    if (raw.epsilons !== undefined)
+      entry.epsilons = epsilonsOf(raw.epsilons, w, `${at}.epsilons`, [{ name, at, threatModel: attack.threatModel }]);
     if (raw.limit !== undefined) entry.limit = positiveInt(raw.limit, w, `${at}.limit`);
     if (raw.transferFrom !== undefined) {
       entry.transferFrom = nonEmptyString(raw.transferFrom, w, `${at}.transferFrom`);
@@ -338,20 +377,24 @@ export function validateConfig(
     refuseUnknownKeys(raw, ADVERSARIAL_KEYS, w, '');
     requireField(raw, 'checkpoints', w, 'a list of checkpoint directories');
     requireField(raw, 'attacks', w, 'a list of attacks');
-    requireField(raw, 'epsilons', w, 'a list of numbers in [0, 1]');
     const common = commonFields(raw, w);
+    const attacks = attacksOf(raw.attacks, w);
+    // The suite's list serves the attacks without their own; it must fit each one's threat model.
+    const users = attacks.flatMap((a, i) => (a.epsilons ? [] : [{ name: a.name, at: `attacks[${i}]`, threatModel: getAttack(a.name).threatModel }]));
+    if (users.length > 0)
+      requireField(raw, 'epsilons', w, 'a list of radii (or "epsilons" in every attack entry)');
     const config: AdversarialConfig = {
       suite: 'adversarial',
       ...common,
-      attacks: attacksOf(raw.attacks, w),
-      epsilons: epsilonsOf(raw.epsilons, w),
+      attacks,
+      epsilons: raw.epsilons === undefined ? [] : epsilonsOf(raw.epsilons, w, 'epsilons', users),
       sanity: raw.sanity === undefined ? DEFAULTS.sanity : booleanOf(raw.sanity, w, 'sanity'),
       sanityLimit: raw.sanityLimit === undefined ? DEFAULTS.sanityLimit : positiveInt(raw.sanityLimit, w, 'sanityLimit'),
     };
     if (raw.sanityEps !== undefined) {
       const e = raw.sanityEps;
       if (typeof e !== 'number' || !Number.isFinite(e) || e <= 0 || e > 1)
-        throw inputError(w.field('sanityEps'), `invalid epsilon ${show(e)}`, 'a number in (0, 1]');
+        throw inputError(w.field('sanityEps'), `invalid epsilon ${show(e)}`, 'a number in (0, 1] (L-inf radius of the PGD sanity probes, [0,1] pixel units)');
       config.sanityEps = e;
     }
     if (config.description === undefined) delete config.description;
@@ -498,5 +541,13 @@ export function applyOverrides(raw: unknown, o: ConfigOverrides): { raw: unknown
         out[key] = value;
     }
   }
+  // --epsilons sets the radii of every attack: entries' own lists give way (each attack still checks them against its threat model).
+  if (o.epsilons !== undefined && Array.isArray(out.attacks))
+    out.attacks = out.attacks.map((a: unknown) => {
+      if (!isObject(a) || a.epsilons === undefined) return a;
+      const copy = { ...a };
+      delete copy.epsilons;
+      return copy;
+    });
   return { raw: out, origins };
 }

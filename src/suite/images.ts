@@ -41,6 +41,7 @@ import type { CorruptionLookup } from './corruption.js';
 import { distinctPaths, type AttackSpec, type Plan, type PlannedCell, type PlanUnit } from './planner.js';
 import { decodeBits } from './records.js';
 import { IMAGES_DIR, writeFileAtomic } from './store.js';
+import { normSymbol } from '../../attacks/threatModels.js';
 
 export { IMAGES_DIR };
 export const ADVERSARIAL_ROWS = 6;
@@ -290,6 +291,7 @@ async function drawSweepPanel(
     gap: TILE_GAP,
   });
   const sampleIndices = rows.map((r) => data.offset + r);
+  const norm = normSymbol(spec.threatModel);
   const how = spec.path === 'none' ? `${spec.entry.label} (score-based)` : `${spec.entry.label}, ${spec.path} gradient path`;
   const sidecar: ImageSidecar = {
     format: 'bench-image/1',
@@ -297,13 +299,14 @@ async function drawSweepPanel(
     title: `${checkpoint}: ${how}`,
     caption:
       `Rows: test images ${sampleIndices.join(', ')} (the run's first ${n}). Columns: the clean image; the adversarial example of ` +
-      `each ε cell (${spec.threatModel === 'linf' ? 'L∞' : 'L2'}, [0,1] pixel units), the very image the cell classified; as in the ` +
+      `each ε cell (${norm} radius, [0,1] pixel units), the very image the cell classified; as in the ` +
       `cells, an image is attacked only while it is still classified correctly, so a misclassified image keeps the previous ` +
       `column's (the clean image, or the example that broke it at a smaller ε, marked “kept” below); the perturbation at ` +
       `ε=${fmt(epsMax)}, magnified (mid-grey = unchanged, white/black = ±${fmt(span)}). Frames and the table: the class ` +
       `${checkpoint} predicts (${target.ref.output} output), blue = correct, orange = misclassified. Magnified ${TILE_SCALE}×.`,
     grid,
-    columns: ['clean', ...cells.map((c) => `ε=${fmt(c.attack!.eps)}`), `perturbation (ε=${fmt(epsMax)})`],
+    // Each column names the norm of its radius (the panel is one attack, so one threat model).
+    columns: ['clean', ...cells.map((c) => `${norm} ε=${fmt(c.attack!.eps)}`), `perturbation (${norm} ε=${fmt(epsMax)})`],
     rows: rows.map((r) => `#${sampleIndices[r]} ${className(labels[r])}`),
     tiles: rows.map((r) => [
       { text: className(cleanPred[r]), ...(cleanPred[r] !== labels[r] ? { marked: true } : {}) },

@@ -9,7 +9,7 @@ import type { GradientPath, OutputKind } from '../models/classifier.js';
 import { getAttack } from '../../attacks/registry.js';
 import { getCorruption } from '../../corruptions/registry.js';
 import { chooseProbeAttack } from './probeAttack.js';
-import type { AdversarialConfig, AttackEntry, CorruptionConfig } from './config.js';
+import { epsilonsFor, type AdversarialConfig, type AttackEntry, type CorruptionConfig } from './config.js';
 import type { CellKind } from './records.js';
 
 /** What the planner needs to know of a checkpoint. */
@@ -175,18 +175,19 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
         attack: { entry, path, eps, threatModel: attack.threatModel, usesGradient: attack.usesGradient, source, transfer: Boolean(entry.transferFrom) },
         ...(copyOf ? { copyOf } : {}),
       });
+      const epsilons = epsilonsFor(config, entry);
       if (!attack.usesGradient) {
-        const cells = config.epsilons.map((eps) => cellFor('none', eps));
+        const cells = epsilons.map((eps) => cellFor('none', eps));
         units.push({ id: `sweep|${target.name}|${entry.label}|none`, kind: 'sweep', cells, gradientProbes: [], cost: sweepCost(cells, target) });
         continue;
       }
       const computed = distinctPaths(entry.paths, source);
       const copied = entry.paths.filter((p) => !computed.includes(p));
       for (const path of computed) {
-        const cells = config.epsilons.map((eps) => cellFor(path, eps));
+        const cells = epsilons.map((eps) => cellFor(path, eps));
         // A feedforward gradient model answers every path alike: the other paths' cells copy these numbers.
         if (path === computed[0])
-          for (const other of copied) for (const eps of config.epsilons) cells.push(cellFor(other, eps, attackId(target.name, entry.label, path, eps)));
+          for (const other of copied) for (const eps of epsilons) cells.push(cellFor(other, eps, attackId(target.name, entry.label, path, eps)));
         units.push({ id: `sweep|${target.name}|${entry.label}|${path}`, kind: 'sweep', cells, gradientProbes: [], cost: sweepCost(cells, target) });
       }
       if (copied.length > 0)
@@ -223,7 +224,8 @@ function planProbes(config: AdversarialConfig, pgdEntry: AttackEntry, targets: M
     params: attack.parseParams({ ...stripUndefined(pgdEntry.params), [iterationParam]: 4 * steps }, 'probe') as Record<string, unknown>,
   };
   const largeEps: AttackEntry = { ...pgdEntry, label: 'large-eps' };
-  const nonzero = config.epsilons.filter((e) => e > 0);
+  // The probe entry is L-inf (chooseProbeAttack): its radii are its own epsilons, or the suite's L-inf-sized ones.
+  const nonzero = epsilonsFor(config, pgdEntry).filter((e) => e > 0 && e <= 1);
   const probeEps = config.sanityEps ?? defaultProbeEps(nonzero);
   const whiteBoxPaths = [...new Set(config.attacks.filter((a) => !a.transferFrom).flatMap((a) => a.paths))] as GradientPath[];
 

@@ -19,6 +19,7 @@
 import { decodeBits, wilsonInterval, type SanityCheck } from './records.js';
 import { LARGE_EPS } from './planner.js';
 import { listAttacks } from '../../attacks/registry.js';
+import { threatModelOf } from '../../attacks/threatModels.js';
 import type { GradientProbeResult, ProbeRecord, SuiteCellResult } from './store.js';
 
 export interface SanityInput {
@@ -151,7 +152,8 @@ function notBetter(name: string, checkName: string, what: string, cells: SuiteCe
   let worstGap = -Infinity;
   let extraBroken = 0;
   for (const c of candidates) {
-    const rivals = whiteBox.filter((w) => w.eps === c.eps);
+    // Radii of different threat models are different balls: compare within one norm only.
+    const rivals = whiteBox.filter((w) => w.eps === c.eps && threatModelOf(w) === threatModelOf(c));
     if (rivals.length === 0) continue;
     compared++;
     const n = Math.min(c.samples, ...rivals.map((w) => w.samples));

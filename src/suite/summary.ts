@@ -10,6 +10,8 @@ import { decodeBits, wilsonInterval, type CellResult, type RunManifest, type San
 import { missingListed, readChecksums, verifiedRecord, verifySanityBytes } from './store.js';
 import { DEFAULT_BOOTSTRAP_SEED } from './bootstrap.js';
 import { computeMce, type CorruptionBits, type Excluded } from './mce.js';
+import { THREAT_MODELS, threatModelOf } from '../../attacks/threatModels.js';
+import type { ThreatModel } from '../../attacks/types.js';
 
 export interface RunData {
   dir: string;
@@ -149,33 +151,45 @@ export function epsKey(eps: number): number {
 
 export interface WorstCaseRow extends Estimate {
   checkpoint: string;
+  /** The norm of eps: a worst case combines attacks of this threat model only. */
+  threatModel: ThreatModel;
   eps: number;
   /** Ids of the cells whose per-sample AND this is (the attack cells at eps and the clean cell). */
   cellIds: string[];
 }
 
+/** The threat models of a run's attack cells, in THREAT_MODELS order (L-inf first). */
+export function runThreatModels(cells: readonly Pick<CellResult, 'kind' | 'threatModel'>[]): ThreatModel[] {
+  const present = new Set(cells.filter((c) => c.kind === 'attack').map(threatModelOf));
+  return THREAT_MODELS.filter((t) => present.has(t));
+}
+
 /**
- * Worst-case robust accuracy per checkpoint and epsilon: a sample counts as robust only when every attack
- * cell at that epsilon (every attack and gradient path, transfer attacks included) left it correct, the
- * per-sample AND of AutoAttack (Croce & Hein 2020), which also starts from the clean-correct mask, so the
- * clean cell joins the AND when the run has one.
+ * Worst-case robust accuracy per checkpoint, threat model and epsilon: a sample counts as robust only when
+ * every attack cell of that threat model at that epsilon (every attack and gradient path, transfer attacks
+ * included) left it correct, the per-sample AND of AutoAttack (Croce & Hein 2020), which also starts from
+ * the clean-correct mask, so the clean cell joins the AND when the run has one. An L2 radius and an L-inf
+ * radius of the same number are different balls, so attacks of different threat models never share a row.
  */
 export function worstCase(run: RunData): WorstCaseRow[] {
   const rows: WorstCaseRow[] = [];
   for (const checkpoint of checkpointNames(run)) {
-    const attacks = run.cells.filter((c) => c.checkpoint === checkpoint && c.kind === 'attack');
+    const all = run.cells.filter((c) => c.checkpoint === checkpoint && c.kind === 'attack');
     const clean = run.cells.find((c) => c.checkpoint === checkpoint && c.kind === 'clean');
-    const epsilons = [...new Set(attacks.map((c) => epsKey(c.eps!)))].sort((a, b) => a - b);
-    for (const eps of epsilons) {
-      const group = attacks.filter((c) => epsKey(c.eps!) === eps);
-      if (clean) group.push(clean);
-      // A subset attack (an attack `limit`, e.g. Square on the first 200 images) covers a prefix of the
-      // run's samples; each image is ANDed over the cells that evaluated it.
-      const samples = Math.max(...group.map((c) => c.samples));
-      const robust = new Array<boolean>(samples).fill(true);
-      for (const cell of group) decodeBits(cell.correctBits, cell.samples).forEach((ok, i) => (robust[i] &&= ok));
-      const correct = robust.filter(Boolean).length;
-      rows.push({ checkpoint, eps, cellIds: group.map((c) => c.id), ...estimate(correct, samples) });
+    for (const threatModel of runThreatModels(all)) {
+      const attacks = all.filter((c) => threatModelOf(c) === threatModel);
+      const epsilons = [...new Set(attacks.map((c) => epsKey(c.eps!)))].sort((a, b) => a - b);
+      for (const eps of epsilons) {
+        const group = attacks.filter((c) => epsKey(c.eps!) === eps);
+        if (clean) group.push(clean);
+        // A subset attack (an attack `limit`, e.g. Square on the first 200 images) covers a prefix of the
+        // run's samples; each image is ANDed over the cells that evaluated it.
+        const samples = Math.max(...group.map((c) => c.samples));
+        const robust = new Array<boolean>(samples).fill(true);
+        for (const cell of group) decodeBits(cell.correctBits, cell.samples).forEach((ok, i) => (robust[i] &&= ok));
+        const correct = robust.filter(Boolean).length;
+        rows.push({ checkpoint, threatModel, eps, cellIds: group.map((c) => c.id), ...estimate(correct, samples) });
+      }
     }
   }
   return rows;
@@ -380,8 +394,8 @@ export function mceNotes(s: CorruptionSummary): string[] {
 export interface SummaryRow {
   checkpoint: string;
   clean: Estimate | null;
-  /** Worst-case robust accuracy per epsilon, ascending. */
-  robust: { eps: number; estimate: Estimate }[];
+  /** Worst-case robust accuracy per threat model (L-inf first) and epsilon, ascending. */
+  robust: { threatModel: ThreatModel; eps: number; estimate: Estimate }[];
   meanCorruptionAccuracy: number | null;
   mCE: number | null;
   relativeMCE: number | null;
@@ -401,7 +415,7 @@ export function summaryRows(run: RunData, baseline?: string): SummaryRow[] {
     return {
       checkpoint,
       clean: cleanEstimate(run, checkpoint),
-      robust: worst.filter((w) => w.checkpoint === checkpoint).map((w) => ({ eps: w.eps, estimate: w })),
+      robust: worst.filter((w) => w.checkpoint === checkpoint).map((w) => ({ threatModel: w.threatModel, eps: w.eps, estimate: w })),
       meanCorruptionAccuracy: c?.meanAccuracy ?? null,
       mCE: c?.mCE ?? null,
       relativeMCE: c?.relativeMCE ?? null,

@@ -206,3 +206,34 @@ export function writeMceEdgeRun(dir: string, base = 'base-net', model = 'other-n
   writeRun(dir, m, cells);
   return { manifest: m, cells };
 }
+
+/**
+ * A run mixing an L-inf and an L2 attack whose radii share a number: PGD (L-inf) at 0, 0.1, 1 and PGD-L2
+ * at 0, 1, 3 on 20 images of one checkpoint. At eps 1 the L-inf attack breaks every image and the L2 one
+ * only the last 5, so a worst case that mixed the norms at "eps 1" would read 0% instead of L2's 75%.
+ */
+export const MIXED_NORM_SAMPLES = 20;
+export function writeMixedNormRun(dir: string, name = 'cnn-fmnist'): { manifest: RunManifest; cells: CellResult[] } {
+  const n = MIXED_NORM_SAMPLES;
+  const upTo = (k: number) => Array.from({ length: n }, (_, i) => i < k);
+  const pgd = (eps: number, k: number) =>
+    cell({ id: `${name}|pgd|first|${eps}`, kind: 'attack', checkpoint: name, attack: 'pgd', path: 'first', eps, threatModel: 'linf', attackParams: {} }, upTo(k));
+  const pgdL2 = (eps: number, k: number) =>
+    cell({ id: `${name}|pgd-l2|first|${eps}`, kind: 'attack', checkpoint: name, attack: 'pgd-l2', path: 'first', eps, threatModel: 'l2', attackParams: {} }, upTo(k));
+  const cells = [
+    cell({ id: `${name}|clean`, kind: 'clean', checkpoint: name }, upTo(n)),
+    pgd(0, n),
+    pgd(0.1, 12),
+    pgd(1, 0),
+    pgdL2(0, n),
+    pgdL2(1, 15),
+    pgdL2(3, 4),
+  ];
+  const m = manifest([checkpointRef(name, 0)], n, cells.map((c) => c.id), {
+    suite: 'adversarial',
+    attacks: [{ name: 'pgd' }, { name: 'pgd-l2', epsilons: [0, 1, 3] }],
+    epsilons: [0, 0.1, 1],
+  });
+  writeRun(dir, m, cells);
+  return { manifest: m, cells };
+}

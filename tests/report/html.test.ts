@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../../src/report/index.js';
 import { escapeHtml, jsonForScript } from '../../src/report/format.js';
-import { cell, checkpointRef, manifest, writeImages, writeMceEdgeRun, writeRun, writeSyntheticRun } from './fixtures.js';
+import { cell, checkpointRef, manifest, writeImages, writeMceEdgeRun, writeMixedNormRun, writeRun, writeSyntheticRun } from './fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bench-html-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -141,3 +141,15 @@ describe('HTML report of a corruption run whose baseline is not degraded by one 
   });
 });
 
+describe('HTML report of a run mixing L-inf and L2 attacks (issue 13, item 7)', () => {
+  it('states each worst case with its norm and draws one chart per norm', async () => {
+    const dir = join(root, 'mixed-norms');
+    writeMixedNormRun(dir);
+    const html = readFileSync(await writeReport(dir), 'utf8');
+    const verdict = /<ul class="verdicts">[\s\S]*?<\/ul>/.exec(html)![0];
+    expect(verdict).toContain('worst-case robust <b>0.0%</b> at L∞ ε=1');
+    expect(verdict).toContain('worst-case robust <b>20.0%</b> at L2 ε=3');
+    for (const id of ['headline', 'headline-l2', 'accuracy-vs-eps', 'accuracy-vs-eps-l2']) expect(existsSync(join(dir, 'charts', `${id}.svg`))).toBe(true);
+    expect(readFileSync(join(dir, 'charts', 'headline-l2.svg'), 'utf8')).toContain('L2 radius');
+  });
+});

@@ -5,7 +5,8 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readRun, worstCase } from '../../src/suite/summary.js';
 import { accuracyVsEpsTable, buildTables, corruptionTable, summaryTable, toCsv, toMarkdown, writeTables } from '../../src/report/tables.js';
-import { FIXTURE_CORRUPTIONS, FIXTURE_EPS, writeMceEdgeRun, writeSyntheticRun } from './fixtures.js';
+import { FIXTURE_CORRUPTIONS, FIXTURE_EPS, writeMceEdgeRun, writeMixedNormRun, writeSyntheticRun } from './fixtures.js';
+import { cellsTable } from '../../src/report/tables.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bench-tables-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -29,13 +30,15 @@ describe('tables', () => {
   it('accuracy vs eps: a row per checkpoint x attack x path, eps columns, and an emphasised worst-case row', async () => {
     const run = await readRun(dir);
     const t = accuracyVsEpsTable(run);
-    expect(t.columns.slice(3).map((c) => c.header)).toEqual(FIXTURE_EPS.map((e) => `ε=${e}`));
+    // Every ε column names its norm (all of the fixture's attacks are L-inf).
+    expect(t.columns.slice(3).map((c) => c.header)).toEqual(['norm', ...FIXTURE_EPS.map((e) => `L∞ ε=${e}`)]);
     // 9 attack series + worst case, per checkpoint.
     expect(t.rows).toHaveLength(2 * 10);
     const worst = t.rows.filter((r) => r.emphasis);
     expect(worst.map((r) => r.values[0])).toEqual(['cnn-fmnist', hostile]);
     const expected = worstCase(run).filter((w) => w.checkpoint === 'cnn-fmnist');
-    expect(worst[0].values.slice(3).map((v) => (v as { correct: number }).correct)).toEqual(expected.map((w) => w.correct));
+    expect(worst[0].values[3]).toBe('L∞');
+    expect(worst[0].values.slice(4).map((v) => (v as { correct: number }).correct)).toEqual(expected.map((w) => w.correct));
     expect(t.rows.map((r) => `${r.values[1]}/${r.values[2]}`).slice(0, 10)).toEqual([
       'fgsm/first',
       'fgsm/e2e',
@@ -54,11 +57,11 @@ describe('tables', () => {
     const run = await readRun(dir);
     const t = accuracyVsEpsTable(run);
     const rows: string[][] = parse(toCsv(t));
-    expect(rows[0].slice(0, 6)).toEqual(['checkpoint', 'attack', 'path', 'eps=0', 'eps=0 ci_low', 'eps=0 ci_high']);
+    expect(rows[0].slice(0, 7)).toEqual(['checkpoint', 'attack', 'path', 'norm', 'linf_eps=0', 'linf_eps=0 ci_low', 'linf_eps=0 ci_high']);
     expect(rows).toHaveLength(1 + t.rows.length);
     const pgd = fixture.cells.find((c) => c.checkpoint === hostile && c.attack === 'pgd' && c.path === 'e2e' && !c.transferFrom && c.eps === 0.1)!;
     const row = rows.find((r) => r[0] === hostile && r[1] === 'pgd' && r[2] === 'e2e')!;
-    const col = rows[0].indexOf('eps=0.1');
+    const col = rows[0].indexOf('linf_eps=0.1');
     expect(Number(row[col])).toBeCloseTo(pgd.correct / pgd.samples, 6);
     const [lo, hi] = wilson(pgd.correct, pgd.samples);
     expect(Number(row[col + 1])).toBeCloseTo(lo, 6);
@@ -150,3 +153,34 @@ describe('mCE intervals, corruptions left out and noise warnings in the tables',
   });
 });
 
+describe('tables name the norm of every ε (issue 13, item 7)', () => {
+  const dir = join(root, 'mixed-norms');
+  writeMixedNormRun(dir);
+
+  it('accuracy vs ε: L∞ and L2 columns apart, one worst-case row per norm', async () => {
+    const t = accuracyVsEpsTable(await readRun(dir));
+    expect(t.columns.slice(3).map((c) => c.header)).toEqual(['norm', 'L∞ ε=0', 'L∞ ε=0.1', 'L∞ ε=1', 'L2 ε=0', 'L2 ε=1', 'L2 ε=3']);
+    expect(t.columns.slice(4).map((c) => c.csvHeader)).toEqual(['linf_eps=0', 'linf_eps=0.1', 'linf_eps=1', 'l2_eps=0', 'l2_eps=1', 'l2_eps=3']);
+    const worst = t.rows.filter((r) => r.emphasis).map((r) => r.values.slice(3).map((v) => (v === null || typeof v === 'string' ? v : (v as { correct: number }).correct)));
+    // L-inf worst case: nothing in the L2 columns, and the reverse; L2 at 1 keeps 15 of 20.
+    expect(worst).toEqual([
+      ['L∞', 20, 12, 0, null, null, null],
+      ['L2', null, null, null, 20, 15, 4],
+    ]);
+    expect(t.note).toContain('L∞ and L2 norm');
+  });
+
+  it('summary and cells tables', async () => {
+    const run = await readRun(dir);
+    expect(summaryTable(run).columns.slice(2).map((c) => c.header)).toEqual([
+      'worst case L∞ ε=0.1',
+      'worst case L∞ ε=1',
+      'worst case L2 ε=1',
+      'worst case L2 ε=3',
+    ]);
+    expect(toMarkdown(summaryTable(run))).toContain('worst case L2 ε=1');
+    const cells = cellsTable(run);
+    const norm = cells.columns.findIndex((c) => c.header === 'norm');
+    expect(cells.rows.map((r) => r.values[norm])).toEqual(['', 'linf', 'linf', 'linf', 'l2', 'l2', 'l2']);
+  });
+});

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { corruptionSummary, readRun } from '../../src/suite/summary.js';
-import { mceSummary } from '../../src/suite/table.js';
-import { writeMceEdgeRun } from '../report/fixtures.js';
+import { adversarialTable, mceSummary } from '../../src/suite/table.js';
+import type { SuiteCellResult } from '../../src/suite/store.js';
+import { writeMceEdgeRun, writeMixedNormRun } from '../report/fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bench-table-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -25,5 +26,18 @@ describe('terminal mCE summary', () => {
       "    left out of relative mCE: contrast (the baseline base-net is no worse on it than clean (its error rises by 0.0 points on average over severities 1,2,3; relative CE's denominator must be positive))",
       expect.stringMatching(/^ {4}within noise: fog: the baseline base-net's degradation, 0\.8 points \(95% CI 0\.0 to 2\.5\), is within sampling noise, so its relative CE \(1900\.0%\) is unstable$/),
     ]);
+  });
+});
+
+/** The end-of-run terminal table names the norm of every ε column (issue 13, item 7). */
+describe('adversarialTable', () => {
+  it('has L∞ and L2 columns apart, each attack in its own norm\'s columns', () => {
+    const { cells } = writeMixedNormRun(join(root, 'mixed'));
+    const lines = adversarialTable(cells as SuiteCellResult[]).split('\n');
+    expect(lines[0]).toContain('radius in the attack\'s norm');
+    expect(lines[1].split(/\s{2,}/)).toEqual(['checkpoint', 'attack/path (n)', 'clean', 'L∞ 0', 'L∞ 0.1', 'L∞ 1', 'L2 0', 'L2 1', 'L2 3']);
+    const l2 = lines.find((l) => l.includes('pgd-l2/first'))!;
+    // clean, then L2 0, 1, 3 (15 of 20 at eps 1); nothing under the L-inf columns.
+    expect(l2.trim().split(/\s+/).slice(3)).toEqual(['100.0', '100.0', '75.0', '20.0']);
   });
 });
