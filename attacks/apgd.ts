@@ -3,6 +3,7 @@ import { inputError } from '../src/engine/errors.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier, LossKind } from '../src/models/classifier.js';
 import {
+  ascentDirection,
   attackGoal,
   checkEps,
   gatherRows,
@@ -18,6 +19,7 @@ import {
   retireFooled,
   keepWorstCase,
   checkTargetParams,
+  targetedParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { LOSS_KINDS } from './pgd.js';
@@ -176,7 +178,9 @@ async function runApgd(
       const f = new Float64Array(m);
       for (let k = 0; k < m; k++) {
         logitValues.set(values.subarray(k * width, k * width + classes), k * classes);
-        f[k] = values[k * width + classes];
+        // A NaN loss (NaN or overflowing logits) ranks below every other value: never the best point.
+        const v = values[k * width + classes];
+        f[k] = Number.isNaN(v) ? -Infinity : v;
       }
       const score = scoreLogits(logitValues, classes, labelsOf(rows), goal.targeted);
       return { grad, f, fooled: score.fooled };
@@ -212,7 +216,7 @@ async function runApgd(
     for (let k = 0; k < p.steps && rows.length > 0; k++) {
       const eta = tf.tensor4d(state.eta, [rows.length, 1, 1, 1]);
       const next = tf.tidy(() => {
-        const z = projectLinf(tf.add(cur, tf.mul(tf.sign(grad), eta)) as Tensor4D, xs, eps);
+        const z = projectLinf(tf.add(cur, tf.mul(ascentDirection(grad, 'linf'), eta)) as Tensor4D, xs, eps);
         if (k === 0) return z;
         const a = p.momentum;
         const moved = tf.add(tf.add(cur, tf.mul(tf.sub(z, cur), a)), tf.mul(tf.sub(cur, prev), 1 - a)) as Tensor4D;
@@ -283,6 +287,10 @@ export const apgdCe: Attack<ApgdParams> = {
   name: 'apgd-ce',
   threatModel: 'linf',
   usesGradient: true,
+  iterationParam: 'steps',
+  isTargeted: targetedParams,
+  // Each step: one input gradient and one forward pass (the loss and fooled check of the new iterate).
+  cost: (p) => ({ gradients: p.steps * p.restarts, forwards: p.steps * p.restarts }),
   describe: 'APGD-CE, Croce & Hein 2020 (AutoAttack): step-size-free PGD with momentum, 100 iterations',
   defaults,
   parseParams(raw: unknown, where: string): ApgdParams {

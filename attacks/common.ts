@@ -1,7 +1,9 @@
 import { tf, type Tensor, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
 import { inputError } from '../src/engine/errors.js';
 import type { Classifier } from '../src/models/classifier.js';
-import type { AttackResult, TargetParams } from './types.js';
+import { attackMargin, attackMarginTensor, attackSucceeded, rowHasNonFinite } from '../src/models/decision.js';
+import type { AttackResult, TargetParams, ThreatModel } from './types.js';
+import { epsilonRange, maxEpsilon, normAscii } from './threatModels.js';
 
 /** What an attack is trying to reach for each sample. */
 export interface AttackGoal {
@@ -27,41 +29,36 @@ export function attackGoal(classifier: Classifier, y: Tensor1D, params: Partial<
   return { targeted, trueLabels, lossLabels, skip };
 }
 
-/** Per-row outcome of one forward pass. */
+/** Per-row outcome of one forward pass, by the shared decision rule of src/models/decision.ts. */
 export interface Score {
   fooled: boolean[];
   /**
-   * Distance to success (negative once fooled): untargeted z_y - max_{j!=y} z_j, targeted
-   * max_{j!=t} z_j - z_t. Attacks minimise it to pick the worst case among candidates.
+   * Distance to success, never NaN (src/models/decision.ts attackMargin): untargeted z_y - max_{j!=y} z_j
+   * (fooled iff <= 0), targeted max_{j!=t} z_j - z_t (fooled iff < 0). Attacks minimise it to pick the
+   * worst case among candidates.
    */
   margin: Float64Array;
+  /** Rows whose logits hold a NaN or an infinity. */
+  nonFinite: boolean[];
 }
 
 /** Scores row-major logits [rows, classes] against per-row labels. */
 export function scoreLogits(logits: ArrayLike<number>, classes: number, labels: ArrayLike<number>, targeted: boolean): Score {
   const rows = labels.length;
   const fooled = new Array<boolean>(rows);
+  const nonFinite = new Array<boolean>(rows);
   const margin = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
-    const base = r * classes;
-    const label = labels[r];
-    let argmax = 0;
-    let otherMax = -Infinity;
-    for (let j = 0; j < classes; j++) {
-      const z = logits[base + j];
-      if (z > logits[base + argmax]) argmax = j;
-      if (j !== label && z > otherMax) otherMax = z;
-    }
-    const zLabel = logits[base + label];
-    fooled[r] = targeted ? argmax === label : argmax !== label;
-    margin[r] = targeted ? otherMax - zLabel : zLabel - otherMax;
+    margin[r] = attackMargin(logits, r, classes, labels[r], targeted);
+    fooled[r] = attackSucceeded(margin[r], targeted);
+    nonFinite[r] = rowHasNonFinite(logits, r, classes);
   }
-  return { fooled, margin };
+  return { fooled, margin, nonFinite };
 }
 
 /** One forward pass and a small host read: the fooled mask and margins of `x` for `labels`. */
 export function evaluate(classifier: Classifier, x: Tensor4D, labels: ArrayLike<number>, targeted: boolean, output: string): Score {
-  if (x.shape[0] === 0) return { fooled: [], margin: new Float64Array(0) };
+  if (x.shape[0] === 0) return { fooled: [], margin: new Float64Array(0), nonFinite: [] };
   const logits = classifier.logits(x, output);
   const values = logits.dataSync();
   logits.dispose();
@@ -73,6 +70,29 @@ export function projectLinf(xAdv: Tensor4D, x: Tensor4D, eps: number): Tensor4D 
   return tf.tidy(() => {
     const inBall = tf.minimum(tf.maximum(xAdv, tf.sub(x, eps)), tf.add(x, eps));
     return tf.clipByValue(inBall, 0, 1) as Tensor4D;
+  });
+}
+
+/**
+ * The steepest-ascent direction of a first-order attack step from an input gradient [N,H,W,C] that may
+ * hold NaN or infinities (a model whose logits overflow), never NaN:
+ * - linf: sign(g), a NaN component 0;
+ * - l2: g / ||g||_2 per row, computed as (g / m) / ||g / m||_2 with m = max |g| so the norm cannot
+ *   overflow float32; a row with infinite components points along their signs only (the limit of
+ *   g / ||g|| as they grow), each NaN component is 0, and an all-zero row stays 0.
+ * With finite gradients the L2 direction is the unit vector of g even when ||g|| underflows.
+ */
+export function ascentDirection(grad: Tensor4D, norm: 'linf' | 'l2'): Tensor4D {
+  return tf.tidy(() => {
+    const g = tf.where(tf.isNaN(grad), tf.zerosLike(grad), grad);
+    if (norm === 'linf') return tf.sign(g) as Tensor4D;
+    const inf = tf.isInf(g);
+    const rowInf = tf.any(inf, [1, 2, 3], true);
+    const kept = tf.where(rowInf, tf.where(inf, tf.sign(g), tf.zerosLike(g)), g);
+    const m = tf.max(tf.abs(kept), [1, 2, 3], true);
+    const scaled = tf.div(kept, tf.where(tf.greater(m, 0), m, tf.onesLike(m)));
+    const n = rowNormsL2(scaled as Tensor4D);
+    return tf.div(scaled, tf.where(tf.greater(n, 0), n, tf.onesLike(n))) as Tensor4D;
   });
 }
 
@@ -137,18 +157,25 @@ export function finish(classifier: Classifier, store: RowStore, goal: AttackGoal
   const xAdv = store.toTensor();
   const score = evaluate(classifier, xAdv, goal.lossLabels, goal.targeted, output);
   const fooled = score.fooled.map((f, i) => f && !goal.skip[i]);
-  return { xAdv, fooled };
+  return { xAdv, fooled, nonFiniteLogits: score.nonFinite };
 }
 
 /** eps = 0 (or nothing to attack): x unchanged, fooled from the clean prediction. */
 export function unchanged(classifier: Classifier, x: Tensor4D, goal: AttackGoal, output: string): AttackResult {
   const xAdv = tf.clone(x);
   const score = evaluate(classifier, xAdv, goal.lossLabels, goal.targeted, output);
-  return { xAdv, fooled: score.fooled.map((f, i) => f && !goal.skip[i]) };
+  return { xAdv, fooled: score.fooled.map((f, i) => f && !goal.skip[i]), nonFiniteLogits: score.nonFinite };
 }
 
-export function checkEps(eps: number, where = 'eps'): void {
-  if (!Number.isFinite(eps) || eps < 0 || eps > 1) throw inputError(where, `invalid epsilon ${eps}`, 'numbers in [0, 1]');
+/**
+ * Refuses a radius outside the threat model's range on images of x's shape (NHWC): [0, 1] for L-inf,
+ * [0, sqrt(H W C)] for L2 (attacks/threatModels.ts), as an InputError.
+ */
+export function checkEps(eps: number, threatModel: ThreatModel = 'linf', x?: { shape: readonly number[] }, where = 'eps'): void {
+  const [, height = 1, width = 1, channels = 1] = x?.shape ?? [];
+  const shape = { height, width, channels };
+  if (!Number.isFinite(eps) || eps < 0 || eps > maxEpsilon(threatModel, shape))
+    throw inputError(where, `invalid epsilon ${eps} for the ${normAscii(threatModel)} threat model`, epsilonRange(threatModel, shape));
 }
 
 /** Indices i with pred(i) true. */
@@ -169,19 +196,10 @@ export function hostRows(values: Float32Array, rows: number, shape: readonly num
 }
 
 /**
- * Margin on device, [rows]: untargeted z_y - max_{j!=y} z_j, targeted max_{j!=t} z_j - z_t
- * (negative once the attack succeeds), for int32 `labels` [rows].
+ * Score.margin on device, [rows]: untargeted z_y - max_{j!=y} z_j, targeted max_{j!=t} z_j - z_t
+ * (negative once the attack succeeds), for int32 `labels` [rows]; never NaN (src/models/decision.ts).
  */
-export function marginTensor(logits: tf.Tensor2D, labels: Tensor1D, targeted: boolean): Tensor1D {
-  return tf.tidy(() => {
-    const classes = logits.shape[1];
-    const oneHot = tf.oneHot(tf.cast(labels, 'int32'), classes);
-    const zLabel = tf.sum(tf.mul(logits, oneHot), 1);
-    // Push the label's own logit far below the others before taking the max of the rest.
-    const zOther = tf.max(tf.sub(logits, tf.mul(oneHot, 1e9)), 1);
-    return (targeted ? tf.sub(zOther, zLabel) : tf.sub(zLabel, zOther)) as Tensor1D;
-  });
-}
+export const marginTensor = attackMarginTensor;
 
 /** Rows `rows` of x as a new tensor (x is kept). */
 export function gatherRows(x: Tensor4D, rows: readonly number[]): Tensor4D {
@@ -220,6 +238,11 @@ export function keepWorstCase(store: RowStore, cur: Tensor4D, rows: readonly num
     bestMargin[rows[k]] = score.margin[k];
     if (score.fooled[k]) done[rows[k]] = true;
   }
+}
+
+/** Attack.isTargeted of every attack with TargetParams. */
+export function targetedParams(p: Partial<TargetParams>): boolean {
+  return p.targeted === true;
 }
 
 /** The check every targeted-capable attack makes on its parsed parameters. */

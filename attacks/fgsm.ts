@@ -2,6 +2,7 @@ import { tf, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier, LossKind } from '../src/models/classifier.js';
 import {
+  ascentDirection,
   attackGoal,
   checkEps,
   finish,
@@ -12,6 +13,7 @@ import {
   RowStore,
   unchanged,
   checkTargetParams,
+  targetedParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { LOSS_KINDS } from './pgd.js';
@@ -53,7 +55,7 @@ async function runFgsm(
     loss: p.loss,
     targeted: goal.targeted,
   });
-  const xAdv = tf.tidy(() => projectLinf(tf.add(xs, tf.mul(tf.sign(grad), eps)) as Tensor4D, xs, eps));
+  const xAdv = tf.tidy(() => projectLinf(tf.add(xs, tf.mul(ascentDirection(grad, 'linf'), eps)) as Tensor4D, xs, eps));
   store.write(rows, xAdv);
   tf.dispose([xs, ys, loss, grad, xAdv]);
   return finish(classifier, store, goal, options.output);
@@ -63,6 +65,9 @@ export const fgsm: Attack<FgsmParams> = {
   name: 'fgsm',
   threatModel: 'linf',
   usesGradient: true,
+  isTargeted: targetedParams,
+  // One input gradient, one forward pass for the final prediction.
+  cost: () => ({ gradients: 1, forwards: 1 }),
   describe: 'FGSM, Goodfellow et al. 2015: one signed-gradient step of size eps',
   defaults,
   parseParams(raw: unknown, where: string): FgsmParams {

@@ -3,6 +3,7 @@ import { inputError } from '../src/engine/errors.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier, LossKind } from '../src/models/classifier.js';
 import {
+  ascentDirection,
   attackGoal,
   checkEps,
   gatherRows,
@@ -13,12 +14,12 @@ import {
   labelTensor,
   projectL2,
   projectLinf,
-  rowNormsL2,
   RowStore,
   unchanged,
   retireFooled,
   keepWorstCase,
   checkTargetParams,
+  targetedParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { l2RandomStart, linfRandomStart } from './random.js';
@@ -64,11 +65,6 @@ export function stepSizeOf(params: { steps: number; stepSize?: number; relStepSi
   return (params.relStepSize ?? 2.5 / params.steps) * eps;
 }
 
-/** Ascent direction for one step: sign for L-inf, unit-L2 gradient for L2. */
-function stepDirection(grad: Tensor4D, norm: ThreatModel): Tensor4D {
-  return tf.tidy(() => (norm === 'linf' ? tf.sign(grad) : tf.div(grad, tf.maximum(rowNormsL2(grad), 1e-12))) as Tensor4D);
-}
-
 export function project(xAdv: Tensor4D, x: Tensor4D, eps: number, norm: ThreatModel): Tensor4D {
   return norm === 'linf' ? projectLinf(xAdv, x, eps) : projectL2(xAdv, x, eps);
 }
@@ -81,8 +77,8 @@ async function runPgd(
   rng: KeyedRng,
   options: AttackRunOptions & { params: PgdParams },
 ): Promise<AttackResult> {
-  checkEps(eps);
   const p = options.params;
+  checkEps(eps, p.norm, x);
   const goal = attackGoal(classifier, y, p);
   const n = x.shape[0];
   if (eps === 0 || n === 0) return unchanged(classifier, x, goal, options.output);
@@ -119,7 +115,7 @@ async function runPgd(
         targeted: goal.targeted,
       });
       const next = tf.tidy(() => {
-        const moved = tf.add(cur, tf.mul(stepDirection(grad, p.norm), alpha)) as Tensor4D;
+        const moved = tf.add(cur, tf.mul(ascentDirection(grad, p.norm), alpha)) as Tensor4D;
         return project(moved, xs, eps, p.norm);
       });
       loss.dispose();
@@ -167,6 +163,10 @@ function makePgd(norm: ThreatModel): Attack<PgdParams> {
     name,
     threatModel: norm,
     usesGradient: true,
+    iterationParam: 'steps',
+    isTargeted: targetedParams,
+    // Each step: one input gradient, and one forward pass to retire fooled samples (earlyStop).
+    cost: (p) => ({ gradients: p.steps * p.restarts, forwards: p.steps * p.restarts }),
     describe: `PGD ${norm === 'linf' ? 'L-inf (signed steps)' : 'L2 (normalised steps)'}, Madry et al. 2018: ${defaults.steps} steps of 2.5*eps/steps from a random start`,
     defaults,
     parseParams(raw: unknown, where: string): PgdParams {

@@ -16,6 +16,7 @@ import {
   unchanged,
   retireFooled,
   checkTargetParams,
+  targetedParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
@@ -79,6 +80,15 @@ const schema: ParamSchema<SpsaParams> = {
 };
 
 const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+
+/**
+ * Bound on each finite-difference slope. Margins may be infinite (src/models/decision.ts): a direction
+ * with +Infinity - +Infinity carries no information and counts 0, an infinite slope keeps its sign at
+ * this bound. With |slope| <= 1e18 the estimate g is <= 1e18 in magnitude and Adam's second moment
+ * g^2 <= 1e36 stays below float32's maximum 3.4e38, so the update is never Infinity / Infinity = NaN.
+ * Ordinary slopes (margin changes of order 1 over 2 delta = 0.02) are nowhere near it.
+ */
+const SLOPE_BOUND = 1e18;
 
 /** Fills `out` with +-1, 32 signs per 32-bit draw of the sample's stream. */
 function rademacher(stream: SampleStream, out: Float32Array, offset: number, count: number): void {
@@ -172,7 +182,8 @@ async function runSpsa(
           );
           const fPlus = marginTensor(classifier.logits(plus as Tensor4D, options.output), labels, goal.targeted);
           const fMinus = marginTensor(classifier.logits(minus as Tensor4D, options.output), labels, goal.targeted);
-          const slope = tf.reshape(tf.div(tf.sub(fPlus, fMinus), 2 * p.delta), [rc, 1, kc]);
+          const raw = tf.div(tf.sub(fPlus, fMinus), 2 * p.delta);
+          const slope = tf.reshape(tf.clipByValue(tf.where(tf.isNaN(raw), tf.zerosLike(raw), raw), -SLOPE_BOUND, SLOPE_BOUND), [rc, 1, kc]);
           return tf.reshape(tf.matMul(slope, V), [rc, size]);
         });
         if (acc === null) acc = partial;
@@ -248,6 +259,10 @@ export const spsa: Attack<SpsaParams> = {
   name: 'spsa',
   threatModel: 'linf',
   usesGradient: false,
+  iterationParam: 'steps',
+  isTargeted: targetedParams,
+  // Each step evaluates `samples` directions at +delta and -delta.
+  cost: (p) => ({ gradients: 0, forwards: p.steps * p.samples * 2 }),
   describe: 'SPSA, Uesato et al. 2018: gradient-free Adam on the margin, 128 Rademacher directions x 20 steps',
   defaults,
   parseParams(raw: unknown, where: string): SpsaParams {

@@ -10,6 +10,7 @@ import {
   RowStore,
   unchanged,
   checkTargetParams,
+  targetedParams,
 } from './common.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
@@ -117,7 +118,10 @@ async function runSquare(
   const accept = (candidates: Float32Array[], score: { fooled: boolean[]; margin: Float64Array }) => {
     const still: number[] = [];
     rows.forEach((r, k) => {
-      if (score.fooled[k] || score.margin[k] < (bestMargin.get(r) ?? Infinity)) {
+      // The first candidate (the stripes) is always taken, so every row has a best point even when its
+      // margin is +Infinity (the label's logit infinite, the others finite).
+      const first = !best.has(r);
+      if (first || score.fooled[k] || score.margin[k] < bestMargin.get(r)!) {
         best.set(r, candidates[k]);
         bestMargin.set(r, score.margin[k]);
       }
@@ -191,6 +195,10 @@ export const square: Attack<SquareParams> = {
   name: 'square',
   threatModel: 'linf',
   usesGradient: false,
+  iterationParam: 'queries',
+  isTargeted: targetedParams,
+  // Samples stop querying once fooled: about half the query budget on average.
+  cost: (p) => ({ gradients: 0, forwards: 0.5 * p.queries }),
   describe: 'Square Attack L-inf, Andriushchenko et al. 2020: score-based random search, 1000 queries',
   defaults,
   parseParams(raw: unknown, where: string): SquareParams {

@@ -11,6 +11,8 @@ export interface TransferResult {
   fooled: boolean[];
   /** Fooled on the source model, for reference (transfer rate = fooled / fooledSource). */
   fooledSource: boolean[];
+  /** Rows whose target-model logits on xAdv hold a NaN or an infinity. */
+  nonFiniteLogits: boolean[];
 }
 
 /**
@@ -35,5 +37,6 @@ export async function transferAttack<P>(
     xAdv: crafted.xAdv,
     fooled: score.fooled.map((f, i) => f && !goal.skip[i]),
     fooledSource: crafted.fooled,
+    nonFiniteLogits: score.nonFinite,
   };
 }

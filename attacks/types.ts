@@ -19,6 +19,11 @@ export interface AttackResult {
    * (untargeted), or equals the target class (targeted).
    */
   fooled: boolean[];
+  /**
+   * nonFiniteLogits[i]: the logits of xAdv[i] hold a NaN or an infinity (reported by the run's
+   * logits-finite sanity check; such a row has no prediction, src/models/decision.ts).
+   */
+  nonFiniteLogits?: boolean[];
 }
 
 /**
@@ -34,6 +39,20 @@ export interface Attack<P> {
   threatModel: ThreatModel;
   /** False for score-based attacks (square, spsa): they run once, not once per gradient path. */
   usesGradient: boolean;
+  /**
+   * The parameter that counts the attack's iterations (gradient steps or query rounds), when it has one:
+   * raising it can only strengthen the attack (the more-steps sanity probe multiplies it). Absent for
+   * one-step attacks (FGSM).
+   */
+  iterationParam?: keyof P & string;
+  /** Whether these (parsed) params make the attack targeted: success means reaching a chosen class. */
+  isTargeted(params: P): boolean;
+  /**
+   * Model evaluations per attacked image with these (parsed) params, the attack's declared cost: input
+   * gradients (each one forward and one backward pass) and forward-only passes. The planner prices cells
+   * and the sanity probes rank attacks by it; nothing selects an attack by its name.
+   */
+  cost(params: P): AttackCost;
   /** One line for `bench list --attacks`. */
   describe: string;
   defaults: P;
@@ -47,6 +66,12 @@ export interface Attack<P> {
     rng: KeyedRng,
     options: AttackRunOptions & { params: P },
   ): Promise<AttackResult>;
+}
+
+/** Model evaluations per attacked image (see Attack.cost). */
+export interface AttackCost {
+  gradients: number;
+  forwards: number;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -14,6 +14,7 @@ import { validateManifest, MANIFEST_FILE } from '../models/checkpoint.js';
 import { findCheckpointDirs } from '../suite/loadClassifier.js';
 import { describeDatasetFormats } from '../datasets/index.js';
 import { MODEL_FAMILIES } from '../models/families/index.js';
+import { epsilonRange } from '../../attacks/threatModels.js';
 
 export interface ListArgs {
   attacks: boolean;
@@ -41,8 +42,10 @@ function formatValue(v: unknown): string {
 export function listAttacksText(): string {
   const lines = ['Attacks (config: attacks[].name; params override the defaults shown):'];
   for (const a of listAttacks()) {
-    const kind = a.usesGradient ? 'gradient, paths first|e2e|bpda' : 'score-based, no gradient';
-    lines.push(`  ${a.name}  [${a.threatModel}, ${kind}]`);
+    const kind = a.usesGradient ? "gradient, through the model's gradient paths" : 'score-based, no gradient';
+    // The L2 bound is the diagonal of the attacked model's input: shown for Fashion-MNIST's 28x28x1.
+    const shape = { height: 28, width: 28, channels: 1 };
+    lines.push(`  ${a.name}  [${a.threatModel}, ${kind}; eps: ${epsilonRange(a.threatModel, shape)}${a.threatModel === 'l2' ? ' on 28x28x1 images' : ''}]`);
     lines.push(`    ${a.describe}`);
     const defaults = Object.entries(a.defaults as Record<string, unknown>).map(([k, v]) => `${k}=${formatValue(v)}`);
     lines.push(`    params: ${defaults.join(', ')}`);

@@ -55,7 +55,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         .option('offset', { type: 'number', describe: 'index of the first test image' })
         .option('batch-size', { type: 'number', describe: 'images per batch (results do not depend on it)' })
         .option('seed', { type: 'number', describe: 'seed of every random draw' })
-        .option('epsilons', { type: 'string', describe: 'comma-separated L-inf radii in [0,1] pixel units, e.g. 0,0.01,0.03' })
+        .option('epsilons', { type: 'string', describe: "comma-separated radii in [0,1] pixel units, in each attack's norm, for every attack (replacing attacks' own epsilons): L-inf in [0,1], e.g. 0,0.01,0.03; L2 (pgd-l2) in [0,28] for 28x28 images, e.g. 0,0.5,1.5,3" })
         .option('attacks', { type: 'string', describe: 'comma-separated attack labels/names (`bench list --attacks`)' })
         .option('corruptions', { type: 'string', describe: 'comma-separated corruption names, or all (`bench list --corruptions`)' })
         .option('severities', { type: 'string', describe: 'comma-separated severities 1..5' })

@@ -62,7 +62,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('name', { type: 'string', describe: 'checkpoint name (default: the folder name)' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the last epoch saved in --out' })
       .option('adv', { choices: ['fgsm-rs', 'pgd'] as const, describe: 'adversarial training through the first pass' })
-      .option('adv-eps', { type: 'number', default: 0.1, describe: 'adversarial training eps in [0,1] pixels' })
+      .option('adv-eps', { type: 'number', default: 0.1, describe: 'adversarial training L-inf eps in [0,1] pixel units (FGSM-RS and PGD are L-inf attacks)' })
       .option('adv-steps', { type: 'number', default: 7, describe: 'PGD steps (pgd)' })
       .option('adv-step-size', { type: 'number', describe: 'PGD step size (default eps * 0.355, the reference 0.071/0.2)' })
       .option('clean-weight', { type: 'number', default: 0.1, describe: 'weight of the clean loss in adversarial training' })

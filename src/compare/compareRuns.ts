@@ -7,8 +7,9 @@
  *
  * Rows:
  *  - one per matched cell (clean, attack, corruption): exact McNemar test on the per-sample outcomes;
- *  - worst-case robust accuracy per checkpoint and epsilon: the per-sample AND over that epsilon's matched
- *    attack cells and the clean cell (AutoAttack's convention, as summary.ts), then McNemar;
+ *  - worst-case robust accuracy per checkpoint, threat model and epsilon: the per-sample AND over the
+ *    matched attack cells of that threat model at that epsilon and the clean cell (AutoAttack's
+ *    convention, as summary.ts), then McNemar;
  *  - mean corruption accuracy per checkpoint: the mean over matched corruption cells; the test is the
  *    exact paired sign-flip test on d_i = (cells the candidate gets right on sample i) - (cells the
  *    baseline gets right on sample i). sum_i d_i / (n * cells) is exactly the difference of the two means,
@@ -17,22 +18,37 @@
  *    to McNemar's test when there is one cell.
  * Cells of unequal sample counts (an attack with `limit`) join a summary over their common prefix, the
  * first n images every one of them evaluated.
+ *
+ * A row whose sample is too small for the test to detect a drop just beyond `maxDrop` at `alpha` even in
+ * the most favourable outcome (power.ts) is INCONCLUSIVE, not passed: the verdict is REGRESSION when any
+ * row fails, else INCONCLUSIVE when any row is inconclusive, else PASS. PASS therefore means: no row
+ * fails, and every row could have failed on a drop of more than maxDrop points.
  */
 import { join } from 'node:path';
 import { inputError } from '../engine/errors.js';
 import { decodeBits, type CellResult } from '../suite/records.js';
-import { epsKey, missingCells, type RunData } from '../suite/summary.js';
+import { epsKey, missingCells, runThreatModels, type RunData } from '../suite/summary.js';
+import { normSymbol, threatModelOf } from '../../attacks/threatModels.js';
 import { assertComparable, cellKey } from './identity.js';
 import { discordantCounts, mcnemarExact, signFlipTest } from './pairedTests.js';
+import { conclusiveMaxDrop, DROP_TOLERANCE, detectability } from './power.js';
 
 export interface Gates {
   /** Accuracy points (percent) the candidate may lose before a significant drop fails. */
   maxDrop: number;
   /** Significance level of the paired test. */
   alpha: number;
+  /** An INCONCLUSIVE verdict exits 0 instead of 4 (it is still reported as INCONCLUSIVE). */
+  allowInconclusive?: boolean;
 }
 
 export const DEFAULT_GATES: Gates = { maxDrop: 1.0, alpha: 0.05 };
+
+/** Exit codes of `bench compare` (2 is unusable input, as for every verb). */
+export const EXIT_CODES = { PASS: 0, REGRESSION: 1, INCONCLUSIVE: 4 } as const;
+
+export type Verdict = 'PASS' | 'REGRESSION' | 'INCONCLUSIVE';
+export type RowStatus = 'pass' | 'fail' | 'inconclusive';
 
 export type RowScope = 'cell' | 'worst-case' | 'mean-corruption';
 
@@ -57,10 +73,10 @@ export interface PairedTest {
 }
 
 export interface ComparisonRow {
-  /** Stable id: the candidate's cell id, or "<candidate checkpoint>|worst-case|<eps>" / "<candidate checkpoint>|mean-corruption". */
+  /** Stable id: the candidate's cell id, or "<candidate checkpoint>|worst-case|<linf|l2>|<eps>" / "<candidate checkpoint>|mean-corruption". */
   id: string;
   scope: RowScope;
-  /** What the row measures, e.g. "pgd e2e eps=0.1", "worst case eps=0.1", "mean corruption accuracy". */
+  /** What the row measures, with the norm of eps, e.g. "pgd e2e L∞ eps=0.1", "worst case L2 eps=1.5", "mean corruption accuracy". */
   label: string;
   /** Checkpoint position in run.json (the matching key). */
   position: number;
@@ -70,6 +86,12 @@ export interface ComparisonRow {
   deltaPoints: number;
   test: PairedTest;
   failed: boolean;
+  /** fail: drop beyond maxDrop and p < alpha; inconclusive: not failed, and the sample cannot detect a drop just beyond maxDrop at alpha; pass otherwise. */
+  status: RowStatus;
+  /** Smallest drop (points) this row's sample can detect at alpha (all changed samples one way); null when none can. */
+  detectableDrop: number | null;
+  /** Smallest --max-drop (points) for which this row would be conclusive at alpha; null when none below 100 is. */
+  conclusiveMaxDrop: number | null;
 }
 
 export interface RunInfo {
@@ -82,8 +104,8 @@ export interface RunInfo {
 }
 
 export interface Comparison {
-  format: 'bench-compare/1';
-  verdict: 'PASS' | 'REGRESSION';
+  format: 'bench-compare/2';
+  verdict: Verdict;
   gates: Gates;
   baseline: RunInfo;
   candidate: RunInfo;
@@ -93,6 +115,8 @@ export interface Comparison {
   /** Summary rows (per checkpoint: worst case per eps, mean corruption), then cell rows in the baseline's plan order. */
   rows: ComparisonRow[];
   failures: number;
+  /** Rows that are neither failed nor able to detect a drop beyond maxDrop. */
+  inconclusive: number;
   /** Cells present in only one run (not compared). */
   unmatched: { baselineOnly: string[]; candidateOnly: string[] };
   notes: string[];
@@ -123,7 +147,7 @@ export function cellLabel(cell: CellResult): string {
       return `${cell.corruption} s${cell.severity}`;
     case 'attack': {
       const path = cell.path && cell.path !== 'none' ? ` ${cell.path}` : '';
-      return `${cell.attack}${path} eps=${cell.eps}`;
+      return `${cell.attack}${path} ${normSymbol(threatModelOf(cell))} eps=${cell.eps}`;
     }
   }
 }
@@ -133,7 +157,29 @@ const points = (correct: number, samples: number) => (samples === 0 ? 0 : (100 *
 /** Applies the gate: lower by more than maxDrop points and significant. */
 export function gateFails(deltaPoints: number, pValue: number, gates: Gates): boolean {
   // The tolerance keeps an exact drop of maxDrop (e.g. 10 of 1000 samples at 1.0) from failing through rounding.
-  return -deltaPoints > gates.maxDrop + 1e-9 && pValue < gates.alpha;
+  return -deltaPoints > gates.maxDrop + DROP_TOLERANCE && pValue < gates.alpha;
+}
+
+/** status and detectableDrop of a row: `samples` images, accuracy counted over `units` outcomes. */
+function judge(failed: boolean, samples: number, units: number, gates: Gates): Pick<ComparisonRow, 'status' | 'detectableDrop' | 'conclusiveMaxDrop'> {
+  const d = detectability(samples, units, gates.maxDrop, gates.alpha);
+  return {
+    status: failed ? 'fail' : d.conclusive ? 'pass' : 'inconclusive',
+    detectableDrop: d.detectableDrop,
+    conclusiveMaxDrop: conclusiveMaxDrop(samples, units, gates.alpha),
+  };
+}
+
+/** The verdict of a set of rows: any failure is a REGRESSION; else any inconclusive row makes it INCONCLUSIVE. */
+export function verdictOf(rows: readonly Pick<ComparisonRow, 'status'>[]): Verdict {
+  if (rows.some((r) => r.status === 'fail')) return 'REGRESSION';
+  return rows.some((r) => r.status === 'inconclusive') ? 'INCONCLUSIVE' : 'PASS';
+}
+
+/** The exit code for a verdict: 0 pass, 1 regression, 4 inconclusive (0 with allowInconclusive). */
+export function exitCodeOf(verdict: Verdict, gates: Pick<Gates, 'allowInconclusive'>): number {
+  if (verdict === 'INCONCLUSIVE' && gates.allowInconclusive) return EXIT_CODES.PASS;
+  return EXIT_CODES[verdict];
 }
 
 function side(checkpoint: string, cellIds: string[], correct: number, samples: number): RowSide {
@@ -157,6 +203,7 @@ function binaryRow(
   const { b, c } = discordantCounts(base, cand);
   const test = mcnemarExact(b, c);
   const deltaPoints = points(kc, n) - points(kb, n);
+  const failed = gateFails(deltaPoints, test.pValue, gates);
   return {
     id,
     scope,
@@ -166,7 +213,8 @@ function binaryRow(
     candidate: side(names[1], ids[1], kc, n),
     deltaPoints,
     test: { method: 'mcnemar-exact', ...test },
-    failed: gateFails(deltaPoints, test.pValue, gates),
+    failed,
+    ...judge(failed, n, n, gates),
   };
 }
 
@@ -232,24 +280,28 @@ export function compareRuns(baseline: RunData, candidate: RunData, gates: Gates 
     const mine = pairs.filter((p) => p.position === position);
     const [baseName, candName] = names(position);
     const clean = mine.find((p) => p.base.kind === 'clean');
-    const attacks = mine.filter((p) => p.base.kind === 'attack');
-    const epsilons = [...new Set(attacks.map((p) => epsKey(p.base.eps!)))].sort((a, b) => a - b);
-    for (const eps of epsilons) {
-      const group = attacks.filter((p) => epsKey(p.base.eps!) === eps);
-      if (clean) group.push(clean);
-      summaryRows.push(
-        binaryRow(
-          'worst-case',
-          `${candName}|worst-case|${eps}`,
-          `worst case eps=${eps}`,
-          position,
-          [baseName, candName],
-          [group.map((p) => p.base.id), group.map((p) => p.cand.id)],
-          andPrefix(group.map((p) => p.baseBits)),
-          andPrefix(group.map((p) => p.candBits)),
-          gates,
-        ),
-      );
+    const allAttacks = mine.filter((p) => p.base.kind === 'attack');
+    // A worst case combines the attacks of one threat model: an L2 and an L-inf radius are different balls.
+    for (const threatModel of runThreatModels(allAttacks.map((p) => p.base))) {
+      const attacks = allAttacks.filter((p) => threatModelOf(p.base) === threatModel);
+      const epsilons = [...new Set(attacks.map((p) => epsKey(p.base.eps!)))].sort((a, b) => a - b);
+      for (const eps of epsilons) {
+        const group = attacks.filter((p) => epsKey(p.base.eps!) === eps);
+        if (clean) group.push(clean);
+        summaryRows.push(
+          binaryRow(
+            'worst-case',
+            `${candName}|worst-case|${threatModel}|${eps}`,
+            `worst case ${normSymbol(threatModel)} eps=${eps}`,
+            position,
+            [baseName, candName],
+            [group.map((p) => p.base.id), group.map((p) => p.cand.id)],
+            andPrefix(group.map((p) => p.baseBits)),
+            andPrefix(group.map((p) => p.candBits)),
+            gates,
+          ),
+        );
+      }
     }
     const corruptions = mine.filter((p) => p.base.kind === 'corruption');
     if (corruptions.length > 0) {
@@ -268,6 +320,7 @@ export function compareRuns(baseline: RunData, candidate: RunData, gates: Gates 
       const total = n * corruptions.length;
       const test = signFlipTest(differences);
       const deltaPoints = points(kc, total) - points(kb, total);
+      const failed = gateFails(deltaPoints, test.pValue, gates);
       summaryRows.push({
         id: `${candName}|mean-corruption`,
         scope: 'mean-corruption',
@@ -277,7 +330,8 @@ export function compareRuns(baseline: RunData, candidate: RunData, gates: Gates 
         candidate: side(candName, corruptions.map((p) => p.cand.id), kc, total),
         deltaPoints,
         test: { method: test.method === 'exact' ? 'sign-flip-exact' : 'sign-flip-normal', b: test.worse, c: test.better, pValue: test.pValue },
-        failed: gateFails(deltaPoints, test.pValue, gates),
+        failed,
+        ...judge(failed, n, total, gates),
       });
     }
   }
@@ -305,8 +359,8 @@ export function compareRuns(baseline: RunData, candidate: RunData, gates: Gates 
   });
   const failures = rows.filter((r) => r.failed).length;
   return {
-    format: 'bench-compare/1',
-    verdict: failures > 0 ? 'REGRESSION' : 'PASS',
+    format: 'bench-compare/2',
+    verdict: verdictOf(rows),
     gates,
     baseline: b,
     candidate: c,
@@ -315,6 +369,7 @@ export function compareRuns(baseline: RunData, candidate: RunData, gates: Gates 
     samples: baseline.manifest.sampleIndices.length,
     rows,
     failures,
+    inconclusive: rows.filter((r) => r.status === 'inconclusive').length,
     unmatched,
     notes,
   };

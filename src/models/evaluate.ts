@@ -1,6 +1,7 @@
 import { tf } from '../engine/tf.js';
 import type { ImageDataset } from '../data/fashionMnist.js';
-import { batches, rangeIndices, toBatchTensor, toLabelTensor } from '../data/batching.js';
+import { batches, rangeIndices, toBatchTensor } from '../data/batching.js';
+import { predictClasses } from './decision.js';
 import type { CnnfNetwork } from './cnnf.js';
 
 export interface CleanAccuracy {
@@ -10,7 +11,7 @@ export interface CleanAccuracy {
   images: number;
 }
 
-/** Clean accuracy of every output on a dataset (or a subset of its rows), in batches. */
+/** Clean accuracy of every output on a dataset (or a subset of its rows), in batches, by the shared decision rule. */
 export async function cleanAccuracy(
   network: CnnfNetwork,
   data: ImageDataset,
@@ -20,15 +21,20 @@ export async function cleanAccuracy(
   const correct = { first: 0, last: 0, average: 0 };
   const shape = [data.height, data.width, data.channels] as const;
   for (const batch of batches(rows, batchSize)) {
-    const counts = tf.tidy(() => {
-      const x = toBatchTensor(data.images, batch, shape);
-      const y = toLabelTensor(data.labels, batch);
-      const run = network.run(x);
-      const hits = (logits: tf.Tensor) => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32'));
-      return tf.stack([hits(run.first), hits(run.last), hits(run.average)]);
+    const stacked = tf.tidy(() => {
+      const run = network.run(toBatchTensor(data.images, batch, shape));
+      return tf.stack([run.first, run.last, run.average]);
     });
-    const [f, l, a] = Array.from(await counts.data());
-    counts.dispose();
+    const values = await stacked.data();
+    stacked.dispose();
+    const classes = network.arch.numClasses;
+    const per = batch.length * classes;
+    // The shared decision rule (src/models/decision.ts): a NaN row or a tie at the top is misclassified.
+    const hits = (k: number) => {
+      const predicted = predictClasses(values.subarray(k * per, (k + 1) * per), classes);
+      return predicted.reduce((s, p, r) => s + (p === data.labels[batch[r]] ? 1 : 0), 0);
+    };
+    const [f, l, a] = [hits(0), hits(1), hits(2)];
     correct.first += f;
     correct.last += l;
     correct.average += a;

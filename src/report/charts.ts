@@ -8,9 +8,13 @@ import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { CORRUPTION_FAMILIES } from '../../corruptions/types.js';
-import { checkpointNames, corruptionSummary, epsKey, estimate, worstCase, type RunData } from '../suite/summary.js';
+import { checkpointNames, corruptionSummary, epsKey, estimate, runThreatModels, worstCase, type RunData } from '../suite/summary.js';
+import { normSymbol, threatModelOf } from '../../attacks/threatModels.js';
+import type { ThreatModel } from '../../attacks/types.js';
 import { attackSeries } from './tables.js';
 import { attackLabel, checkpointColour } from './format.js';
+import { listAttacks } from '../../attacks/registry.js';
+import type { SuiteCellResult as CellResult } from '../suite/store.js';
 
 export interface Chart {
   id: string;
@@ -37,7 +41,15 @@ const CONFIG = {
 const LINE_LEGEND = { orient: 'right', symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1, symbolSize: 260 } as const;
 const ACCURACY_AXIS = { title: 'accuracy', format: '.0%' } as const;
 const ACCURACY_SCALE = { domain: [0, 1] } as const;
-const EPS_AXIS = { title: 'ε (L∞, pixel units in [0,1])' } as const;
+/** The ε axis names the norm of the radii on it: a chart shows one threat model. */
+function epsAxis(threatModel: ThreatModel) {
+  return { title: `ε (${normSymbol(threatModel)} radius, pixel units in [0,1])` } as const;
+}
+
+/** Chart ids: L-inf charts keep the plain id; other threat models get a suffix ("headline-l2"). */
+function chartId(base: string, threatModel: ThreatModel): string {
+  return threatModel === 'linf' ? base : `${base}-${threatModel}`;
+}
 
 function checkpointColourScale(run: RunData) {
   const names = checkpointNames(run);
@@ -46,6 +58,9 @@ function checkpointColourScale(run: RunData) {
 
 interface EpsPoint {
   checkpoint: string;
+  /** attackSeries key of the point's sweep ('' for the worst case). */
+  key: string;
+  threatModel: ThreatModel;
   series: string;
   attack: string;
   path: string;
@@ -56,11 +71,12 @@ interface EpsPoint {
   samples: number;
 }
 
-/** One point per attack cell plus the worst-case points, long form. */
-function epsPoints(run: RunData): EpsPoint[] {
+/** One point per attack cell of `threatModel` plus its worst-case points, long form. */
+function epsPoints(run: RunData, threatModel: ThreatModel): EpsPoint[] {
   const points: EpsPoint[] = [];
   for (const checkpoint of checkpointNames(run)) {
-    for (const { cells } of attackSeries(run, checkpoint)) {
+    for (const { key, cells } of attackSeries(run, checkpoint)) {
+      if (threatModelOf(cells[0]) !== threatModel) continue;
       const path = cells[0].path ?? 'none';
       const label = attackLabel(cells[0]);
       const series = path === 'none' ? label : `${label} (${path})`;
@@ -68,18 +84,19 @@ function epsPoints(run: RunData): EpsPoint[] {
       const attack = cells[0].transferFrom ? `transfer (${cells[0].attack})` : (cells[0].attack ?? '?');
       for (const c of cells) {
         const e = estimate(c.correct, c.samples);
-        points.push({ checkpoint, series, attack, path, eps: epsKey(c.eps!), accuracy: e.accuracy, lo: e.ci95[0], hi: e.ci95[1], samples: c.samples });
+        points.push({ checkpoint, key, threatModel, series, attack, path, eps: epsKey(c.eps!), accuracy: e.accuracy, lo: e.ci95[0], hi: e.ci95[1], samples: c.samples });
       }
     }
   }
-  for (const w of worstCase(run))
-    points.push({ checkpoint: w.checkpoint, series: WORST, attack: WORST, path: 'all', eps: w.eps, accuracy: w.accuracy, lo: w.ci95[0], hi: w.ci95[1], samples: w.samples });
+  for (const w of worstCase(run).filter((x) => x.threatModel === threatModel))
+    points.push({ checkpoint: w.checkpoint, key: '', threatModel, series: WORST, attack: WORST, path: 'all', eps: w.eps, accuracy: w.accuracy, lo: w.ci95[0], hi: w.ci95[1], samples: w.samples });
   return points;
 }
 
 const EPS_TOOLTIP = [
   { field: 'checkpoint', type: 'nominal' },
   { field: 'series', type: 'nominal', title: 'attack' },
+  { field: 'threatModel', type: 'nominal', title: 'norm' },
   { field: 'eps', type: 'quantitative', title: 'ε' },
   { field: 'accuracy', type: 'quantitative', format: '.1%' },
   { field: 'lo', type: 'quantitative', format: '.1%', title: '95% CI low' },
@@ -87,21 +104,58 @@ const EPS_TOOLTIP = [
   { field: 'samples', type: 'quantitative' },
 ];
 
+const STRONGEST = 'strongest single white-box attack';
+
+/** A cell's attack is targeted: as its attack module declares for the recorded params (attacks/types.ts isTargeted). */
+function targetedCell(c: CellResult): boolean {
+  const params = c.attackParams ?? {};
+  const attack = listAttacks().find((a) => a.name === (c.method ?? c.attack));
+  return attack ? attack.isTargeted(params) : params.targeted === true;
+}
+
 /**
- * The headline: each checkpoint's worst-case curve (solid) and its PGD end-to-end curve (dashed) on one
- * chart, with 95% bands; colour = checkpoint.
+ * Per checkpoint, the series (attackSeries key) of its strongest single white-box attack of one threat
+ * model (all threat models when `threatModel` is omitted): among the untargeted gradient sweeps on the
+ * checkpoint itself (path not 'none', no transfer source, params not targeted: what the records say the
+ * attack is, never its name or position), the one with the lowest mean accuracy over its eps > 0 cells,
+ * i.e. the sweep closest to setting the worst case. Ties keep the first.
  */
-export function headlineChart(run: RunData): Chart | null {
-  const points = epsPoints(run).filter((p) => p.series === WORST || (p.attack === 'pgd' && p.path === 'e2e'));
+export function strongestWhiteBoxSeries(run: RunData, threatModel?: ThreatModel): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const checkpoint of checkpointNames(run)) {
+    let best: { key: string; mean: number } | undefined;
+    for (const { key, cells } of attackSeries(run, checkpoint)) {
+      const c0 = cells[0];
+      if (threatModel && threatModelOf(c0) !== threatModel) continue;
+      if (!c0.path || c0.path === 'none' || c0.transferFrom || targetedCell(c0)) continue;
+      const attacked = cells.filter((c) => (c.eps ?? 0) > 0);
+      if (attacked.length === 0) continue;
+      const mean = attacked.reduce((s, c) => s + c.correct / Math.max(1, c.samples), 0) / attacked.length;
+      if (!best || mean < best.mean) best = { key, mean };
+    }
+    if (best) out.set(checkpoint, best.key);
+  }
+  return out;
+}
+
+/**
+ * The headline of one threat model: each checkpoint's worst-case curve over the attacks of that threat
+ * model (solid) and its strongest single white-box attack of that threat model (dashed;
+ * strongestWhiteBoxSeries) on one chart, with 95% bands; colour = checkpoint.
+ */
+export function headlineChart(run: RunData, threatModel: ThreatModel = 'linf'): Chart | null {
+  const strongest = strongestWhiteBoxSeries(run, threatModel);
+  const points = epsPoints(run, threatModel).filter((p) => p.series === WORST || strongest.get(p.checkpoint) === p.key);
   if (points.length === 0) return null;
-  const curves = points.map((p) => ({ ...p, curve: p.series === WORST ? 'worst case (all attacks)' : 'PGD, end-to-end gradient' }));
+  const curves = points.map((p) => ({ ...p, curve: p.series === WORST ? 'worst case (all attacks)' : STRONGEST }));
   const names = checkpointNames(run).filter((n) => curves.some((c) => c.checkpoint === n));
-  const title = names.length > 1 ? `Robust accuracy: ${names.join(' vs ')}` : `Robust accuracy: ${names[0]}`;
+  const norm = normSymbol(threatModel);
+  const title = names.length > 1 ? `Robust accuracy (${norm}): ${names.join(' vs ')}` : `Robust accuracy (${norm}): ${names[0]}`;
   const colour = { field: 'checkpoint', type: 'nominal', scale: checkpointColourScale(run), legend: { ...LINE_LEGEND, title: 'checkpoint' } };
   const dash = {
     field: 'curve',
     type: 'nominal',
-    scale: { domain: ['worst case (all attacks)', 'PGD, end-to-end gradient'], range: [[1, 0], [6, 4]] },
+    scale: { domain: ['worst case (all attacks)', STRONGEST], range: [[1, 0], [6, 4]] },
     legend: { ...LINE_LEGEND, title: 'curve', symbolStrokeWidth: 2, symbolStrokeColor: '#333', symbolSize: 400 },
   };
   const spec = {
@@ -111,7 +165,7 @@ export function headlineChart(run: RunData): Chart | null {
     height: 320,
     config: CONFIG,
     data: { values: curves },
-    encoding: { x: { field: 'eps', type: 'quantitative', axis: EPS_AXIS } },
+    encoding: { x: { field: 'eps', type: 'quantitative', axis: epsAxis(threatModel) } },
     layer: [
       {
         mark: { type: 'area', opacity: 0.13 },
@@ -132,24 +186,26 @@ export function headlineChart(run: RunData): Chart | null {
         encoding: {
           y: { field: 'accuracy', type: 'quantitative', scale: ACCURACY_SCALE, axis: ACCURACY_AXIS },
           color: colour,
-          tooltip: EPS_TOOLTIP.filter((t) => t.field !== 'series').concat([{ field: 'curve', type: 'nominal' }]),
+          tooltip: EPS_TOOLTIP.concat([{ field: 'curve', type: 'nominal' }]),
         },
       },
     ],
   };
   return {
-    id: 'headline',
+    id: chartId('headline', threatModel),
     title,
     caption:
-      'Solid: worst case over every attack and gradient path (a sample counts only if no attack fooled it); dashed: PGD with the ' +
-      'end-to-end gradient. Bands are 95% Wilson intervals.',
+      `${norm} radii. Solid: worst case over every ${norm} attack and gradient path (a sample counts only if no such attack fooled it); ` +
+      `dashed: the strongest single untargeted white-box ${norm} attack and gradient path of each checkpoint (lowest mean accuracy; ` +
+      'its name is in the tooltip). Bands are 95% Wilson intervals.',
     spec: spec as unknown as TopLevelSpec,
   };
 }
 
-/** Accuracy vs ε, one panel per checkpoint: colour = attack, dash = gradient path, the worst case thick and black. */
-export function accuracyVsEpsChart(run: RunData): Chart | null {
-  const points = epsPoints(run);
+/** Accuracy vs ε of one threat model, one panel per checkpoint: colour = attack, dash = gradient path, the worst case thick and black. */
+export function accuracyVsEpsChart(run: RunData, threatModel: ThreatModel = 'linf'): Chart | null {
+  const points = epsPoints(run, threatModel);
+  const norm = normSymbol(threatModel);
   if (points.length === 0) return null;
   const attacks = [...new Set(points.filter((p) => p.series !== WORST).map((p) => p.attack))];
   const palette = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2', '#eeca3b', '#ff9da6', '#9d755d', '#bab0ac'];
@@ -167,14 +223,14 @@ export function accuracyVsEpsChart(run: RunData): Chart | null {
   const y = { field: 'accuracy', type: 'quantitative', scale: ACCURACY_SCALE, axis: ACCURACY_AXIS };
   const spec = {
     $schema: SCHEMA,
-    title: 'Accuracy vs ε by attack and gradient path',
+    title: `Accuracy vs ${norm} ε by attack and gradient path`,
     config: CONFIG,
     data: { values: points },
     facet: { column: { field: 'checkpoint', type: 'nominal', title: null, sort: checkpointNames(run) } },
     spec: {
       width: 340,
       height: 260,
-      encoding: { x: { field: 'eps', type: 'quantitative', axis: EPS_AXIS } },
+      encoding: { x: { field: 'eps', type: 'quantitative', axis: epsAxis(threatModel) } },
       layer: [
         {
           transform: [{ filter: `datum.series !== '${WORST}'` }],
@@ -210,11 +266,12 @@ export function accuracyVsEpsChart(run: RunData): Chart | null {
     },
   };
   return {
-    id: 'accuracy-vs-eps',
-    title: 'Accuracy vs ε by attack and gradient path',
+    id: chartId('accuracy-vs-eps', threatModel),
+    title: `Accuracy vs ${norm} ε by attack and gradient path`,
     caption:
+      `${norm} attacks and radii. ` +
       'One line per attack and gradient path (dotted: first pass, solid: end-to-end, long dashes: BPDA); the thick black line is the ' +
-      'worst case over all of them, with its 95% Wilson band (the faint bands are the single attacks\' intervals).',
+      `worst case over all of them (${norm} attacks only), with its 95% Wilson band (the faint bands are the single attacks' intervals).`,
     spec: spec as unknown as TopLevelSpec,
   };
 }
@@ -349,9 +406,15 @@ export function severityByFamilyChart(run: RunData): Chart | null {
   };
 }
 
-/** The charts a run has data for, headline first. */
+/** The charts a run has data for, headline first; the ε charts once per threat model (L-inf first), never mixing norms on one axis. */
 export function buildCharts(run: RunData): Chart[] {
-  return [headlineChart(run), accuracyVsEpsChart(run), corruptionHeatmapChart(run), severityByFamilyChart(run)].filter((c): c is Chart => c !== null);
+  const models = runThreatModels(run.cells);
+  return [
+    ...models.map((t) => headlineChart(run, t)),
+    ...models.map((t) => accuracyVsEpsChart(run, t)),
+    corruptionHeatmapChart(run),
+    severityByFamilyChart(run),
+  ].filter((c): c is Chart => c !== null);
 }
 
 /** Renders a Vega-Lite spec to an SVG string without a browser or canvas. */

@@ -4,6 +4,8 @@
  */
 import type { CellResult } from '../suite/records.js';
 import type { Estimate } from '../suite/summary.js';
+import { normSymbol } from '../../attacks/threatModels.js';
+import type { ThreatModel } from '../../attacks/types.js';
 
 /** Accuracy as a percentage with one decimal: 0.8734 -> "87.3". */
 export function pct(x: number): string {
@@ -15,9 +17,29 @@ export function withInterval(e: Estimate): string {
   return `${pct(e.accuracy)} (${pct(e.ci95[0])}-${pct(e.ci95[1])})`;
 }
 
+/** A ratio in percent, "∞" when unbounded: Infinity -> "∞", 0.95 -> "95.0". */
+export function pctOrInfinity(x: number): string {
+  return x === Infinity ? '∞' : pct(x);
+}
+
+/** "95.0 (90.1-99.8)": a ratio (e.g. mCE) and its 95% interval, in percent ("∞" for an unbounded end). */
+export function ratioWithInterval(r: { ratio: number; ci95: [number, number] }): string {
+  return `${pct(r.ratio)} (${pctOrInfinity(r.ci95[0])}-${pctOrInfinity(r.ci95[1])})`;
+}
+
 /** Epsilon as written in a config: 0.03 -> "0.03" (no float noise). */
 export function fmtEps(eps: number): string {
   return String(Number(eps.toPrecision(6)));
+}
+
+/** An epsilon with its norm, as table headers and captions write it: "L∞ ε=0.03", "L2 ε=1.5". */
+export function epsWithNorm(threatModel: ThreatModel, eps: number): string {
+  return `${normSymbol(threatModel)} ε=${fmtEps(eps)}`;
+}
+
+/** The same in plain ASCII for CSV headers: "linf_eps=0.03", "l2_eps=1.5". */
+export function epsCsv(threatModel: ThreatModel, eps: number): string {
+  return `${threatModel}_eps=${fmtEps(eps)}`;
 }
 
 /** Label of an attack cell's series, e.g. "pgd", or "pgd ← cnn-fmnist" for a transfer attack. */

@@ -7,8 +7,8 @@ import { basename } from 'node:path';
 import type { SanityCheck } from '../suite/records.js';
 import { checkpointNames, missingCells, summaryRows, type RunData, type SummaryRow } from '../suite/summary.js';
 import type { Chart } from './charts.js';
-import { checkpointColour, escapeHtml, fmtEps, jsonForScript, pct } from './format.js';
-import { displayValue, type Table, type TableValue } from './tables.js';
+import { checkpointColour, epsWithNorm, escapeHtml, jsonForScript, pct, pctOrInfinity } from './format.js';
+import { displayValue, isEstimate, isRatioInterval, type Table, type TableValue } from './tables.js';
 
 export interface ReportImage {
   name: string;
@@ -65,18 +65,22 @@ function verdicts(run: RunData, rows: SummaryRow[]): string {
   const items = rows.map((r) => {
     const parts: string[] = [];
     if (r.clean) parts.push(`clean <b>${pct(r.clean.accuracy)}%</b>`);
-    const robust = r.robust.filter((x) => x.eps > 0);
-    const last = robust[robust.length - 1];
-    if (last) {
-      let s = `worst-case robust <b>${pct(last.estimate.accuracy)}%</b> at ε=${escapeHtml(fmtEps(last.eps))}`;
-      const ref = reference.robust.find((x) => x.eps === last.eps);
+    // One worst case per threat model (its largest radius): L-inf and L2 radii are not comparable.
+    for (const threatModel of [...new Set(r.robust.map((x) => x.threatModel))]) {
+      const robust = r.robust.filter((x) => x.eps > 0 && x.threatModel === threatModel);
+      const last = robust[robust.length - 1];
+      if (!last) continue;
+      let s = `worst-case robust <b>${pct(last.estimate.accuracy)}%</b> at ${escapeHtml(epsWithNorm(threatModel, last.eps))}`;
+      const ref = reference.robust.find((x) => x.eps === last.eps && x.threatModel === threatModel);
       if (r !== reference && ref)
         s += ` (${signed(100 * (last.estimate.accuracy - ref.estimate.accuracy))} points vs ${escapeHtml(reference.checkpoint)})`;
       parts.push(s);
     }
     if (r.meanCorruptionAccuracy !== null) {
       let s = `corruptions <b>${pct(r.meanCorruptionAccuracy)}%</b> mean`;
-      if (r.mCE !== null) s += `, mCE ${pct(r.mCE)}%${r.baseline === r.checkpoint ? ' (baseline)' : ''}`;
+      if (r.mCE !== null)
+        s += `, mCE ${pct(r.mCE)}%${r.mCECi95 ? ` (95% CI ${pctOrInfinity(r.mCECi95[0])}–${pctOrInfinity(r.mCECi95[1])}%)` : ''}${r.baseline === r.checkpoint ? ' (baseline)' : ''}`;
+      if (r.mceNotes.length > 0) s += ` <span class="badge warn">${r.mceNotes.length} mCE note${r.mceNotes.length > 1 ? 's' : ''}</span>`;
       parts.push(s);
     }
     const warns = run.sanity.filter((c) => c.checkpoint === r.checkpoint && c.status === 'warn').length;
@@ -87,8 +91,16 @@ function verdicts(run: RunData, rows: SummaryRow[]): string {
   return `<ul class="verdicts">${items.join('')}</ul>`;
 }
 
-function banners(run: RunData): string {
+function banners(run: RunData, rows: SummaryRow[]): string {
   const out: string[] = [];
+  // Every corruption the mCE means leave out, and why, and where relative CE is within noise.
+  const notes = rows.filter((r) => r.mceNotes.length > 0);
+  if (notes.length > 0)
+    out.push(
+      `<div class="banner warn" id="mce-notes"><b>mCE and relative mCE:</b><ul>` +
+        notes.map((r) => `<li><b>${escapeHtml(r.checkpoint)}</b>: ${r.mceNotes.map((n) => escapeHtml(n)).join('<br>')}</li>`).join('') +
+        '</ul></div>',
+    );
   const missing = missingCells(run);
   if (missing.length > 0)
     out.push(
@@ -144,8 +156,10 @@ function sanityPanel(run: RunData): string {
 }
 
 function tableCell(v: TableValue, kind: Table['columns'][number]['kind'], names: string[], header: string): string {
-  if (v !== null && typeof v === 'object')
+  if (isEstimate(v))
     return `<td class="num"><span class="acc">${pct(v.accuracy)}</span> <span class="ci">${pct(v.ci95[0])}–${pct(v.ci95[1])}</span></td>`;
+  if (isRatioInterval(v))
+    return `<td class="num"><span class="acc">${pct(v.ratio)}</span> <span class="ci">${pctOrInfinity(v.ci95[0])}–${pctOrInfinity(v.ci95[1])}</span></td>`;
   const text = displayValue(v, kind);
   if (header === 'checkpoint' && typeof v === 'string') return `<td class="text">${swatch(names, v)}${escapeHtml(v)}</td>`;
   return `<td class="${kind === 'text' ? 'text' : 'num'}">${escapeHtml(text)}</td>`;
@@ -420,7 +434,8 @@ export function renderHtml(input: ReportInput): string {
   const names = checkpointNames(run);
   const rows = summaryRows(run, input.baseline);
   const title = `Robustness report: ${runTitle(run)}`;
-  const headline = charts.find((c) => c.id === 'headline');
+  // An L2-only run has only an L2 headline chart.
+  const headline = charts.find((c) => c.id === 'headline') ?? charts.find((c) => c.id.startsWith('headline-'));
   const others = charts.filter((c) => c !== headline);
   const summary = tables.find((t) => t.id === 'summary');
   const detail = tables.filter((t) => t.id !== 'summary' && t.id !== 'cells');
@@ -464,7 +479,7 @@ export function renderHtml(input: ReportInput): string {
 <nav>${nav.map(([id, label]) => `<a href="#${id}">${label}</a>`).join('')}</nav>
 </header>
 ${verdicts(run, rows)}
-${banners(run)}
+${banners(run, rows)}
 ${sections.join('\n')}
 <footer>Generated by bench ${escapeHtml(m.versions.bench)} from the records in ${escapeHtml(run.dir)}. Accuracies are percentages of the evaluated images; intervals are 95% Wilson score intervals.</footer>
 </main>

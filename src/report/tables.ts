@@ -14,18 +14,30 @@ import {
   corruptionSummary,
   epsKey,
   estimate,
+  runThreatModels,
   summaryRows,
   worstCase,
+  MCE_BOOTSTRAP,
+  type CorruptionEntry,
   type Estimate,
   type RunData,
 } from '../suite/summary.js';
-import { attackLabel, escapeMarkdownCell, fmtEps, pathLabel, pct, withInterval } from './format.js';
+import { attackLabel, epsCsv, epsWithNorm, escapeMarkdownCell, fmtEps, pathLabel, pct, ratioWithInterval, withInterval } from './format.js';
+import { normSymbol, threatModelOf } from '../../attacks/threatModels.js';
+import type { ThreatModel } from '../../attacks/types.js';
 
 /**
  * What a column holds: `text`; `estimate` (accuracy + 95% interval; three CSV columns); `accuracy`
- * (a fraction without interval); `ratio` (e.g. mCE; shown as a percentage).
+ * (a fraction without interval); `ratio` (e.g. CE; shown as a percentage); `ratioInterval` (a ratio with
+ * its 95% bootstrap interval, e.g. mCE; three CSV columns, an unbounded end written Infinity).
  */
-export type ColumnKind = 'text' | 'estimate' | 'accuracy' | 'ratio';
+export type ColumnKind = 'text' | 'estimate' | 'accuracy' | 'ratio' | 'ratioInterval';
+
+/** A ratio and its 95% interval (mCE, relative mCE). */
+export interface RatioInterval {
+  ratio: number;
+  ci95: [number, number];
+}
 
 export interface Column {
   header: string;
@@ -37,7 +49,7 @@ export interface Column {
   sub?: string;
 }
 
-export type TableValue = string | number | Estimate | null;
+export type TableValue = string | number | Estimate | RatioInterval | null;
 
 export interface TableRow {
   values: TableValue[];
@@ -61,9 +73,22 @@ function familyRank(family: string): number {
   return i < 0 ? FAMILY_ORDER.length : i;
 }
 
-function attackEpsilons(run: RunData): number[] {
-  return [...new Set(run.cells.filter((c) => c.kind === 'attack').map((c) => epsKey(c.eps!)))].sort((a, b) => a - b);
+/** One column of radii: a threat model and an eps. */
+interface EpsColumn {
+  threatModel: ThreatModel;
+  eps: number;
 }
+
+/** The run's (threat model, eps) pairs: L-inf radii ascending, then L2 radii ascending. */
+function attackEpsilons(run: RunData): EpsColumn[] {
+  return runThreatModels(run.cells).flatMap((threatModel) =>
+    [...new Set(run.cells.filter((c) => c.kind === 'attack' && threatModelOf(c) === threatModel).map((c) => epsKey(c.eps!)))]
+      .sort((a, b) => a - b)
+      .map((eps) => ({ threatModel, eps })),
+  );
+}
+
+const columnKey = (threatModel: ThreatModel, eps: number) => `${threatModel}|${eps}`;
 
 /** Attack series of one checkpoint (attack, path, transfer source) in the run's planned order. */
 export function attackSeries(run: RunData, checkpoint: string): { key: string; cells: CellResult[] }[] {
@@ -85,23 +110,31 @@ export function accuracyVsEpsTable(run: RunData): Table {
     const series = attackSeries(run, checkpoint);
     if (series.length === 0) continue;
     for (const { cells } of series) {
-      const byEps = new Map(cells.map((c) => [epsKey(c.eps!), estimate(c.correct, c.samples)]));
-      rows.push({ values: [checkpoint, attackLabel(cells[0]), pathLabel(cells[0]), ...epsilons.map((e) => byEps.get(e) ?? null)] });
+      const byEps = new Map(cells.map((c) => [columnKey(threatModelOf(c), epsKey(c.eps!)), estimate(c.correct, c.samples)]));
+      rows.push({
+        values: [checkpoint, attackLabel(cells[0]), pathLabel(cells[0]), normSymbol(threatModelOf(cells[0])), ...epsilons.map((e) => byEps.get(columnKey(e.threatModel, e.eps)) ?? null)],
+      });
     }
-    const w = new Map(worst.filter((r) => r.checkpoint === checkpoint).map((r) => [r.eps, r as Estimate]));
-    rows.push({ values: [checkpoint, 'worst case', 'all', ...epsilons.map((e) => w.get(e) ?? null)], emphasis: true });
+    // One worst case per threat model: it combines only attacks measured in that norm.
+    for (const threatModel of runThreatModels(run.cells)) {
+      const w = new Map(worst.filter((r) => r.checkpoint === checkpoint && r.threatModel === threatModel).map((r) => [columnKey(r.threatModel, r.eps), r as Estimate]));
+      if (w.size === 0) continue;
+      rows.push({ values: [checkpoint, 'worst case', 'all', normSymbol(threatModel), ...epsilons.map((e) => w.get(columnKey(e.threatModel, e.eps)) ?? null)], emphasis: true });
+    }
   }
+  const norms = runThreatModels(run.cells).map(normSymbol).join(' and ');
   return {
     id: 'accuracy-vs-eps',
     title: 'Robust accuracy vs ε',
     note:
-      'Accuracy (%) with its 95% Wilson interval under each attack and gradient path; ε in pixel units ([0,1]). ' +
-      'The worst case counts a sample as robust only if every attack at that ε (and the clean prediction) left it correct.',
+      `Accuracy (%) with its 95% Wilson interval under each attack and gradient path; ε is the radius in the ${norms} norm, in [0,1] pixel units. ` +
+      'The worst case counts a sample as robust only if every attack of that norm at that ε (and the clean prediction) left it correct.',
     columns: [
       { header: 'checkpoint', kind: 'text' },
       { header: 'attack', kind: 'text' },
       { header: 'path', kind: 'text' },
-      ...epsilons.map((e) => ({ header: `ε=${fmtEps(e)}`, csvHeader: `eps=${fmtEps(e)}`, kind: 'estimate' as const })),
+      { header: 'norm', kind: 'text' },
+      ...epsilons.map((e) => ({ header: epsWithNorm(e.threatModel, e.eps), csvHeader: epsCsv(e.threatModel, e.eps), kind: 'estimate' as const })),
     ],
     rows,
   };
@@ -115,7 +148,7 @@ export function corruptionTable(run: RunData, baseline?: string): Table {
     const entries = [...s.corruptions].sort((a, b) => familyRank(a.family) - familyRank(b.family));
     for (const e of entries)
       rows.push({
-        values: [s.checkpoint, e.corruption, e.family, ...severities.map((sev) => e.bySeverity.get(sev) ?? null), e.meanAccuracy, e.ce, e.relativeCe],
+        values: [s.checkpoint, e.corruption, e.family, ...severities.map((sev) => e.bySeverity.get(sev) ?? null), e.meanAccuracy, e.ce, e.relativeCe, corruptionNote(e)],
       });
   }
   const base = summaries[0]?.baseline ?? '';
@@ -124,7 +157,9 @@ export function corruptionTable(run: RunData, baseline?: string): Table {
     title: 'Corruption accuracy by severity',
     note:
       `Accuracy (%) with its 95% Wilson interval per corruption and severity 1-5; CE and relative CE against ${base} ` +
-      '(Hendrycks & Dietterich 2019: summed errors over severities, divided by the baseline\'s; 100% = as the baseline).',
+      '(Hendrycks & Dietterich 2019: summed errors over severities, divided by the baseline\'s; 100% = as the baseline). ' +
+      'The note says when a corruption is left out of mCE or relative mCE and why, and when the baseline\'s degradation under it ' +
+      '(95% paired-bootstrap interval reaching 0) is within sampling noise, which makes its relative CE unstable.',
     columns: [
       { header: 'checkpoint', kind: 'text' },
       { header: 'corruption', kind: 'text' },
@@ -133,31 +168,50 @@ export function corruptionTable(run: RunData, baseline?: string): Table {
       { header: 'mean', csvHeader: 'mean_accuracy', kind: 'accuracy' },
       { header: 'CE', csvHeader: 'ce', kind: 'ratio' },
       { header: 'relative CE', csvHeader: 'relative_ce', kind: 'ratio' },
+      { header: 'note', csvHeader: 'mce_note', kind: 'text' },
     ],
     rows,
   };
 }
 
+/** A corruption row's note: why it is left out of mCE / relative mCE, or that relative CE is within noise. */
+function corruptionNote(e: CorruptionEntry): string {
+  const notes: string[] = [];
+  if (e.ceExcluded && e.ceExcluded === e.relativeCeExcluded) notes.push(`left out of mCE and relative mCE: ${e.ceExcluded}`);
+  else {
+    if (e.ceExcluded) notes.push(`left out of mCE: ${e.ceExcluded}`);
+    if (e.relativeCeExcluded) notes.push(`left out of relative mCE: ${e.relativeCeExcluded}`);
+  }
+  if (e.withinNoise && e.baselineDegradation) {
+    const d = e.baselineDegradation;
+    notes.push(`relative CE within noise: the baseline's degradation is ${pct(d.value)} points (95% CI ${pct(d.ci95[0])} to ${pct(d.ci95[1])})`);
+  }
+  return notes.join('; ');
+}
+
+const ratioCell = (ratio: number | null, ci: [number, number] | null): TableValue => (ratio === null ? null : ci ? { ratio, ci95: ci } : ratio);
+
 export function summaryTable(run: RunData, baseline?: string): Table {
   const rows = summaryRows(run, baseline);
-  const epsilons = attackEpsilons(run).filter((e) => e > 0);
+  const epsilons = attackEpsilons(run).filter((e) => e.eps > 0);
   const hasCorruption = rows.some((r) => r.meanCorruptionAccuracy !== null);
   const columns: Column[] = [
     { header: 'checkpoint', kind: 'text' },
     { header: 'clean', csvHeader: 'clean_accuracy', kind: 'estimate' },
     ...epsilons.map((e) => ({
-      header: `worst case ε=${fmtEps(e)}`,
-      csvHeader: `worst_case_eps=${fmtEps(e)}`,
+      header: `worst case ${epsWithNorm(e.threatModel, e.eps)}`,
+      csvHeader: `worst_case_${epsCsv(e.threatModel, e.eps)}`,
       kind: 'estimate' as const,
-      group: 'worst-case robust accuracy',
-      sub: `ε=${fmtEps(e)}`,
+      group: `worst-case robust accuracy (${normSymbol(e.threatModel)})`,
+      sub: `ε=${fmtEps(e.eps)}`,
     })),
   ];
   if (hasCorruption)
     columns.push(
       { header: 'mean corruption accuracy', csvHeader: 'mean_corruption_accuracy', kind: 'accuracy', group: 'corruptions', sub: 'mean accuracy' },
-      { header: 'mCE', csvHeader: 'mce', kind: 'ratio', group: 'corruptions', sub: 'mCE' },
-      { header: 'relative mCE', csvHeader: 'relative_mce', kind: 'ratio', group: 'corruptions', sub: 'relative mCE' },
+      { header: 'mCE', csvHeader: 'mce', kind: 'ratioInterval', group: 'corruptions', sub: 'mCE' },
+      { header: 'relative mCE', csvHeader: 'relative_mce', kind: 'ratioInterval', group: 'corruptions', sub: 'relative mCE' },
+      { header: 'mCE notes', csvHeader: 'mce_notes', kind: 'text', group: 'corruptions', sub: 'left out / within noise' },
     );
   const base = rows.find((r) => r.baseline)?.baseline;
   return {
@@ -165,12 +219,17 @@ export function summaryTable(run: RunData, baseline?: string): Table {
     title: 'Summary',
     note:
       'Clean accuracy and worst-case robust accuracy (%) with 95% Wilson intervals' +
-      (hasCorruption ? `; mean accuracy over all corruptions and severities; mCE and relative mCE against ${base} (100% = as the baseline).` : '.'),
+      (hasCorruption
+        ? `; mean accuracy over all corruptions and severities; mCE and relative mCE against ${base} (Hendrycks & Dietterich 2019; ` +
+          '100% = as the baseline) with 95% paired-bootstrap percentile intervals (the same resampled images for the checkpoint, ' +
+          `the baseline and both clean cells; ${MCE_BOOTSTRAP.resamples} resamples, seed ${MCE_BOOTSTRAP.seed}; ∞ = unbounded). ` +
+          'The notes list every corruption a mean leaves out, and why, and where the baseline\'s degradation is within noise.'
+        : '.'),
     columns,
     rows: rows.map((r) => {
-      const robust = new Map(r.robust.map((x) => [x.eps, x.estimate]));
-      const values: TableValue[] = [r.checkpoint, r.clean, ...epsilons.map((e) => robust.get(e) ?? null)];
-      if (hasCorruption) values.push(r.meanCorruptionAccuracy, r.mCE, r.relativeMCE);
+      const robust = new Map(r.robust.map((x) => [columnKey(x.threatModel, x.eps), x.estimate]));
+      const values: TableValue[] = [r.checkpoint, r.clean, ...epsilons.map((e) => robust.get(columnKey(e.threatModel, e.eps)) ?? null)];
+      if (hasCorruption) values.push(r.meanCorruptionAccuracy, ratioCell(r.mCE, r.mCECi95), ratioCell(r.relativeMCE, r.relativeMCECi95), r.mceNotes.join('; '));
       return { values };
     }),
   };
@@ -182,7 +241,7 @@ export function cellsTable(run: RunData): Table {
   return {
     id: 'cells',
     title: 'All cells',
-    note: 'One row per evaluated cell.',
+    note: 'One row per evaluated cell; ε is the radius in the norm of its threat model (linf or l2), in [0,1] pixel units.',
     columns: [
       { header: 'id', kind: 'text' },
       { header: 'kind', kind: 'text' },
@@ -190,6 +249,7 @@ export function cellsTable(run: RunData): Table {
       { header: 'attack', kind: 'text' },
       { header: 'path', kind: 'text' },
       { header: 'transfer from', csvHeader: 'transfer_from', kind: 'text' },
+      { header: 'norm', csvHeader: 'threat_model', kind: 'text' },
       { header: 'ε', csvHeader: 'eps', kind: 'text' },
       { header: 'corruption', kind: 'text' },
       { header: 'severity', kind: 'text' },
@@ -204,6 +264,7 @@ export function cellsTable(run: RunData): Table {
         text(c.attack),
         text(c.path),
         text(c.transferFrom),
+        c.kind === 'attack' ? threatModelOf(c) : '',
         c.eps === undefined ? '' : fmtEps(c.eps),
         text(c.corruption),
         text(c.severity),
@@ -223,14 +284,19 @@ export function buildTables(run: RunData, baseline?: string): Table[] {
   return tables;
 }
 
-function isEstimate(v: TableValue): v is Estimate {
-  return typeof v === 'object' && v !== null;
+export function isEstimate(v: TableValue): v is Estimate {
+  return typeof v === 'object' && v !== null && 'accuracy' in v;
+}
+
+export function isRatioInterval(v: TableValue): v is RatioInterval {
+  return typeof v === 'object' && v !== null && 'ratio' in v;
 }
 
 /** A cell as displayed (Markdown, HTML): percentages with one decimal, "—" for no data. */
 export function displayValue(v: TableValue, kind: ColumnKind): string {
   if (v === null) return '—';
   if (isEstimate(v)) return withInterval(v);
+  if (isRatioInterval(v)) return ratioWithInterval(v);
   if (typeof v === 'number') return kind === 'text' ? String(v) : `${pct(v)}`;
   return v;
 }
@@ -240,11 +306,12 @@ const round = (x: number) => Number(x.toFixed(6));
 export function toCsv(table: Table): string {
   const header = table.columns.flatMap((c) => {
     const h = c.csvHeader ?? c.header;
-    return c.kind === 'estimate' ? [h, `${h} ci_low`, `${h} ci_high`] : [h];
+    return c.kind === 'estimate' || c.kind === 'ratioInterval' ? [h, `${h} ci_low`, `${h} ci_high`] : [h];
   });
   const rows = table.rows.map((r) =>
     r.values.flatMap((v, i): (string | number)[] => {
       if (table.columns[i].kind === 'estimate') return isEstimate(v) ? [round(v.accuracy), round(v.ci95[0]), round(v.ci95[1])] : ['', '', ''];
+      if (table.columns[i].kind === 'ratioInterval') return isRatioInterval(v) ? [round(v.ratio), round(v.ci95[0]), round(v.ci95[1])] : ['', '', ''];
       if (v === null) return [''];
       if (typeof v === 'number') return [round(v)];
       return [v as string];

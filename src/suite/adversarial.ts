@@ -22,8 +22,8 @@ import {
   dataFor,
   CountingClassifier,
   finishBar,
+  judge,
   model,
-  predictCorrect,
   scoreFields,
   timingFields,
   type RunContext,
@@ -57,6 +57,8 @@ interface AttackOutcome {
   /** Still correct after the attack, per attacked row. */
   correct: boolean[];
   gradientEvaluations: number;
+  /** Attacked rows whose final example has NaN or infinite logits on the target (undefined if the attack did not say). */
+  nonFiniteLogits?: number;
 }
 
 /**
@@ -82,14 +84,16 @@ export async function attackRows(
   const guardedTarget = spec.transfer ? guardQueries(target.classifier, { who: `${who} (transfer target)` }) : target.classifier;
   const params = spec.entry.params;
   const path = spec.path === 'none' ? 'first' : spec.path;
-  const targeted = params.targeted === true;
+  const targeted = attack.isTargeted(params);
   const correct: boolean[] = [];
+  let nonFinite: number | undefined = 0;
   for (const batch of batches(rows, ctx.batchSize)) {
     // Transfer: source and target share an input shape (checked when planning), so the target's images serve both.
     const { x, y, sampleIndices } = toBatch(dataFor(ctx, cell.checkpoint), batch);
     const rng = new KeyedRng(ctx.seed, cell.id, sampleIndices);
     let xAdv: Tensor4D;
     let fooled: boolean[];
+    let nonFiniteRows: boolean[] | undefined;
     if (spec.transfer) {
       const res = await transferAttack(counting, guardedTarget, attack, x, y, spec.eps, rng, {
         path,
@@ -99,23 +103,39 @@ export async function attackRows(
       });
       xAdv = res.xAdv;
       fooled = res.fooled;
+      nonFiniteRows = res.nonFiniteLogits;
     } else {
       const res = await attack.run(counting, x, y, spec.eps, rng, { path, output: target.ref.output, params });
       xAdv = res.xAdv;
       fooled = res.fooled;
+      nonFiniteRows = res.nonFiniteLogits;
     }
     checkInsideBall(attack, x, xAdv, spec.eps, cell.id);
     // A targeted attack's "fooled" means "reached the target"; robust accuracy needs the prediction itself.
-    const ok = targeted ? predictCorrect(target.classifier, xAdv, y, target.ref.output) : fooled.map((f) => !f);
+    let ok: boolean[];
+    if (targeted) {
+      const judged = judge(target.classifier, xAdv, y, target.ref.output);
+      ok = judged.correct;
+      nonFiniteRows = judged.nonFinite;
+    } else ok = fooled.map((f) => !f);
     correct.push(...ok);
+    nonFinite = nonFinite === undefined || nonFiniteRows === undefined ? undefined : nonFinite + nonFiniteRows.filter(Boolean).length;
     keep?.(batch, xAdv);
     tf.dispose([x, y, xAdv]);
     onBatch(correct.length);
   }
-  return { correct, gradientEvaluations: counting.gradientImages };
+  return { correct, gradientEvaluations: counting.gradientImages, nonFiniteLogits: nonFinite };
 }
 
-function attackCellRecord(ctx: RunContext, cell: PlannedCell, correct: boolean[], seconds: number, attacked: number, gradients: number): SuiteCellResult {
+function attackCellRecord(
+  ctx: RunContext,
+  cell: PlannedCell,
+  correct: boolean[],
+  seconds: number,
+  attacked: number,
+  gradients: number,
+  nonFiniteLogits: number | undefined,
+): SuiteCellResult {
   const spec = cell.attack!;
   const attack = getAttack(spec.entry.name);
   const target = model(ctx, cell.checkpoint);
@@ -130,10 +150,12 @@ function attackCellRecord(ctx: RunContext, cell: PlannedCell, correct: boolean[]
     attackParams: spec.entry.params,
     path: spec.path,
     ...(spec.transfer ? { transferFrom: spec.source.name } : {}),
+    ...(cell.probe ? { probe: cell.probe } : {}),
     eps: spec.eps,
     threatModel: attack.threatModel,
     ...scoreFields(correct),
     attacked,
+    ...(nonFiniteLogits !== undefined ? { nonFiniteLogits } : {}),
     timings: timingFields(seconds, attacked, attack.usesGradient ? gradients : undefined),
     backend: ctx.backend,
     completedAt: new Date().toISOString(),
@@ -160,7 +182,7 @@ async function continueFrom(ctx: RunContext, probe: PlannedCell, clean: boolean[
     }
     const rows = correct.flatMap((c, i) => (c ? [i] : []));
     if (rows.length === 0) continue;
-    const main: PlannedCell = { ...probe, id, continues: undefined, attack: { ...spec, entry, eps } };
+    const main: PlannedCell = { ...probe, id, continues: undefined, probe: undefined, attack: { ...spec, entry, eps } };
     const b = bar(ctx, `${id} (for ${probe.id})`, rows.length);
     const outcome = await attackRows(ctx, main, rows, (done) => b.update(done));
     correct = correct.slice();
@@ -210,15 +232,17 @@ export async function runAttackUnit(
     const started = Date.now();
     const rows = correct.flatMap((c, i) => (c ? [i] : []));
     let gradients = 0;
+    let nonFinite: number | undefined = 0;
     if (spec.eps > 0 && rows.length > 0) {
       const b = bar(ctx, cell.id, rows.length);
       const outcome = await attackRows(ctx, cell, rows, (done) => b.update(done), examples?.(cell));
       gradients = outcome.gradientEvaluations;
+      nonFinite = outcome.nonFiniteLogits;
       correct = correct.slice();
       rows.forEach((r, k) => (correct[r] = outcome.correct[k]));
       finishBar(ctx, b, `robust accuracy ${((100 * correct.filter(Boolean).length) / n).toFixed(1)}%`);
     }
-    const record = attackCellRecord(ctx, cell, correct, (Date.now() - started) / 1000, spec.eps > 0 ? rows.length : 0, gradients);
+    const record = attackCellRecord(ctx, cell, correct, (Date.now() - started) / 1000, spec.eps > 0 ? rows.length : 0, gradients, nonFinite);
     if (reference) record.reference = reference;
     await write(record);
     results.set(cell.id, record);

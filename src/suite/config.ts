@@ -12,6 +12,8 @@ import { MODEL_OPTION_KEYS, parseModelOptions, HEAD_OPTIONS, type ModelOptions }
 import { parseDatasetSpec } from '../datasets/index.js';
 import { EXACT_PATH, KNOWN_OUTPUTS, KNOWN_PATHS } from '../models/classifier.js';
 import { getAttack } from '../../attacks/registry.js';
+import { epsilonRange, maxEpsilon, normAscii, type InputShape } from '../../attacks/threatModels.js';
+import type { ThreatModel } from '../../attacks/types.js';
 import { didYouMean } from '../engine/suggest.js';
 import { CORRUPTION_NAMES, getCorruption } from '../../corruptions/registry.js';
 import { MAX_SEVERITY } from '../../corruptions/types.js';
@@ -56,6 +58,11 @@ export interface AttackEntry {
   limit?: number;
   /** Craft on this checkpoint (a config checkpoint's name or dir, or another dir) and evaluate on each target. */
   transferFrom?: string;
+  /**
+   * This attack's radii (ascending, distinct, in its threat model's range), replacing the suite's
+   * `epsilons`: an L2 attack needs radii in another range than an L-inf one.
+   */
+  epsilons?: number[];
 }
 
 export interface SanityOptions {
@@ -69,7 +76,10 @@ export interface AdversarialConfig {
   description?: string;
   checkpoints: CheckpointEntry[];
   attacks: AttackEntry[];
-  /** Ascending, distinct, each in [0,1]. */
+  /**
+   * Radii of the attacks without their own `epsilons`: ascending, distinct, each within the threat model
+   * of every attack that uses it ([0, 1] for L-inf, [0, sqrt(H W C)] for L2; attacks/threatModels.ts).
+   */
   epsilons: number[];
   /** Prediction output for every model that does not name its own; absent = each model's default (CNN-F: last). */
   output?: string;
@@ -149,7 +159,7 @@ const CORRUPTION_KEYS = [
   'baseline',
 ] as const;
 const CHECKPOINT_KEYS = ['dir', ...MODEL_OPTION_KEYS] as const;
-const ATTACK_KEYS = ['name', 'label', 'params', 'paths', 'limit', 'transferFrom'] as const;
+const ATTACK_KEYS = ['name', 'label', 'params', 'paths', 'limit', 'transferFrom', 'epsilons'] as const;
 
 /** Keys the validator accepts, for the schema-agreement test. */
 export const CONFIG_KEYS = {
@@ -164,6 +174,8 @@ export const CONFIG_KEYS = {
  * `origins` maps a top-level field name to its flag (e.g. epsilons -> "--epsilons").
  */
 class Where {
+  /** Image shape of the config's dataset when the format fixes it (the L2 bound at config time), else null. */
+  shape: InputShape | null = DATASET_SHAPES['fashion-mnist'];
   constructor(
     readonly file: string,
     readonly origins: Readonly<Record<string, string>> = {},
@@ -274,15 +286,54 @@ function checkpointsOf(v: unknown, w: Where): CheckpointEntry[] {
   return out;
 }
 
-function epsilonsOf(v: unknown, w: Where): number[] {
-  const list = nonEmptyList(v, w, 'epsilons', 'numbers in [0, 1]');
+/**
+ * Image shapes of the dataset formats whose files fix them: the L2 bound sqrt(H W C) a config is checked
+ * against before anything is loaded. The planner checks every radius again against each attacked model's
+ * input shape (the space attacks work in, after any adaptation of the images).
+ */
+const DATASET_SHAPES: Readonly<Record<string, InputShape>> = {
+  'fashion-mnist': { height: 28, width: 28, channels: 1 },
+  mnist: { height: 28, width: 28, channels: 1 },
+  kmnist: { height: 28, width: 28, channels: 1 },
+  cifar10: { height: 32, width: 32, channels: 3 },
+  cifar100: { height: 32, width: 32, channels: 3 },
+};
+
+function datasetShape(dataset: unknown): InputShape | null {
+  const format = typeof dataset === 'string' ? dataset.split(':')[0] : isObject(dataset) ? dataset.format : dataset === undefined ? 'fashion-mnist' : undefined;
+  return typeof format === 'string' && Object.hasOwn(DATASET_SHAPES, format) ? DATASET_SHAPES[format] : null;
+}
+
+/** The radii an attack entry is evaluated at: its own list, else the suite's. */
+export function epsilonsFor(config: Pick<AdversarialConfig, 'epsilons'>, entry: Pick<AttackEntry, 'epsilons'>): number[] {
+  return entry.epsilons ?? config.epsilons;
+}
+
+/**
+ * Validates an epsilon list at `path` against the threat models of the attacks that use it (`users`: the
+ * attack's name, its config field and threat model); unused lists against the widest range there is.
+ */
+function epsilonsOf(v: unknown, w: Where, path: string, users: readonly { name: string; at: string; threatModel: ThreatModel }[]): number[] {
+  const shape = w.shape;
+  // Without a known image shape the L2 bound waits for the models (planner.ts checkEpsilonsFit).
+  const range = (t: ThreatModel) =>
+    shape ? { max: maxEpsilon(t, shape), allowed: epsilonRange(t, shape) } : t === 'linf' ? { max: 1, allowed: epsilonRange('linf', { height: 1, width: 1, channels: 1 }) } : { max: Infinity, allowed: 'finite numbers >= 0 (L2 radius in [0,1] pixel units, at most the diagonal of the model input)' };
+  const ranges: { max: number; what: string; allowed: string }[] = users.map((u) => ({
+    ...range(u.threatModel),
+    what: ` for the ${normAscii(u.threatModel)} attack ${u.name} (${u.at})`,
+  }));
+  if (ranges.length === 0) ranges.push({ ...range('l2'), what: '' });
+  const tightest = ranges.reduce((a, b) => (b.max < a.max ? b : a));
+  const list = nonEmptyList(v, w, path, tightest.allowed);
   list.forEach((e, i) => {
-    if (typeof e !== 'number' || !Number.isFinite(e) || e < 0 || e > 1)
-      throw inputError(w.field(`epsilons[${i}]`), `invalid epsilon ${show(e)}`, 'finite numbers in [0, 1] (pixel units)');
+    if (typeof e !== 'number' || !Number.isFinite(e) || e < 0)
+      throw inputError(w.field(`${path}[${i}]`), `invalid epsilon ${show(e)}`, tightest.allowed);
+    const over = ranges.find((r) => e > r.max);
+    if (over) throw inputError(w.field(`${path}[${i}]`), `invalid epsilon ${show(e)}${over.what}`, over.allowed);
   });
   const eps = list as number[];
   const dup = eps.find((e, i) => eps.indexOf(e) !== i);
-  if (dup !== undefined) throw inputError(w.field('epsilons'), `epsilon ${dup} is listed twice`, 'distinct numbers in [0, 1]');
+  if (dup !== undefined) throw inputError(w.field(path), `epsilon ${dup} is listed twice`, `distinct ${tightest.allowed}`);
   return [...eps].sort((a, b) => a - b);
 }
 
@@ -326,6 +377,8 @@ function attacksOf(v: unknown, w: Where): AttackEntry[] {
     }
     if (!attack.usesGradient) paths = [];
     const entry: AttackEntry = { name, label: name, params, ...(paths !== undefined ? { paths } : {}) };
+    if (raw.epsilons !== undefined)
+      entry.epsilons = epsilonsOf(raw.epsilons, w, `${at}.epsilons`, [{ name, at, threatModel: attack.threatModel }]);
     if (raw.limit !== undefined) entry.limit = positiveInt(raw.limit, w, `${at}.limit`);
     if (raw.transferFrom !== undefined) {
       entry.transferFrom = nonEmptyString(raw.transferFrom, w, `${at}.transferFrom`);
@@ -393,6 +446,7 @@ export function validateConfig(
 ): SuiteConfig {
   const w = new Where(file, origins);
   if (!isObject(raw)) throw inputError(file, 'a suite config must be a JSON object', '{"suite": "adversarial" | "corruption", ...}');
+  w.shape = datasetShape(raw.dataset);
   if (raw.suite !== 'adversarial' && raw.suite !== 'corruption')
     throw inputError(
       w.field('suite'),
@@ -403,20 +457,24 @@ export function validateConfig(
     refuseUnknownKeys(raw, ADVERSARIAL_KEYS, w, '');
     requireField(raw, 'checkpoints', w, 'a list of checkpoint directories');
     requireField(raw, 'attacks', w, 'a list of attacks');
-    requireField(raw, 'epsilons', w, 'a list of numbers in [0, 1]');
     const common = commonFields(raw, w);
+    const attacks = attacksOf(raw.attacks, w);
+    // The suite's list serves the attacks without their own; it must fit each one's threat model.
+    const users = attacks.flatMap((a, i) => (a.epsilons ? [] : [{ name: a.name, at: `attacks[${i}]`, threatModel: getAttack(a.name).threatModel }]));
+    if (users.length > 0)
+      requireField(raw, 'epsilons', w, 'a list of radii (or "epsilons" in every attack entry)');
     const config: AdversarialConfig = {
       suite: 'adversarial',
       ...common,
-      attacks: attacksOf(raw.attacks, w),
-      epsilons: epsilonsOf(raw.epsilons, w),
+      attacks,
+      epsilons: raw.epsilons === undefined ? [] : epsilonsOf(raw.epsilons, w, 'epsilons', users),
       sanity: raw.sanity === undefined ? DEFAULTS.sanity : booleanOf(raw.sanity, w, 'sanity'),
       sanityLimit: raw.sanityLimit === undefined ? DEFAULTS.sanityLimit : positiveInt(raw.sanityLimit, w, 'sanityLimit'),
     };
     if (raw.sanityEps !== undefined) {
       const e = raw.sanityEps;
       if (typeof e !== 'number' || !Number.isFinite(e) || e <= 0 || e > 1)
-        throw inputError(w.field('sanityEps'), `invalid epsilon ${show(e)}`, 'a number in (0, 1]');
+        throw inputError(w.field('sanityEps'), `invalid epsilon ${show(e)}`, 'a number in (0, 1] (L-inf radius of the PGD sanity probes, [0,1] pixel units)');
       config.sanityEps = e;
     }
     if (config.description === undefined) delete config.description;
@@ -569,5 +627,13 @@ export function applyOverrides(raw: unknown, o: ConfigOverrides): { raw: unknown
         out[key] = value;
     }
   }
+  // --epsilons sets the radii of every attack: entries' own lists give way (each attack still checks them against its threat model).
+  if (o.epsilons !== undefined && Array.isArray(out.attacks))
+    out.attacks = out.attacks.map((a: unknown) => {
+      if (!isObject(a) || a.epsilons === undefined) return a;
+      const copy = { ...a };
+      delete copy.epsilons;
+      return copy;
+    });
   return { raw: out, origins };
 }

@@ -7,6 +7,7 @@ import { ProgressBar } from '../engine/progress.js';
 import type { ImageDataset } from '../data/fashionMnist.js';
 import { batches, toBatch } from '../data/batching.js';
 import type { Classifier, LossAndGradOptions } from '../models/classifier.js';
+import { predictClasses, rowHasNonFinite } from '../models/decision.js';
 import { decodeBits, encodeBits, wilsonInterval } from './records.js';
 import type { SuiteModel } from './loadClassifier.js';
 import { cleanId } from './planner.js';
@@ -52,20 +53,48 @@ export function finishBar(ctx: RunContext, b: ProgressBar, summary: string): voi
   if (!ctx.quiet) b.done(summary);
 }
 
-/** Row-wise argmax(logits) == label. */
+/** Per row of a batch: classified correctly, and whether its logits hold a NaN or an infinity. */
+export interface Judgement {
+  correct: boolean[];
+  nonFinite: boolean[];
+}
+
+/**
+ * Judges logits [N, classes] against int32 labels [N] by the shared decision rule (src/models/decision.ts):
+ * correct iff the label's logit is strictly above every other (a NaN row or a tie at the top is wrong).
+ */
+export function judgeLogits(logits: Tensor2D, y: Tensor1D): Judgement {
+  const classes = logits.shape[1];
+  const values = logits.dataSync();
+  const labels = y.dataSync();
+  const predicted = predictClasses(values, classes);
+  return {
+    correct: Array.from(predicted, (p, r) => p === labels[r]),
+    nonFinite: Array.from(predicted, (_, r) => rowHasNonFinite(values, r, classes)),
+  };
+}
+
+/** Row-wise: the prediction (src/models/decision.ts) equals the label. */
 export function correctRows(logits: Tensor2D, y: Tensor1D): boolean[] {
-  const hits = tf.tidy(() => tf.equal(tf.cast(tf.argMax(logits, 1), 'int32'), tf.cast(y, 'int32')));
-  const values = hits.dataSync();
-  hits.dispose();
-  return Array.from(values, (v) => v === 1);
+  return judgeLogits(logits, y).correct;
+}
+
+/** Judges `classifier` (on `output`) on every row of `x`. */
+export function judge(classifier: Classifier, x: Tensor4D, y: Tensor1D, output: string): Judgement {
+  const logits = classifier.logits(x, output);
+  const out = judgeLogits(logits, y);
+  logits.dispose();
+  return out;
 }
 
 /** Correctness of `classifier` (on `output`) for every row of `x`. */
 export function predictCorrect(classifier: Classifier, x: Tensor4D, y: Tensor1D, output: string): boolean[] {
-  const logits = classifier.logits(x, output);
-  const out = correctRows(logits, y);
-  logits.dispose();
-  return out;
+  return judge(classifier, x, y, output).correct;
+}
+
+/** The record field counting the evaluated images whose logits held a NaN or an infinity. */
+export function nonFiniteField(nonFinite: readonly boolean[]): { nonFiniteLogits: number } {
+  return { nonFiniteLogits: nonFinite.filter(Boolean).length };
 }
 
 /** The fields every CellResult computes the same way from its correctness bits. */
@@ -86,6 +115,8 @@ export function timingFields(seconds: number, images: number, gradientEvaluation
 interface CleanResult {
   correct: boolean[];
   seconds: number;
+  /** Images whose clean logits hold a NaN or an infinity (undefined when read from a record that lacks the count). */
+  nonFiniteLogits?: number;
 }
 
 const cleanMemo = new WeakMap<RunContext, Map<string, Promise<CleanResult>>>();
@@ -101,20 +132,24 @@ export function cleanCorrect(ctx: RunContext, name: string): Promise<CleanResult
   if (!p) {
     p = (async () => {
       const stored = await ctx.store.readCell(cleanId(name));
-      if (stored && stored.samples === ctx.data.count) return { correct: decodeBits(stored.correctBits, ctx.data.count), seconds: stored.timings.seconds };
+      if (stored && stored.samples === ctx.data.count)
+        return { correct: decodeBits(stored.correctBits, ctx.data.count), seconds: stored.timings.seconds, nonFiniteLogits: stored.nonFiniteLogits };
       const m = model(ctx, name);
       const started = Date.now();
       const b = bar(ctx, `${name} clean`, ctx.data.count);
       const correct: boolean[] = [];
+      const nonFinite: boolean[] = [];
       for (const rows of batches(Array.from({ length: ctx.data.count }, (_, i) => i), ctx.batchSize)) {
         const { x, y } = toBatch(dataFor(ctx, name), rows);
-        correct.push(...predictCorrect(m.classifier, x, y, m.ref.output));
+        const judged = judge(m.classifier, x, y, m.ref.output);
+        correct.push(...judged.correct);
+        nonFinite.push(...judged.nonFinite);
         tf.dispose([x, y]);
         b.update(correct.length);
       }
       const seconds = (Date.now() - started) / 1000;
       finishBar(ctx, b, `accuracy ${((100 * correct.filter(Boolean).length) / correct.length).toFixed(1)}%`);
-      return { correct, seconds };
+      return { correct, seconds, ...nonFiniteField(nonFinite) };
     })();
     memo.set(name, p);
   }
@@ -128,7 +163,7 @@ export async function runCleanCell(ctx: RunContext, id: string, name: string): P
     ctx.onCell?.(stored);
     return stored;
   }
-  const { correct, seconds } = await cleanCorrect(ctx, name);
+  const { correct, seconds, nonFiniteLogits } = await cleanCorrect(ctx, name);
   const m = model(ctx, name);
   const cell: SuiteCellResult = {
     format: 'bench-cell/1',
@@ -137,6 +172,7 @@ export async function runCleanCell(ctx: RunContext, id: string, name: string): P
     checkpoint: name,
     output: m.ref.output,
     ...scoreFields(correct),
+    ...(nonFiniteLogits !== undefined ? { nonFiniteLogits } : {}),
     timings: timingFields(seconds, correct.length),
     backend: ctx.backend,
     completedAt: new Date().toISOString(),

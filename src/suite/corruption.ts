@@ -12,7 +12,7 @@ import type { AnyCorruption } from '../../corruptions/types.js';
 import { guardQueries } from '../models/queryGuard.js';
 import type { PlannedCell, PlanUnit } from './planner.js';
 import type { SuiteCellResult } from './store.js';
-import { bar, dataFor, finishBar, model, predictCorrect, scoreFields, timingFields, type RunContext } from './context.js';
+import { bar, dataFor, finishBar, judge, model, nonFiniteField, scoreFields, timingFields, type RunContext } from './context.js';
 import { adaptBatch } from '../datasets/index.js';
 import { toLabelTensor } from '../data/batching.js';
 
@@ -39,6 +39,7 @@ export async function runCorruptionUnit(
   const key = corruptionKey(name, severity);
   const n = missing[0].samples;
   const correct = missing.map(() => [] as boolean[]);
+  const nonFinite = missing.map(() => [] as boolean[]);
   const seconds = missing.map(() => 0);
   let corruptSeconds = 0;
   const b = bar(ctx, `${name} severity ${severity}`, n);
@@ -58,7 +59,9 @@ export async function runCorruptionUnit(
       const own = dataFor(ctx, cell.checkpoint);
       const ym = own === ctx.data ? y : toLabelTensor(own.labels, rows);
       const guarded = guardQueries(m.classifier, { who: `corruption ${name} severity ${severity}` });
-      correct[k].push(...predictCorrect(guarded, xm, ym, m.ref.output));
+      const judged = judge(guarded, xm, ym, m.ref.output);
+      correct[k].push(...judged.correct);
+      nonFinite[k].push(...judged.nonFinite);
       if (xm !== xc) xm.dispose();
       if (ym !== y) ym.dispose();
       seconds[k] += (Date.now() - t) / 1000;
@@ -82,6 +85,7 @@ export async function runCorruptionUnit(
       family: corruption.family,
       severity,
       ...scoreFields(correct[k]),
+      ...nonFiniteField(nonFinite[k]),
       timings: timingFields(cellSeconds, n),
       backend: ctx.backend,
       completedAt: new Date().toISOString(),

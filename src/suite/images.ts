@@ -30,6 +30,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf, type Tensor4D } from '../engine/tf.js';
 import { batches } from '../data/batching.js';
+import { NO_PREDICTION, predictClasses } from '../models/decision.js';
 import { encodePng, imageGrid } from '../report/png.js';
 import { corruptionTiles } from '../cli/preview.js';
 import { getCorruption } from '../../corruptions/registry.js';
@@ -40,6 +41,7 @@ import type { CorruptionLookup } from './corruption.js';
 import { distinctPaths, pathsFor, type AttackSpec, type Plan, type PlannedCell, type PlanUnit } from './planner.js';
 import { decodeBits } from './records.js';
 import { IMAGES_DIR, writeFileAtomic } from './store.js';
+import { normSymbol } from '../../attacks/threatModels.js';
 
 export { IMAGES_DIR };
 export const ADVERSARIAL_ROWS = 6;
@@ -129,16 +131,21 @@ function framed(tile: ArrayLike<number>, h: number, w: number, channels: number,
   return out;
 }
 
+/** Predicted class of every row (src/models/decision.ts; NO_PREDICTION for a NaN row or a tie at the top). */
 function argmaxRows(ctx: RunContext, checkpoint: string, x: Tensor4D): number[] {
   const m = model(ctx, checkpoint);
   // Dataset-shaped tiles (corruption panels) reach each model as the cells gave them: adapted to its input.
   const xm = adaptBatch(x, m.classifier.inputShape);
   const logits = m.classifier.logits(xm, m.ref.output);
-  const pred = tf.argMax(logits, 1);
-  const out = Array.from(pred.dataSync());
-  tf.dispose([logits, pred]);
+  const out = Array.from(predictClasses(logits.dataSync(), logits.shape[1]));
+  logits.dispose();
   if (xm !== x) xm.dispose();
   return out;
+}
+
+/** A class's display name; a row without a prediction shows as such. */
+function classNameOf(names: readonly string[], k: number): string {
+  return k === NO_PREDICTION ? 'no prediction' : (names[k] ?? `class ${k}`);
 }
 
 interface Panel {
@@ -268,7 +275,7 @@ async function drawSweepPanel(
   const maxAbs = (d: Float32Array) => d.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   const span = spec.threatModel === 'linf' ? epsMax : Math.max(0, ...deltas.map(maxAbs)) || epsMax;
   const labels = rows.map((r) => data.labels[r]);
-  const className = (k: number) => data.classNames[k] ?? `class ${k}`;
+  const className = (k: number) => classNameOf(data.classNames, k);
   const { height: h, width: w, channels } = data;
   const colour = (pred: number, r: number) => (pred === labels[r] ? CORRECT_RGB : WRONG_RGB);
   const tiles: Float32Array[] = [];
@@ -288,6 +295,7 @@ async function drawSweepPanel(
     gap: TILE_GAP,
   });
   const sampleIndices = rows.map((r) => data.offset + r);
+  const norm = normSymbol(spec.threatModel);
   const how = spec.path === 'none' ? `${spec.entry.label} (score-based)` : `${spec.entry.label}, ${spec.path} gradient path`;
   const sidecar: ImageSidecar = {
     format: 'bench-image/1',
@@ -295,13 +303,14 @@ async function drawSweepPanel(
     title: `${checkpoint}: ${how}`,
     caption:
       `Rows: test images ${sampleIndices.join(', ')} (the run's first ${n}). Columns: the clean image; the adversarial example of ` +
-      `each ε cell (${spec.threatModel === 'linf' ? 'L∞' : 'L2'}, [0,1] pixel units), the very image the cell classified; as in the ` +
+      `each ε cell (${norm} radius, [0,1] pixel units), the very image the cell classified; as in the ` +
       `cells, an image is attacked only while it is still classified correctly, so a misclassified image keeps the previous ` +
       `column's (the clean image, or the example that broke it at a smaller ε, marked “kept” below); the perturbation at ` +
       `ε=${fmt(epsMax)}, magnified (mid-grey = unchanged, white/black = ±${fmt(span)}). Frames and the table: the class ` +
       `${checkpoint} predicts (${target.ref.output} output), blue = correct, orange = misclassified. Magnified ${TILE_SCALE}×.`,
     grid,
-    columns: ['clean', ...cells.map((c) => `ε=${fmt(c.attack!.eps)}`), `perturbation (ε=${fmt(epsMax)})`],
+    // Each column names the norm of its radius (the panel is one attack, so one threat model).
+    columns: ['clean', ...cells.map((c) => `${norm} ε=${fmt(c.attack!.eps)}`), `perturbation (${norm} ε=${fmt(epsMax)})`],
     rows: rows.map((r) => `#${sampleIndices[r]} ${className(labels[r])}`),
     tiles: rows.map((r) => [
       { text: className(cleanPred[r]), ...(cleanPred[r] !== labels[r] ? { marked: true } : {}) },
@@ -377,7 +386,7 @@ function corruptionPanels(ctx: RunContext, plan: Plan, lookup: CorruptionLookup)
           byCorruption.flatMap((t) => t[i]),
           { rows: grid.rows, cols: grid.cols, tileHeight: grid.tileHeight, tileWidth: grid.tileWidth, channels: grid.channels, scale: TILE_SCALE, gap: TILE_GAP },
         );
-        const className = (k: number) => data.classNames[k] ?? `class ${k}`;
+        const className = (k: number) => classNameOf(data.classNames, k);
         const label = className(data.labels[i]);
         // What each checkpoint predicts on every tile (one call per checkpoint).
         const tiles = byCorruption.flatMap((t) => t[i]);

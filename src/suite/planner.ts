@@ -9,7 +9,8 @@ import { EXACT_PATH } from '../models/classifier.js';
 
 import { getAttack } from '../../attacks/registry.js';
 import { getCorruption } from '../../corruptions/registry.js';
-import type { AdversarialConfig, AttackEntry, CorruptionConfig } from './config.js';
+import { chooseProbeAttack } from './probeAttack.js';
+import { epsilonsFor, type AdversarialConfig, type AttackEntry, type CorruptionConfig } from './config.js';
 import type { CellKind } from './records.js';
 
 /** What the planner needs to know of a model. */
@@ -84,6 +85,8 @@ export interface PlannedCell {
    * probe's images with the same keys, which gives the same bits).
    */
   continues?: { entry: AttackEntry; epsilons: number[] };
+  /** Sanity-probe cells: which probe, and the label of the attack entry it runs (recorded in the cell). */
+  probe?: { kind: 'large-eps' | 'more-steps'; of: string };
 }
 
 export interface GradientProbeSpec {
@@ -137,27 +140,11 @@ function gradientCost(model: ModelInfo, path: string): number {
   return forwardCost(model) + 2 * scale;
 }
 
-/** Model evaluations per attacked image (gradient steps, or queries for score-based attacks). */
+/** Cost per attacked image, from the attack's declared model evaluations (Attack.cost) on these models. */
 function attackCostPerImage(entry: AttackEntry, path: string, source: ModelInfo, target: ModelInfo): number {
-  const p = entry.params as Record<string, number | undefined>;
-  const fwd = forwardCost(source);
-  const step = gradientCost(source, path) + fwd;
+  const { gradients, forwards } = getAttack(entry.name).cost(entry.params);
   const transferEval = entry.transferFrom ? forwardCost(target) : 0;
-  switch (entry.name) {
-    case 'fgsm':
-      return step + transferEval;
-    case 'pgd':
-    case 'pgd-l2':
-    case 'apgd-ce':
-      return (p.steps ?? 20) * (p.restarts ?? 1) * step + transferEval;
-    case 'square':
-      // Samples stop querying once fooled; about half the budget on average.
-      return 0.5 * (p.queries ?? 1000) * fwd + transferEval;
-    case 'spsa':
-      return (p.steps ?? 20) * (p.samples ?? 128) * 2 * fwd + transferEval;
-    default:
-      return 10 * step + transferEval;
-  }
+  return gradients * gradientCost(source, path) + forwards * forwardCost(source) + transferEval;
 }
 
 function sweepCost(cells: PlannedCell[], target: ModelInfo): number {
@@ -184,17 +171,6 @@ export function distinctPaths(paths: readonly string[], model: ModelInfo): strin
 export function defaultProbeEps(nonzero: readonly number[]): number | undefined {
   const sorted = [...nonzero].sort((a, b) => a - b);
   return sorted.length === 0 ? undefined : sorted[Math.max(0, sorted.length - 2)];
-}
-
-/** The PGD settings the probes use: the config's first white-box PGD entry, else PGD's defaults. */
-function probePgd(config: AdversarialConfig): AttackEntry {
-  const entry = config.attacks.find((a) => a.name === 'pgd' && !a.transferFrom);
-  if (entry) return entry;
-  const pgd = getAttack('pgd');
-  const given = config.attacks.filter((a) => !a.transferFrom);
-  // Every path some white-box entry asks for; none listed (or an entry taking them all) = all the model's.
-  const paths = given.some((a) => a.paths === undefined) ? undefined : [...new Set(given.flatMap((a) => a.paths ?? []))];
-  return { name: 'pgd', label: 'pgd', params: pgd.parseParams(undefined, 'pgd') as Record<string, unknown>, ...(paths && paths.length > 0 ? { paths } : {}) };
 }
 
 export interface AdversarialPlanInput {
@@ -238,8 +214,9 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
         attack: { entry, path, eps, threatModel: attack.threatModel, usesGradient: attack.usesGradient, source, transfer: Boolean(entry.transferFrom) },
         ...(copyOf ? { copyOf } : {}),
       });
+      const epsilons = epsilonsFor(config, entry);
       if (!attack.usesGradient) {
-        const cells = config.epsilons.map((eps) => cellFor('none', eps));
+        const cells = epsilons.map((eps) => cellFor('none', eps));
         units.push({ id: `sweep|${target.name}|${entry.label}|none`, kind: 'sweep', cells, gradientProbes: [], cost: sweepCost(cells, target) });
         continue;
       }
@@ -247,10 +224,10 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
       const computed = distinctPaths(requested, source);
       const copied = requested.filter((p) => !computed.includes(p));
       for (const path of computed) {
-        const cells = config.epsilons.map((eps) => cellFor(path, eps));
+        const cells = epsilons.map((eps) => cellFor(path, eps));
         // A feedforward gradient model answers every path alike: the other paths' cells copy these numbers.
         if (path === computed[0])
-          for (const other of copied) for (const eps of config.epsilons) cells.push(cellFor(other, eps, attackId(target.name, entry.label, path, eps)));
+          for (const other of copied) for (const eps of epsilons) cells.push(cellFor(other, eps, attackId(target.name, entry.label, path, eps)));
         units.push({ id: `sweep|${target.name}|${entry.label}|${path}`, kind: 'sweep', cells, gradientProbes: [], cost: sweepCost(cells, target) });
       }
       if (copied.length > 0)
@@ -261,23 +238,34 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
     }
   }
 
-  if (config.sanity) units.push(...planProbes(config, targets, samples));
+  if (config.sanity) {
+    const choice = chooseProbeAttack(config.attacks);
+    notes.push(choice.reason);
+    units.push(...planProbes(config, choice.entry, targets, samples));
+  }
   return finishPlan(units, notes);
 }
 
-function planProbes(config: AdversarialConfig, targets: ModelInfo[], samples: number): PlanUnit[] {
+/**
+ * The probe units of every target: `pgdEntry` (chooseProbeAttack's entry: an untargeted, iterative,
+ * white-box L-inf attack) at eps LARGE_EPS, the same with 4x its iterations continuing its main sweep,
+ * and the gradient probe.
+ */
+function planProbes(config: AdversarialConfig, pgdEntry: AttackEntry, targets: ModelInfo[], samples: number): PlanUnit[] {
   const units: PlanUnit[] = [];
   const n = Math.min(config.sanityLimit, samples);
-  const pgdEntry = probePgd(config);
-  const pgd = getAttack('pgd');
-  const steps = (pgdEntry.params.steps as number) ?? 20;
+  const attack = getAttack(pgdEntry.name);
+  const iterationParam = attack.iterationParam!;
+  const steps = pgdEntry.params[iterationParam] as number;
+  // The label keeps the probe ids of earlier runs for an entry labelled pgd (pgd-steps80 for PGD-20).
   const moreSteps: AttackEntry = {
     ...pgdEntry,
-    label: `pgd-steps${4 * steps}`,
-    params: pgd.parseParams({ ...stripUndefined(pgdEntry.params), steps: 4 * steps }, 'probe') as Record<string, unknown>,
+    label: `${pgdEntry.label}-${iterationParam}${4 * steps}`,
+    params: attack.parseParams({ ...stripUndefined(pgdEntry.params), [iterationParam]: 4 * steps }, 'probe') as Record<string, unknown>,
   };
   const largeEps: AttackEntry = { ...pgdEntry, label: 'large-eps' };
-  const nonzero = config.epsilons.filter((e) => e > 0);
+  // The probe entry is L-inf (chooseProbeAttack): its radii are its own epsilons, or the suite's L-inf-sized ones.
+  const nonzero = epsilonsFor(config, pgdEntry).filter((e) => e > 0 && e <= 1);
   const probeEps = config.sanityEps ?? defaultProbeEps(nonzero);
   const whiteBox = config.attacks.filter((a) => !a.transferFrom);
 
@@ -288,7 +276,8 @@ function planProbes(config: AdversarialConfig, targets: ModelInfo[], samples: nu
         kind: 'attack',
         checkpoint: target.name,
         samples: n,
-        attack: { entry, path, eps, threatModel: 'linf', usesGradient: true, source: target, transfer: false },
+        attack: { entry, path, eps, threatModel: attack.threatModel, usesGradient: true, source: target, transfer: false },
+        probe: { kind: continues ? 'more-steps' : 'large-eps', of: pgdEntry.label },
         ...(continues ? { continues } : {}),
       };
       // Continuing probes attack only the survivors of the main sweep, roughly a third of the images.

@@ -117,7 +117,9 @@ export function wilsonInterval(k: number, n: number, z = 1.959963984540054): [nu
   const denom = 1 + (z * z) / n;
   const centre = (p + (z * z) / (2 * n)) / denom;
   const half = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / denom;
-  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+  // At k = 0 and k = n the bounds are 0 and 1 exactly (centre - half, centre + half cancel analytically);
+  // floating point gives 1e-17 and 0.9999999999999999, which made 10/10 look above the interval of 10/10.
+  return [k === 0 ? 0 : Math.max(0, centre - half), k === n ? 1 : Math.min(1, centre + half)];
 }
 
 /**
@@ -135,7 +137,7 @@ export function cellFileName(id: string): string {
  */
 export interface SanityCheck {
   checkpoint: string;
-  /** e.g. 'monotone-in-eps', 'large-eps-chance', 'more-steps', 'black-box-not-better', 'transfer-not-better', 'gradients-finite'. */
+  /** e.g. 'monotone-in-eps', 'large-eps-chance', 'more-steps', 'black-box-not-better', 'transfer-not-better', 'gradients-finite', 'logits-finite'. */
   name: string;
   status: 'pass' | 'warn' | 'skip';
   /** One sentence with the numbers, readable in a terminal and in the report. */

@@ -26,7 +26,8 @@ import { runAttackUnit, runGradientProbe } from './adversarial.js';
 import { runCorruptionUnit, type CorruptionLookup } from './corruption.js';
 import { computeSanityChecks, formatSanity } from './sanity.js';
 import { IMAGES_DIR, sweepPanel, writeRunImages } from './images.js';
-import { adversarialTable, corruptionTable } from './table.js';
+import { adversarialTable, corruptionTable, mceSummary } from './table.js';
+import { corruptionSummary } from './summary.js';
 
 export interface RunRequest {
   /** Which suite; with no --config its default config configs/<suite>.json is used. */
@@ -576,6 +577,10 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
     if (unverified.length > 0) process.stderr.write(`warning: ${unverified.length} record(s) missing or corrupt at the end of the run: ${unverified.slice(0, 3).join(', ')}\n`);
 
     say(`\n${config.suite === 'adversarial' ? adversarialTable(cells) : corruptionTable(cells)}\n`);
+    if (config.suite === 'corruption' && cells.some((c) => c.kind === 'corruption')) {
+      const mce = mceSummary(corruptionSummary({ dir: prep.runDir, manifest: stored, cells, sanity: [] }));
+      if (mce) say(`\n${mce}\n`);
+    }
     if (plan.notes.length > 0) say(`${plan.notes.map((n) => `note: ${n}`).join('\n')}\n`);
     if (sanity.length > 0) say(`\n${formatSanity(sanity)}\n`);
     say(`\nrun directory: ${prep.runDir}\n`);

@@ -2,18 +2,24 @@
  * Gradient-masking sanity checks of an adversarial run (Carlini et al. 2019, "On Evaluating Adversarial
  * Robustness", Sec. 5 checklist; the same checks AutoAttack's and ART's reports flag):
  * - monotone-in-eps: robust accuracy does not rise with eps beyond the 95% interval;
- * - large-eps-chance: PGD at eps 0.5 drives accuracy to chance (an unbounded attack must succeed);
- * - more-steps: 4x the PGD steps, run on the samples the main PGD sweep left correct at one eps, does not
+ * - large-eps-chance: the probe attack at eps 0.5 drives accuracy to chance (an unbounded attack must succeed);
+ * - more-steps: 4x the probe attack's iterations, run on the samples its main sweep left correct at one eps, does not
  *   lower robust accuracy beyond the interval (else the attack had not converged and the sweep's numbers
  *   overstate robustness);
  * - black-box-not-better / transfer-not-better: a score-based or transfer attack does not beat the best
  *   white-box attack beyond the interval (else the gradients are masked);
- * - gradients-finite: no all-zero or non-finite input gradients on an attacked path.
- * Everything is computed from the stored records, so a resumed or merged run gets the same checks.
+ * - gradients-finite: no all-zero or non-finite input gradients on an attacked path;
+ * - logits-finite: no NaN or infinite logits on the clean images or on the attacks' final examples (such
+ *   an image has no prediction and counts as misclassified, src/models/decision.ts, so the accuracy
+ *   would measure a numerical overflow, not robustness).
+ * The probe attack is the config's strongest untargeted white-box iterative L-inf entry (probeAttack.ts);
+ * each probe cell records it (field `probe`). Everything is computed from the stored records, so a resumed or merged run gets the same checks.
  * "Beyond the interval" means outside the reference value's 95% Wilson interval.
  */
 import { decodeBits, wilsonInterval, type SanityCheck } from './records.js';
 import { LARGE_EPS } from './planner.js';
+import { listAttacks } from '../../attacks/registry.js';
+import { threatModelOf } from '../../attacks/threatModels.js';
 import type { GradientProbeResult, ProbeRecord, SuiteCellResult } from './store.js';
 
 export interface SanityInput {
@@ -67,8 +73,34 @@ function monotone(name: string, cells: SuiteCellResult[]): SanityCheck {
   );
 }
 
+/**
+ * Probe cells of one kind. Records carry `probe` (which probe, which entry); records written before it
+ * existed are recognised by their labels (large-eps, pgd-steps<N>).
+ */
+function probesOf(kind: 'large-eps' | 'more-steps', probes: SuiteCellResult[]): SuiteCellResult[] {
+  return probes.filter((p) =>
+    p.probe ? p.probe.kind === kind : kind === 'large-eps' ? p.attack === 'large-eps' : /^pgd-steps\d+$/.test(p.attack ?? '') && p.reference !== undefined,
+  );
+}
+
+/** "pgd (entry pgd-untargeted)": the attack a probe ran and the config entry it copies. */
+function probeAttackText(p: SuiteCellResult): string {
+  const method = p.method ?? p.attack ?? '?';
+  return p.probe ? `${method} (entry ${p.probe.of})` : method.toUpperCase();
+}
+
+/** The iteration count of a probe cell: its attack's declared iteration parameter, else the old label's number. */
+function probeIterations(p: SuiteCellResult): number {
+  const method = p.method ?? p.attack;
+  const param = method ? listAttacks().find((a) => a.name === method)?.iterationParam : undefined;
+  const v = param ? p.attackParams?.[param] : undefined;
+  if (typeof v === 'number') return v;
+  const m = /(\d+)$/.exec(p.attack ?? '');
+  return m ? Number(m[1]) : NaN;
+}
+
 function largeEps(name: string, numClasses: number, probes: SuiteCellResult[]): SanityCheck {
-  const list = probes.filter((p) => p.attack === 'large-eps');
+  const list = probesOf('large-eps', probes);
   if (list.length === 0) return check(name, 'large-eps-chance', 'skip', 'no large-eps probe in this run (sanity off, or in another shard)');
   const chance = 1 / numClasses;
   const bad = list.filter((p) => p.ci95[0] > chance);
@@ -76,15 +108,15 @@ function largeEps(name: string, numClasses: number, probes: SuiteCellResult[]): 
   for (const p of list) numbers[`${p.path}.accuracy`] = p.accuracy;
   const each = list.map((p) => `${p.path} ${pct(p.accuracy)} (CI ${ciText(p.ci95)})`).join(', ');
   if (bad.length > 0)
-    return check(name, 'large-eps-chance', 'warn', `PGD at eps ${LARGE_EPS} leaves accuracy above chance ${pct(chance)}: ${each} on ${list[0].samples} images; the gradients may be masked`, numbers);
-  return check(name, 'large-eps-chance', 'pass', `PGD at eps ${LARGE_EPS} drives accuracy to chance (${pct(chance)}): ${each} on ${list[0].samples} images`, numbers);
+    return check(name, 'large-eps-chance', 'warn', `${probeAttackText(list[0])} at eps ${LARGE_EPS} leaves accuracy above chance ${pct(chance)}: ${each} on ${list[0].samples} images; the gradients may be masked`, numbers);
+  return check(name, 'large-eps-chance', 'pass', `${probeAttackText(list[0])} at eps ${LARGE_EPS} drives accuracy to chance (${pct(chance)}): ${each} on ${list[0].samples} images`, numbers);
 }
 
 function moreSteps(name: string, probes: SuiteCellResult[]): SanityCheck {
-  const list = probes.filter((p) => /^pgd-steps\d+$/.test(p.attack ?? '') && p.reference);
+  const list = probesOf('more-steps', probes).filter((p) => p.reference);
   if (list.length === 0) return check(name, 'more-steps', 'skip', 'no more-steps probe in this run (sanity off, no eps > 0, or in another shard)');
   const first = list[0];
-  const steps = Number(/^pgd-steps(\d+)$/.exec(first.attack!)![1]);
+  const steps = probeIterations(first);
   const numbers: Record<string, number> = { eps: first.eps ?? 0, samples: first.samples, moreSteps: steps };
   const notes: string[] = [];
   let status: SanityCheck['status'] = 'pass';
@@ -105,7 +137,7 @@ function moreSteps(name: string, probes: SuiteCellResult[]): SanityCheck {
     name,
     'more-steps',
     status,
-    `PGD with ${steps} steps on the samples PGD left correct at eps ${numbers.eps} (${numbers.samples} images): ${notes.join('; ')}`,
+    `${probeAttackText(first)} with ${steps} steps on the samples its main sweep left correct at eps ${numbers.eps} (${numbers.samples} images): ${notes.join('; ')}`,
     numbers,
   );
 }
@@ -120,7 +152,8 @@ function notBetter(name: string, checkName: string, what: string, cells: SuiteCe
   let worstGap = -Infinity;
   let extraBroken = 0;
   for (const c of candidates) {
-    const rivals = whiteBox.filter((w) => w.eps === c.eps);
+    // Radii of different threat models are different balls: compare within one norm only.
+    const rivals = whiteBox.filter((w) => w.eps === c.eps && threatModelOf(w) === threatModelOf(c));
     if (rivals.length === 0) continue;
     compared++;
     const n = Math.min(c.samples, ...rivals.map((w) => w.samples));
@@ -165,6 +198,30 @@ function gradients(name: string, probes: GradientProbeResult[]): SanityCheck {
   return check(name, 'gradients-finite', 'pass', `input gradients are non-zero and finite on every probed image (${probes[0].samples} images; paths ${paths})`, numbers);
 }
 
+function logitsFinite(name: string, cells: SuiteCellResult[], probes: SuiteCellResult[]): SanityCheck {
+  const counted = [...cells, ...probes].filter((c) => c.nonFiniteLogits !== undefined && !c.copyOf && (c.kind === 'clean' || c.kind === 'attack'));
+  if (counted.length === 0) return check(name, 'logits-finite', 'skip', 'no cell of this run records a count of non-finite logits');
+  const clean = counted.filter((c) => c.kind === 'clean');
+  const attacks = counted.filter((c) => c.kind === 'attack');
+  const cleanImages = clean.reduce((s, c) => s + c.samples, 0);
+  const cleanBad = clean.reduce((s, c) => s + c.nonFiniteLogits!, 0);
+  const examples = attacks.reduce((s, c) => s + (c.attacked ?? 0), 0);
+  const examplesBad = attacks.reduce((s, c) => s + c.nonFiniteLogits!, 0);
+  const numbers = { cleanImages, cleanNonFinite: cleanBad, attackedExamples: examples, attackedNonFinite: examplesBad };
+  const where = `${cleanImages} clean images and ${examples} adversarial examples in ${attacks.length} attack cells`;
+  if (cleanBad + examplesBad === 0) return check(name, 'logits-finite', 'pass', `logits are finite on all ${where}`, numbers);
+  const worst = attacks.filter((c) => c.nonFiniteLogits! > 0).map((c) => `${c.id} ${c.nonFiniteLogits}`);
+  return check(
+    name,
+    'logits-finite',
+    'warn',
+    `NaN or infinite logits on ${cleanBad} of ${cleanImages} clean images and ${examplesBad} of ${examples} adversarial examples` +
+      `${worst.length > 0 ? ` (${worst.slice(0, 3).join(', ')}${worst.length > 3 ? `, ${worst.length - 3} more cells` : ''})` : ''}; ` +
+      'such an image has no prediction and counts as misclassified, so these accuracies measure numerical overflow (e.g. logits scaled too large), not robustness',
+    numbers,
+  );
+}
+
 /** Every sanity check for every checkpoint, from the run's records. */
 export function computeSanityChecks(input: SanityInput): SanityCheck[] {
   const out: SanityCheck[] = [];
@@ -179,6 +236,7 @@ export function computeSanityChecks(input: SanityInput): SanityCheck[] {
       notBetter(name, 'black-box-not-better', 'score-based attack', cells, (c) => c.path === 'none' && !c.transferFrom),
       notBetter(name, 'transfer-not-better', 'transfer attack', cells, (c) => Boolean(c.transferFrom)),
       gradients(name, gradientProbes),
+      logitsFinite(name, cells, attackProbes),
     );
   }
   return out;

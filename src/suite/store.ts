@@ -50,10 +50,22 @@ export interface SuiteCellResult extends CellResult {
   /** Images actually attacked: the others were already misclassified clean or broken at a smaller eps. */
   attacked?: number;
   /**
+   * Evaluated images whose logits held a NaN or an infinity: clean cells on the clean images, corruption
+   * cells on the corrupted ones, attack cells on the attacked images' final examples. Such an image has
+   * no prediction and counts as misclassified (src/models/decision.ts); the logits-finite sanity check
+   * reports it.
+   */
+  nonFiniteLogits?: number;
+  /**
    * Probes that continue a main sweep (the more-steps probe): the main cell `id` and its result on the
    * probe's images, the starting point this probe's attack had to improve on.
    */
   reference?: { id: string; samples: number; correct: number };
+  /**
+   * Sanity-probe cells: which probe this is and the label of the config's attack entry it ran (chosen by
+   * src/suite/probeAttack.ts), so a reader sees which sweep the gradient-masking checks tested.
+   */
+  probe?: { kind: 'large-eps' | 'more-steps'; of: string };
 }
 
 export interface SuiteRunManifest extends RunManifest {

@@ -1,5 +1,7 @@
 /** Compact end-of-run tables for the terminal (the report renders the full ones). */
 import type { SuiteCellResult } from './store.js';
+import { mceNotes, type CorruptionSummary } from './summary.js';
+import { normSymbol, THREAT_MODELS, threatModelOf } from '../../attacks/threatModels.js';
 
 const pct = (v: number | undefined) => (v === undefined ? '-' : (100 * v).toFixed(1));
 
@@ -8,11 +10,16 @@ function render(rows: string[][]): string {
   return rows.map((r) => r.map((v, j) => (j < 2 ? v.padEnd(widths[j]) : v.padStart(widths[j]))).join('  ').trimEnd()).join('\n');
 }
 
-/** checkpoint x attack/path rows, eps columns, robust accuracy in %; "=" marks copied cells. */
+/**
+ * checkpoint x attack/path rows, (norm, eps) columns, robust accuracy in %; "=" marks copied cells. Each
+ * column names its norm ("L∞ 0.03", "L2 1.5"): an attack has values only in its own threat model's columns.
+ */
 export function adversarialTable(cells: SuiteCellResult[]): string {
   const attacks = cells.filter((c) => c.kind === 'attack');
-  const eps = [...new Set(attacks.map((c) => c.eps ?? 0))].sort((a, b) => a - b);
-  const header = ['checkpoint', 'attack/path (n)', 'clean', ...eps.map((e) => `eps ${e}`)];
+  const eps = THREAT_MODELS.flatMap((t) =>
+    [...new Set(attacks.filter((c) => threatModelOf(c) === t).map((c) => c.eps ?? 0))].sort((a, b) => a - b).map((e) => ({ t, e })),
+  );
+  const header = ['checkpoint', 'attack/path (n)', 'clean', ...eps.map(({ t, e }) => `${normSymbol(t)} ${e}`)];
   const rows: string[][] = [header];
   const checkpoints = [...new Set(cells.map((c) => c.checkpoint))];
   for (const ck of checkpoints) {
@@ -25,11 +32,11 @@ export function adversarialTable(cells: SuiteCellResult[]): string {
     if (groups.size === 0) rows.push([ck, '-', pct(clean?.accuracy), ...eps.map(() => '')]);
     for (const [key, list] of groups) {
       const copy = list.some((c) => c.copyOf) ? '=' : '';
-      rows.push([ck, `${key}${copy}`, pct(clean?.accuracy), ...eps.map((e) => pct(list.find((c) => c.eps === e)?.accuracy))]);
+      rows.push([ck, `${key}${copy}`, pct(clean?.accuracy), ...eps.map(({ t, e }) => (threatModelOf(list[0]) === t ? pct(list.find((c) => c.eps === e)?.accuracy) : ''))]);
     }
   }
   const note = attacks.some((c) => c.copyOf) ? '\n= copies of the first path (the model has no feedback, every gradient path is the same)' : '';
-  return `Robust accuracy (%)\n${render(rows)}${note}`;
+  return `Robust accuracy (%) by ε, the radius in the attack's norm ([0,1] pixel units)\n${render(rows)}${note}`;
 }
 
 /** corruption rows (per checkpoint), severity columns and their mean, accuracy in %. */
@@ -48,4 +55,26 @@ export function corruptionTable(cells: SuiteCellResult[]): string {
     }
   }
   return `Accuracy under corruption (%)\n${render(rows)}`;
+}
+
+const ratioText = (r: number) => (r === Infinity ? '∞' : `${(100 * r).toFixed(1)}%`);
+const interval = (ci: [number, number] | null) => (ci ? ` (95% CI ${ratioText(ci[0])}-${ratioText(ci[1])})` : '');
+
+/**
+ * mCE and relative mCE per checkpoint with their 95% paired-bootstrap intervals, then every corruption a
+ * mean leaves out (and why) and every relative CE within noise (summary.ts corruptionSummary).
+ */
+export function mceSummary(summaries: CorruptionSummary[]): string {
+  if (summaries.length === 0) return '';
+  const s0 = summaries[0];
+  const lines = [
+    `mCE and relative mCE against ${s0.baseline} (Hendrycks & Dietterich 2019; 95% paired bootstrap over ${s0.bootstrap.samples} images, ${s0.bootstrap.resamples} resamples)`,
+  ];
+  for (const s of summaries) {
+    const mce = s.mCE === null ? 'mCE -' : `mCE ${ratioText(s.mCE)}${interval(s.mCECi95)}`;
+    const rel = s.relativeMCE === null ? 'relative mCE -' : `relative mCE ${ratioText(s.relativeMCE)}${interval(s.relativeMCECi95)}`;
+    lines.push(`  ${s.checkpoint}: ${mce}, ${rel}`);
+    for (const note of mceNotes(s)) lines.push(`    ${note}`);
+  }
+  return lines.join('\n');
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +32,9 @@ describe('bench run', () => {
     writeFileSync(config, JSON.stringify({ suite: 'adversarial', checkpoints: ['x'], attacks: ['pgd'], epsilons: [0, 0.3, 7] }));
     const r = await bench(['run', '--config', config, '--quiet']);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual([`error: ${config}: epsilons[2]: invalid epsilon 7 (allowed: finite numbers in [0, 1] (pixel units))`]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `error: ${config}: epsilons[2]: invalid epsilon 7 for the L-inf attack pgd (attacks[0]) (allowed: finite numbers in [0, 1] (L-inf radius in [0,1] pixel units))`,
+    ]);
     expect(r.stdout).toBe('');
   });
 
@@ -40,6 +42,20 @@ describe('bench run', () => {
     const r = await bench(['run', '--suite', 'corruption', '--severities', '1,9', '--quiet']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe('error: --severities: invalid severity 9 (allowed: integers 1..5)');
+  });
+});
+
+describe('bench run with an L2 attack (issue 13, item 7)', () => {
+  it('runs PGD-L2 at eps 1.5 (an L2 radius, beyond L-inf\'s [0, 1]) and labels the radius L2', async () => {
+    const out = join(tmp, 'l2-run');
+    const r = await bench(['run', '--suite', 'adversarial', '--checkpoints', 'checkpoints/cnn-fmnist', '--attacks', 'pgd-l2', '--epsilons', '0,1.5', '--limit', '4', '--no-sanity', '--quiet', '--out', out]);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    // The terminal table names the norm of each ε column.
+    expect(r.stdout).toMatch(/L2 1\.5/);
+    const cell = JSON.parse(readFileSync(join(out, 'cells', readdirSync(join(out, 'cells')).find((f) => f.includes('1.5'))!), 'utf8'));
+    expect([cell.attack, cell.threatModel, cell.eps, cell.samples]).toEqual(['pgd-l2', 'l2', 1.5, 4]);
+    expect(readFileSync(join(out, 'tables', 'accuracy-vs-eps.md'), 'utf8')).toContain('L2 ε=1.5');
   });
 });
 

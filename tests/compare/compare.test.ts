@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import yargs from 'yargs';
 import { describe, expect, test } from 'vitest';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { InputError } from '../../src/engine/errors.js';
@@ -133,7 +134,7 @@ describe('bench compare on two runs', () => {
     expect(renderMarkdown(comparison).split('\n')[0]).toMatch(/^## PASS/);
   });
 
-  test('the gate needs both: a significant 0.9-point drop passes, and so does a 6-point drop on 50 images (p = 0.25)', async () => {
+  test('the gate needs both: a significant 0.9-point drop passes; a 6-point drop on 50 images (p = 0.25) is inconclusive, and passes at --max-drop 10', async () => {
     const significantSmall = await pair((b) => ({ ...b, clean: flip(b.clean, 9, 0) }));
     const small = await runCompare(args(significantSmall.bDir, significantSmall.cDir));
     const clean = small.comparison.rows.find((r) => r.id === 'cnnf-pr|clean')!;
@@ -142,12 +143,16 @@ describe('bench compare on two runs', () => {
     // With --max-drop 0.5 the same drop fails.
     expect((await runCompare(args(significantSmall.bDir, significantSmall.cDir, { maxDrop: 0.5 }))).code).toBe(1);
 
+    // 50 images cannot detect a drop beyond 1 point (it takes 6 one-way samples, 12 points): not a PASS.
     const noisy = await pair((b) => ({ ...b, e2e: flip(b.e2e, 3, 0) }), undefined, 50);
     const big = await runCompare(args(noisy.bDir, noisy.cDir));
     const e2e = big.comparison.rows.find((r) => r.id === 'cnnf-pr|pgd|e2e|0.1')!;
     expect(e2e.deltaPoints).toBeCloseTo(-6, 12);
     close(e2e.test.pValue, mcnemarClosedForm(3, 0));
-    expect([e2e.failed, big.code]).toEqual([false, 0]);
+    expect([e2e.failed, e2e.status, big.comparison.verdict, big.code]).toEqual([false, 'inconclusive', 'INCONCLUSIVE', 4]);
+    // With --max-drop 10 (the smallest 50 images support: 5 samples allowed, 6 detectable) it is a conclusive pass.
+    const wide = await runCompare(args(noisy.bDir, noisy.cDir, { maxDrop: 10 }));
+    expect([wide.comparison.verdict, wide.code]).toEqual(['PASS', 0]);
   });
 
   test('runs of different samples, seeds or configs are refused with one line naming the difference', async () => {
@@ -183,6 +188,126 @@ describe('bench compare on two runs', () => {
     const { bDir, cDir } = await pair((b) => b);
     await expect(runCompare(args(bDir, cDir, { alpha: 0 }))).rejects.toThrow(/--alpha/);
     await expect(runCompare(args(bDir, cDir, { maxDrop: Number.NaN }))).rejects.toThrow(/--max-drop/);
+  });
+});
+
+/** A run of one checkpoint whose clean and PGD cells follow `bits` on n images. */
+function uniformRun(dir: string, name: string, clean: boolean[], pgd: boolean[]): string {
+  return adversarialRun(dir, name, { clean, first: pgd, e2e: pgd });
+}
+
+describe('a gate that cannot detect --max-drop says so (issue 13, item 3)', () => {
+  test('5 images, the candidate gets every one wrong (100% -> 0%): INCONCLUSIVE, exit 4, not PASS', async () => {
+    const root = tempDir('tiny');
+    const right = Array<boolean>(5).fill(true);
+    const wrong = Array<boolean>(5).fill(false);
+    const bDir = uniformRun(join(root, 'b'), 'cnn-main', right, right);
+    const cDir = uniformRun(join(root, 'c'), 'cnn-pr', wrong, wrong);
+    const out = { markdown: join(root, 'compare.md'), junit: join(root, 'compare.xml'), json: join(root, 'compare.json') };
+    const { code, comparison } = await runCompare(args(bDir, cDir, out));
+    expect(code).toBe(4);
+    expect(comparison.verdict).toBe('INCONCLUSIVE');
+    const clean = comparison.rows.find((r) => r.id === 'cnn-pr|clean')!;
+    expect(clean.deltaPoints).toBe(-100);
+    close(clean.test.pValue, mcnemarClosedForm(5, 0)); // 2/32 = 0.0625: no outcome on 5 images reaches 0.05
+    expect([clean.failed, clean.status, clean.detectableDrop, clean.conclusiveMaxDrop]).toEqual([false, 'inconclusive', null, null]);
+    expect(comparison.inconclusive).toBe(comparison.rows.length);
+
+    const md = readFileSync(out.markdown, 'utf8');
+    expect(md.split('\n')[0]).toBe(`## INCONCLUSIVE: ${comparison.rows.length} of ${comparison.rows.length} gated rows cannot detect a drop of more than 1 points at alpha 0.05`);
+    expect(md).toContain('at least 6 samples change, all one way');
+    expect(md).toContain('needs at least 500 images in every row');
+    expect(md).toContain('Exit code 4');
+    expect(md).not.toMatch(/PASS/);
+    // JUnit: inconclusive rows fail like the exit code, with their own type.
+    const doc = new XMLParser({ ignoreAttributes: false, isArray: (n) => n === 'testcase' }).parse(readFileSync(out.junit, 'utf8'));
+    const cases = doc.testsuites.testsuite.testcase as { failure?: Record<string, string> }[];
+    expect(cases.every((c) => c.failure?.['@_type'] === 'inconclusive')).toBe(true);
+    expect(Number(doc.testsuites['@_failures'])).toBe(cases.length);
+    expect((JSON.parse(readFileSync(out.json, 'utf8')) as Comparison).verdict).toBe('INCONCLUSIVE');
+
+    // --allow-inconclusive: exit 0, still called INCONCLUSIVE; JUnit marks the rows skipped.
+    const allowed = await runCompare(args(bDir, cDir, { ...out, allowInconclusive: true }));
+    expect([allowed.code, allowed.comparison.verdict]).toEqual([0, 'INCONCLUSIVE']);
+    expect(readFileSync(out.markdown, 'utf8').split('\n')[0]).toMatch(/^## INCONCLUSIVE/);
+    const doc2 = new XMLParser({ ignoreAttributes: false, isArray: (n) => n === 'testcase' }).parse(readFileSync(out.junit, 'utf8'));
+    expect(Number(doc2.testsuites['@_failures'])).toBe(0);
+    expect(Number(doc2.testsuites['@_skipped'])).toBe(cases.length);
+  });
+
+  test('100 images (configs/ci.json), a 5-point drop all one way: INCONCLUSIVE at --max-drop 1; conclusive at --max-drop 5, where 6 points fail', async () => {
+    const n = 100;
+    const base = baselineBits(n);
+    const root = tempDir('ci100');
+    const bDir = adversarialRun(join(root, 'b'), 'cnnf-main', base);
+    const five = adversarialRun(join(root, 'c5'), 'cnnf-pr', { ...base, clean: flip(base.clean, 5, 0) });
+    const six = adversarialRun(join(root, 'c6'), 'cnnf-pr', { ...base, clean: flip(base.clean, 6, 0) });
+
+    const r1 = await runCompare(args(bDir, five));
+    const clean = r1.comparison.rows.find((r) => r.id === 'cnnf-pr|clean')!;
+    expect(clean.deltaPoints).toBeCloseTo(-5, 12);
+    expect([clean.status, clean.detectableDrop, clean.conclusiveMaxDrop]).toEqual(['inconclusive', 6, 5]);
+    expect([r1.comparison.verdict, r1.code]).toEqual(['INCONCLUSIVE', 4]);
+    expect(renderMarkdown(r1.comparison)).toContain('On these samples the gate is conclusive with --max-drop 5 or more');
+
+    const r5 = await runCompare(args(bDir, five, { maxDrop: 5 }));
+    expect([r5.comparison.verdict, r5.code]).toEqual(['PASS', 0]);
+    const r6 = await runCompare(args(bDir, six, { maxDrop: 5 }));
+    expect([r6.comparison.verdict, r6.code]).toEqual(['REGRESSION', 1]);
+    close(r6.comparison.rows.find((r) => r.id === 'cnnf-pr|clean')!.test.pValue, 2 / 64);
+  });
+
+  test('a regression outranks inconclusive rows: REGRESSION, exit 1', async () => {
+    const { bDir, cDir } = await pair((b) => ({ ...b, e2e: flip(b.e2e, 40, 5) }));
+    const r = await runCompare(args(bDir, cDir, { maxDrop: 0.4 }));
+    // A drop beyond 0.4 points of 1000 can be 5 samples, never significant: the unchanged rows are inconclusive.
+    expect(r.comparison.rows.some((x) => x.status === 'inconclusive')).toBe(true);
+    expect([r.comparison.verdict, r.code]).toEqual(['REGRESSION', 1]);
+  });
+
+  test('the command handler sets exit code 4 on an inconclusive comparison, and --help documents it', async () => {
+    const root = tempDir('tiny-handler');
+    const right = Array<boolean>(5).fill(true);
+    const bDir = uniformRun(join(root, 'b'), 'cnn-main', right, right);
+    const cDir = uniformRun(join(root, 'c'), 'cnn-pr', right.map(() => false), right.map(() => false));
+    const before = process.exitCode;
+    try {
+      await (compareCommand.handler as (a: CompareArgs) => Promise<void>)(args(bDir, cDir));
+      expect(process.exitCode).toBe(4);
+    } finally {
+      process.exitCode = before;
+    }
+    const help = await new Promise<string>((done) => {
+      void yargs()
+        .command(compareCommand)
+        .exitProcess(false)
+        .parse(['compare', '--help'], (_err: unknown, _argv: unknown, output: string) => done(output));
+    });
+    expect(help).toContain('--allow-inconclusive');
+    expect(help.replace(/\s+/g, ' ')).toMatch(/4 INCONCLUSIVE: no row fails/);
+  });
+});
+
+describe('threat models in a comparison (issue 13, item 7)', () => {
+  test('worst-case rows combine one norm each and every label names it', async () => {
+    const { writeMixedNormRun } = await import('../report/fixtures.js');
+    const root = tempDir('norms');
+    writeMixedNormRun(join(root, 'b'), 'cnn-main');
+    writeMixedNormRun(join(root, 'c'), 'cnn-pr');
+    const cmp = compareRuns(await readRun(join(root, 'b')), await readRun(join(root, 'c')), { maxDrop: 10, alpha: 0.05 });
+    const worst = cmp.rows.filter((r) => r.scope === 'worst-case');
+    expect(worst.map((r) => r.label)).toEqual([
+      'worst case L∞ eps=0',
+      'worst case L∞ eps=0.1',
+      'worst case L∞ eps=1',
+      'worst case L2 eps=0',
+      'worst case L2 eps=1',
+      'worst case L2 eps=3',
+    ]);
+    const l2At1 = worst.find((r) => r.id === 'cnn-pr|worst-case|l2|1')!;
+    expect(l2At1.baseline.correct).toBe(15);
+    expect(l2At1.baseline.cellIds).toEqual(['cnn-main|pgd-l2|first|1', 'cnn-main|clean']);
+    expect(cmp.rows.find((r) => r.id === 'cnn-pr|pgd-l2|first|1')!.label).toBe('pgd-l2 first L2 eps=1');
   });
 });
 

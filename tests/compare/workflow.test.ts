@@ -11,6 +11,8 @@ import yargs, { type CommandModule } from 'yargs';
 import { compareCommand } from '../../src/cli/compare.js';
 import { mergeCommand } from '../../src/cli/merge.js';
 import { runCommand } from '../../src/cli/run.js';
+import { conclusiveMaxDrop, detectability } from '../../src/compare/power.js';
+import { DEFAULT_GATES } from '../../src/compare/compareRuns.js';
 
 const FILE = fileURLToPath(new URL('../../.github/workflows/robustness.yml', import.meta.url));
 const text = readFileSync(FILE, 'utf8');
@@ -39,7 +41,8 @@ function benchCommands(script: string): string[][] {
     .replace(/\\\n/g, ' ')
     .replace(/\$\{\{\s*matrix\.shard\s*\}\}/g, '2')
     .replace(/\$\{\{\s*strategy\.job-total\s*\}\}/g, '4')
-    .replace(/"?\.\.\/\$CONFIG"?|"?\$CONFIG"?/g, 'configs/ci.json');
+    .replace(/"?\.\.\/\$CONFIG"?|"?\$CONFIG"?/g, 'configs/ci.json')
+    .replace(/"?\$MAX_DROP"?/g, wf.env.MAX_DROP);
   const out: string[][] = [];
   for (const line of joined.split('\n')) {
     const m = /(?:npm run --silent bench --|node \S*main\.js)\s+(.*)$/.exec(line);
@@ -103,6 +106,19 @@ describe('.github/workflows/robustness.yml', () => {
     expect(commands.map((c) => c[0]).sort()).toEqual(['compare', 'merge', 'run', 'run']);
     for (const argv of commands) expect(await cliAccepts(argv), argv.join(' ')).toBeNull();
     expect(await cliAccepts(['merge', 'a', '--no-such-flag'])).not.toBeNull();
+  });
+
+  test('its --max-drop is one the images of configs/ci.json can detect (no INCONCLUSIVE by design), and the finest such', () => {
+    const ci = JSON.parse(readFileSync(fileURLToPath(new URL('../../configs/ci.json', import.meta.url)), 'utf8')) as {
+      limit: number;
+      attacks: { limit?: number }[];
+    };
+    expect(runs(wf.jobs.compare)).toContain('--max-drop "$MAX_DROP"');
+    const maxDrop = Number(wf.env.MAX_DROP);
+    // The smallest row: an attack with its own limit (it also bounds the worst-case rows it joins).
+    const n = Math.min(ci.limit, ...ci.attacks.map((a) => a.limit ?? ci.limit));
+    expect(detectability(n, n, maxDrop, DEFAULT_GATES.alpha).conclusive).toBe(true);
+    expect(maxDrop).toBe(conclusiveMaxDrop(n, n, DEFAULT_GATES.alpha));
   });
 
   const yamllint = spawnSync('yamllint', ['--version']).status === 0;

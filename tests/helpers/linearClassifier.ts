@@ -52,14 +52,16 @@ export function linearClassifier(
       return tf.tidy(() => {
         const z = forward(x);
         const onehot = tf.oneHot(tf.cast(y, 'int32'), numClasses);
-        const zLabel = tf.sum(tf.mul(z, onehot), 1);
+        const isLabel = tf.cast(onehot, 'bool');
+        const zLabel = tf.sum(tf.where(isLabel, z, tf.zerosLike(z)), 1);
         let loss: tf.Tensor;
         let dz: tf.Tensor;
         if ((options.loss ?? 'ce') === 'ce') {
           loss = tf.sub(tf.logSumExp(z, 1), zLabel);
           dz = tf.sub(tf.softmax(z), onehot);
         } else {
-          const others = tf.sub(z, tf.mul(onehot, 1e9));
+          // The label hidden with -Infinity, exact at any logit scale (src/models/losses.ts).
+          const others = tf.where(isLabel, tf.fill(z.shape, -Infinity), z);
           const jStar = tf.argMax(others, 1);
           loss = tf.sub(tf.max(others, 1), zLabel);
           dz = tf.sub(tf.oneHot(jStar, numClasses), onehot);

@@ -177,3 +177,63 @@ export function writeImages(dir: string): void {
   writePng(join(dir, 'images', 'adversarial-cnnf-fmnist-pgd-e2e.png'), tile(168, 56, (x, y) => ((x >> 3) + (y >> 3)) % 2 * 0.8 + 0.1));
   writePng(join(dir, 'images', 'corruption-fog.png'), tile(168, 28, (x) => (x % 28) / 28));
 }
+
+/**
+ * A corruption run of two checkpoints on 40 images, baseline `base` (the config's), where the baseline's
+ * degradation is exactly 0 under contrast (its corrupted bits equal its clean bits at every severity),
+ * one image under fog (within sampling noise) and large under gaussian_noise. `model` is worse everywhere.
+ */
+export function writeMceEdgeRun(dir: string, base = 'base-net', model = 'other-net'): { manifest: RunManifest; cells: CellResult[] } {
+  const n = 40;
+  const firstK = (k: number) => Array.from({ length: n }, (_, i) => i < k);
+  const cells: CellResult[] = [
+    cell({ id: `${base}|clean`, kind: 'clean', checkpoint: base }, firstK(36)),
+    cell({ id: `${model}|clean`, kind: 'clean', checkpoint: model }, firstK(34)),
+  ];
+  const correct: Record<string, Record<string, number[]>> = {
+    [base]: { gaussian_noise: [30, 26, 22], fog: [36, 35, 36], contrast: [36, 36, 36] },
+    [model]: { gaussian_noise: [26, 20, 14], fog: [30, 28, 25], contrast: [30, 28, 24] },
+  };
+  const family: Record<string, string> = { gaussian_noise: 'noise', fog: 'weather', contrast: 'digital' };
+  for (const checkpoint of [base, model])
+    for (const [corruption, ks] of Object.entries(correct[checkpoint]))
+      ks.forEach((k, i) =>
+        cells.push(
+          cell({ id: `${checkpoint}|corruption|${corruption}|${i + 1}`, kind: 'corruption', checkpoint, corruption, family: family[corruption], severity: i + 1 }, firstK(k)),
+        ),
+      );
+  const m = { ...manifest([checkpointRef(base, 0), checkpointRef(model, 1)], n, cells.map((c) => c.id), { baseline: base }), suite: 'corruption' as const };
+  writeRun(dir, m, cells);
+  return { manifest: m, cells };
+}
+
+/**
+ * A run mixing an L-inf and an L2 attack whose radii share a number: PGD (L-inf) at 0, 0.1, 1 and PGD-L2
+ * at 0, 1, 3 on 20 images of one checkpoint. At eps 1 the L-inf attack breaks every image and the L2 one
+ * only the last 5, so a worst case that mixed the norms at "eps 1" would read 0% instead of L2's 75%.
+ */
+export const MIXED_NORM_SAMPLES = 20;
+export function writeMixedNormRun(dir: string, name = 'cnn-fmnist'): { manifest: RunManifest; cells: CellResult[] } {
+  const n = MIXED_NORM_SAMPLES;
+  const upTo = (k: number) => Array.from({ length: n }, (_, i) => i < k);
+  const pgd = (eps: number, k: number) =>
+    cell({ id: `${name}|pgd|first|${eps}`, kind: 'attack', checkpoint: name, attack: 'pgd', path: 'first', eps, threatModel: 'linf', attackParams: {} }, upTo(k));
+  const pgdL2 = (eps: number, k: number) =>
+    cell({ id: `${name}|pgd-l2|first|${eps}`, kind: 'attack', checkpoint: name, attack: 'pgd-l2', path: 'first', eps, threatModel: 'l2', attackParams: {} }, upTo(k));
+  const cells = [
+    cell({ id: `${name}|clean`, kind: 'clean', checkpoint: name }, upTo(n)),
+    pgd(0, n),
+    pgd(0.1, 12),
+    pgd(1, 0),
+    pgdL2(0, n),
+    pgdL2(1, 15),
+    pgdL2(3, 4),
+  ];
+  const m = manifest([checkpointRef(name, 0)], n, cells.map((c) => c.id), {
+    suite: 'adversarial',
+    attacks: [{ name: 'pgd' }, { name: 'pgd-l2', epsilons: [0, 1, 3] }],
+    epsilons: [0, 0.1, 1],
+  });
+  writeRun(dir, m, cells);
+  return { manifest: m, cells };
+}

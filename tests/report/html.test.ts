@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../../src/report/index.js';
 import { escapeHtml, jsonForScript } from '../../src/report/format.js';
-import { cell, checkpointRef, manifest, writeImages, writeRun, writeSyntheticRun } from './fixtures.js';
+import { cell, checkpointRef, manifest, writeImages, writeMceEdgeRun, writeMixedNormRun, writeRun, writeSyntheticRun } from './fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bench-html-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -122,5 +122,34 @@ describe('HTML report', () => {
     const text = jsonForScript(value);
     expect(text).not.toMatch(/[<>&\u2028\u2029]/);
     expect(JSON.parse(text)).toEqual(value);
+  });
+});
+
+describe('HTML report of a corruption run whose baseline is not degraded by one corruption', () => {
+  it('lists the corruption left out of relative mCE with the reason, the noise warning and the mCE intervals', async () => {
+    const dir = join(root, 'mce-edge');
+    writeMceEdgeRun(dir);
+    const html = readFileSync(await writeReport(dir), 'utf8');
+    const banner = /<div class="banner warn" id="mce-notes">([\s\S]*?)<\/div>/.exec(html)?.[1] ?? '';
+    expect(banner).toContain(
+      'left out of relative mCE: contrast (the baseline base-net is no worse on it than clean (its error rises by 0.0 points on average over severities 1,2,3; relative CE&#39;s denominator must be positive))',
+    );
+    expect(banner).toContain('within noise: fog: the baseline base-net&#39;s degradation, 0.8 points');
+    // The summary table shows relative mCE with its (unbounded) interval, the corruption table its notes.
+    expect(html).toMatch(/<span class="acc">1020\.0<\/span> <span class="ci">\d+\.\d–∞<\/span>/);
+    expect(html).toContain('left out of relative mCE: the baseline base-net is no worse on it than clean');
+  });
+});
+
+describe('HTML report of a run mixing L-inf and L2 attacks (issue 13, item 7)', () => {
+  it('states each worst case with its norm and draws one chart per norm', async () => {
+    const dir = join(root, 'mixed-norms');
+    writeMixedNormRun(dir);
+    const html = readFileSync(await writeReport(dir), 'utf8');
+    const verdict = /<ul class="verdicts">[\s\S]*?<\/ul>/.exec(html)![0];
+    expect(verdict).toContain('worst-case robust <b>0.0%</b> at L∞ ε=1');
+    expect(verdict).toContain('worst-case robust <b>20.0%</b> at L2 ε=3');
+    for (const id of ['headline', 'headline-l2', 'accuracy-vs-eps', 'accuracy-vs-eps-l2']) expect(existsSync(join(dir, 'charts', `${id}.svg`))).toBe(true);
+    expect(readFileSync(join(dir, 'charts', 'headline-l2.svg'), 'utf8')).toContain('L2 radius');
   });
 });

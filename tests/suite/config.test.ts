@@ -25,12 +25,62 @@ function errorOf(raw: unknown, origins: Record<string, string> = {}): string {
   throw new Error('expected an InputError');
 }
 
+describe('epsilons are validated per threat model (issue 13, item 7)', () => {
+  // The diagonal of the 28x28x1 image box, the largest L2 distance between two images in [0,1].
+  const L2_MAX = Math.sqrt(28 * 28 * 1);
+
+  it('an L2 attack accepts the usual radii for 28x28 images (1.5 to 3); an L-inf attack refuses 3 in one line naming the field and range', () => {
+    const l2 = validateConfig(adversarial({ attacks: [{ name: 'pgd-l2' }], epsilons: [0, 1.5, 3] }), 'my.json') as AdversarialConfig;
+    expect(l2.epsilons).toEqual([0, 1.5, 3]);
+    expect(errorOf(adversarial({ attacks: [{ name: 'pgd' }], epsilons: [0, 3] }))).toBe(
+      'my.json: epsilons[1]: invalid epsilon 3 for the L-inf attack pgd (attacks[0]) (allowed: finite numbers in [0, 1] (L-inf radius in [0,1] pixel units))',
+    );
+    // L2 up to the diagonal of the input box, not beyond.
+    expect((validateConfig(adversarial({ attacks: ['pgd-l2'], epsilons: [L2_MAX] }), 'x') as AdversarialConfig).epsilons).toEqual([28]);
+    expect(errorOf(adversarial({ attacks: ['pgd-l2'], epsilons: [0, 28.5] }))).toBe(
+      'my.json: epsilons[1]: invalid epsilon 28.5 for the L2 attack pgd-l2 (attacks[0]) ' +
+        '(allowed: finite numbers in [0, 28] (L2 radius in [0,1] pixel units, the diagonal sqrt(28x28x1) of the image box))',
+    );
+  });
+
+  it('a shared list must fit every attack that uses it; per-attack epsilons give each threat model its own radii', () => {
+    // 1.5 is an L2 radius: the L-inf attack sharing the list refuses it.
+    expect(errorOf(adversarial({ attacks: ['pgd-l2', 'fgsm'], epsilons: [0, 1.5] }))).toContain('my.json: epsilons[1]: invalid epsilon 1.5 for the L-inf attack fgsm (attacks[1])');
+    const mixed = validateConfig(
+      adversarial({ attacks: [{ name: 'pgd' }, { name: 'pgd-l2', epsilons: [3, 0, 1.5] }], epsilons: [0, 0.03] }),
+      'my.json',
+    ) as AdversarialConfig;
+    expect(mixed.attacks[1].epsilons).toEqual([0, 1.5, 3]);
+    expect(mixed.attacks[0].epsilons).toBeUndefined();
+    expect(mixed.epsilons).toEqual([0, 0.03]);
+    // Per-attack lists are checked against their own attack's threat model, with the field named.
+    expect(errorOf(adversarial({ attacks: [{ name: 'pgd', epsilons: [0, 3] }] }))).toBe(
+      'my.json: attacks[0].epsilons[1]: invalid epsilon 3 for the L-inf attack pgd (attacks[0]) (allowed: finite numbers in [0, 1] (L-inf radius in [0,1] pixel units))',
+    );
+    // The suite's list is optional when every attack has its own, required otherwise.
+    const own = validateConfig({ suite: 'adversarial', checkpoints: ['c'], attacks: [{ name: 'pgd-l2', epsilons: [0, 2] }] }, 'x') as AdversarialConfig;
+    expect(own.attacks[0].epsilons).toEqual([0, 2]);
+    expect(errorOf({ suite: 'adversarial', checkpoints: ['c'], attacks: [{ name: 'pgd-l2', epsilons: [0, 2] }, 'pgd'] })).toContain('my.json: epsilons: is required');
+  });
+
+  it('--epsilons sets the radii of every attack, each checked against its own threat model', () => {
+    const cfg = adversarial({ attacks: [{ name: 'pgd-l2', epsilons: [0, 3] }] });
+    const { raw, origins } = applyOverrides(cfg, { epsilons: '0,1.5' });
+    const c = validateConfig(raw, 'my.json', origins) as AdversarialConfig;
+    expect([c.epsilons, c.attacks[0].epsilons]).toEqual([[0, 1.5], undefined]);
+    const both = applyOverrides(adversarial({ attacks: ['pgd', 'pgd-l2'] }), { epsilons: '0,1.5' });
+    expect(errorOf(both.raw, both.origins)).toBe(
+      '--epsilons: invalid epsilon 1.5 for the L-inf attack pgd (attacks[0]) (allowed: finite numbers in [0, 1] (L-inf radius in [0,1] pixel units))',
+    );
+  });
+});
+
 describe('suite config validation: one line naming file, field and allowed values', () => {
   it.each([
     ['unknown top-level key, closest suggested', adversarial({ epsilon: [0.1] }), 'my.json: epsilon: unknown key (did you mean "epsilons"?)'],
     ['unknown attack, closest suggested', adversarial({ attacks: [{ name: 'pgdd' }] }), 'my.json: attacks[0].name: unknown attack "pgdd" (did you mean "pgd"?) (allowed: fgsm, pgd, pgd-l2, apgd-ce, square, spsa)'],
     ['unknown attack param', adversarial({ attacks: [{ name: 'pgd', params: { stepz: 3 } }] }), 'my.json: attacks[0].params.stepz: unknown parameter'],
-    ['eps above 1', adversarial({ epsilons: [0, 2] }), 'my.json: epsilons[1]: invalid epsilon 2 (allowed: finite numbers in [0, 1]'],
+    ['eps above 1', adversarial({ epsilons: [0, 2] }), 'my.json: epsilons[1]: invalid epsilon 2 for the L-inf attack pgd (attacks[0]) (allowed: finite numbers in [0, 1] (L-inf radius in [0,1] pixel units))'],
     ['eps negative', adversarial({ epsilons: [-0.1] }), 'my.json: epsilons[0]: invalid epsilon -0.1'],
     ['eps not a number', adversarial({ epsilons: ['0.1'] }), 'my.json: epsilons[0]: invalid epsilon "0.1"'],
     ['duplicate eps', adversarial({ epsilons: [0.1, 0.1] }), 'my.json: epsilons: epsilon 0.1 is listed twice'],
@@ -65,7 +115,7 @@ describe('suite config validation: one line naming file, field and allowed value
 
   it('errors of a field a flag overrode name the flag', () => {
     const { raw, origins } = applyOverrides(adversarial(), { epsilons: '0,0.05,1.5' });
-    expect(errorOf(raw, origins)).toBe('--epsilons: invalid epsilon 1.5 (allowed: finite numbers in [0, 1] (pixel units))');
+    expect(errorOf(raw, origins)).toBe('--epsilons: invalid epsilon 1.5 for the L-inf attack pgd (attacks[0]) (allowed: finite numbers in [0, 1] (L-inf radius in [0,1] pixel units))');
     const bad = applyOverrides(adversarial(), { batchSize: 0 });
     expect(errorOf(bad.raw, bad.origins)).toBe('--batch-size: invalid value 0 (allowed: a positive integer)');
     expect(() => applyOverrides(adversarial(), { epsilons: '0,abc' })).toThrow('--epsilons: "abc" is not a number');

@@ -156,7 +156,7 @@ describe('adversarial panels', () => {
       const s = sidecar(adv.runDir, p.name);
       const rows = Math.min(ADVERSARIAL_ROWS, p.attack === 'square' ? 5 : N);
       expect(s.grid).toEqual({ rows, cols: 4, tileHeight: 28, tileWidth: 28, channels: 3, scale: TILE_SCALE, gap: TILE_GAP, border: TILE_BORDER });
-      expect(s.columns).toEqual(['clean', 'ε=0.02', 'ε=0.05', 'perturbation (ε=0.05)']);
+      expect(s.columns).toEqual(['clean', 'L∞ ε=0.02', 'L∞ ε=0.05', 'perturbation (L∞ ε=0.05)']);
       const image = png(adv.runDir, p.name);
       const cell = (28 + 2 * TILE_BORDER) * TILE_SCALE;
       expect([image.width, image.height]).toEqual([4 * cell + 5 * TILE_GAP, rows * cell + (rows + 1) * TILE_GAP]);

@@ -21,6 +21,22 @@ function adversarial(extra: Record<string, unknown> = {}): AdversarialConfig {
 }
 
 describe('planAdversarial', () => {
+  it('an attack with its own epsilons sweeps those radii (an L2 attack beside L-inf ones); the L-inf probes keep L-inf radii', () => {
+    const config = adversarial({
+      attacks: [{ name: 'pgd', paths: ['first'] }, { name: 'pgd-l2', paths: ['first'], epsilons: [0, 1.5, 3] }],
+      epsilons: [0, 0.03, 0.1],
+      sanity: true,
+    });
+    const plan = planAdversarial({ config, targets: [cnn], sources: new Map(), samples: 20 });
+    expect(plan.cells.filter((id) => id.includes('|pgd-l2|'))).toEqual(['cnn|pgd-l2|first|0', 'cnn|pgd-l2|first|1.5', 'cnn|pgd-l2|first|3']);
+    expect(plan.cells.filter((id) => id.includes('|pgd|'))).toEqual(['cnn|pgd|first|0', 'cnn|pgd|first|0.03', 'cnn|pgd|first|0.1']);
+    const l2 = plan.units.flatMap((u) => u.cells).find((c) => c.id === 'cnn|pgd-l2|first|3')!;
+    expect(l2.attack!.threatModel).toBe('l2');
+    // The more-steps probe (L-inf PGD) continues PGD's own sweep, never an L2 radius.
+    expect(plan.probes.filter((id) => id.includes('pgd-steps'))).toEqual(['cnn|probe|pgd-steps80|first|0.03']);
+  });
+
+
   it('plans clean cells, then each attack sweep in ascending eps, with stable ids', () => {
     const plan = planAdversarial({ config: adversarial(), targets: [cnn, cnnf], sources: new Map(), samples: 20 });
     expect(plan.cells).toEqual([

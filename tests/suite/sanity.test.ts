@@ -1,4 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/engine/backend.js';
+import { executeRun, prepareRun } from '../../src/suite/runner.js';
 import { encodeBits, wilsonInterval } from '../../src/suite/records.js';
 import { computeSanityChecks, formatSanity } from '../../src/suite/sanity.js';
 import type { GradientProbeResult, SuiteCellResult } from '../../src/suite/store.js';
@@ -102,4 +108,76 @@ describe('sanity checks', () => {
     expect(checks['black-box-not-better'].status).toBe('pass');
     expect(checks['black-box-not-better'].numbers['square.0.03.bestWhiteBox']).toBe(1);
   });
+
+  it('logits-finite: counts NaN or infinite logits on the clean images and the adversarial examples', () => {
+    const clean = (nonFiniteLogits?: number) =>
+      cell('clean', 'none', 0, 80, 100, { id: 'm|clean', kind: 'clean', attack: undefined, path: undefined, eps: undefined, nonFiniteLogits });
+    const attacked = (eps: number, nonFiniteLogits?: number) => cell('square', 'none', eps, 30, 100, { attacked: 80, nonFiniteLogits });
+    const run = (cells: SuiteCellResult[]) => byName(computeSanityChecks({ checkpoints: [{ name: 'm', numClasses: 10 }], cells, probes: [] }))['logits-finite'];
+
+    const healthy = run([clean(0), attacked(0.03, 0)]);
+    expect(healthy.status).toBe('pass');
+    expect(healthy.numbers).toEqual({ cleanImages: 100, cleanNonFinite: 0, attackedExamples: 80, attackedNonFinite: 0 });
+
+    const overflow = run([clean(100), attacked(0.01, 0), attacked(0.03, 7)]);
+    expect(overflow.status).toBe('warn');
+    expect(overflow.numbers).toEqual({ cleanImages: 100, cleanNonFinite: 100, attackedExamples: 160, attackedNonFinite: 7 });
+    expect(overflow.detail).toContain('100 of 100 clean images and 7 of 160 adversarial examples');
+    expect(overflow.detail).toContain('m|square|none|0.03 7');
+    expect(formatSanity([overflow])).toContain('WARN m logits-finite: NaN or infinite logits');
+
+    // Records written before the count existed: nothing to check.
+    expect(run([clean(undefined), attacked(0.03, undefined)]).status).toBe('skip');
+  });
+
+  it('a sweep at 100% at every eps does not "rise with eps" (the Wilson bound of n/n is exactly 1)', () => {
+    expect(wilsonInterval(10, 10)[1]).toBe(1);
+    expect(wilsonInterval(0, 10)[0]).toBe(0);
+    const checks = byName(
+      computeSanityChecks({ checkpoints: [{ name: 'm', numClasses: 10 }], cells: [cell('pgd', 'first', 0, 10, 10), cell('pgd', 'first', 0.05, 10, 10)], probes: [] }),
+    );
+    expect(checks['monotone-in-eps'].status).toBe('pass');
+  });
+});
+
+describe('sanity probes on a run with a targeted PGD listed before an untargeted one', () => {
+  const root = mkdtempSync(join(tmpdir(), 'bench-sanity-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('probe the untargeted sweep on the committed CNN, record it, and raise no masking warning', async () => {
+    const backend = await initBackend('wasm');
+    const cnn = fileURLToPath(new URL('../../checkpoints/cnn-fmnist', import.meta.url));
+    const configFile = join(root, 'targeted-first.json');
+    // The targeted entry is deliberately weak (one step of 0.001, no random start): run at eps 0.5 it
+    // leaves the undefended CNN at its clean accuracy, which the large-eps check reads as masking.
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        suite: 'adversarial',
+        checkpoints: [{ dir: cnn }],
+        attacks: [
+          { name: 'pgd', label: 'pgd-targeted', params: { steps: 1, stepSize: 0.001, randomStart: false, targeted: true }, paths: ['first'] },
+          { name: 'pgd', label: 'pgd-untargeted', params: { steps: 5 }, paths: ['first'] },
+        ],
+        epsilons: [0, 0.05, 0.1],
+        limit: 10,
+        sanityLimit: 10,
+        seed: 0,
+      }),
+    );
+    const prep = await prepareRun({ configFile, out: join(root, 'run') });
+    const out = await executeRun(prep, { backend, quiet: true, stdout: () => undefined, noReport: true });
+    const warnings = out.sanity.filter((c) => c.status === 'warn');
+    expect(warnings.map((c) => `${c.name}: ${c.detail}`)).toEqual([]);
+    const attackProbes = out.probes.filter((p): p is SuiteCellResult => p.format === 'bench-cell/1');
+    expect(attackProbes.length).toBe(2);
+    for (const p of attackProbes) {
+      expect(p.probe?.of).toBe('pgd-untargeted');
+      expect(p.attackParams?.targeted).toBe(false);
+    }
+    expect(attackProbes.find((p) => p.probe?.kind === 'more-steps')!.reference!.id).toBe('cnn-fmnist|pgd-untargeted|first|0.05');
+    const byCheck = byName(out.sanity);
+    expect(byCheck['large-eps-chance'].detail).toContain('entry pgd-untargeted');
+    expect(byCheck['more-steps'].detail).toContain('entry pgd-untargeted');
+  }, 120_000);
 });

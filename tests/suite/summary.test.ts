@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/engine/errors.js';
 import { corruptionSummary, estimate, missingCells, readRun, summaryRows, worstCase, type RunData } from '../../src/suite/summary.js';
 import type { CellResult } from '../../src/suite/records.js';
-import { cell, checkpointRef, manifest, writeRun } from '../report/fixtures.js';
+import { cell, checkpointRef, manifest, MIXED_NORM_SAMPLES, writeMixedNormRun, writeRun } from '../report/fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bench-summary-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -72,6 +72,24 @@ describe('worstCase', () => {
     // Robust: 0, 1, 2 (both attacks) and 6..9 (pgd only; square never saw them) = 7 of 12.
     expect(row.samples).toBe(12);
     expect(row.correct).toBe(7);
+  });
+});
+
+describe('worstCase over threat models (issue 13, item 7)', () => {
+  it('combines only attacks of one threat model: L-inf eps 1 and L2 eps 1 are separate rows', async () => {
+    const dir = join(root, 'mixed-norms');
+    writeMixedNormRun(dir);
+    const rows = worstCase(await readRun(dir));
+    expect(rows.map((r) => `${r.threatModel} ${r.eps}`)).toEqual(['linf 0', 'linf 0.1', 'linf 1', 'l2 0', 'l2 1', 'l2 3']);
+    const at1 = rows.filter((r) => r.eps === 1);
+    // L-inf at 1 breaks every image; L2 at 1 leaves the first 15: mixing them would give 0 for both.
+    expect(at1.map((r) => [r.threatModel, r.correct, r.samples])).toEqual([
+      ['linf', 0, MIXED_NORM_SAMPLES],
+      ['l2', 15, MIXED_NORM_SAMPLES],
+    ]);
+    expect(at1[1].cellIds).toEqual(['cnn-fmnist|pgd-l2|first|1', 'cnn-fmnist|clean']);
+    const summary = summaryRows(await readRun(dir))[0];
+    expect(summary.robust.map((x) => `${x.threatModel} ${x.eps} ${x.estimate.correct}`)).toContain('l2 3 4');
   });
 });
 

@@ -1,0 +1,88 @@
+import { tf, type Tensor1D, type Tensor2D, type Tensor4D } from '../../src/engine/tf.js';
+import type { Classifier, LossAndGradOptions, OutputKind } from '../../src/models/classifier.js';
+
+/**
+ * A stub classifier whose logits, losses and gradients hold NaN and infinities, for testing that attacks
+ * and metrics finish with defined results. 4x4x1 images, 4 classes. Each image's behaviour is chosen by
+ * its first pixel, in quarters, so it does not change inside an eps ball of radius < 0.125 around the
+ * quarter's centre (KIND_PIXEL):
+ *   kind 0 'label-inf': logits [+Inf, -Inf, 3 + sum(x), -Inf]: class 0 wins by an infinite margin at every x;
+ *            loss NaN, gradient +-Infinity (alternating signs);
+ *   kind 1 'nan':       logits [NaN, 1, 2, 3]: no prediction; loss NaN, gradient NaN;
+ *   kind 2 'tie-inf':   logits [+Inf, 0, +Inf, 0]: classes 0 and 2 tie at +Infinity, no prediction;
+ *            loss NaN, gradient NaN and +-Infinity mixed;
+ *   kind 3 'finite':    finite linear logits z = x W; the gradient of the margin (onehot(j*) - onehot(y)) W^T,
+ *            but with one component (pixel 5) set to +Infinity.
+ */
+export const KIND_PIXEL = [0.125, 0.375, 0.625, 0.875];
+export const STUB_SHAPE: [number, number, number] = [4, 4, 1];
+const D = 16;
+const C = 4;
+
+const weight = (i: number, j: number) => Math.sin(7 * i + 3 * j + 1);
+
+function kindOf(row: Float32Array | number[]): number {
+  return Math.min(3, Math.max(0, Math.floor(row[0] * 4)));
+}
+
+/** Host logits [classes] of one image. */
+export function stubLogits(row: ArrayLike<number>): number[] {
+  const kind = kindOf(Array.from(row));
+  let sum = 0;
+  for (let i = 0; i < D; i++) sum += row[i];
+  if (kind === 0) return [Infinity, -Infinity, 3 + sum, -Infinity];
+  if (kind === 1) return [NaN, 1, 2, 3];
+  if (kind === 2) return [Infinity, 0, Infinity, 0];
+  return Array.from({ length: C }, (_, j) => {
+    let z = 0;
+    for (let i = 0; i < D; i++) z += row[i] * weight(i, j);
+    return z;
+  });
+}
+
+export function nonFiniteClassifier(): Classifier & { calls: { logits: number; lossAndGrad: number } } {
+  const calls = { logits: 0, lossAndGrad: 0 };
+  const rowsOf = (x: Tensor4D) => {
+    const v = x.dataSync() as Float32Array;
+    return Array.from({ length: x.shape[0] }, (_, r) => v.subarray(r * D, (r + 1) * D));
+  };
+  return {
+    name: 'non-finite-stub',
+    inputShape: STUB_SHAPE,
+    numClasses: C,
+    hasFeedback: false,
+    calls,
+    logits(x: Tensor4D, _output?: OutputKind): Tensor2D {
+      calls.logits++;
+      return tf.tensor2d(rowsOf(x).flatMap(stubLogits), [x.shape[0], C]);
+    },
+    lossAndGrad(x: Tensor4D, y: Tensor1D, options: LossAndGradOptions) {
+      calls.lossAndGrad++;
+      const labels = y.dataSync();
+      const loss: number[] = [];
+      const grad: number[] = [];
+      rowsOf(x).forEach((row, r) => {
+        const kind = kindOf(row);
+        if (kind === 0) {
+          loss.push(NaN);
+          for (let i = 0; i < D; i++) grad.push(i % 2 === 0 ? Infinity : -Infinity);
+        } else if (kind === 1) {
+          loss.push(NaN);
+          for (let i = 0; i < D; i++) grad.push(NaN);
+        } else if (kind === 2) {
+          loss.push(NaN);
+          for (let i = 0; i < D; i++) grad.push(i % 3 === 0 ? NaN : i % 3 === 1 ? Infinity : -Infinity);
+        } else {
+          const z = stubLogits(row);
+          const label = labels[r];
+          let jStar = -1;
+          for (let j = 0; j < C; j++) if (j !== label && (jStar < 0 || z[j] > z[jStar])) jStar = j;
+          const sign = options.targeted ? -1 : 1;
+          loss.push(sign * (z[jStar] - z[label]));
+          for (let i = 0; i < D; i++) grad.push(i === 5 ? Infinity : sign * (weight(i, jStar) - weight(i, label)));
+        }
+      });
+      return { loss: tf.tensor1d(loss), grad: tf.tensor4d(grad, x.shape as [number, number, number, number]) };
+    },
+  };
+}
