@@ -44,16 +44,25 @@ const LAYERS: [string, number, number, number][] = [
 const K = 3;
 const SAME = { top: 1, bottom: 1, left: 1, right: 1 };
 
+/** Best process CPU time (user + system, ms) of the last time() call: steadier than wall time on a busy machine. */
+let lastCpuMs = 0;
+
 /** Best wall time of `reps` runs after one warm-up; the result is read back outside any tidy. */
 function time(run: () => tf.Tensor | tf.Tensor[]): number {
   let best = Infinity;
+  lastCpuMs = Infinity;
   for (let r = 0; r <= reps; r++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const out = run();
     for (const t of Array.isArray(out) ? out : [out]) t.dataSync();
     const dt = performance.now() - t0;
+    const c = process.cpuUsage(c0);
     tf.dispose(out);
-    if (r > 0) best = Math.min(best, dt);
+    if (r > 0) {
+      best = Math.min(best, dt);
+      lastCpuMs = Math.min(lastCpuMs, (c.user + c.system) / 1000);
+    }
   }
   return best;
 }
@@ -143,7 +152,8 @@ function kernelSection() {
     const filter = c.depthwise ? 'DepthwiseConv2dNativeBackpropFilter' : 'Conv2DBackpropFilter';
     const attrs = c.depthwise ? { ...common, dilations: 1 } : { ...common, dataFormat: 'NHWC', dilations: 1 };
     const run = (name: string, inputs: tf.NamedTensorMap, a: object) => () => tf.engine().runKernel(name, inputs, a as never) as tf.Tensor;
-    row(`forward ${fwd}`, time(run(fwd, { x, filter: w }, attrs)), flops);
+    const cpuNote = () => `cpu ${lastCpuMs.toFixed(1)} ms`;
+    row(`forward ${fwd}`, time(run(fwd, { x, filter: w }, attrs)), flops, cpuNote());
     for (const [name, inputs, a] of [
       [input, { dy, filter: w }, { ...attrs, inputShape: c.xs }],
       [filter, { x, dy }, { ...attrs, filterShape: c.ws }],
@@ -151,11 +161,12 @@ function kernelSection() {
       setDisabledFastPaths(['conv-backprop', 'depthwise-backprop']);
       resetCpuFallbacksRun();
       const before = time(run(name, inputs, a));
+      const beforeCpu = lastCpuMs;
       const viaCpu = cpuFallbacksRun().some((r) => r.kernel === name);
       setDisabledFastPaths(null);
       const after = time(run(name, inputs, a));
-      row(`${name}: before`, before, flops);
-      row(`${name}: after`, after, flops, `${(before / after).toFixed(1)}x faster${viaCpu ? ' (before: cpu fallback)' : ''}`);
+      row(`${name}: before`, before, flops, `cpu ${beforeCpu.toFixed(1)} ms${viaCpu ? ' (cpu fallback)' : ' (wasm kernel)'}`);
+      row(`${name}: after`, after, flops, `${cpuNote()}, ${(before / after).toFixed(1)}x faster (wall), ${(beforeCpu / lastCpuMs).toFixed(1)}x (cpu)`);
     }
     tf.dispose([x, w, dy]);
   }
@@ -166,8 +177,8 @@ function kernelSection() {
   console.log(`\npooling 2x2 stride 2 on [${xs}] (GFLOP/s column: elements of x per ns)`);
   for (const kind of ['max', 'avg'] as const) {
     const pool = (a: tf.Tensor) => (kind === 'max' ? tf.maxPool(a as tf.Tensor4D, 2, 2, 'same') : tf.avgPool(a as tf.Tensor4D, 2, 2, 'same'));
-    row(`${kind}Pool forward`, time(() => pool(x)), flops);
-    row(`${kind}Pool forward + input gradient`, time(() => tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(pool(a)))(x))), flops);
+    row(`${kind}Pool forward`, time(() => pool(x)), flops, `cpu ${lastCpuMs.toFixed(1)} ms`);
+    row(`${kind}Pool forward + input gradient`, time(() => tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(pool(a)))(x))), flops, `cpu ${lastCpuMs.toFixed(1)} ms`);
   }
   x.dispose();
   setCpuFallbackWarning(warned);

@@ -152,6 +152,24 @@ describe('gradients of the fused ops of converted graph-models', () => {
   });
 });
 
+describe('gradient of the fused matMul (_FusedMatMul of converted graph-models)', () => {
+  it.each(['linear', 'relu'] as const)('%s, with bias: a, b and bias gradients on wasm = cpu, no cpu fallback', async (activation) => {
+    const grads = () => tf.tidy(() => {
+      const a = tf.tensor2d(randomArray(6 * 20, 'ma'), [6, 20]), b = tf.tensor2d(randomArray(20 * 5, 'mb'), [20, 5]);
+      const bias = tf.tensor1d(randomArray(5, 'mbias')), r = tf.tensor2d(randomArray(30, 'mr'), [6, 5]);
+      const f = (x: tf.Tensor, w: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: c, activation }), r));
+      return tf.grads(f)([a, b, bias]).map((g) => g.dataSync().slice() as Float32Array);
+    });
+    await use('cpu');
+    const ref = grads();
+    await use('wasm');
+    resetCpuFallbacksRun();
+    const got = grads();
+    expect(cpuFallbacksRun()).toEqual([]);
+    for (let i = 0; i < 3; i++) expectClose(got[i], ref[i], ['a', 'b', 'bias'][i]);
+  });
+});
+
 describe('switched off with BENCH_DISABLE_FAST', () => {
   it('conv-backprop / depthwise-backprop off: wasm\'s own kernel or the cpu fallback runs, same values', async () => {
     const xs: Shape4 = [2, 8, 8, 3];
