@@ -440,7 +440,8 @@ export function formatTable(rec: any): string {
       lines.push('');
       lines.push(`profile: one ${pr.model} ${pr.path} loss-and-gradient at batch ${pr.batch}: ${f(pr.wallMs)} ms wall (${f(pr.profiledWallMs)} ms profiled, kernels sum ${f(pr.kernelMs)} ms; forward alone ${f(pr.forwardKernelMs)} ms)`);
       for (const k of pr.kernels.filter((x) => !x.wrapper).slice(0, 10))
-        lines.push(`  ${k.name.padEnd(22)} ${f(k.ms).padStart(8)} ms ${`${(100 * k.share).toFixed(1)}%`.padStart(6)}  ${String(k.calls).padStart(4)} calls  (forward ${f(k.forwardMs)} ms)`);
+        lines.push(`  ${k.name.padEnd(22)} ${f(k.ms).padStart(8)} ms ${`${(100 * k.share).toFixed(1)}%`.padStart(6)}  ${String(k.calls).padStart(4)} calls  (forward ${f(k.forwardMs)} ms)${pr.cpuFallbacks?.some((c) => c.kernel === k.name) ? '  cpu fallback' : ''}`);
+      if (pr.cpuFallbacks) lines.push(`  cpu-fallback kernels: ${pr.cpuFallbacks.length ? pr.cpuFallbacks.map((c) => `${c.kernel} (${c.calls} calls)`).join(', ') : 'none'}`);
     }
   }
   if (rec.suites?.length) {

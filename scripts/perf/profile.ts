@@ -3,6 +3,7 @@
 // On wasm, kernelTimeMs is the wall time of each synchronous kernel call.
 import { tf, type Tensor1D, type Tensor4D } from '../../src/engine/tf.js';
 import type { Classifier, GradientPath } from '../../src/models/classifier.js';
+import { cpuFallbacksRun, resetCpuFallbacksRun } from '../../src/engine/kernels/index.js';
 
 export interface KernelRow {
   name: string;
@@ -41,6 +42,11 @@ export interface KernelProfile {
   kernels: KernelRow[];
   /** The most expensive (kernel, input shapes) pairs. */
   topShapes: ShapeRow[];
+  /**
+   * Kernels that ran on the cpu backend behind a copy (src/engine/kernels/cpu-fallback.ts: wasm has no
+   * kernel for them) during the warm-up, timed and profiled calls, with call counts. Empty is the goal.
+   */
+  cpuFallbacks: { kernel: string; calls: number }[];
 }
 
 interface RawKernel {
@@ -74,6 +80,7 @@ export async function profileKernels(classifier: Classifier, x: Tensor4D, y: Ten
   };
   const forward = () => (path === 'first' ? classifier.logits(x, 'first') : classifier.logits(x));
   // Warm-up, then the unprofiled wall time.
+  resetCpuFallbacksRun();
   tf.dispose(step());
   let wallMs = Infinity;
   for (let r = 0; r < 3; r++) {
@@ -121,5 +128,6 @@ export async function profileKernels(classifier: Classifier, x: Tensor4D, y: Ten
     forwardKernelMs: forwardProfile.kernels.filter((k) => isKernel(k.name)).reduce((s, k) => s + k.ms, 0),
     kernels,
     topShapes: [...byShape.values()].filter((k) => isKernel(k.name)).sort((a, b) => b.ms - a.ms).slice(0, 15),
+    cpuFallbacks: cpuFallbacksRun(),
   };
 }

@@ -1,7 +1,7 @@
 import { tf } from './tf.js';
 import { inputError } from './errors.js';
 import { registerFastMatMulGradient } from './matmulGradient.js';
-import { registerFastConvGradients, registerSharedIdentity } from './kernels/index.js';
+import { registerCpuFallbacks, registerFastConvGradients, registerSharedIdentity, registerWasmConvBackpropKernels } from './kernels/index.js';
 import { fastPath } from './fastPaths.js';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -64,6 +64,10 @@ export async function initBackend(requested?: string): Promise<BackendInfo> {
   registerFastConvGradients();
   registerFastMatMulGradient();
   if (tf.getBackend() === 'wasm' && fastPath('shared-identity')) registerSharedIdentity();
+  // Kernels wasm lacks or runs slowly (each checks its BENCH_DISABLE_FAST switch per call), then, for
+  // every kernel still missing on wasm, the cpu backend's kernel behind a copy (warned once per kernel).
+  registerWasmConvBackpropKernels();
+  registerCpuFallbacks('wasm');
   active = { requested: choice, name: tf.getBackend(), provider, tfjsVersion: tf.version.tfjs };
   return active;
 }

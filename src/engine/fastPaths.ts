@@ -2,7 +2,9 @@
 // computes the same numbers as the plain TensorFlow.js formulation; BENCH_DISABLE_FAST (a comma-separated
 // list of names, or "all") turns some off so that `npm run perf` can measure each one's before/after
 // with one build, e.g. BENCH_DISABLE_FAST=shared-identity npm run perf -- --only pgd.
-export const FAST_PATHS = ['shared-identity', 'dense', 'masked-grad', 'max-pool', 'ins-norm', 'bpda-first-pass'] as const;
+export const FAST_PATHS = [
+  'shared-identity', 'dense', 'masked-grad', 'max-pool', 'ins-norm', 'bpda-first-pass', 'conv-backprop', 'depthwise-backprop',
+] as const;
 export type FastPath = (typeof FAST_PATHS)[number];
 
 let disabled: Set<string> | null = null;

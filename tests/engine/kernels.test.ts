@@ -116,7 +116,8 @@ describe('Conv2D gradient registration', () => {
 
   it('makes tf.grad w.r.t. a conv kernel work on wasm (Conv2DBackpropFilter is missing there)', async () => {
     await use('wasm');
-    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
+    // tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter; the kernel registered now is ours
+    // (src/engine/kernels/conv-backprop-kernels.ts), this gradient does not need it at stride 1.
     const g = tf.tidy(() => {
       const x = tf.ones([1, 4, 4, 1]) as tf.Tensor4D;
       return tf.grad((w: tf.Tensor) => tf.sum(tf.conv2d(x, w as tf.Tensor4D, 1, 'valid')))(tf.ones([3, 3, 1, 1]));

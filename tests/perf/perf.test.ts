@@ -71,6 +71,8 @@ describe('npm run perf -- --quick', () => {
     expect(Object.keys(rec.corruption.perCorruptionImagesPerSecond)).toEqual(rec.corruption.names);
     expect(rec.profile.map((p: { model: string; path: string }) => `${p.model}/${p.path}`)).toEqual(['cnnf/e2e', 'cnn/first']);
     expect(rec.profile[0].kernels.length).toBeGreaterThan(3);
+    // bench's own models run no kernel through the cpu fallback (src/engine/kernels/cpu-fallback.ts).
+    for (const p of rec.profile) expect(p.cpuFallbacks, `${p.model}/${p.path}`).toEqual([]);
     expect(rec.peakRssMB.length).toBe(3); // two measuring processes and the parent
     expect(rec.leaks).toEqual([]); // tf.memory().numTensors flat across every measured call
     expect(rec.targets.cnnFirst.target).toBe(370);

@@ -44,5 +44,7 @@ export function adjointPadding(p: SidePadding, kh: number, kw: number): SidePadd
  * (rotated by 180 degrees) and with the channel axes swapped. Differentiable.
  */
 export function adjointKernel(kernel: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]));
+  // A 1x1 kernel is its own rotation (and wasm's Reverse is slow on large pointwise kernels).
+  const rotated = (k: tf.Tensor4D) => (k.shape[0] === 1 && k.shape[1] === 1 ? k : tf.reverse(k, [0, 1]));
+  return tf.tidy(() => tf.transpose(rotated(kernel), [0, 1, 3, 2]));
 }

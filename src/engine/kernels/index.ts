@@ -8,3 +8,13 @@ export {
 } from './conv2d-gradients.js';
 export type { SidePadding } from './conv-geometry.js';
 export { registerSharedIdentity, unregisterSharedIdentity, sharedIdentityRegistered } from './shared-identity.js';
+export { registerWasmConvBackpropKernels, unregisterWasmConvBackpropKernels } from './conv-backprop-kernels.js';
+export {
+  registerCpuFallbacks,
+  cpuFallbackKernels,
+  cpuFallbacksRun,
+  resetCpuFallbacksRun,
+  setCpuFallbackWarning,
+  runOnCpu,
+  NO_FALLBACK,
+} from './cpu-fallback.js';
