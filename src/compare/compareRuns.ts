@@ -20,8 +20,9 @@
  */
 import { join } from 'node:path';
 import { inputError } from '../engine/errors.js';
-import { decodeBits, type CellResult } from '../suite/records.js';
-import { epsKey, missingCells, type RunData } from '../suite/summary.js';
+import { type CellResult, decodeBits } from '../rundir/records.js';
+import { epsKey } from '../suite/summary.js';
+import { missingCells, type RunData } from '../rundir/read.js';
 import { assertComparable, cellKey } from './identity.js';
 import { discordantCounts, mcnemarExact, signFlipTest } from './pairedTests.js';
 

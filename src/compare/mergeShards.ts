@@ -8,32 +8,17 @@
  * when each lists its own part, the parts must be disjoint and the order is rebuilt by the planner
  * (planOrder.ts). The merged run.json is the lowest shard's with the whole plan, `shard: null` and the
  * earliest createdAt; merge.json records each shard's host and time. Example images (images/, written by
- * shard 1 only and deterministic) are copied byte for byte. Cells must parse, pass their checksums (their own and the shard's checksums.json, store.ts), be in the plan and agree with their correctness bits; a cell found in two
+ * shard 1 only and deterministic) are copied byte for byte. Cells must parse, pass their checksums (their own and the shard's checksums.json, src/rundir/checksums.ts), be in the plan and agree with their correctness bits; a cell found in two
  * shard directories (a retried shard) is taken once when its results agree and refused when they differ.
  * The merged run gets the checksums.json an unsharded run's lead writes.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InputError, inputError } from '../engine/errors.js';
-import { cellFileName, decodeBits, type RunManifest, type SanityCheck } from '../suite/records.js';
-import {
-  CELLS_DIR,
-  IMAGES_DIR,
-  missingListed,
-  PROBES_DIR,
-  readChecksums,
-  recordChecksum,
-  RUN_FILE,
-  SANITY_FILE,
-  sha256Hex,
-  verifiedRecord,
-  verifySanityBytes,
-  writeChecksums,
-  writeFileAtomic,
-  type ChecksumManifest,
-  type ProbeRecord,
-  type SuiteCellResult,
-} from '../suite/store.js';
+import { writeFileAtomic } from '../rundir/atomic.js';
+import { type ChecksumManifest, missingListed, readChecksums, recordChecksum, sha256Hex, verifiedRecord, verifySanityBytes, writeChecksums } from '../rundir/checksums.js';
+import { cellFileName, CELLS_DIR, IMAGES_DIR, PROBES_DIR, RUN_FILE, SANITY_FILE } from '../rundir/files.js';
+import { decodeBits, type ProbeRecord, type RunManifest, type SanityCheck, type SuiteCellResult } from '../rundir/records.js';
 import { computeSanityChecks } from '../suite/sanity.js';
 import { DATASETS } from '../data/datasets.js';
 import { brief, canonicalJson, firstDifference } from './identity.js';
@@ -370,7 +355,7 @@ export async function mergeShards(dirs: readonly string[], options: MergeOptions
     await writeFileAtomic(join(out, SANITY_FILE), text);
     checksums.sanity = sha256Hex(text);
   }
-  // The merged run's checksum manifest, as the unsharded run's lead writes it (store.ts).
+  // The merged run's checksum manifest, as the unsharded run's lead writes it (src/rundir/checksums.ts).
   await writeChecksums(out, checksums);
   for (const [name, image] of await collectImages(shards, notes)) await writeFileAtomic(join(out, IMAGES_DIR, name), image.bytes);
 

@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import { inputError } from '../engine/errors.js';
-import type { RunManifest } from '../suite/records.js';
+import type { RunManifest } from '../rundir/records.js';
 import { validateConfig } from '../suite/config.js';
 import { planAdversarial, planCorruption, type ModelInfo, type Plan } from '../suite/planner.js';
 

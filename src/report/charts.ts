@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { CORRUPTION_FAMILIES } from '../../corruptions/types.js';
-import { checkpointNames, corruptionSummary, epsKey, estimate, worstCase, type RunData } from '../suite/summary.js';
+import { checkpointNames, corruptionSummary, epsKey, estimate, worstCase } from '../suite/summary.js';
+import type { RunData } from '../rundir/read.js';
 import { attackSeries } from './tables.js';
 import { attackLabel, checkpointColour } from './format.js';
 

@@ -4,8 +4,9 @@
  * network request. Every string that comes from a config, a checkpoint or a file name is HTML-escaped.
  */
 import { basename } from 'node:path';
-import type { SanityCheck } from '../suite/records.js';
-import { checkpointNames, missingCells, summaryRows, type RunData, type SummaryRow } from '../suite/summary.js';
+import type { SanityCheck } from '../rundir/records.js';
+import { checkpointNames, summaryRows, type SummaryRow } from '../suite/summary.js';
+import { missingCells, type RunData } from '../rundir/read.js';
 import type { Chart } from './charts.js';
 import { checkpointColour, escapeHtml, fmtEps, jsonForScript, pct } from './format.js';
 import { displayValue, type Table, type TableValue } from './tables.js';

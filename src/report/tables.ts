@@ -8,17 +8,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { CORRUPTION_FAMILIES } from '../../corruptions/types.js';
-import type { CellResult } from '../suite/records.js';
-import {
-  checkpointNames,
-  corruptionSummary,
-  epsKey,
-  estimate,
-  summaryRows,
-  worstCase,
-  type Estimate,
-  type RunData,
-} from '../suite/summary.js';
+import type { CellResult } from '../rundir/records.js';
+import { checkpointNames, corruptionSummary, epsKey, estimate, summaryRows, worstCase, type Estimate } from '../suite/summary.js';
+import type { RunData } from '../rundir/read.js';
 import { attackLabel, escapeMarkdownCell, fmtEps, pathLabel, pct, withInterval } from './format.js';
 
 /**

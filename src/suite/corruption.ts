@@ -10,7 +10,7 @@ import { batches, toBatch } from '../data/batching.js';
 import { corruptionKey, getCorruption } from '../../corruptions/registry.js';
 import type { AnyCorruption } from '../../corruptions/types.js';
 import type { PlannedCell, PlanUnit } from './planner.js';
-import type { SuiteCellResult } from './store.js';
+import type { SuiteCellResult } from '../rundir/records.js';
 import { bar, dataFor, finishBar, model, predictCorrect, scoreFields, timingFields, type RunContext } from './context.js';
 import { adaptBatch } from '../datasets/index.js';
 import { toLabelTensor } from '../data/batching.js';

@@ -9,7 +9,7 @@ import { inputError } from '../engine/errors.js';
 import { getAttack } from '../../attacks/registry.js';
 import { getCorruption } from '../../corruptions/registry.js';
 import type { AdversarialConfig, AttackEntry, CorruptionConfig } from './config.js';
-import type { CellKind } from './records.js';
+import type { CellKind } from '../rundir/records.js';
 
 /** What the planner needs to know of a model. */
 export interface ModelInfo {

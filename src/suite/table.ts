@@ -1,5 +1,5 @@
 /** Compact end-of-run tables for the terminal (the report renders the full ones). */
-import type { SuiteCellResult } from './store.js';
+import type { SuiteCellResult } from '../rundir/records.js';
 
 const pct = (v: number | undefined) => (v === undefined ? '-' : (100 * v).toFixed(1));
 

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { InputError } from '../../src/engine/errors.js';
-import { readRun } from '../../src/suite/summary.js';
+import { readRun } from '../../src/rundir/read.js';
 import { compareRuns, type Comparison } from '../../src/compare/compareRuns.js';
 import { renderJunit, renderMarkdown } from '../../src/compare/render.js';
 import { compareCommand, runCompare, type CompareArgs } from '../../src/cli/compare.js';
-import type { CellResult, RunManifest } from '../../src/suite/records.js';
+import type { CellResult, RunManifest } from '../../src/rundir/records.js';
 import { cell, checkpointRef, flip, manifest, mcnemarClosedForm, randomBits, signFlipClosedForm, tempDir, writeRun } from './fixtures.js';
 
 const N = 1000;

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readRun, worstCase } from '../../src/suite/summary.js';
+import { worstCase } from '../../src/suite/summary.js';
+import { readRun } from '../../src/rundir/read.js';
 import { accuracyVsEpsTable, buildTables, corruptionTable, summaryTable, toCsv, toMarkdown, writeTables } from '../../src/report/tables.js';
 import { FIXTURE_CORRUPTIONS, FIXTURE_EPS, writeSyntheticRun } from './fixtures.js';
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeBits, wilsonInterval } from '../../src/suite/records.js';
+import { encodeBits, type GradientProbeResult, type SuiteCellResult, wilsonInterval } from '../../src/rundir/records.js';
 import { computeSanityChecks, formatSanity } from '../../src/suite/sanity.js';
-import type { GradientProbeResult, SuiteCellResult } from '../../src/suite/store.js';
 
 /** An attack cell whose first `correct` of `n` samples are correct. */
 function cell(attack: string, path: string, eps: number, correct: number, n = 100, extra: Partial<SuiteCellResult> = {}): SuiteCellResult {
