@@ -20,6 +20,7 @@ import { parseShard, planAdversarial, planCorruption, restrictPlan, shardUnits, 
 import { CLAIMS_DIR, claimOrder, claimUnit, resetClaims, startHelper } from './workers.js';
 import { checkFileNames, RUN_FILE } from '../rundir/files.js';
 import { checkRunLock, RunLock } from '../rundir/lock.js';
+import { planRecord, RUN_FORMAT } from '../rundir/manifest.js';
 import type { CheckpointRef, ProbeRecord, SanityCheck, SuiteCellResult, SuiteName, SuiteRunManifest } from '../rundir/records.js';
 import { RunStore } from '../rundir/store.js';
 import { runCleanCell, type RunContext } from './context.js';
@@ -482,7 +483,7 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
 
     const checkpoints: CheckpointRef[] = targets.map((t) => ({ ...t.ref }));
     const manifest: SuiteRunManifest = {
-      format: 'bench-run/1',
+      format: RUN_FORMAT,
       suite: config.suite,
       config: JSON.parse(JSON.stringify(manifestConfig)) as Record<string, unknown>,
       configFile: prep.configFile,
@@ -491,13 +492,15 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
       dataset: { ...(data.record ?? { name: 'fashion-mnist', split: 'test', source: data.source }), labels: config.labels },
       checkpoints,
       cells: plan.cells,
-      shard: prep.shard,
+      // bench-run/2: the shard's plan units; `plan` below is the whole run's (src/rundir/manifest.ts).
+      shard: prep.shard ? { index: prep.shard.index, count: prep.shard.count, units: plan.units.map((u) => u.id) } : null,
       backend: { name: opts.backend.name, provider: opts.backend.provider, tfjsVersion: opts.backend.tfjsVersion, workers: prep.workers },
       versions: { bench: benchVersion(), node: process.version },
       machine: machine(),
       createdAt: new Date().toISOString(),
       probes: plan.probes,
       notes: plan.notes,
+      plan: planRecord(wholePlan.units),
     };
     let store: RunStore;
     if (prep.resumed) {

@@ -150,6 +150,19 @@ describe('bench compare on two runs', () => {
     expect([e2e.failed, big.code]).toEqual([false, 0]);
   });
 
+  test('a bench-run/1 baseline (an older run directory) compares with a bench-run/2 candidate', async () => {
+    const toV2 = (m: RunManifest) => {
+      Object.assign(m, { format: 'bench-run/2', probes: [], plan: { cells: m.cells, probes: [], units: [{ id: 'all', cells: m.cells, probes: [], cost: 1 }] } });
+    };
+    const { bDir, cDir } = await pair((b) => b, toV2);
+    expect(JSON.parse(readFileSync(join(bDir, 'run.json'), 'utf8')).format).toBe('bench-run/1');
+    expect(JSON.parse(readFileSync(join(cDir, 'run.json'), 'utf8')).format).toBe('bench-run/2');
+    const { code, comparison } = await runCompare(args(bDir, cDir));
+    expect(code).toBe(0);
+    expect(comparison.verdict).toBe('PASS');
+    expect(comparison.rows.map((r) => r.id)).toContain('cnnf-pr|pgd|e2e|0.1');
+  });
+
   test('runs of different samples, seeds or configs are refused with one line naming the difference', async () => {
     const shifted = await pair((b) => b, (m) => (m.sampleIndices = m.sampleIndices.map((i) => i + 1)));
     await expect(runCompare(args(shifted.bDir, shifted.cDir))).rejects.toThrow(InputError);

@@ -102,7 +102,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'bench-images-'));
   await fixtureCheckpoint('cnn', join(root, 'cnn'), 'cnn-fmnist');
   await fixtureCheckpoint('cnnf', join(root, 'cnnf'), HOSTILE);
-  cnnf = await loadSuiteModel(join(root, 'cnnf'), 'last');
+  cnnf = await loadSuiteModel({ path: join(root, 'cnnf'), output: 'last', where: 'test' });
   const data = await loadFashionMnist('test', { limit: N });
   const x = tf.tensor4d(data.images, [N, 28, 28, 1]);
   const logits = cnnf.classifier.logits(x, 'last');
