@@ -94,7 +94,7 @@ function banners(run: RunData): string {
   if (missing.length > 0)
     out.push(
       `<div class="banner info"><b>Partial run:</b> ${run.manifest.cells.length - missing.length} of ${run.manifest.cells.length} planned cells have results` +
-        `${run.manifest.shard ? ` (shard ${run.manifest.shard.index + 1} of ${run.manifest.shard.count})` : ''}; numbers below cover the completed cells only.</div>`,
+        `${run.manifest.shard ? ` (shard ${run.manifest.shard.index} of ${run.manifest.shard.count})` : ''}; numbers below cover the completed cells only.</div>`,
     );
   const warns = run.sanity.filter((c) => c.status === 'warn');
   if (warns.length > 0)
@@ -287,7 +287,7 @@ function metadata(run: RunData): string {
       ['dataset', `${m.dataset.name} (${m.dataset.split}, ${m.dataset.source})`],
       ['samples', m.sampleIndices.length],
       ['cells', `${run.cells.length} of ${m.cells.length} planned`],
-      ['shard', m.shard ? `${m.shard.index + 1} of ${m.shard.count}` : 'whole run'],
+      ['shard', m.shard ? `${m.shard.index} of ${m.shard.count}` : 'whole run'],
       ['created', m.createdAt],
       ['last cell finished', finished ?? '—'],
       ['run directory', run.dir],
