@@ -265,12 +265,13 @@ function wholePlan(shards: Shard[]): { cells: string[]; probes: string[] | null 
 
 /**
  * The class count of each checkpoint, as the runner's sanity checks used it: the model's declared count
- * (run.json `checkpoints[].numClasses`), else the dataset's (`dataset.numClasses`), else, for runs that
- * recorded neither (bench-run/1 before issue 14), the built-in dataset of that name; null when unknown.
+ * (run.json `checkpoints[].numClasses`), else the dataset's (`dataset.numClasses`), else, for bench-run/1
+ * runs that recorded neither (made before issue 14), the built-in dataset of that name; null when unknown.
  */
 export function classCounts(manifest: RunManifest): number[] | null {
   const name = manifest.dataset?.name;
-  const builtIn = Object.prototype.hasOwnProperty.call(DATASETS, name) ? DATASETS[name].classNames.length : undefined;
+  const builtIn =
+    manifest.format === 'bench-run/1' && Object.prototype.hasOwnProperty.call(DATASETS, name) ? DATASETS[name].classNames.length : undefined;
   const fromDataset = typeof manifest.dataset?.numClasses === 'number' && manifest.dataset.numClasses > 0 ? manifest.dataset.numClasses : builtIn;
   const counts = manifest.checkpoints.map((c) => c.numClasses ?? fromDataset);
   return counts.every((n): n is number => typeof n === 'number') ? counts : null;

@@ -106,6 +106,8 @@ function buildFixture(opts: FixtureOptions = {}): Fixture {
     computeSanityChecks({ checkpoints: refs.map((r) => ({ name: r.name, numClasses: 10 })), cells: ordered(cellIds, cells), probes: ordered(probeIds, probes) });
 
   const v1: SuiteRunManifest = { ...manifest(refs, SAMPLES, plan.cells, config as unknown as Record<string, unknown>), probes: plan.probes, notes: plan.notes };
+  // bench-run/2 runs record the dataset's class count (the runner writes the whole DatasetRecord).
+  if (format === 'v2') v1.dataset = { ...v1.dataset, numClasses: 10 };
   if (opts.dataset) v1.dataset = opts.dataset;
   const base: SuiteRunManifest = format === 'v2' ? { ...v1, format: 'bench-run/2', plan: planRecord(plan.units) } : v1;
   const full = writeDir(join(root, 'full'), base, ordered(plan.cells, cells), ordered(plan.probes, probes), sanityOf(plan.cells, plan.probes));
