@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { handler, startBackend, withBackendOption } from './common.js';
 import { inputError } from '../engine/errors.js';
-import { readRun } from '../suite/summary.js';
+import { readRun } from '../rundir/read.js';
 import { executeRun, prepareRun } from '../suite/runner.js';
 import { checkGates, compareRuns, DEFAULT_GATES, exitCodeOf, type Comparison } from '../compare/compareRuns.js';
 import { renderJson, renderJunit, renderMarkdown } from '../compare/render.js';

@@ -26,8 +26,9 @@
  */
 import { join } from 'node:path';
 import { inputError } from '../engine/errors.js';
-import { decodeBits, type CellResult } from '../suite/records.js';
-import { epsKey, missingCells, runThreatModels, type RunData } from '../suite/summary.js';
+import { decodeBits, type CellResult } from '../rundir/records.js';
+import { missingCells, type RunData } from '../rundir/read.js';
+import { epsKey, runThreatModels } from '../suite/summary.js';
 import { normSymbol, threatModelOf } from '../../attacks/threatModels.js';
 import { assertComparable, cellKey } from './identity.js';
 import { discordantCounts, mcnemarExact, signFlipTest } from './pairedTests.js';

@@ -14,7 +14,7 @@
  */
 import { join } from 'node:path';
 import { inputError } from '../engine/errors.js';
-import type { CellResult, RunManifest } from '../suite/records.js';
+import type { CellResult, RunManifest } from '../rundir/records.js';
 import { epsKey } from '../suite/summary.js';
 
 export const COMPARE_RULE = 'runs of one config, seed and sample set; only the checkpoints may differ';

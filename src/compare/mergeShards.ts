@@ -4,36 +4,29 @@
  *
  * Every shard's run.json must describe the same run: identical except `shard`, the fields that say
  * where and when a shard ran (`createdAt`, `machine`: CI shards run on different hosts) and the shard's
- * part of the plan (`cells`, `probes`). When every shard lists the whole plan, that is the merged order;
- * when each lists its own part, the parts must be disjoint and the order is rebuilt by the planner
- * (planOrder.ts). The merged run.json is the lowest shard's with the whole plan, `shard: null` and the
- * earliest createdAt; merge.json records each shard's host and time. Example images (images/, written by
- * shard 1 only and deterministic) are copied byte for byte. Cells must parse, pass their checksums (their own and the shard's checksums.json, store.ts), be in the plan and agree with their correctness bits; a cell found in two
- * shard directories (a retried shard) is taken once when its results agree and refused when they differ.
- * The merged run gets the checksums.json an unsharded run's lead writes.
+ * part of the plan (`cells`, `probes`). So the config, checkpoints, dataset record and, in bench-run/2,
+ * the whole plan (`plan`) are the same in every shard.
+ * - bench-run/2 (src/rundir/manifest.ts): the shards' `shard.units` must partition `plan.units` (a unit
+ *   in two shards, or in none, is refused naming it); the merged order is `plan`'s. A plain union: the
+ *   planner is not run.
+ * - bench-run/1: when every shard lists the whole plan, that is the merged order; when each lists its own
+ *   part, the parts must be disjoint and the order is rebuilt by the planner (planOrder.ts).
+ * The merged run.json is the lowest shard's with the whole plan, `shard: null` and the earliest createdAt;
+ * merge.json records each shard's host and time. Example images (images/, written by shard 1 only and
+ * deterministic) are copied byte for byte. Cells must parse, pass their checksums (their own and the
+ * shard's checksums.json, src/rundir/checksums.ts), be in the plan and agree with their correctness bits;
+ * a cell found in two shard directories (a retried shard) is taken once when its results agree and
+ * refused when they differ. Sanity checks are recomputed over the union (class counts from run.json). The
+ * merged run gets the checksums.json an unsharded run's lead writes.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InputError, inputError } from '../engine/errors.js';
-import { cellFileName, decodeBits, type RunManifest, type SanityCheck } from '../suite/records.js';
-import {
-  CELLS_DIR,
-  IMAGES_DIR,
-  missingListed,
-  PROBES_DIR,
-  readChecksums,
-  recordChecksum,
-  RUN_FILE,
-  SANITY_FILE,
-  sha256Hex,
-  verifiedRecord,
-  verifySanityBytes,
-  writeChecksums,
-  writeFileAtomic,
-  type ChecksumManifest,
-  type ProbeRecord,
-  type SuiteCellResult,
-} from '../suite/store.js';
+import { writeFileAtomic } from '../rundir/atomic.js';
+import { type ChecksumManifest, missingListed, readChecksums, recordChecksum, sha256Hex, verifiedRecord, verifySanityBytes, writeChecksums } from '../rundir/checksums.js';
+import { checkManifest } from '../rundir/manifest.js';
+import { cellFileName, CELLS_DIR, IMAGES_DIR, PROBES_DIR, RUN_FILE, SANITY_FILE } from '../rundir/files.js';
+import { decodeBits, type ProbeRecord, type RunManifest, type SanityCheck, type SuiteCellResult } from '../rundir/records.js';
 import { computeSanityChecks } from '../suite/sanity.js';
 import { DATASETS } from '../data/datasets.js';
 import { brief, canonicalJson, firstDifference } from './identity.js';
@@ -114,16 +107,14 @@ function parse(file: string, text: string, what: string): unknown {
 
 async function readShard(dir: string): Promise<Shard> {
   const file = join(dir, RUN_FILE);
-  const m = parse(file, await readText(file, 'run manifest (run.json)'), 'run manifest');
-  if (!isObject(m) || m.format !== 'bench-run/1') throw inputError(file, 'format: not a run manifest', '"bench-run/1"');
-  if (!Array.isArray(m.cells)) throw inputError(file, 'cells: missing or not an array');
-  const s = m.shard;
+  const m = checkManifest(file, parse(file, await readText(file, 'run manifest (run.json)'), 'run manifest'));
+  const s = m.shard as unknown;
   if (!isObject(s)) throw inputError(file, `shard: ${brief(s)}, not a shard of a run`, 'run directories written by `bench run --shard i/n`');
   const index = s.index;
   const count = s.count;
   if (!Number.isInteger(count) || (count as number) < 1 || !Number.isInteger(index) || (index as number) < 1 || (index as number) > (count as number))
     throw inputError(file, `shard: ${brief(s)} is not a shard index i of n`, '{"index": i, "count": n} with 1 <= i <= n');
-  return { dir, manifest: m as unknown as Shard['manifest'], index: index as number, count: count as number };
+  return { dir, manifest: m as Shard['manifest'], index: index as number, count: count as number };
 }
 
 function withoutPerShardFields(m: RunManifest): { [k: string]: unknown } {
@@ -218,9 +209,39 @@ export function mergeSanity(perShard: SanityCheck[][]): { checks: SanityCheck[];
 const sameList = (a: readonly string[] | undefined, b: readonly string[] | undefined) =>
   (a === undefined) === (b === undefined) && (a ?? []).length === (b ?? []).length && (a ?? []).every((x, i) => x === b![i]);
 
-/** The whole plan's cells and probes in order: as every shard lists it, or rebuilt from the shards' parts. */
+/**
+ * bench-run/2: the recorded plan, once the shards' units are checked to partition it (every shard
+ * records the same `plan`: the run.json comparison in mergeShards made sure).
+ */
+function recordedPlan(shards: Shard[]): { cells: string[]; probes: string[] } {
+  const plan = shards[0].manifest.plan!;
+  const owner = new Map<string, Shard>();
+  for (const s of shards) {
+    const units = s.manifest.shard!.units ?? [];
+    const twin = shards.find((t) => t.index === s.index);
+    if (twin && twin !== s && !sameList(twin.manifest.shard!.units, units))
+      throw inputError(join(s.dir, RUN_FILE), `shard.units: shard ${s.index} is also ${twin.dir}, with other units`, 'one sharding of one run');
+    for (const id of units) {
+      const other = owner.get(id);
+      if (other && other.index !== s.index)
+        throw inputError(join(s.dir, RUN_FILE), `shard.units: unit ${JSON.stringify(id)} is in shard ${s.index} and in shard ${other.index} (${other.dir})`, 'shards of one sharding, which partition plan.units');
+      owner.set(id, s);
+    }
+  }
+  const orphans = plan.units.filter((u) => !owner.has(u.id));
+  if (orphans.length > 0)
+    throw inputError(
+      'bench merge',
+      `${orphans.length} unit${orphans.length > 1 ? 's' : ''} of the plan ${orphans.length > 1 ? 'are' : 'is'} in no shard's shard.units (${orphans.slice(0, 3).map((u) => JSON.stringify(u.id)).join(', ')}${orphans.length > 3 ? ', …' : ''})`,
+      'shards of one sharding, which partition plan.units',
+    );
+  return { cells: plan.cells, probes: plan.probes };
+}
+
+/** The whole plan's cells and probes in order: recorded (bench-run/2), as every shard lists it, or rebuilt from the shards' parts (bench-run/1). */
 function wholePlan(shards: Shard[]): { cells: string[]; probes: string[] | null } {
   const first = shards[0];
+  if (first.manifest.format !== 'bench-run/1') return recordedPlan(shards);
   if (shards.every((s) => sameList(s.manifest.cells, first.manifest.cells) && sameList(s.manifest.probes, first.manifest.probes)))
     return { cells: first.manifest.cells, probes: first.manifest.probes ?? null };
   const owner = new Map<string, Shard>();
@@ -240,6 +261,20 @@ function wholePlan(shards: Shard[]): { cells: string[]; probes: string[] | null 
   }
   const order = rebuildPlanOrder(first.manifest, first.dir, cells, probes);
   return { cells: order.cells, probes: first.manifest.probes === undefined ? null : order.probes };
+}
+
+/**
+ * The class count of each checkpoint, as the runner's sanity checks used it: the model's declared count
+ * (run.json `checkpoints[].numClasses`), else the dataset's (`dataset.numClasses`), else, for bench-run/1
+ * runs that recorded neither (made before issue 14), the built-in dataset of that name; null when unknown.
+ */
+export function classCounts(manifest: RunManifest): number[] | null {
+  const name = manifest.dataset?.name;
+  const builtIn =
+    manifest.format === 'bench-run/1' && Object.prototype.hasOwnProperty.call(DATASETS, name) ? DATASETS[name].classNames.length : undefined;
+  const fromDataset = typeof manifest.dataset?.numClasses === 'number' && manifest.dataset.numClasses > 0 ? manifest.dataset.numClasses : builtIn;
+  const counts = manifest.checkpoints.map((c) => c.numClasses ?? fromDataset);
+  return counts.every((n): n is number => typeof n === 'number') ? counts : null;
 }
 
 /**
@@ -332,16 +367,14 @@ export async function mergeShards(dirs: readonly string[], options: MergeOptions
     sanityPerShard.push(v as SanityCheck[]);
   }
   // The checks are computed from the records (sanity.ts), so the merged run's are those of an unsharded
-  // run: recompute them over all cells and probes. Only an unknown dataset (no class count) falls back to
-  // picking each check from the shard that had its probes.
+  // run: recompute them over all cells and probes. Only an unknown class count (classCounts) falls back
+  // to picking each check from the shard that had its probes.
   let sanity: SanityCheck[] = [];
   if (sanityPerShard.length > 0) {
-    const name = first.manifest.dataset?.name;
-    const dataset = Object.prototype.hasOwnProperty.call(DATASETS, name) ? DATASETS[name] : undefined;
-    if (dataset) {
-      const numClasses = dataset.classNames.length;
+    const counts = classCounts(first.manifest);
+    if (counts) {
       sanity = computeSanityChecks({
-        checkpoints: first.manifest.checkpoints.map((c) => ({ name: c.name, numClasses })),
+        checkpoints: first.manifest.checkpoints.map((c, i) => ({ name: c.name, numClasses: counts[i] })),
         cells: plan.flatMap((id) => (cells.has(id) ? [cells.get(id)!.value as unknown as SuiteCellResult] : [])),
         probes: (probePlan ?? [...probes.keys()]).flatMap((id) => (probes.has(id) ? [probes.get(id)!.value as unknown as ProbeRecord] : [])),
       });
@@ -370,7 +403,7 @@ export async function mergeShards(dirs: readonly string[], options: MergeOptions
     await writeFileAtomic(join(out, SANITY_FILE), text);
     checksums.sanity = sha256Hex(text);
   }
-  // The merged run's checksum manifest, as the unsharded run's lead writes it (store.ts).
+  // The merged run's checksum manifest, as the unsharded run's lead writes it (src/rundir/checksums.ts).
   await writeChecksums(out, checksums);
   for (const [name, image] of await collectImages(shards, notes)) await writeFileAtomic(join(out, IMAGES_DIR, name), image.bytes);
 

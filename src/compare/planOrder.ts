@@ -1,5 +1,7 @@
 /**
- * The full plan of a sharded run, rebuilt from a shard's run.json. `bench run --shard i/n` records only
+ * The full plan of a sharded bench-run/1 run, rebuilt from a shard's run.json: the fallback for shards
+ * written before run.json recorded the whole plan (bench-run/2 shards are merged from their recorded
+ * `plan`, src/rundir/manifest.ts; nothing here runs for them). A bench-run/1 shard records only
  * its own shard's cells and probes in run.json, each list in plan order; the interleaving of the shards'
  * lists is not recoverable from the lists alone, so the planner is run again on the recorded config and
  * checkpoints (it is deterministic and needs no model or image: names, cycles and outputs are in
@@ -9,7 +11,7 @@
  */
 import { join } from 'node:path';
 import { inputError } from '../engine/errors.js';
-import type { RunManifest } from '../suite/records.js';
+import type { RunManifest } from '../rundir/records.js';
 import { validateConfig } from '../suite/config.js';
 import { planAdversarial, planCorruption, type ModelInfo, type Plan } from '../suite/planner.js';
 

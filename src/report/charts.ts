@@ -8,13 +8,14 @@ import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { CORRUPTION_FAMILIES } from '../../corruptions/types.js';
-import { checkpointNames, corruptionSummary, epsKey, estimate, runThreatModels, worstCase, type RunData } from '../suite/summary.js';
+import { checkpointNames, corruptionSummary, epsKey, estimate, runThreatModels, worstCase } from '../suite/summary.js';
+import type { RunData } from '../rundir/read.js';
 import { normSymbol, threatModelOf } from '../../attacks/threatModels.js';
 import type { ThreatModel } from '../../attacks/types.js';
 import { attackSeries } from './tables.js';
 import { attackLabel, checkpointColour } from './format.js';
 import { listAttacks } from '../../attacks/registry.js';
-import type { SuiteCellResult as CellResult } from '../suite/store.js';
+import type { SuiteCellResult as CellResult } from '../rundir/records.js';
 
 export interface Chart {
   id: string;

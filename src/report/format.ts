@@ -2,7 +2,7 @@
  * Number formatting, labels and escaping shared by tables, charts and the HTML page, so the same
  * quantity reads the same everywhere.
  */
-import type { CellResult } from '../suite/records.js';
+import type { CellResult } from '../rundir/records.js';
 import type { Estimate } from '../suite/summary.js';
 import { normSymbol } from '../../attacks/threatModels.js';
 import type { ThreatModel } from '../../attacks/types.js';

@@ -4,8 +4,9 @@
  * network request. Every string that comes from a config, a checkpoint or a file name is HTML-escaped.
  */
 import { basename } from 'node:path';
-import type { SanityCheck } from '../suite/records.js';
-import { checkpointNames, missingCells, summaryRows, type RunData, type SummaryRow } from '../suite/summary.js';
+import type { SanityCheck } from '../rundir/records.js';
+import { checkpointNames, summaryRows, type SummaryRow } from '../suite/summary.js';
+import { missingCells, type RunData } from '../rundir/read.js';
 import type { Chart } from './charts.js';
 import { checkpointColour, epsWithNorm, escapeHtml, jsonForScript, pct, pctOrInfinity } from './format.js';
 import { displayValue, isEstimate, isRatioInterval, type Table, type TableValue } from './tables.js';
@@ -105,7 +106,7 @@ function banners(run: RunData, rows: SummaryRow[]): string {
   if (missing.length > 0)
     out.push(
       `<div class="banner info"><b>Partial run:</b> ${run.manifest.cells.length - missing.length} of ${run.manifest.cells.length} planned cells have results` +
-        `${run.manifest.shard ? ` (shard ${run.manifest.shard.index + 1} of ${run.manifest.shard.count})` : ''}; numbers below cover the completed cells only.</div>`,
+        `${run.manifest.shard ? ` (shard ${run.manifest.shard.index} of ${run.manifest.shard.count})` : ''}; numbers below cover the completed cells only.</div>`,
     );
   const softmax = run.manifest.checkpoints.filter((c) => c.scores === 'log-probabilities').map((c) => c.name);
   if (softmax.length > 0)
@@ -322,7 +323,7 @@ function metadata(run: RunData): string {
       ...(d.files && d.files.length > 0 ? ([['dataset sha256', d.files.map((f) => `${f.path.split('/').pop()} ${f.sha256.slice(0, 12)}…`).join(', ')]] as [string, unknown][]) : []),
       ['samples', m.sampleIndices.length],
       ['cells', `${run.cells.length} of ${m.cells.length} planned`],
-      ['shard', m.shard ? `${m.shard.index + 1} of ${m.shard.count}` : 'whole run'],
+      ['shard', m.shard ? `${m.shard.index} of ${m.shard.count}` : 'whole run'],
       ['created', m.createdAt],
       ['last cell finished', finished ?? '—'],
       ['run directory', run.dir],

@@ -5,7 +5,7 @@
 import { readdir, readFile, mkdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { readRun } from '../suite/summary.js';
+import { readRun } from '../rundir/read.js';
 import { buildCharts, writeCharts } from './charts.js';
 import { renderHtml, type ReportImage, type ReportScripts } from './html.js';
 import { buildTables, writeTables } from './tables.js';

@@ -8,7 +8,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { CORRUPTION_FAMILIES } from '../../corruptions/types.js';
-import type { CellResult } from '../suite/records.js';
+import type { CellResult } from '../rundir/records.js';
+import type { RunData } from '../rundir/read.js';
 import {
   checkpointNames,
   corruptionSummary,
@@ -20,7 +21,6 @@ import {
   MCE_BOOTSTRAP,
   type CorruptionEntry,
   type Estimate,
-  type RunData,
 } from '../suite/summary.js';
 import { attackLabel, epsCsv, epsWithNorm, escapeMarkdownCell, fmtEps, pathLabel, pct, ratioWithInterval, withInterval } from './format.js';
 import { normSymbol, threatModelOf } from '../../attacks/threatModels.js';

@@ -13,9 +13,8 @@ import { getAttack } from '../../attacks/registry.js';
 import { transferAttack } from '../../attacks/transfer.js';
 import type { AnyAttack } from '../../attacks/types.js';
 import { guardQueries } from '../models/queryGuard.js';
-import { decodeBits } from './records.js';
+import { decodeBits, type GradientProbeResult, type SuiteCellResult } from '../rundir/records.js';
 import { attackId, type GradientProbeSpec, type PlannedCell, type PlanUnit } from './planner.js';
-import type { GradientProbeResult, SuiteCellResult } from './store.js';
 import {
   bar,
   cleanCorrect,

@@ -17,7 +17,7 @@ import type { ThreatModel } from '../../attacks/types.js';
 import { didYouMean } from '../engine/suggest.js';
 import { CORRUPTION_NAMES, getCorruption } from '../../corruptions/registry.js';
 import { MAX_SEVERITY } from '../../corruptions/types.js';
-import type { SuiteName } from './records.js';
+import type { SuiteName } from '../rundir/records.js';
 
 export const SUITE_NAMES: readonly SuiteName[] = ['adversarial', 'corruption'];
 

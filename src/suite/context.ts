@@ -8,10 +8,10 @@ import type { ImageDataset } from '../data/fashionMnist.js';
 import { batches, toBatch } from '../data/batching.js';
 import type { Classifier, LossAndGradOptions } from '../models/classifier.js';
 import { predictClasses, rowHasNonFinite } from '../models/decision.js';
-import { decodeBits, encodeBits, wilsonInterval } from './records.js';
+import { decodeBits, encodeBits, type SuiteCellResult, wilsonInterval } from '../rundir/records.js';
+import type { RunStore } from '../rundir/store.js';
 import type { SuiteModel } from './loadClassifier.js';
 import { cleanId } from './planner.js';
-import type { RunStore, SuiteCellResult } from './store.js';
 
 export interface RunContext {
   /** The evaluated images as read: row r has global sample index data.offset + r. */

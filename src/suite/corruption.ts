@@ -11,7 +11,7 @@ import { corruptionKey, getCorruption } from '../../corruptions/registry.js';
 import type { AnyCorruption } from '../../corruptions/types.js';
 import { guardQueries } from '../models/queryGuard.js';
 import type { PlannedCell, PlanUnit } from './planner.js';
-import type { SuiteCellResult } from './store.js';
+import type { SuiteCellResult } from '../rundir/records.js';
 import { bar, dataFor, finishBar, judge, model, nonFiniteField, scoreFields, timingFields, type RunContext } from './context.js';
 import { adaptBatch } from '../datasets/index.js';
 import { toLabelTensor } from '../data/batching.js';

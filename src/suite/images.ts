@@ -39,8 +39,9 @@ import { cleanCorrect, dataFor, model, type RunContext } from './context.js';
 import { adaptBatch } from '../datasets/index.js';
 import type { CorruptionLookup } from './corruption.js';
 import { distinctPaths, pathsFor, type AttackSpec, type Plan, type PlannedCell, type PlanUnit } from './planner.js';
-import { decodeBits } from './records.js';
-import { IMAGES_DIR, writeFileAtomic } from './store.js';
+import { writeFileAtomic } from '../rundir/atomic.js';
+import { IMAGES_DIR } from '../rundir/files.js';
+import { decodeBits } from '../rundir/records.js';
 import { normSymbol } from '../../attacks/threatModels.js';
 
 export { IMAGES_DIR };

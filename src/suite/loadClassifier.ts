@@ -5,7 +5,7 @@ import { MANIFEST_FILE } from '../models/checkpoint.js';
 import type { DeclaredClassifier } from '../models/classifier.js';
 import { loadModel, type CostHints, type ModelDescription, type ModelOptions } from '../models/families/index.js';
 import type { CnnfLoadedModel } from '../models/families/cnnf.js';
-import type { CheckpointRef } from './records.js';
+import type { CheckpointRef } from '../rundir/records.js';
 
 /** A model loaded for evaluation: the classifier attacks see, and how run.json names it. */
 export interface SuiteModel {

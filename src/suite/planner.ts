@@ -11,7 +11,7 @@ import { getAttack } from '../../attacks/registry.js';
 import { getCorruption } from '../../corruptions/registry.js';
 import { chooseProbeAttack } from './probeAttack.js';
 import { epsilonsFor, type AdversarialConfig, type AttackEntry, type CorruptionConfig } from './config.js';
-import type { CellKind } from './records.js';
+import type { CellKind } from '../rundir/records.js';
 
 /** What the planner needs to know of a model. */
 export interface ModelInfo {

@@ -18,9 +18,11 @@ import { applyOverrides, readJsonFile, SUITE_NAMES, validateConfig, type ConfigO
 import { loadSuiteModel, type SuiteModel } from './loadClassifier.js';
 import { parseShard, planAdversarial, planCorruption, restrictPlan, shardUnits, type ModelInfo, type Plan, type PlanUnit, type Shard } from './planner.js';
 import { CLAIMS_DIR, claimOrder, claimUnit, resetClaims, startHelper } from './workers.js';
-import type { CheckpointRef, SanityCheck, SuiteName } from './records.js';
-import { checkFileNames, RUN_FILE, RunStore, type ProbeRecord, type SuiteCellResult, type SuiteRunManifest } from './store.js';
-import { checkRunLock, RunLock } from './lock.js';
+import { checkFileNames, RUN_FILE } from '../rundir/files.js';
+import { checkRunLock, RunLock } from '../rundir/lock.js';
+import { planRecord, RUN_FORMAT } from '../rundir/manifest.js';
+import type { CheckpointRef, ProbeRecord, SanityCheck, SuiteCellResult, SuiteName, SuiteRunManifest } from '../rundir/records.js';
+import { RunStore } from '../rundir/store.js';
 import { runCleanCell, type RunContext } from './context.js';
 import { runAttackUnit, runGradientProbe } from './adversarial.js';
 import { runCorruptionUnit, type CorruptionLookup } from './corruption.js';
@@ -396,7 +398,7 @@ export async function reportHook(runDir: string, say: (s: string) => void): Prom
 
 /**
  * Loads models and data, plans, writes the run directory, runs every missing cell, prints the summary.
- * The lead process holds the run directory's lock (lock.ts) throughout and releases it on return and on
+ * The lead process holds the run directory's lock (src/rundir/lock.ts) throughout and releases it on return and on
  * error. A write failure (disk full, ...) is a StorageError naming the file; the cells already written
  * stay intact and the message says how to resume.
  */
@@ -484,7 +486,7 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
 
     const checkpoints: CheckpointRef[] = targets.map((t) => ({ ...t.ref }));
     const manifest: SuiteRunManifest = {
-      format: 'bench-run/1',
+      format: RUN_FORMAT,
       suite: config.suite,
       config: JSON.parse(JSON.stringify(manifestConfig)) as Record<string, unknown>,
       configFile: prep.configFile,
@@ -493,13 +495,15 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
       dataset: { ...(data.record ?? { name: 'fashion-mnist', split: 'test', source: data.source }), labels: config.labels },
       checkpoints,
       cells: plan.cells,
-      shard: prep.shard,
+      // bench-run/2: the shard's plan units; `plan` below is the whole run's (src/rundir/manifest.ts).
+      shard: prep.shard ? { index: prep.shard.index, count: prep.shard.count, units: plan.units.map((u) => u.id) } : null,
       backend: { name: opts.backend.name, provider: opts.backend.provider, tfjsVersion: opts.backend.tfjsVersion, workers: prep.workers },
       versions: { bench: benchVersion(), node: process.version },
       machine: machine(),
       createdAt: new Date().toISOString(),
       probes: plan.probes,
       notes: plan.notes,
+      plan: planRecord(wholePlan.units),
     };
     let store: RunStore;
     if (prep.resumed) {
@@ -572,7 +576,7 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
       });
       await store.writeSanity(sanity);
     }
-    // The run's manifest of record checksums, from the files on disk (store.ts).
+    // The run's manifest of record checksums, from the files on disk (src/rundir/store.ts).
     const unverified = await store.writeChecksums(plan.cells, plan.probes);
     if (unverified.length > 0) process.stderr.write(`warning: ${unverified.length} record(s) missing or corrupt at the end of the run: ${unverified.slice(0, 3).join(', ')}\n`);
 

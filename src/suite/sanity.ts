@@ -16,11 +16,10 @@
  * each probe cell records it (field `probe`). Everything is computed from the stored records, so a resumed or merged run gets the same checks.
  * "Beyond the interval" means outside the reference value's 95% Wilson interval.
  */
-import { decodeBits, wilsonInterval, type SanityCheck } from './records.js';
+import { decodeBits, type GradientProbeResult, type ProbeRecord, type SanityCheck, type SuiteCellResult, wilsonInterval } from '../rundir/records.js';
 import { LARGE_EPS } from './planner.js';
 import { listAttacks } from '../../attacks/registry.js';
 import { threatModelOf } from '../../attacks/threatModels.js';
-import type { GradientProbeResult, ProbeRecord, SuiteCellResult } from './store.js';
 
 export interface SanityInput {
   /** Evaluated checkpoints and their class counts (chance = 1 / classes). */

@@ -1,26 +1,17 @@
 /**
  * Derived results of a run directory: everything here is computed from the records (run.json,
- * cells/*.json, sanity.json) alone, so tables, charts, reports and comparisons agree with each other
- * and can be re-rendered at any time.
+ * cells/*.json, sanity.json; read by src/rundir/read.ts) alone, so tables, charts, reports and
+ * comparisons agree with each other and can be re-rendered at any time.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InputError, inputError } from '../engine/errors.js';
-import { decodeBits, wilsonInterval, type CellResult, type RunManifest, type SanityCheck } from './records.js';
-import { missingListed, readChecksums, verifiedRecord, verifySanityBytes } from './store.js';
+import { inputError } from '../engine/errors.js';
+import { RUN_FILE } from '../rundir/files.js';
+import type { RunData } from '../rundir/read.js';
+import { decodeBits, wilsonInterval, type CellResult } from '../rundir/records.js';
 import { DEFAULT_BOOTSTRAP_SEED } from './bootstrap.js';
 import { computeMce, type CorruptionBits, type Excluded } from './mce.js';
 import { THREAT_MODELS, threatModelOf } from '../../attacks/threatModels.js';
 import type { ThreatModel } from '../../attacks/types.js';
-
-export interface RunData {
-  dir: string;
-  manifest: RunManifest;
-  /** Completed cells, in the manifest's planned order (cells the manifest does not list come last). */
-  cells: CellResult[];
-  /** Empty when the run wrote no sanity.json (e.g. a corruption-only run). */
-  sanity: SanityCheck[];
-}
 
 /** An accuracy with its 95% Wilson interval. */
 export interface Estimate {
@@ -28,109 +19,6 @@ export interface Estimate {
   ci95: [number, number];
   correct: number;
   samples: number;
-}
-
-export const RUN_FILE = 'run.json';
-export const CELLS_DIR = 'cells';
-export const SANITY_FILE = 'sanity.json';
-
-async function readJson(file: string, what: string, onText?: (text: string) => void): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw inputError(file, `no ${what} here`, `a run directory written by \`bench run\``);
-    throw inputError(file, `cannot read ${what} (${code ?? String(err)})`);
-  }
-  onText?.(text);
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw inputError(file, `${what} is not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')})`);
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function checkManifest(file: string, v: unknown): RunManifest {
-  if (!isObject(v)) throw inputError(file, 'run manifest is not a JSON object');
-  if (v.format !== 'bench-run/1') throw inputError(file, `format: ${JSON.stringify(v.format)} is not a run manifest`, '"bench-run/1"');
-  for (const field of ['checkpoints', 'cells', 'sampleIndices'] as const)
-    if (!Array.isArray(v[field])) throw inputError(file, `${field}: missing or not an array`);
-  if (!isObject(v.config)) throw inputError(file, 'config: missing or not an object');
-  return v as unknown as RunManifest;
-}
-
-function checkCell(file: string, v: unknown): CellResult {
-  if (!isObject(v)) throw inputError(file, 'cell result is not a JSON object');
-  if (v.format !== 'bench-cell/1') throw inputError(file, `format: ${JSON.stringify(v.format)} is not a cell result`, '"bench-cell/1"');
-  if (typeof v.id !== 'string') throw inputError(file, 'id: missing');
-  if (v.kind !== 'clean' && v.kind !== 'attack' && v.kind !== 'corruption')
-    throw inputError(file, `kind: ${JSON.stringify(v.kind)} is not a cell kind`, 'clean, attack, corruption');
-  if (typeof v.checkpoint !== 'string') throw inputError(file, 'checkpoint: missing');
-  if (!Number.isInteger(v.samples) || (v.samples as number) < 0) throw inputError(file, 'samples: not a count');
-  if (!Number.isInteger(v.correct)) throw inputError(file, 'correct: not a count');
-  if (typeof v.correctBits !== 'string') throw inputError(file, 'correctBits: missing');
-  if (v.kind === 'attack' && typeof v.eps !== 'number') throw inputError(file, 'eps: an attack cell needs a number');
-  if (v.kind === 'corruption' && (typeof v.corruption !== 'string' || typeof v.severity !== 'number'))
-    throw inputError(file, 'corruption/severity: a corruption cell needs both');
-  return v as unknown as CellResult;
-}
-
-/**
- * Reads a run directory; an InputError names the file that is missing or corrupt. Every cell is checked
- * against its checksum and, when the run has finished (checksums.json), against the run's list: a corrupt
- * record is refused, never used (store.ts).
- */
-export async function readRun(dir: string): Promise<RunData> {
-  if (!(await exists(dir))) throw inputError(dir, 'no such run directory');
-  const manifest = checkManifest(join(dir, RUN_FILE), await readJson(join(dir, RUN_FILE), 'run manifest (run.json)'));
-  const listed = await readChecksums(dir);
-  let names: string[] = [];
-  try {
-    // Dot-files are the runner's temporary files (written, fsynced, then renamed into place).
-    names = (await readdir(join(dir, CELLS_DIR))).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw inputError(join(dir, CELLS_DIR), `cannot list cells (${String(err)})`);
-  }
-  const cells: CellResult[] = [];
-  for (const name of names) {
-    const file = join(dir, CELLS_DIR, name);
-    cells.push(checkCell(file, verifiedRecord(file, await readJson(file, 'cell result'), listed, 'cells')));
-  }
-  const gone = missingListed(dir, listed, 'cells', new Set(cells.map((c) => c.id)));
-  if (gone) throw new InputError(gone);
-  const order = new Map(manifest.cells.map((id, i) => [id, i]));
-  cells.sort((a, b) => (order.get(a.id) ?? Infinity) - (order.get(b.id) ?? Infinity));
-
-  // sanity.json is optional: a corruption-only run computes none.
-  const sanityFile = join(dir, SANITY_FILE);
-  let sanity: SanityCheck[] = [];
-  if (await exists(sanityFile)) {
-    const v = await readJson(sanityFile, 'sanity checks', (text) => verifySanityBytes(sanityFile, text, listed));
-    if (!Array.isArray(v) || !v.every((x) => isObject(x) && typeof x.name === 'string' && typeof x.status === 'string'))
-      throw inputError(sanityFile, 'sanity checks are not an array of {checkpoint, name, status, detail, numbers}');
-    sanity = v as SanityCheck[];
-  }
-  return { dir, manifest, cells, sanity };
-}
-
-/** Planned cell ids without a result file: a run still going, interrupted, or one shard of several. */
-export function missingCells(run: RunData): string[] {
-  const done = new Set(run.cells.map((c) => c.id));
-  return run.manifest.cells.filter((id) => !done.has(id));
 }
 
 /** Checkpoint names in the manifest's order, then any that only cells mention. */

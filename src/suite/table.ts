@@ -1,5 +1,5 @@
 /** Compact end-of-run tables for the terminal (the report renders the full ones). */
-import type { SuiteCellResult } from './store.js';
+import type { SuiteCellResult } from '../rundir/records.js';
 import { mceNotes, type CorruptionSummary } from './summary.js';
 import { normSymbol, THREAT_MODELS, threatModelOf } from '../../attacks/threatModels.js';
 

@@ -4,11 +4,11 @@ import yargs from 'yargs';
 import { describe, expect, test } from 'vitest';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { InputError } from '../../src/engine/errors.js';
-import { readRun } from '../../src/suite/summary.js';
+import { readRun } from '../../src/rundir/read.js';
 import { compareRuns, type Comparison } from '../../src/compare/compareRuns.js';
 import { renderJunit, renderMarkdown } from '../../src/compare/render.js';
 import { compareCommand, runCompare, type CompareArgs } from '../../src/cli/compare.js';
-import type { CellResult, RunManifest } from '../../src/suite/records.js';
+import type { CellResult, RunManifest } from '../../src/rundir/records.js';
 import { cell, checkpointRef, flip, manifest, mcnemarClosedForm, randomBits, signFlipClosedForm, tempDir, writeRun } from './fixtures.js';
 
 const N = 1000;
@@ -153,6 +153,19 @@ describe('bench compare on two runs', () => {
     // With --max-drop 10 (the smallest 50 images support: 5 samples allowed, 6 detectable) it is a conclusive pass.
     const wide = await runCompare(args(noisy.bDir, noisy.cDir, { maxDrop: 10 }));
     expect([wide.comparison.verdict, wide.code]).toEqual(['PASS', 0]);
+  });
+
+  test('a bench-run/1 baseline (an older run directory) compares with a bench-run/2 candidate', async () => {
+    const toV2 = (m: RunManifest) => {
+      Object.assign(m, { format: 'bench-run/2', probes: [], plan: { cells: m.cells, probes: [], units: [{ id: 'all', cells: m.cells, probes: [], cost: 1 }] } });
+    };
+    const { bDir, cDir } = await pair((b) => b, toV2);
+    expect(JSON.parse(readFileSync(join(bDir, 'run.json'), 'utf8')).format).toBe('bench-run/1');
+    expect(JSON.parse(readFileSync(join(cDir, 'run.json'), 'utf8')).format).toBe('bench-run/2');
+    const { code, comparison } = await runCompare(args(bDir, cDir));
+    expect(code).toBe(0);
+    expect(comparison.verdict).toBe('PASS');
+    expect(comparison.rows.map((r) => r.id)).toContain('cnnf-pr|pgd|e2e|0.1');
   });
 
   test('runs of different samples, seeds or configs are refused with one line naming the difference', async () => {

@@ -1,12 +1,13 @@
 /**
- * Synthetic run directories in the record format of src/suite/records.ts (pure JSON, no model), and
+ * Synthetic run directories in the record format of src/rundir/records.ts (pure JSON, no model), and
  * independent closed forms of the paired tests in exact integer arithmetic.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cellFileName, encodeBits, wilsonInterval, type CellResult, type CheckpointRef, type RunManifest } from '../../src/suite/records.js';
-import { sealedJson } from '../../src/suite/store.js';
+import { sealedJson } from '../../src/rundir/checksums.js';
+import { cellFileName } from '../../src/rundir/files.js';
+import { type CellResult, type CheckpointRef, encodeBits, type RunManifest, wilsonInterval } from '../../src/rundir/records.js';
 import { mulberry32 } from '../helpers/mulberry32.js';
 
 export { mulberry32 };

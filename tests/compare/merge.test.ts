@@ -1,17 +1,22 @@
 /**
  * `bench merge` on synthetic shard directories: the shards are cut from one planned run with the
- * runner's own sharding (planner.shardUnits / restrictPlan), their records written as the runner writes
- * them; merging them must give back the unsharded run.
+ * runner's own sharding (planner.shardUnits / restrictPlan), their records and run.json written as the
+ * runner writes them (bench-run/2: the whole plan and the shard's units, rundir/manifest.ts planRecord;
+ * or the older bench-run/1); merging them must give back the unsharded run.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { InputError } from '../../src/engine/errors.js';
 import { validateConfig, type AdversarialConfig } from '../../src/suite/config.js';
-import { planAdversarial, restrictPlan, shardUnits, type ModelInfo, type Plan, type PlannedCell } from '../../src/suite/planner.js';
-import { cellFileName, type SanityCheck } from '../../src/suite/records.js';
+import { planAdversarial, restrictPlan, shardUnits, type ModelInfo, type Plan, type PlannedCell, type PlanUnit } from '../../src/suite/planner.js';
+import { planRecord } from '../../src/rundir/manifest.js';
+import type { RunDataset } from '../../src/rundir/records.js';
+import { sealedJson } from '../../src/rundir/checksums.js';
+import { cellFileName } from '../../src/rundir/files.js';
+import type { GradientProbeResult, ProbeRecord, SanityCheck, SuiteCellResult, SuiteRunManifest } from '../../src/rundir/records.js';
+import { RunStore } from '../../src/rundir/store.js';
 import { computeSanityChecks } from '../../src/suite/sanity.js';
-import { RunStore, sealedJson, type GradientProbeResult, type ProbeRecord, type SuiteCellResult, type SuiteRunManifest } from '../../src/suite/store.js';
 import { mergeShards } from '../../src/compare/mergeShards.js';
 import { runMerge } from '../../src/cli/merge.js';
 import { cell, checkpointRef, manifest, randomBits, tempDir } from './fixtures.js';
@@ -57,8 +62,18 @@ function writeFileAtomicSync(path: string, text: string | Buffer): void {
   writeFileSync(path, text);
 }
 
+interface FixtureOptions {
+  /** run.json format: bench-run/2 (default, what `bench run` writes) or bench-run/1 with each shard's part or the whole plan. */
+  format?: 'v2' | 'v1-parts' | 'v1-whole';
+  /** The plan's unit order (default the planner's): a recorded plan the planner would not make again. */
+  unitOrder?: (units: PlanUnit[]) => PlanUnit[];
+  /** run.json's dataset record (default the fixtures' fashion-mnist one). */
+  dataset?: RunDataset;
+}
+
 /** One planned adversarial run (a CNN and a CNN-F; FGSM and PGD on three paths; sanity probes), and its 3 shards. */
-function buildFixture(fullPlanInShards = false): Fixture {
+function buildFixture(opts: FixtureOptions = {}): Fixture {
+  const format = opts.format ?? 'v2';
   const root = tempDir('merge');
   const refs = [checkpointRef('cnn-a', 0), checkpointRef('cnnf-b', 1)];
   const config = validateConfig(
@@ -73,12 +88,13 @@ function buildFixture(fullPlanInShards = false): Fixture {
     'configs/fixture.json',
   ) as AdversarialConfig;
   const targets: ModelInfo[] = refs.map((r) => ({ name: r.name, dir: r.dir, cycles: r.cycles, output: r.output }));
-  const plan = planAdversarial({ config, targets, sources: new Map(), samples: SAMPLES });
+  const planned = planAdversarial({ config, targets, sources: new Map(), samples: SAMPLES });
+  const plan = opts.unitOrder ? restrictPlan(planned, opts.unitOrder([...planned.units])) : planned;
 
   const cells = new Map<string, SuiteCellResult>();
   const probes = new Map<string, ProbeRecord>();
   let seed = 100;
-  for (const u of plan.units) {
+  for (const u of planned.units) {
     for (const c of u.cells) (u.kind === 'probe-attack' ? probes : cells).set(c.id, record(c, seed++));
     for (const g of u.gradientProbes) {
       const rec: GradientProbeResult = { format: 'bench-gradient-probe/1', id: g.id, checkpoint: g.checkpoint, path: g.path, output: 'last', samples: g.samples, zero: 0, nonFinite: 0, completedAt: '2025-01-02T03:05:00.000Z' };
@@ -89,18 +105,24 @@ function buildFixture(fullPlanInShards = false): Fixture {
   const sanityOf = (cellIds: string[], probeIds: string[]) =>
     computeSanityChecks({ checkpoints: refs.map((r) => ({ name: r.name, numClasses: 10 })), cells: ordered(cellIds, cells), probes: ordered(probeIds, probes) });
 
-  const base: SuiteRunManifest = { ...manifest(refs, SAMPLES, plan.cells, config as unknown as Record<string, unknown>), probes: plan.probes, notes: plan.notes };
+  const v1: SuiteRunManifest = { ...manifest(refs, SAMPLES, plan.cells, config as unknown as Record<string, unknown>), probes: plan.probes, notes: plan.notes };
+  // bench-run/2 runs record the dataset's class count (the runner writes the whole DatasetRecord).
+  if (format === 'v2') v1.dataset = { ...v1.dataset, numClasses: 10 };
+  if (opts.dataset) v1.dataset = opts.dataset;
+  const base: SuiteRunManifest = format === 'v2' ? { ...v1, format: 'bench-run/2', plan: planRecord(plan.units) } : v1;
   const full = writeDir(join(root, 'full'), base, ordered(plan.cells, cells), ordered(plan.probes, probes), sanityOf(plan.cells, plan.probes));
   writeImages(full);
 
   const shards: string[] = [];
   for (let index = 1; index <= SHARDS; index++) {
-    const part = restrictPlan(plan, shardUnits(plan.units, { index, count: SHARDS }));
+    const units = shardUnits(plan.units, { index, count: SHARDS });
+    const part = restrictPlan(plan, units);
+    const whole = format === 'v1-whole';
     const m: SuiteRunManifest = {
       ...base,
-      cells: fullPlanInShards ? plan.cells : part.cells,
-      probes: fullPlanInShards ? plan.probes : part.probes,
-      shard: { index, count: SHARDS },
+      cells: whole ? plan.cells : part.cells,
+      probes: whole ? plan.probes : part.probes,
+      shard: format === 'v2' ? { index, count: SHARDS, units: units.map((u) => u.id) } : { index, count: SHARDS },
       // Shards run on different hosts at different times; shard 1 started first, on the full run's host.
       createdAt: index === 1 ? base.createdAt : `2025-01-02T03:0${4 + index}:00.000Z`,
       machine: index === 1 ? base.machine : { ...base.machine, hostname: `runner-${index}` },
@@ -147,7 +169,7 @@ describe('bench merge', () => {
     expect(fx.shards.every((d) => sanity(d) !== sanity(fx.full))).toBe(true);
   });
 
-  test('merging the 3 shards (each recording its own part of the plan) gives the unsharded run, byte for byte', async () => {
+  test('merging the 3 shards (bench-run/2, each computing its own part of the plan) gives the unsharded run, byte for byte', async () => {
     const out = join(fx.root, 'merged');
     const r = await mergeShards([...fx.shards].reverse(), { out });
     expect(r.cells).toBe(fx.plan.cells.length);
@@ -161,8 +183,87 @@ describe('bench merge', () => {
     expect(provenance.shards.map((s: { index: number }) => s.index)).toEqual([1, 2, 3]);
   });
 
-  test('also when every shard records the whole plan', async () => {
-    const other = buildFixture(true);
+  test('bench-run/2 shards record the whole plan and their units; merge takes the recorded order, without re-planning', async () => {
+    const shardManifests = fx.shards.map((d) => JSON.parse(readFileSync(join(d, 'run.json'), 'utf8')));
+    for (const m of shardManifests) {
+      expect(m.format).toBe('bench-run/2');
+      expect(m.plan.cells).toEqual(fx.plan.cells);
+      expect(m.plan.probes).toEqual(fx.plan.probes);
+    }
+    expect(shardManifests.flatMap((m) => m.shard.units).sort()).toEqual(fx.plan.units.map((u) => u.id).sort());
+    // A recorded plan whose unit order the planner would not produce (e.g. a later bench version's): the
+    // merged run follows the record. Re-planning could not give this order.
+    const reversed = buildFixture({ unitOrder: (units) => units.reverse() });
+    expect(reversed.plan.cells).not.toEqual(fx.plan.cells);
+    const out = join(reversed.root, 'merged');
+    await mergeShards(reversed.shards, { out });
+    expectSameRun(out, reversed.full);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).cells).toEqual(reversed.plan.cells);
+    const { store } = await RunStore.open(reversed.full);
+    expect(await store.writeChecksums(reversed.plan.cells, reversed.plan.probes)).toEqual([]);
+    expect(readFileSync(join(out, 'checksums.json'))).toEqual(readFileSync(join(reversed.full, 'checksums.json')));
+  });
+
+  test('bench-run/2 shards whose units do not partition the plan, or with another plan, are refused naming the unit or field', async () => {
+    const other = buildFixture();
+    const file = (i: number) => join(other.shards[i], 'run.json');
+    const read = (i: number) => JSON.parse(readFileSync(file(i), 'utf8'));
+    const original = [0, 1, 2].map((i) => readFileSync(file(i), 'utf8'));
+    // Shard 3's first unit moved into shard 2 as well (its cells listed too): a unit in two shards.
+    const m2 = read(1);
+    const m3 = read(2);
+    const unit = m3.shard.units[0] as string;
+    const unitCells = other.plan.units.find((u) => u.id === unit)!;
+    const order = other.plan.units.map((u) => u.id);
+    m2.shard.units = order.filter((id) => id === unit || m2.shard.units.includes(id));
+    const part = restrictPlan(other.plan, other.plan.units.filter((u) => m2.shard.units.includes(u.id)));
+    m2.cells = part.cells;
+    m2.probes = part.probes;
+    writeFileSync(file(1), JSON.stringify(m2));
+    expect(unitCells.cells.length + unitCells.gradientProbes.length).toBeGreaterThan(0);
+    await expect(mergeShards(other.shards, { out: join(other.root, 'o1') })).rejects.toThrow(
+      new RegExp(`shard\.units: unit ${JSON.stringify(unit).replace(/[|.]/g, '\\$&')} is in shard 3 and in shard 2`),
+    );
+    // Shard 2's units dropped (its run.json then lists no cells): a unit in no shard.
+    const empty = { ...read(1), cells: [], probes: [], shard: { ...read(1).shard, units: [] } };
+    writeFileSync(file(1), JSON.stringify(empty));
+    await expect(mergeShards(other.shards, { out: join(other.root, 'o2') })).rejects.toThrow(/unit.* of the plan (is|are) in no shard's shard\.units/);
+    // Another plan (a different cost estimate) in one shard: the shards are not one run.
+    writeFileSync(file(1), original[1]);
+    const m1 = read(0);
+    m1.plan.units[0].cost += 1;
+    writeFileSync(file(0), JSON.stringify(m1));
+    await expect(mergeShards(other.shards, { out: join(other.root, 'o3') })).rejects.toThrow(/run\.json: plan\.units\[0\]\.cost differs/);
+    // A shard whose cells are not its units' cells is not a valid bench-run/2 manifest.
+    writeFileSync(file(0), original[0]);
+    const bad = read(2);
+    bad.cells = bad.cells.slice(1);
+    writeFileSync(file(2), JSON.stringify(bad));
+    await expect(mergeShards(other.shards, { out: join(other.root, 'o4') })).rejects.toThrow(/run\.json: cells: not the shard's units' cells/);
+    writeFileSync(file(2), original[2]);
+    await mergeShards(other.shards, { out: join(other.root, 'o5') });
+  });
+
+  test('the merged sanity checks use run.json\'s class counts, not a lookup of the dataset name', async () => {
+    // A dataset bench has no built-in entry for (an npz file): its class count is only in run.json.
+    const npz: RunDataset = { name: 'npz', split: 'test', source: 'npz:/data/fmnist.npz', numClasses: 10, labels: 'dataset' };
+    const other = buildFixture({ dataset: npz });
+    const out = join(other.root, 'merged');
+    const r = await mergeShards(other.shards, { out });
+    expect(r.notes).toEqual([]);
+    expectSameRun(out, other.full);
+  });
+
+  test('bench-run/1 shards (each recording its own part) still merge, the order rebuilt by the planner', async () => {
+    const other = buildFixture({ format: 'v1-parts' });
+    const out = join(other.root, 'merged');
+    await mergeShards(other.shards, { out });
+    expectSameRun(out, other.full);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).format).toBe('bench-run/1');
+  });
+
+  test('also bench-run/1 shards that each record the whole plan', async () => {
+    const other = buildFixture({ format: 'v1-whole' });
     const out = join(other.root, 'merged');
     await mergeShards(other.shards, { out });
     expectSameRun(out, other.full);

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildCharts, headlineChart } from '../../src/report/charts.js';
-import { readRun } from '../../src/suite/summary.js';
-import type { CellResult } from '../../src/suite/records.js';
+import { readRun } from '../../src/rundir/read.js';
+import type { CellResult } from '../../src/rundir/records.js';
 import { cell, checkpointRef, manifest, writeMixedNormRun, writeRun, writeSyntheticRun } from './fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bench-charts-'));

@@ -1,20 +1,13 @@
 /**
- * Synthetic run directories in the exact record format of src/suite/records.ts (run.json, cells/*.json,
+ * Synthetic run directories in the exact record format of src/rundir/records.ts (run.json, cells/*.json,
  * sanity.json), so the reporter is built and tested without running any model.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  cellFileName,
-  encodeBits,
-  wilsonInterval,
-  type CellResult,
-  type CheckpointRef,
-  type RunManifest,
-  type SanityCheck,
-} from '../../src/suite/records.js';
+import { sealedJson } from '../../src/rundir/checksums.js';
+import { cellFileName } from '../../src/rundir/files.js';
+import { type CellResult, type CheckpointRef, encodeBits, type RunManifest, type SanityCheck, wilsonInterval } from '../../src/rundir/records.js';
 import { writePng } from '../../src/report/png.js';
-import { sealedJson } from '../../src/suite/store.js';
 import { mulberry32 } from '../helpers/mulberry32.js';
 
 export { mulberry32 };

@@ -117,6 +117,16 @@ describe('HTML report', () => {
     expect(html).toContain('recorded no gradient-masking sanity checks');
   });
 
+  it("names a shard by its 1-based index, as `bench run --shard 1/2` gave it", async () => {
+    const dir = join(root, 'shard');
+    const cells = [cell({ id: 'a|clean', kind: 'clean', checkpoint: 'a' }, [true, true, false, true])];
+    writeRun(dir, { ...manifest([checkpointRef('a', 0)], 4, ['a|clean', 'a|pgd|e2e|0.1']), shard: { index: 1, count: 2 } }, cells);
+    const html = readFileSync(await writeReport(dir), 'utf8');
+    expect(html).toContain('(shard 1 of 2)');
+    expect(html).toMatch(/<dt>shard<\/dt><dd>1 of 2<\/dd>/);
+    expect(html).not.toContain('2 of 2');
+  });
+
   it('jsonForScript output parses back to the same value', () => {
     const value = { a: BREAKOUT, b: '<!-- & \u2028 \u2029 >', c: [1, 2.5, null] };
     const text = jsonForScript(value);

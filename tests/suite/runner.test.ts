@@ -12,10 +12,11 @@ import { initBackend, type BackendInfo } from '../../src/engine/backend.js';
 import { KeyedRng } from '../../src/engine/rng.js';
 import type { ImageDataset } from '../../src/data/fashionMnist.js';
 import { loadFashionMnist } from '../../src/data/fashionMnist.js';
-import { decodeBits, cellFileName } from '../../src/suite/records.js';
+import { cellFileName } from '../../src/rundir/files.js';
+import { planPart } from '../../src/rundir/manifest.js';
+import { decodeBits, type SuiteCellResult } from '../../src/rundir/records.js';
 import { loadSuiteModel, type SuiteModel } from '../../src/suite/loadClassifier.js';
 import { executeRun, prepareRun, type RunOutcome, type RunRequest } from '../../src/suite/runner.js';
-import type { SuiteCellResult } from '../../src/suite/store.js';
 import { getAttack } from '../../attacks/registry.js';
 import { corruptionKey, getCorruption } from '../../corruptions/registry.js';
 import { fixtureCheckpoint } from './fixtures.js';
@@ -92,7 +93,15 @@ afterAll(() => {
 describe('adversarial runner', () => {
   it('writes run.json and one parseable cell file per planned cell, and no temp files', () => {
     const manifest = JSON.parse(readFileSync(join(base.runDir, 'run.json'), 'utf8'));
-    expect(manifest.format).toBe('bench-run/1');
+    expect(manifest.format).toBe('bench-run/2');
+    // The whole plan: every cell and probe, grouped in the units that execute together.
+    expect(manifest.shard).toBeNull();
+    expect(manifest.plan.cells).toEqual(manifest.cells);
+    expect(manifest.plan.probes).toEqual(manifest.probes);
+    expect(manifest.plan.units.flatMap((u: { cells: string[] }) => u.cells)).toEqual(manifest.cells);
+    expect(manifest.plan.units.every((u: { id: string; cost: number }) => typeof u.id === 'string' && u.cost > 0)).toBe(true);
+    // The dataset record: run.json alone tells the class count (bench merge's sanity checks use it).
+    expect(manifest.dataset.numClasses).toBe(10);
     expect(manifest.sampleIndices).toEqual([...Array(N).keys()]);
     expect(manifest.checkpoints.map((c: { name: string }) => c.name)).toEqual(['cnn-fmnist', 'cnnf-fmnist']);
     expect(readdirSync(join(base.runDir, 'cells')).sort()).toEqual(manifest.cells.map(cellFileName).sort());
@@ -177,7 +186,12 @@ describe('adversarial runner', () => {
     const config = writeConfig('shard', adversarialConfig(16));
     const a = await run({ configFile: config, out: join(root, 'shard1'), shard: '1/2' });
     const b = await run({ configFile: config, out: join(root, 'shard2'), shard: '2/2' });
-    expect(a.manifest.shard).toEqual({ index: 1, count: 2 });
+    // Each shard records the whole run's plan and its own units; the units partition the plan.
+    expect(a.manifest.plan).toEqual(base.manifest.plan);
+    expect(b.manifest.plan).toEqual(base.manifest.plan);
+    expect(a.manifest.shard).toMatchObject({ index: 1, count: 2 });
+    expect([...a.manifest.shard!.units!, ...b.manifest.shard!.units!].sort()).toEqual(base.manifest.plan!.units.map((u) => u.id).sort());
+    expect(a.manifest.cells).toEqual(planPart(base.manifest.plan!, a.manifest.shard!.units!).cells);
     const ids = [...a.manifest.cells, ...b.manifest.cells];
     expect([...ids].sort()).toEqual([...base.manifest.cells].sort());
     expect(new Set(ids).size).toBe(ids.length);

@@ -5,9 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/engine/backend.js';
 import { executeRun, prepareRun } from '../../src/suite/runner.js';
-import { encodeBits, wilsonInterval } from '../../src/suite/records.js';
+import { encodeBits, type GradientProbeResult, type SuiteCellResult, wilsonInterval } from '../../src/rundir/records.js';
 import { computeSanityChecks, formatSanity } from '../../src/suite/sanity.js';
-import type { GradientProbeResult, SuiteCellResult } from '../../src/suite/store.js';
 
 /** An attack cell whose first `correct` of `n` samples are correct. */
 function cell(attack: string, path: string, eps: number, correct: number, n = 100, extra: Partial<SuiteCellResult> = {}): SuiteCellResult {

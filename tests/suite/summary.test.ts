@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/engine/errors.js';
-import { corruptionSummary, estimate, missingCells, readRun, summaryRows, worstCase, type RunData } from '../../src/suite/summary.js';
-import type { CellResult } from '../../src/suite/records.js';
+import { corruptionSummary, estimate, summaryRows, worstCase } from '../../src/suite/summary.js';
+import { missingCells, readRun, type RunData } from '../../src/rundir/read.js';
+import type { CellResult } from '../../src/rundir/records.js';
 import { cell, checkpointRef, manifest, MIXED_NORM_SAMPLES, writeMixedNormRun, writeRun } from '../report/fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bench-summary-'));

@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { corruptionSummary, readRun } from '../../src/suite/summary.js';
+import { corruptionSummary } from '../../src/suite/summary.js';
+import { readRun } from '../../src/rundir/read.js';
 import { adversarialTable, mceSummary } from '../../src/suite/table.js';
-import type { SuiteCellResult } from '../../src/suite/store.js';
+import type { SuiteCellResult } from '../../src/rundir/records.js';
 import { writeMceEdgeRun, writeMixedNormRun } from '../report/fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bench-table-'));

@@ -1,15 +1,15 @@
 import type { DatasetRecord } from '../datasets/index.js';
 
 /*
- * Every result is a JSON record (RobustBench's way): a run directory holds run.json and one file per cell
- * under cells/. Tables, charts, reports and comparisons are all rendered from these records, so runs can
- * be resumed, sharded, merged and compared.
+ * Every result is a JSON record (RobustBench's way): a run directory (files.ts) holds run.json and one
+ * file per cell under cells/. Tables, charts, reports and comparisons are all rendered from these
+ * records, so runs can be resumed, sharded, merged and compared.
  *
- *   <run-dir>/run.json              RunManifest
+ *   <run-dir>/run.json              RunManifest (bench-run/2; bench-run/1 directories are still read)
  *   <run-dir>/cells/<cellFile>.json CellResult (written atomically: temp file, fsync, rename)
  *
  * Each record file also carries `sha256`, the checksum of the record, and a finished run has
- * checksums.json listing them (store.ts); readers verify and strip it, so the types here omit it.
+ * checksums.json listing them (checksums.ts); readers verify and strip it, so the types here omit it.
  */
 
 export type SuiteName = 'adversarial' | 'corruption';
@@ -43,8 +43,42 @@ export type RunDataset = { name: string; split: string; source: string } & Parti
   labels?: 'dataset' | 'model';
 };
 
+/**
+ * run.json formats. bench-run/1: `cells`/`probes` list only what the directory computes (a shard's part),
+ * so merging shards had to re-plan. bench-run/2 adds `plan` (the whole run's plan, identical in every
+ * shard) and `shard.units` (the shard's part of it), so merging is a union (manifest.ts).
+ */
+export type RunFormat = 'bench-run/1' | 'bench-run/2';
+
+/** One unit of the plan: cells executed together (a clean pass, an epsilon sweep, a corruption severity, a probe). */
+export interface PlanUnitRecord {
+  /** Unique within the plan, e.g. "clean", "cnn|pgd|first", "corruption|fog|3". */
+  id: string;
+  /** The unit's main cells (files under cells/), in plan order. */
+  cells: string[];
+  /** The unit's sanity probes (files under probes/), in plan order. */
+  probes: string[];
+  /** The planner's cost estimate (relative units) by which shards are balanced. */
+  cost: number;
+}
+
+/** bench-run/2: the whole run's plan. `cells` and `probes` are the units' lists concatenated in unit order. */
+export interface RunPlan {
+  cells: string[];
+  probes: string[];
+  units: PlanUnitRecord[];
+}
+
+/** A shard's place in its sharding; bench-run/2 also lists its plan units (ids, in plan order). */
+export interface ShardRecord {
+  /** 1-based. */
+  index: number;
+  count: number;
+  units?: string[];
+}
+
 export interface RunManifest {
-  format: 'bench-run/1';
+  format: RunFormat;
   suite: SuiteName;
   /** The validated, fully-defaulted config the run used (after CLI overrides). */
   config: Record<string, unknown>;
@@ -54,10 +88,12 @@ export interface RunManifest {
   sampleIndices: number[];
   dataset: RunDataset;
   checkpoints: CheckpointRef[];
-  /** Every planned cell id, in execution order. */
+  /** The cells this directory computes, in execution order: the whole plan, or a shard's part of it. */
   cells: string[];
   /** Set on a shard's run directory. */
-  shard: { index: number; count: number } | null;
+  shard: ShardRecord | null;
+  /** bench-run/2: the whole run's plan (the same in every shard of a sharding). */
+  plan?: RunPlan;
   backend: { name: string; provider: string; tfjsVersion: string; workers: number };
   versions: { bench: string; node: string };
   machine: { platform: string; arch: string; cpus: number; cpuModel: string; memoryGiB: number; hostname: string };
@@ -123,13 +159,58 @@ export function wilsonInterval(k: number, n: number, z = 1.959963984540054): [nu
 }
 
 /**
- * A file name for a cell id: safe characters only (every run of other characters, "/" and NUL included,
- * becomes "_"), never a path, and never a dot-file (readers skip those as temp files).
+ * Optional fields this runner adds to the record formats of records.ts (readers that do not know them
+ * can ignore them).
  */
-export function cellFileName(id: string): string {
-  const safe = id.replace(/[^A-Za-z0-9._=-]+/g, '_');
-  return `${safe.startsWith('.') ? '_' : ''}${safe}.json`;
+export interface SuiteCellResult extends CellResult {
+  /** The id of the cell whose numbers these are (a feedforward model answers every gradient path alike). */
+  copyOf?: string;
+  /** The attack's registry name when `attack` holds a config label that differs from it (e.g. pgd40). */
+  method?: string;
+  /** Images actually attacked: the others were already misclassified clean or broken at a smaller eps. */
+  attacked?: number;
+  /**
+   * Evaluated images whose logits held a NaN or an infinity: clean cells on the clean images, corruption
+   * cells on the corrupted ones, attack cells on the attacked images' final examples. Such an image has
+   * no prediction and counts as misclassified (src/models/decision.ts); the logits-finite sanity check
+   * reports it.
+   */
+  nonFiniteLogits?: number;
+  /**
+   * Probes that continue a main sweep (the more-steps probe): the main cell `id` and its result on the
+   * probe's images, the starting point this probe's attack had to improve on.
+   */
+  reference?: { id: string; samples: number; correct: number };
+  /**
+   * Sanity-probe cells: which probe this is and the label of the config's attack entry it ran (chosen by
+   * src/suite/probeAttack.ts), so a reader sees which sweep the gradient-masking checks tested.
+   */
+  probe?: { kind: 'large-eps' | 'more-steps'; of: string };
 }
+
+export interface SuiteRunManifest extends RunManifest {
+  /** Sanity-probe ids (files under probes/) this directory computes, in execution order. */
+  probes?: string[];
+  /** Plan notes, e.g. which cells are copies and why. */
+  notes?: string[];
+}
+
+/** Fraction of samples whose input gradient is all zero or not finite, on one path. */
+export interface GradientProbeResult {
+  format: 'bench-gradient-probe/1';
+  id: string;
+  checkpoint: string;
+  path: string;
+  output: string;
+  samples: number;
+  /** Samples whose gradient is exactly zero everywhere. */
+  zero: number;
+  /** Samples with a NaN or infinite gradient entry. */
+  nonFinite: number;
+  completedAt: string;
+}
+
+export type ProbeRecord = SuiteCellResult | GradientProbeResult;
 
 /**
  * Gradient-masking sanity checks (Carlini et al. 2019; the checks AutoAttack and ART ship), computed by
