@@ -118,7 +118,8 @@ describe('bring your own model and data', () => {
     const out = join(tmp, 'paths-run');
     const r = await bench(['run', '--config', config, '--quiet', '--workers', '1', '--out', out]);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual(['error: attacks: pgd: paths: model "mine" has no gradient path "e2e" (allowed: direct (leave "paths" out to attack through every path the model offers))']);
+    // Notices (input adaptation, softmax head) print even under --quiet; the refusal is one error line.
+    expect(r.stderr.trim().split('\n').filter((l) => !l.startsWith('notice: '))).toEqual(['error: attacks: pgd: paths: model "mine" has no gradient path "e2e" (allowed: direct (leave "paths" out to attack through every path the model offers))']);
     expect(existsSync(out)).toBe(false);
   });
 
