@@ -456,7 +456,7 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
     throw err;
   }
   if (!opts.helper)
-    for (const m of new Set([...targets, ...sources.values()])) for (const n of m.notices) process.stderr.write(`notice: ${m.ref.name}: ${n}\n`);
+    for (const m of new Set([...targets, ...sources.values()])) for (const n of m.notices) process.stderr.write(`notice: ${n}\n`);
   const sampleIndices = Array.from({ length: data.count }, (_, i) => data.offset + i);
   const models = new Map<string, SuiteModel>();
   for (const m of [...targets, ...sources.values()]) models.set(m.ref.name, m);
