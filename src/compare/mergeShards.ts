@@ -374,7 +374,12 @@ export async function mergeShards(dirs: readonly string[], options: MergeOptions
     const counts = classCounts(first.manifest);
     if (counts) {
       sanity = computeSanityChecks({
-        checkpoints: first.manifest.checkpoints.map((c, i) => ({ name: c.name, numClasses: counts[i] })),
+        checkpoints: first.manifest.checkpoints.map((c, i) => ({
+          name: c.name,
+          numClasses: counts[i],
+          ...(c.scores ? { scores: c.scores } : {}),
+          ...(c.logProbabilities ? { logProbabilities: c.logProbabilities } : {}),
+        })),
         cells: plan.flatMap((id) => (cells.has(id) ? [cells.get(id)!.value as unknown as SuiteCellResult] : [])),
         probes: (probePlan ?? [...probes.keys()]).flatMap((id) => (probes.has(id) ? [probes.get(id)!.value as unknown as ProbeRecord] : [])),
       });

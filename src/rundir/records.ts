@@ -35,6 +35,8 @@ export interface CheckpointRef {
   gradientPaths?: string[];
   /** `logits`, or `log-probabilities` for a model with a softmax head (a known cause of vanishing gradients). */
   scores?: 'logits' | 'log-probabilities';
+  /** How log-probabilities are computed: log-softmax of the pre-softmax tensor, or the clipped log of the probabilities. */
+  logProbabilities?: 'log-softmax' | 'clipped-log';
 }
 
 /** run.json's `dataset`: before issue 14 only name, split and source; now the whole DatasetRecord. */

@@ -54,6 +54,7 @@ export async function loadSuiteModel(req: SuiteModelRequest): Promise<SuiteModel
     outputs: [...classifier.outputs],
     gradientPaths: [...classifier.gradientPaths],
     scores: classifier.outputKind,
+    ...(loaded.description.logProbabilities ? { logProbabilities: loaded.description.logProbabilities } : {}),
   };
   if (loaded.family === 'cnnf') {
     // CNN-F's architecture fields stay in the record (reports and the planner's cost model read them).

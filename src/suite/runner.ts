@@ -570,7 +570,12 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
     let sanity: SanityCheck[] = [];
     if (config.suite === 'adversarial' && config.sanity) {
       sanity = computeSanityChecks({
-        checkpoints: targets.map((t) => ({ name: t.ref.name, numClasses: t.classifier.numClasses })),
+        checkpoints: targets.map((t) => ({
+          name: t.ref.name,
+          numClasses: t.classifier.numClasses,
+          scores: t.classifier.outputKind,
+          ...(t.description.logProbabilities ? { logProbabilities: t.description.logProbabilities } : {}),
+        })),
         cells,
         probes,
       });

@@ -22,8 +22,11 @@ import { listAttacks } from '../../attacks/registry.js';
 import { threatModelOf } from '../../attacks/threatModels.js';
 
 export interface SanityInput {
-  /** Evaluated checkpoints and their class counts (chance = 1 / classes). */
-  checkpoints: { name: string; numClasses: number }[];
+  /**
+   * Evaluated checkpoints and their class counts (chance = 1 / classes), and what their scores are
+   * (run.json's checkpoint refs; absent in runs recorded before models declared them).
+   */
+  checkpoints: { name: string; numClasses: number; scores?: 'logits' | 'log-probabilities'; logProbabilities?: 'log-softmax' | 'clipped-log' }[];
   cells: SuiteCellResult[];
   probes: ProbeRecord[];
 }
@@ -197,6 +200,29 @@ function gradients(name: string, probes: GradientProbeResult[]): SanityCheck {
   return check(name, 'gradients-finite', 'pass', `input gradients are non-zero and finite on every probed image (${probes[0].samples} images; paths ${paths})`, numbers);
 }
 
+/**
+ * scores-are-logits: attacks on a model with a softmax head work on log-probabilities. Taken as
+ * log-softmax of the tensor before the softmax they equal the logits up to a per-row constant (same
+ * losses and gradients): pass, saying so. Taken as log(max(p, 2^-126)) of the probabilities alone (the
+ * pre-softmax tensor is not reachable), the gradient vanishes wherever the softmax saturates, a known
+ * cause of overestimated robustness (Carlini & Wagner 2017, Croce & Hein 2020): warn.
+ */
+function scoresAreLogits(c: SanityInput['checkpoints'][number]): SanityCheck {
+  const base = { checkpoint: c.name, name: 'scores-are-logits', numbers: {} };
+  if (c.scores === undefined) return { ...base, status: 'skip', detail: 'the run does not record what the model outputs (recorded before models declared it)' };
+  if (c.scores === 'logits') return { ...base, status: 'pass', detail: 'the model outputs logits' };
+  if (c.logProbabilities === 'clipped-log')
+    return {
+      ...base,
+      status: 'warn',
+      detail:
+        'the model ends in a softmax and only its probabilities are reachable: attacks use log(max(p, 2^-126)), whose gradient vanishes ' +
+        'where the softmax saturates, so gradient attacks may overestimate robustness; compare with the score-based attack (square) or ' +
+        'give bench the model without its softmax (output: logits)',
+    };
+  return { ...base, status: 'pass', detail: 'softmax head: attacks use log-softmax of the tensor before the softmax (the logits up to a per-row constant)' };
+}
+
 function logitsFinite(name: string, cells: SuiteCellResult[], probes: SuiteCellResult[]): SanityCheck {
   const counted = [...cells, ...probes].filter((c) => c.nonFiniteLogits !== undefined && !c.copyOf && (c.kind === 'clean' || c.kind === 'attack'));
   if (counted.length === 0) return check(name, 'logits-finite', 'skip', 'no cell of this run records a count of non-finite logits');
@@ -224,7 +250,8 @@ function logitsFinite(name: string, cells: SuiteCellResult[], probes: SuiteCellR
 /** Every sanity check for every checkpoint, from the run's records. */
 export function computeSanityChecks(input: SanityInput): SanityCheck[] {
   const out: SanityCheck[] = [];
-  for (const { name, numClasses } of input.checkpoints) {
+  for (const checkpoint of input.checkpoints) {
+    const { name, numClasses } = checkpoint;
     const cells = input.cells.filter((c) => c.checkpoint === name);
     const attackProbes = input.probes.filter((p): p is SuiteCellResult => p.format === 'bench-cell/1' && p.checkpoint === name);
     const gradientProbes = input.probes.filter((p): p is GradientProbeResult => p.format === 'bench-gradient-probe/1' && p.checkpoint === name);
@@ -236,6 +263,7 @@ export function computeSanityChecks(input: SanityInput): SanityCheck[] {
       notBetter(name, 'transfer-not-better', 'transfer attack', cells, (c) => Boolean(c.transferFrom)),
       gradients(name, gradientProbes),
       logitsFinite(name, cells, attackProbes),
+      scoresAreLogits(checkpoint),
     );
   }
   return out;

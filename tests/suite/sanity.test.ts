@@ -47,6 +47,17 @@ const gradientProbe = (path: string, zero: number, nonFinite: number): GradientP
 const byName = (checks: ReturnType<typeof computeSanityChecks>) => Object.fromEntries(checks.map((c) => [c.name, c]));
 
 describe('sanity checks', () => {
+  it('scores-are-logits: passes logits and log-softmax heads, warns when only clipped probabilities are reachable, skips old records', () => {
+    const check = (c: { scores?: 'logits' | 'log-probabilities'; logProbabilities?: 'log-softmax' | 'clipped-log' }) =>
+      byName(computeSanityChecks({ checkpoints: [{ name: 'm', numClasses: 10, ...c }], cells: [], probes: [] }))['scores-are-logits'];
+    expect(check({ scores: 'logits' }).status).toBe('pass');
+    expect(check({ scores: 'log-probabilities', logProbabilities: 'log-softmax' })).toMatchObject({ status: 'pass', detail: expect.stringContaining('log-softmax') });
+    const clipped = check({ scores: 'log-probabilities', logProbabilities: 'clipped-log' });
+    expect(clipped.status).toBe('warn');
+    expect(clipped.detail).toContain('vanishes');
+    expect(check({}).status).toBe('skip');
+  });
+
   it('pass on a healthy run', () => {
     const checks = byName(
       computeSanityChecks({
