@@ -73,7 +73,7 @@ beforeAll(async () => {
     }
 });
 
-describe('bring your own model and data', () => {
+describe('bring your own model and data', { timeout: 600_000 }, () => {
   it('adversarial suite: a TF.js layers-model and the committed CNN on an npz dataset, then the report', async () => {
     const out = join(tmp, 'adv');
     const r = await bench([
@@ -96,6 +96,23 @@ describe('bring your own model and data', () => {
     const report = readFileSync(join(out, 'report.html'), 'utf8');
     expect(report).toContain(mine.name);
     expect(readdirSync(join(out, 'cells')).length).toBe(cells.length);
+  });
+
+  it('shards of that run merge back to the unsharded cells, and compare reads the TF.js model', async () => {
+    const base = ['run', '--suite', 'adversarial', '--models', `${modelJson},checkpoints/cnn-fmnist`, '--dataset', `npz:${npz}`,
+      '--attacks', 'fgsm,pgd', '--epsilons', '0,0.03', '--limit', '8', '--no-sanity', '--workers', '1', '--quiet'];
+    for (const i of [1, 2]) {
+      const r = await bench([...base, '--shard', `${i}/2`, '--out', join(tmp, `shard${i}`)]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const merged = join(tmp, 'merged');
+    const m = await bench(['merge', join(tmp, 'shard1'), join(tmp, 'shard2'), '--out', merged, '--quiet']);
+    expect(m.code, m.stderr).toBe(0);
+    const bits = (dir: string) =>
+      Object.fromEntries(readdirSync(join(dir, 'cells')).map((f) => [f, JSON.parse(readFileSync(join(dir, 'cells', f), 'utf8')).correctBits]));
+    expect(bits(merged)).toEqual(bits(join(tmp, 'adv')));
+    const c = await bench(['compare', join(tmp, 'adv'), merged, '--allow-inconclusive']);
+    expect(c.code, c.stderr + c.stdout).toBe(0);
   });
 
   it('corruption suite: an image folder labelled by the model’s own clean predictions', async () => {
