@@ -94,8 +94,6 @@ try {
   await executeRun(await prepareRun({ configFile, out: runDir, workers: 1 }), {
     backend,
     quiet: false,
-    noReport: true,
-    stdout: () => undefined,
     corruptionLookup: sampled,
     onCell: (c) => {
       cellsDone++;

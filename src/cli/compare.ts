@@ -12,7 +12,8 @@ import type { Argv, CommandModule } from 'yargs';
 import { handler, startBackend, withBackendOption } from './common.js';
 import { inputError } from '../engine/errors.js';
 import { readRun } from '../rundir/read.js';
-import { executeRun, prepareRun } from '../suite/runner.js';
+import { executeRun, outcomeRun, prepareRun } from '../suite/runner.js';
+import { terminalReporter } from '../report/reporters/terminal.js';
 import { checkGates, compareRuns, DEFAULT_GATES, exitCodeOf, type Comparison } from '../compare/compareRuns.js';
 import { renderJson, renderJunit, renderMarkdown } from '../compare/render.js';
 
@@ -48,9 +49,9 @@ async function runBoth(a: CompareArgs & { baseline: string; candidate: string; c
   for (const [role, checkpoint] of [['baseline', a.baseline], ['candidate', a.candidate]] as const)
     preps.push(await prepareRun({ configFile: a.config, overrides: { checkpoints: checkpoint }, out: join(workDir, role) }));
   const backend = await startBackend(a.backend, a.quiet);
-  // The runs' tables go to stderr: stdout carries the comparison.
+  // The runs' terminal tables go to stderr: stdout carries the comparison.
   const toStderr = (s: string) => void process.stderr.write(s);
-  for (const prep of preps) await executeRun(prep, { backend, quiet: a.quiet, stdout: toStderr, noReport: true });
+  for (const prep of preps) await terminalReporter.write(outcomeRun(await executeRun(prep, { backend, quiet: a.quiet })), { print: toStderr });
   return [preps[0].runDir, preps[1].runDir];
 }
 

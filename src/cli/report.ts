@@ -1,20 +1,24 @@
 /**
- * `bench report <run-dir> [--out FILE]`: renders tables (CSV, Markdown), charts (Vega-Lite + SVG) and the
- * self-contained HTML report from a run directory's records, and prints the report's path.
+ * `bench report <run-dir> [--reporter html,tables] [--out FILE]`: runs the named reporters on a run
+ * directory's records (default: the HTML report and the tables and charts) and prints the files they
+ * wrote, main one first (the HTML report's path; tables and charts are not listed).
  */
 import type { Argv, CommandModule } from 'yargs';
-import { writeReport } from '../report/index.js';
+import { readRun } from '../rundir/read.js';
+import { parseReporters, REPORT_REPORTERS, REPORTER_NAMES, runReporters, type ReporterOptions } from '../report/reporters/index.js';
 import { handler } from './common.js';
 
 export interface ReportArgs {
   runDir: string;
   out?: string;
   baseline?: string;
+  reporter: string;
+  summary?: string;
 }
 
 export const reportCommand: CommandModule<object, ReportArgs> = {
   command: 'report <run-dir>',
-  describe: 'Write tables, charts and a self-contained HTML report for a run directory; prints the report path',
+  describe: 'Write tables, charts and a self-contained HTML report for a run directory (or what --reporter names); prints the report path',
   builder: (y: Argv<object>) =>
     y
       .positional('run-dir', { type: 'string', demandOption: true, describe: 'run directory (holds run.json and cells/)' })
@@ -22,10 +26,20 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .option('baseline', {
         type: 'string',
         describe: "checkpoint that mCE is relative to (default: the config's baseline, else the first checkpoint)",
-      }) as unknown as Argv<ReportArgs>,
+      })
+      .option('reporter', { type: 'string', default: REPORT_REPORTERS, describe: `comma-separated reporters: ${REPORTER_NAMES.join(', ')}` })
+      .option('summary', { type: 'string', describe: 'file the github-summary reporter appends to (default $GITHUB_STEP_SUMMARY)' })
+      .example('$0 report reports/adversarial-20250101-120000 --reporter terminal', 'the end-of-run table again')
+      .example('$0 report DIR --reporter github-summary --summary summary.md', 'Markdown headline table and verdicts') as unknown as Argv<ReportArgs>,
   handler: handler(async (args: ReportArgs) => {
-    const path = await writeReport(args.runDir, args.out, { baseline: args.baseline });
-    process.stdout.write(`${path}\n`);
+    const options: ReporterOptions = { baseline: args.baseline, htmlFile: args.out, summaryFile: args.summary };
+    const reporters = parseReporters(args.reporter, options);
+    const run = await readRun(args.runDir);
+    await runReporters(run, reporters, options, {
+      onResult: ({ reporter, files }) => {
+        if (reporter !== 'tables' && files.length > 0) process.stdout.write(`${files[0]}\n`);
+      },
+    });
     return 0;
   }),
 };

@@ -1,12 +1,15 @@
 /**
  * `bench run --suite adversarial|corruption`: evaluates checkpoints under attacks or corruptions and
- * writes a run directory (run.json, cells/, probes/, sanity.json). Flags override config fields.
+ * writes a run directory (run.json, cells/, probes/, sanity.json). Flags override config fields. The
+ * executor returns the outcome; this command then runs the reporters `--reporter` names on it.
  */
 import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { handler, startBackend, withBackendOption } from './common.js';
-import { executeRun, prepareRun, type RunRequest } from '../suite/runner.js';
+import { executeRun, outcomeRun, prepareRun, type RunRequest } from '../suite/runner.js';
 import type { ConfigOverrides } from '../suite/config.js';
+import type { RunData } from '../rundir/read.js';
+import { parseReporters, REPORTER_NAMES, RUN_REPORTERS, runReporters, type Reporter, type ReporterOptions } from '../report/reporters/index.js';
 
 /** The parsed flags: the config overrides plus what selects, places and runs the run. */
 export interface RunArgs extends ConfigOverrides {
@@ -18,6 +21,10 @@ export interface RunArgs extends ConfigOverrides {
   quiet: boolean;
   workers: number;
   backend?: string;
+  /** Comma-separated reporter names (default RUN_REPORTERS). */
+  reporter: string;
+  /** github-summary's file (default $GITHUB_STEP_SUMMARY). */
+  summary?: string;
 }
 
 /** The request a command line makes (exported for tests). */
@@ -38,6 +45,25 @@ export function requestFromArgs(a: RunArgs): RunRequest {
     labels: a.labels,
   };
   return { suite: a.suite, configFile: a.config, overrides, out: a.out, resume: a.resume, shard: a.shard, workers: a.workers };
+}
+
+/**
+ * Runs the reporters on a finished run, printing to `print` what each wrote: the terminal text, then
+ * `report: <html>`, `step summary: <file>`; `run directory: <dir>` when the terminal reporter (which
+ * prints it) is not among them. A reporter that fails prints `<name>: not written (<reason>)` and the
+ * others still run: the cells are written, and `bench report DIR` can retry.
+ */
+export async function reportRun(run: RunData, reporters: readonly Reporter[], options: ReporterOptions, print: (s: string) => void): Promise<void> {
+  if (!reporters.some((r) => r.name === 'terminal')) print(`\nrun directory: ${run.dir}\n`);
+  await runReporters(run, reporters, { ...options, print }, {
+    keepGoing: true,
+    onResult: ({ reporter, files, error }) => {
+      const label = reporter === 'html' ? 'report' : reporter;
+      if (error) print(`${label}: not written (${error.message.split('\n')[0]})\n`);
+      else if (reporter === 'html') print(`report: ${files[0]}\n`);
+      else if (reporter === 'github-summary') print(`step summary: ${files[0]}\n`);
+    },
+  });
 }
 
 /** One process per core, at most 4 (each holds its own copy of the models and tfjs). */
@@ -75,6 +101,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
         .option('resume', { type: 'string', describe: 'finish the run in this directory (only missing cells are computed)' })
         .option('shard', { type: 'string', describe: 'run shard i of n (i/n) of the cells, balanced by estimated cost' })
         .option('quiet', { type: 'boolean', default: false, describe: 'no progress bars (CI)' })
+        .option('reporter', {
+          type: 'string',
+          default: RUN_REPORTERS,
+          describe: `comma-separated reporters run on the finished run: ${REPORTER_NAMES.join(', ')}`,
+        })
+        .option('summary', { type: 'string', describe: 'file the github-summary reporter appends to (default $GITHUB_STEP_SUMMARY)' })
         .option('workers', {
           type: 'number',
           default: DEFAULT_WORKERS,
@@ -83,13 +115,17 @@ export const runCommand: CommandModule<object, RunArgs> = {
         .example('$0 run --suite adversarial', 'the default adversarial suite (configs/adversarial.json)')
         .example('$0 run --config configs/ci.json --limit 50', 'a config with fewer images')
         .example('$0 run --suite adversarial --models my-model/model.json --dataset folder:images --labels model', 'a TF.js model on an image folder')
+        .example('$0 run --config configs/ci.json --reporter terminal,github-summary', 'in a GitHub workflow: the table in the log, the headline in the job summary')
         .example('$0 run --resume reports/adversarial-20250101-120000', 'finish an interrupted run'),
     ) as unknown as Argv<RunArgs>,
   handler: handler(async (a: RunArgs) => {
     // Every input problem surfaces before the backend starts.
+    const reporterOptions: ReporterOptions = { summaryFile: a.summary };
+    const reporters = parseReporters(a.reporter, reporterOptions);
     const prep = await prepareRun(requestFromArgs(a));
     const backend = await startBackend(a.backend, a.quiet);
-    await executeRun(prep, { backend, quiet: a.quiet });
+    const outcome = await executeRun(prep, { backend, quiet: a.quiet });
+    await reportRun(outcomeRun(outcome), reporters, reporterOptions, (s) => void process.stdout.write(s));
     return 0;
   }),
 };

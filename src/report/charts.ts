@@ -107,6 +107,33 @@ const EPS_TOOLTIP = [
 
 const STRONGEST = 'strongest single white-box attack';
 
+/**
+ * Line style and legend label of each gradient path a cell may record: CNN-F's first/e2e/bpda, `direct`
+ * (the exact gradient of a model without feedback, e.g. a TF.js model), `none` (score-based attacks) and
+ * `all` (the worst case). Only the paths a run has appear in its charts, so a run without CNN-F models
+ * names none of CNN-F's paths.
+ */
+const PATH_STYLES: Record<string, { dash: number[]; label: string; caption?: string }> = {
+  first: { dash: [2, 3], label: 'first pass', caption: 'dotted: first pass' },
+  e2e: { dash: [1, 0], label: 'end-to-end', caption: 'solid: end-to-end' },
+  bpda: { dash: [7, 3], label: 'BPDA', caption: 'long dashes: BPDA' },
+  direct: { dash: [1, 0], label: 'direct' },
+  none: { dash: [1, 0], label: 'none (score-based)' },
+  all: { dash: [1, 0], label: 'all (worst case)' },
+};
+/** Dash patterns for paths a model declares that have no style above (in order of appearance). */
+const OTHER_DASHES = [[4, 2], [8, 2, 2, 2], [1, 2]];
+
+/** The gradient paths of white-box points (not `none`, not the worst case's `all`). */
+function gradientPathsIn(points: EpsPoint[]): string[] {
+  return [...new Set(points.map((p) => p.path))].filter((p) => p !== 'none' && p !== 'all');
+}
+
+/** "attack and gradient path" when the chart shows more than one gradient path, else "attack". */
+function attackWords(points: EpsPoint[]): string {
+  return gradientPathsIn(points).length > 1 ? 'attack and gradient path' : 'attack';
+}
+
 /** A cell's attack is targeted: as its attack module declares for the recorded params (attacks/types.ts isTargeted). */
 function targetedCell(c: CellResult): boolean {
   const params = c.attackParams ?? {};
@@ -151,6 +178,7 @@ export function headlineChart(run: RunData, threatModel: ThreatModel = 'linf'): 
   const curves = points.map((p) => ({ ...p, curve: p.series === WORST ? 'worst case (all attacks)' : STRONGEST }));
   const names = checkpointNames(run).filter((n) => curves.some((c) => c.checkpoint === n));
   const norm = normSymbol(threatModel);
+  const what = attackWords(epsPoints(run, threatModel));
   const title = names.length > 1 ? `Robust accuracy (${norm}): ${names.join(' vs ')}` : `Robust accuracy (${norm}): ${names[0]}`;
   const colour = { field: 'checkpoint', type: 'nominal', scale: checkpointColourScale(run), legend: { ...LINE_LEGEND, title: 'checkpoint' } };
   const dash = {
@@ -196,14 +224,14 @@ export function headlineChart(run: RunData, threatModel: ThreatModel = 'linf'): 
     id: chartId('headline', threatModel),
     title,
     caption:
-      `${norm} radii. Solid: worst case over every ${norm} attack and gradient path (a sample counts only if no such attack fooled it); ` +
-      `dashed: the strongest single untargeted white-box ${norm} attack and gradient path of each checkpoint (lowest mean accuracy; ` +
+      `${norm} radii. Solid: worst case over every ${norm} ${what} (a sample counts only if no such attack fooled it); ` +
+      `dashed: the strongest single untargeted white-box ${norm} ${what} of each checkpoint (lowest mean accuracy; ` +
       'its name is in the tooltip). Bands are 95% Wilson intervals.',
     spec: spec as unknown as TopLevelSpec,
   };
 }
 
-/** Accuracy vs ε of one threat model, one panel per checkpoint: colour = attack, dash = gradient path, the worst case thick and black. */
+/** Accuracy vs ε of one threat model, one panel per checkpoint: colour = attack, dash = gradient path (PATH_STYLES), the worst case thick and black. */
 export function accuracyVsEpsChart(run: RunData, threatModel: ThreatModel = 'linf'): Chart | null {
   const points = epsPoints(run, threatModel);
   const norm = normSymbol(threatModel);
@@ -216,15 +244,22 @@ export function accuracyVsEpsChart(run: RunData, threatModel: ThreatModel = 'lin
     scale: { domain: [...attacks, WORST], range: [...attacks.map((_, i) => palette[i % palette.length]), '#111111'] },
     legend: { ...LINE_LEGEND, title: 'attack' },
   };
-  const paths = ['first', 'e2e', 'bpda', 'none', 'all'].filter((p) => points.some((x) => x.path === p));
-  const dashes: Record<string, number[]> = { first: [2, 3], e2e: [1, 0], bpda: [7, 3], none: [1, 0], all: [1, 0] };
-  const dash = { field: 'path', type: 'nominal', scale: { domain: paths, range: paths.map((p) => dashes[p]) }, legend: { ...LINE_LEGEND, title: 'gradient path',
-      labelExpr: "{first: 'first pass', e2e: 'end-to-end', bpda: 'BPDA', none: 'none (score-based)', all: 'all (worst case)'}[datum.label] || datum.label",
+  const present = [...new Set(points.map((x) => x.path))];
+  const known = Object.keys(PATH_STYLES);
+  // Known paths in their fixed order (the worst case's `all` last), then any other path a model declares.
+  const paths = [...known.filter((p) => p !== 'all' && present.includes(p)), ...present.filter((p) => !known.includes(p)), ...(present.includes('all') ? ['all'] : [])];
+  const others = present.filter((p) => !known.includes(p));
+  const dashOf = (p: string) => PATH_STYLES[p]?.dash ?? OTHER_DASHES[others.indexOf(p) % OTHER_DASHES.length];
+  const labels = paths.filter((p) => PATH_STYLES[p] && PATH_STYLES[p].label !== p).map((p) => `${p}: ${JSON.stringify(PATH_STYLES[p].label).replace(/"/g, "'")}`);
+  const dash = { field: 'path', type: 'nominal', scale: { domain: paths, range: paths.map(dashOf) }, legend: { ...LINE_LEGEND, title: 'gradient path',
+      ...(labels.length > 0 ? { labelExpr: `{${labels.join(', ')}}[datum.label] || datum.label` } : {}),
       symbolStrokeWidth: 2, symbolStrokeColor: '#333', symbolSize: 400 } };
+  const what = attackWords(points);
+  const styles = paths.map((p) => PATH_STYLES[p]?.caption).filter((c): c is string => c !== undefined);
   const y = { field: 'accuracy', type: 'quantitative', scale: ACCURACY_SCALE, axis: ACCURACY_AXIS };
   const spec = {
     $schema: SCHEMA,
-    title: `Accuracy vs ${norm} ε by attack and gradient path`,
+    title: `Accuracy vs ${norm} ε by ${what}`,
     config: CONFIG,
     data: { values: points },
     facet: { column: { field: 'checkpoint', type: 'nominal', title: null, sort: checkpointNames(run) } },
@@ -268,10 +303,10 @@ export function accuracyVsEpsChart(run: RunData, threatModel: ThreatModel = 'lin
   };
   return {
     id: chartId('accuracy-vs-eps', threatModel),
-    title: `Accuracy vs ${norm} ε by attack and gradient path`,
+    title: `Accuracy vs ${norm} ε by ${what}`,
     caption:
       `${norm} attacks and radii. ` +
-      'One line per attack and gradient path (dotted: first pass, solid: end-to-end, long dashes: BPDA); the thick black line is the ' +
+      `One line per ${what}${styles.length > 0 ? ` (${styles.join(', ')})` : ''}; the thick black line is the ` +
       `worst case over all of them (${norm} attacks only), with its 95% Wilson band (the faint bands are the single attacks' intervals).`,
     spec: spec as unknown as TopLevelSpec,
   };

@@ -10,18 +10,7 @@ import { stringify } from 'csv-stringify/sync';
 import { CORRUPTION_FAMILIES } from '../../corruptions/types.js';
 import type { CellResult } from '../rundir/records.js';
 import type { RunData } from '../rundir/read.js';
-import {
-  checkpointNames,
-  corruptionSummary,
-  epsKey,
-  estimate,
-  runThreatModels,
-  summaryRows,
-  worstCase,
-  MCE_BOOTSTRAP,
-  type CorruptionEntry,
-  type Estimate,
-} from '../suite/summary.js';
+import { checkpointNames, corruptionSummary, epsKey, estimate, runThreatModels, summaryRows, worstCase, MCE_BOOTSTRAP, type CorruptionEntry, type Estimate } from '../suite/summary.js';
 import { attackLabel, epsCsv, epsWithNorm, escapeMarkdownCell, fmtEps, pathLabel, pct, ratioWithInterval, withInterval } from './format.js';
 import { normSymbol, threatModelOf } from '../../attacks/threatModels.js';
 import type { ThreatModel } from '../../attacks/types.js';

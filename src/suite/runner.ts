@@ -1,12 +1,12 @@
 /**
- * `bench run`: config -> plan -> (shard) -> run directory -> cells -> sanity checks -> table -> report.
+ * `bench run`'s executor: config -> plan -> (shard) -> run directory -> cells -> sanity checks. It returns
+ * the outcome and renders nothing: the CLI runs the reporters (src/report/reporters/) on it.
  * Input problems are found before any model is loaded where possible and are InputErrors (exit code 2).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { cpus, hostname, totalmem } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { inputError, InputError, StorageError } from '../engine/errors.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { packageRoot } from '../data/fashionMnist.js';
@@ -26,10 +26,9 @@ import { RunStore } from '../rundir/store.js';
 import { runCleanCell, type RunContext } from './context.js';
 import { runAttackUnit, runGradientProbe } from './adversarial.js';
 import { runCorruptionUnit, type CorruptionLookup } from './corruption.js';
-import { computeSanityChecks, formatSanity } from './sanity.js';
+import { computeSanityChecks } from './sanity.js';
 import { IMAGES_DIR, sweepPanel, writeRunImages } from './images.js';
-import { adversarialTable, corruptionTable, mceSummary } from './table.js';
-import { corruptionSummary } from './summary.js';
+import type { RunData } from '../rundir/read.js';
 
 export interface RunRequest {
   /** Which suite; with no --config its default config configs/<suite>.json is used. */
@@ -63,12 +62,8 @@ export interface PreparedRun {
 export interface ExecuteOptions {
   backend: BackendInfo;
   quiet?: boolean;
-  /** Tables, sanity checks and the run path (default process.stdout). */
-  stdout?: (text: string) => void;
   /** Progress bars (default process.stderr). */
   progressStream?: NodeJS.WriteStream;
-  /** Skip the report hook (tests). */
-  noReport?: boolean;
   /** Corruption lookup (tests may plug in their own). */
   corruptionLookup?: CorruptionLookup;
   /** This process is a helper of a parallel run: compute claimed units, print nothing. */
@@ -85,7 +80,11 @@ export interface RunOutcome {
   cells: SuiteCellResult[];
   probes: ProbeRecord[];
   sanity: SanityCheck[];
-  reportPath: string | null;
+}
+
+/** The outcome as the run's records, what reporters render (the cells this process ran or read back). */
+export function outcomeRun(outcome: RunOutcome): RunData {
+  return { dir: outcome.runDir, manifest: outcome.manifest, cells: outcome.cells, sanity: outcome.sanity };
 }
 
 function timestamp(d = new Date()): string {
@@ -373,31 +372,9 @@ async function executeUnits(
   return { cells, probes };
 }
 
-/** Calls src/report/index.ts writeReport(runDir) when that module exists; returns the report path or null. */
-export async function reportHook(runDir: string, say: (s: string) => void): Promise<string | null> {
-  const url = new URL('../report/index.js', import.meta.url);
-  const asTs = new URL('../report/index.ts', import.meta.url);
-  const exists = (u: URL) => existsSync(fileURLToPath(u));
-  if (!exists(url) && !exists(asTs)) return null;
-  let mod: { writeReport?: (dir: string) => Promise<string> };
-  try {
-    mod = (await import(exists(url) ? url.href : asTs.href)) as typeof mod;
-  } catch (err) {
-    say(`report: not written (${(err as Error).message.split('\n')[0]})\n`);
-    return null;
-  }
-  if (typeof mod.writeReport !== 'function') return null;
-  try {
-    return await mod.writeReport(runDir);
-  } catch (err) {
-    // The cells are written; a report failure must not lose the run. `bench report DIR` can retry.
-    say(`report: not written (${(err as Error).message.split('\n')[0]})\n`);
-    return null;
-  }
-}
-
 /**
- * Loads models and data, plans, writes the run directory, runs every missing cell, prints the summary.
+ * Loads models and data, plans, writes the run directory, runs every missing cell and returns the outcome
+ * (nothing is rendered here: the CLI runs the reporters on it).
  * The lead process holds the run directory's lock (src/rundir/lock.ts) throughout and releases it on return and on
  * error. A write failure (disk full, ...) is a StorageError naming the file; the cells already written
  * stay intact and the message says how to resume.
@@ -432,7 +409,6 @@ export async function executeRun(prep: PreparedRun, opts: ExecuteOptions): Promi
 }
 
 async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<RunOutcome> {
-  const say = opts.stdout ?? ((s: string) => void process.stdout.write(s));
   const { config } = prep;
   if (opts.transformData && prep.workers > 1) throw new Error('internal: transformData applies to this process only; use workers = 1');
   const fromFlag = (name: string) => prep.origins?.[name] !== undefined;
@@ -540,7 +516,7 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
     const claim = (unit: PlanUnit) => claimUnit(prep.runDir, unit);
     if (opts.helper) {
       await executeUnits(ctx, plan, claimOrder(plan.units), lookup, claim);
-      return { runDir: prep.runDir, manifest: stored, cells: [], probes: [], sanity: [], reportPath: null };
+      return { runDir: prep.runDir, manifest: stored, cells: [], probes: [], sanity: [] };
     }
     if (prep.workers > 1) {
       await resetClaims(prep.runDir);
@@ -585,20 +561,7 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
     const unverified = await store.writeChecksums(plan.cells, plan.probes);
     if (unverified.length > 0) process.stderr.write(`warning: ${unverified.length} record(s) missing or corrupt at the end of the run: ${unverified.slice(0, 3).join(', ')}\n`);
 
-    say(`\n${config.suite === 'adversarial' ? adversarialTable(cells) : corruptionTable(cells)}\n`);
-    if (config.suite === 'corruption' && cells.some((c) => c.kind === 'corruption')) {
-      const mce = mceSummary(corruptionSummary({ dir: prep.runDir, manifest: stored, cells, sanity: [] }));
-      if (mce) say(`\n${mce}\n`);
-    }
-    if (plan.notes.length > 0) say(`${plan.notes.map((n) => `note: ${n}`).join('\n')}\n`);
-    if (sanity.length > 0) say(`\n${formatSanity(sanity)}\n`);
-    say(`\nrun directory: ${prep.runDir}\n`);
-    let reportPath: string | null = null;
-    if (!opts.noReport) {
-      reportPath = await reportHook(prep.runDir, say);
-      if (reportPath) say(`report: ${reportPath}\n`);
-    }
-    return { runDir: prep.runDir, manifest: stored, cells, probes, sanity, reportPath };
+    return { runDir: prep.runDir, manifest: stored, cells, probes, sanity };
   } finally {
     for (const m of new Set(models.values())) m.dispose();
   }

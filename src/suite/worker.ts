@@ -18,7 +18,7 @@ process.stdin.resume();
 try {
   const info = await initBackend(backend);
   const prep = await prepareRun({ resume: runDir, helper: true });
-  await executeRun(prep, { backend: info, quiet: true, helper: true, stdout: () => undefined, noReport: true });
+  await executeRun(prep, { backend: info, quiet: true, helper: true });
 } catch (err) {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;

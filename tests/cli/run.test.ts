@@ -59,6 +59,31 @@ describe('bench run with an L2 attack (issue 13, item 7)', () => {
   });
 });
 
+describe('bench run --reporter (issue 14: reporters are wired by the CLI)', () => {
+  it('refuses an unknown reporter in one line before any work', async () => {
+    const r = await bench(['run', '--suite', 'adversarial', '--reporter', 'terminal,junit', '--quiet', '--out', join(tmp, 'never')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('error: --reporter: unknown reporter "junit" (allowed: terminal, html, tables, github-summary)\n');
+    expect(readdirSync(tmp)).not.toContain('never');
+  });
+
+  it('terminal,github-summary: prints the table and writes the step summary, and no HTML report, tables or charts', async () => {
+    const out = join(tmp, 'terminal-run');
+    const summary = join(tmp, 'summary.md');
+    const r = await bench(['run', '--suite', 'adversarial', '--checkpoints', 'checkpoints/cnn-fmnist', '--attacks', 'fgsm', '--epsilons', '0,0.1', '--limit', '4',
+      '--no-sanity', '--quiet', '--workers', '1', '--out', out, '--reporter', 'terminal,github-summary', '--summary', summary]);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Robust accuracy \(%\) by ε[\s\S]*cnn-fmnist  fgsm\/first \(4\)/);
+    expect(r.stdout).toContain(`run directory: ${out}\nstep summary: ${summary}\n`);
+    expect(r.stdout).not.toContain('report:');
+    expect(readFileSync(summary, 'utf8')).toContain('- **cnn-fmnist**: clean **');
+    const files = readdirSync(out);
+    expect(files).toContain('run.json');
+    for (const f of ['report.html', 'tables', 'charts']) expect(files).not.toContain(f);
+  });
+});
+
 describe('bench list', () => {
   it('lists every attack with its defaults, every corruption with its severity table, and checkpoints with metrics', async () => {
     const attacks = listAttacksText();

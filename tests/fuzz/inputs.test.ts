@@ -692,7 +692,7 @@ describe('regressions found by fuzzing and review', () => {
     const out = join(work, 'tiny-suite-run');
     const prep = await prepareRun({ suite: 'corruption', overrides: { checkpoints: dir, limit: 4, corruptions: 'gaussian_noise', severities: '1' }, out });
     // The 28x28 images are adapted to the 8x8 input (a notice), but 10 classes cannot be judged by a 3-class model.
-    expect(await refusal('tiny in a suite', () => executeRun(prep, { backend, quiet: true, stdout: () => undefined, noReport: true }))).toBe(
+    expect(await refusal('tiny in a suite', () => executeRun(prep, { backend, quiet: true }))).toBe(
       'model "tiny": has 3 classes but the dataset fashion-mnist has 10 (allowed: a dataset with 3 classes, or --labels model (labels: the model\'s clean predictions))',
     );
     expect(existsSync(out)).toBe(false);

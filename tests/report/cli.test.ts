@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,9 @@ const root = mkdtempSync(join(tmpdir(), 'bench-report-cli-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function bench(...args: string[]) {
-  const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  const env = { ...process.env };
+  delete env.GITHUB_STEP_SUMMARY;
+  const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -39,5 +41,31 @@ describe('bench report', () => {
     expect(corrupt.code).toBe(2);
     expect(corrupt.stderr.trim().split('\n')).toHaveLength(1);
     expect(corrupt.stderr).toContain(`${join(bad, 'run.json')}: run manifest (run.json) is not valid JSON`);
+  });
+
+  it('--reporter picks the reporters: the terminal table and a step summary, and no HTML, tables or charts', () => {
+    const dir = join(root, 'picked');
+    writeSyntheticRun(dir, { samples: 30 });
+    const summary = join(root, 'step-summary.md');
+    const r = bench('report', dir, '--reporter', 'terminal,github-summary', '--summary', summary);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Robust accuracy (%) by ε');
+    expect(r.stdout.endsWith(`run directory: ${dir}\n${summary}\n`)).toBe(true);
+    expect(readFileSync(summary, 'utf8')).toContain('### Verdicts');
+    for (const f of ['report.html', 'tables', 'charts']) expect(existsSync(join(dir, f))).toBe(false);
+  });
+
+  it('exits 2 with one line for an unknown reporter, and for github-summary with nowhere to write, before writing anything', () => {
+    const dir = join(root, 'refused');
+    writeSyntheticRun(dir, { samples: 30 });
+    const unknown = bench('report', dir, '--reporter', 'html,pdf');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe('error: --reporter: unknown reporter "pdf" (allowed: terminal, html, tables, github-summary)\n');
+    const nowhere = bench('report', dir, '--reporter', 'html,github-summary');
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr.trim().split('\n')).toHaveLength(1);
+    expect(nowhere.stderr).toContain('GITHUB_STEP_SUMMARY');
+    expect(existsSync(join(dir, 'report.html'))).toBe(false);
   });
 });

@@ -230,3 +230,50 @@ export function writeMixedNormRun(dir: string, name = 'cnn-fmnist'): { manifest:
   writeRun(dir, m, cells);
   return { manifest: m, cells };
 }
+
+/**
+ * A run of one TF.js layers-model (family tfjs-layers, gradient path `direct`, no cycles or ind), as the
+ * runner records it for a non-CNN-F model: FGSM and PGD on the `direct` path, Square (score-based, path
+ * `none`), a clean cell, and its sanity checks; 30 images, accuracy falling with ε.
+ */
+export function writeDirectModelRun(dir: string, name = 'mobilenet-tiny'): { manifest: RunManifest; cells: CellResult[]; sanity: SanityCheck[] } {
+  const n = 30;
+  const upTo = (k: number) => Array.from({ length: n }, (_, i) => i < k);
+  const eps = [0, 0.01, 0.03];
+  const cells: CellResult[] = [cell({ id: `${name}|clean`, kind: 'clean', checkpoint: name, output: 'logits' }, upTo(27))];
+  const correctAt: Record<string, number[]> = { fgsm: [27, 20, 12], pgd: [27, 15, 6], square: [27, 22, 16] };
+  for (const attack of ['fgsm', 'pgd', 'square']) {
+    const path = attack === 'square' ? 'none' : 'direct';
+    eps.forEach((e, i) =>
+      cells.push(
+        cell(
+          { id: `${name}|${attack}|${path}|${e}`, kind: 'attack', checkpoint: name, output: 'logits', attack, path: path as CellResult['path'], eps: e, threatModel: 'linf', attackParams: {} },
+          upTo(correctAt[attack][i]),
+        ),
+      ),
+    );
+  }
+  const ref: CheckpointRef = {
+    name,
+    dir: 'models/mobilenet-tiny/model.json',
+    weightsSha256: 'cd'.repeat(32),
+    family: 'tfjs-layers',
+    output: 'logits',
+    inputShape: [32, 32, 3],
+    numClasses: 10,
+    outputs: ['logits'],
+    gradientPaths: ['direct'],
+    scores: 'logits',
+  };
+  const sanity: SanityCheck[] = [
+    { checkpoint: name, name: 'monotone-in-eps', status: 'pass', detail: 'Accuracy never rises with ε (largest rise 0.0 points).', numbers: { maxRise: 0 } },
+    { checkpoint: name, name: 'black-box-not-better', status: 'pass', detail: 'Square (black-box) 53.3% >= PGD direct 20.0% at ε=0.03.', numbers: { square: 0.533, pgd: 0.2 } },
+  ];
+  const m = manifest([ref], n, cells.map((c) => c.id), {
+    attacks: [{ name: 'fgsm' }, { name: 'pgd' }, { name: 'square' }],
+    epsilons: eps,
+  });
+  m.dataset = { name: 'folder', split: 'test', source: 'folder:images', numClasses: 10, shape: [n, 32, 32, 3], labels: 'dataset' };
+  writeRun(dir, m, cells, sanity);
+  return { manifest: m, cells, sanity };
+}

@@ -168,7 +168,7 @@ describe('names from config text never become paths', () => {
     const runDir = join(sandbox, 'a', 'b', 'run');
     mkdirSync(join(sandbox, 'a', 'b'), { recursive: true });
     const before = readdirSync(root, { recursive: true, encoding: 'utf8' }).sort();
-    const out = await executeRun(await prepareRun({ configFile: config, out: runDir }), { backend, quiet: true, stdout: () => undefined, noReport: true });
+    const out = await executeRun(await prepareRun({ configFile: config, out: runDir }), { backend, quiet: true });
     const after = readdirSync(root, { recursive: true, encoding: 'utf8' }).sort();
     const added = after.filter((p) => !before.includes(p));
     expect(added.length).toBeGreaterThan(out.manifest.cells.length);
@@ -188,7 +188,7 @@ describe('names from config text never become paths', () => {
     const config = join(root, 'clash.json');
     writeFileSync(config, JSON.stringify({ suite: 'adversarial', checkpoints: [join(ckpts, 'one'), join(ckpts, 'two')], attacks: ['fgsm'], epsilons: [0], limit: 2, sanity: false }));
     const runDir = join(root, 'clash-run');
-    const err = await executeRun(await prepareRun({ configFile: config, out: runDir }), { backend, quiet: true, stdout: () => undefined, noReport: true }).catch((e: Error) => e);
+    const err = await executeRun(await prepareRun({ configFile: config, out: runDir }), { backend, quiet: true }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toBe(
       `${config}: records "cnn a|clean" and "cnn_a|clean" would share the file cnn_a_clean.json (allowed: checkpoint names (model.json) and attack labels that differ in letters, digits or . _ = - (other characters become _))`,

@@ -22,6 +22,7 @@ import { loadSuiteModel, type SuiteModel } from '../../src/suite/loadClassifier.
 import { executeRun, prepareRun, type RunOutcome, type RunRequest } from '../../src/suite/runner.js';
 import { ADVERSARIAL_ROWS, safeImageName, TILE_BORDER, TILE_GAP, TILE_SCALE, type ImageSidecar, type PanelGrid } from '../../src/suite/images.js';
 import { escapeHtml } from '../../src/report/format.js';
+import { writeReport } from '../../src/report/index.js';
 import { getAttack } from '../../attacks/registry.js';
 import { corruptionKey, getCorruption } from '../../corruptions/registry.js';
 import { fixtureCheckpoint } from './fixtures.js';
@@ -33,8 +34,10 @@ const EPSILONS = [0, 0.02, 0.05];
 let root: string;
 let backend: BackendInfo;
 let labels: Int32Array;
-let adv: RunOutcome;
-let corr: RunOutcome;
+/** A run's outcome and, when it was asked for, the path of its HTML report (the CLI's reporters, run here as `bench run` does). */
+type Reported = RunOutcome & { reportPath?: string };
+let adv: Reported;
+let corr: Reported;
 let cnnf: SuiteModel;
 
 const relabel = (d: ImageDataset): ImageDataset => ({ ...d, labels: labels.slice(0, d.count) });
@@ -45,8 +48,9 @@ function writeConfig(name: string, config: Record<string, unknown>): string {
   return path;
 }
 
-async function run(req: RunRequest, report = false): Promise<RunOutcome> {
-  return executeRun(await prepareRun(req), { backend, quiet: true, stdout: () => undefined, noReport: !report, transformData: relabel });
+async function run(req: RunRequest, report = false): Promise<Reported> {
+  const outcome = await executeRun(await prepareRun(req), { backend, quiet: true, transformData: relabel });
+  return report ? { ...outcome, reportPath: await writeReport(outcome.runDir) } : outcome;
 }
 
 const adversarialConfig = {
@@ -303,7 +307,7 @@ describe('parallel runs', () => {
       checkpoints: [join(root, 'cnn'), join(root, 'cnnf')],
       attacks: [{ name: 'fgsm', paths: ['first', 'e2e'] }, { name: 'pgd', params: { steps: 2 }, paths: ['first', 'bpda'] }],
     });
-    const opts = { backend, quiet: true, stdout: () => undefined, noReport: true };
+    const opts = { backend, quiet: true };
     const single = await executeRun(await prepareRun({ configFile: config, out: join(root, 'single') }), opts);
     const parallel = await executeRun(await prepareRun({ configFile: config, out: join(root, 'parallel'), workers: 2 }), opts);
     const names = files(join(single.runDir, 'images'));

@@ -29,7 +29,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 async function run(name: string, config: Record<string, unknown>, extra: { corruptionLookup?: (n: string) => AnyCorruption; onCell?: () => void } = {}) {
   const file = join(root, `${name}.json`);
   writeFileSync(file, JSON.stringify({ checkpoints: [join(root, 'cnn'), join(root, 'cnnf')], seed: 5, ...config }));
-  return executeRun(await prepareRun({ configFile: file, out: join(root, name) }), { backend, quiet: true, stdout: () => undefined, noReport: true, ...extra });
+  return executeRun(await prepareRun({ configFile: file, out: join(root, name) }), { backend, quiet: true, ...extra });
 }
 
 describe('no tensor leaks', () => {

@@ -55,7 +55,7 @@ const adversarialConfig = (batchSize: number, sanity = true) => ({
 
 async function run(req: RunRequest): Promise<RunOutcome> {
   const prep = await prepareRun(req);
-  return executeRun(prep, { backend, quiet: true, stdout: () => undefined, noReport: true, transformData: relabel });
+  return executeRun(prep, { backend, quiet: true, transformData: relabel });
 }
 
 /** What must not change between equivalent runs: everything but timings and dates. */
@@ -217,14 +217,10 @@ describe('parallel runs', () => {
     const single = await executeRun(await prepareRun({ configFile: config, out: join(root, 'single') }), {
       backend,
       quiet: true,
-      stdout: () => undefined,
-      noReport: true,
     });
     const parallel = await executeRun(await prepareRun({ configFile: config, out: join(root, 'parallel'), workers: 2 }), {
       backend,
       quiet: true,
-      stdout: () => undefined,
-      noReport: true,
     });
     expect(parallel.manifest.backend.workers).toBe(2);
     expect(numbers(parallel.cells)).toEqual(numbers(single.cells));

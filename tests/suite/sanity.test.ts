@@ -176,7 +176,7 @@ describe('sanity probes on a run with a targeted PGD listed before an untargeted
       }),
     );
     const prep = await prepareRun({ configFile, out: join(root, 'run') });
-    const out = await executeRun(prep, { backend, quiet: true, stdout: () => undefined, noReport: true });
+    const out = await executeRun(prep, { backend, quiet: true });
     const warnings = out.sanity.filter((c) => c.status === 'warn');
     expect(warnings.map((c) => `${c.name}: ${c.detail}`)).toEqual([]);
     const attackProbes = out.probes.filter((p): p is SuiteCellResult => p.format === 'bench-cell/1');
