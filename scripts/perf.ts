@@ -309,6 +309,10 @@ export interface RateSummary {
   gflops: number | null;
   /** gflops / the measured matmul rate with the same number of processes. */
   fractionOfMatmul: number | null;
+  /** FLOP/s of the steps per CPU-second (stepRateCpu x FLOP per image-step), in GFLOP/s. */
+  gflopsCpu: number | null;
+  /** gflopsCpu / the matmul rate per CPU-second with the same number of processes: the steadier ratio on a loaded machine. */
+  fractionOfMatmulCpu: number | null;
   seconds: number[];
 }
 
@@ -323,7 +327,7 @@ export interface PgdRecord {
   parallel: RateSummary | null;
 }
 
-function pgdSummary(series: Series, batch: number, steps: number, flop: number, matmul: number | null): RateSummary {
+function pgdSummary(series: Series, batch: number, steps: number, flop: number, matmul: number | null, matmulCpu: number | null = null): RateSummary {
   const a = rate(series, String(steps));
   const tS = median(series.rounds[String(steps)].map((r) => r.seconds));
   let stepRate: number | null = null;
@@ -336,6 +340,7 @@ function pgdSummary(series: Series, batch: number, steps: number, flop: number, 
     stepRateCpu = cS > c1 ? (series.processes * batch * (steps - 1)) / (cS - c1) : null;
   }
   const gflops = stepRate === null ? null : (stepRate * flop) / 1e9;
+  const gflopsCpu = stepRateCpu === null ? null : (stepRateCpu * flop) / 1e9;
   return {
     processes: series.processes,
     attackRate: a.median,
@@ -345,6 +350,8 @@ function pgdSummary(series: Series, batch: number, steps: number, flop: number, 
     stepRateCpu,
     gflops,
     fractionOfMatmul: gflops !== null && matmul ? gflops / matmul : null,
+    gflopsCpu,
+    fractionOfMatmulCpu: gflopsCpu !== null && matmulCpu ? gflopsCpu / matmulCpu : null,
     seconds: series.rounds[String(steps)].map((r) => r.seconds),
   };
 }
@@ -434,16 +441,19 @@ export function formatTable(rec: any): string {
   if (um) {
     lines.push('');
     lines.push(`user model (TF.js layers-model, depthwise-separable, ${um.spec.inputShape.join('x')}, input range [${um.spec.inputRange.join(', ')}]): ${f(um.flops.forwardFlops / 1e6, 2)} MFLOP forward, ${f(um.flops.stepFlops / 1e6, 2)} MFLOP per image-step (x${um.flops.stepFactor.toFixed(2)})`);
-    const widths = [12, 5, 8, 7, 7, 7, 7, 7, 7, 7, 7, 7];
-    lines.push(pad(['model/path', 'batch', 'MFLOP/is', 'attack', 'step', 'atk/cpu', 'GFLOP/s', 'attack', 'step', 'atk/cpu', 'GFLOP/s', '%matmul'], widths));
+    const widths = [12, 5, 8, 7, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8];
+    lines.push(`  columns 4-7: 1 process alone; columns 8-11: ${W} processes at once (summed); %matmul: wall GFLOP/s / wall matmul rate; %mm/cpu: the same per CPU-second`);
+    lines.push(pad(['model/path', 'batch', 'MFLOP/is', 'attack', 'step', 'atk/cpu', 'GFLOP/s', 'attack', 'step', 'atk/cpu', 'GFLOP/s', '%matmul', 'stp/cpu', '%mm/cpu'], widths));
     for (const p of um.pgd as PgdRecord[]) {
       const one = p.single;
       const par = p.parallel;
       const frac = (par ?? one).fractionOfMatmul;
+      const fracCpu = (par ?? one).fractionOfMatmulCpu;
       lines.push(
         pad(
           ['user/direct', String(p.batch), f(p.mflopPerImageStep), f(one.attackRate), f(one.stepRate), f(one.attackRateCpu), f(one.gflops),
-            f(par?.attackRate), f(par?.stepRate), f(par?.attackRateCpu), f(par?.gflops), frac != null ? `${(100 * frac).toFixed(0)}%` : '-'],
+            f(par?.attackRate), f(par?.stepRate), f(par?.attackRateCpu), f(par?.gflops), frac != null ? `${(100 * frac).toFixed(0)}%` : '-',
+            f((par ?? one).stepRateCpu), fracCpu != null ? `${(100 * fracCpu).toFixed(0)}%` : '-'],
           widths,
         ),
       );
@@ -513,19 +523,22 @@ async function main(): Promise<void> {
 
   try {
     // Matrix multiply: the backend's best-case arithmetic rate.
-    let matmul: { size: number; single: { gflops: number; best: number }; parallel: { processes: number; gflops: number; best: number } | null } | null = null;
+    let matmul: { size: number; single: { gflops: number; best: number; cpuGflops: number }; parallel: { processes: number; gflops: number; best: number; cpuGflops: number } | null } | null = null;
     if (opts.only.has('matmul')) {
       progress(`matmul ${opts.matmulSize}^3`);
       const mmRun = await bench.measure({ kind: 'matmul', size: opts.matmulSize }, 'matmul', [undefined]);
       const perFlop = 1e-9; // work is FLOP; rate x 1e-9 = GFLOP/s
       matmul = {
         size: opts.matmulSize,
-        single: { gflops: rate(mmRun.single).median * perFlop, best: rate(mmRun.single).best * perFlop },
-        parallel: mmRun.parallel ? { processes: mmRun.parallel.processes, gflops: rate(mmRun.parallel).median * perFlop, best: rate(mmRun.parallel).best * perFlop } : null,
+        single: { gflops: rate(mmRun.single).median * perFlop, best: rate(mmRun.single).best * perFlop, cpuGflops: rate(mmRun.single).cpu * perFlop },
+        parallel: mmRun.parallel
+          ? { processes: mmRun.parallel.processes, gflops: rate(mmRun.parallel).median * perFlop, best: rate(mmRun.parallel).best * perFlop, cpuGflops: rate(mmRun.parallel).cpu * perFlop }
+          : null,
       };
-      progress(`  ${f(matmul.single.gflops)} GFLOP/s (1 process)${matmul.parallel ? `, ${f(matmul.parallel.gflops)} (${workers})` : ''}`);
+      progress(`  ${f(matmul.single.gflops)} GFLOP/s (1 process)${matmul.parallel ? `, ${f(matmul.parallel.gflops)} (${workers})` : ''}; per CPU-second ${f(matmul.single.cpuGflops)}${matmul.parallel ? `, ${f(matmul.parallel.cpuGflops)}` : ''}`);
     }
     const mmRate = (processes: number) => (matmul === null ? null : processes > 1 ? matmul.parallel?.gflops ?? null : matmul.single.gflops);
+    const mmRateCpu = (processes: number) => (matmul === null ? null : processes > 1 ? matmul.parallel?.cpuGflops ?? null : matmul.single.cpuGflops);
 
     // Forward passes.
     const forward = [];
@@ -556,8 +569,8 @@ async function main(): Promise<void> {
           steps: opts.steps,
           eps: opts.eps,
           mflopPerImageStep: flop / 1e6,
-          single: pgdSummary(r.single, batch, opts.steps, flop, mmRate(1)),
-          parallel: r.parallel ? pgdSummary(r.parallel, batch, opts.steps, flop, mmRate(workers)) : null,
+          single: pgdSummary(r.single, batch, opts.steps, flop, mmRate(1), mmRateCpu(1)),
+          parallel: r.parallel ? pgdSummary(r.parallel, batch, opts.steps, flop, mmRate(workers), mmRateCpu(workers)) : null,
         };
         pgdRecords.push(rec);
         progress(`  ${f(rec.single.attackRate)} image-steps/s (step ${f(rec.single.stepRate)})${rec.parallel ? `, ${workers} at once ${f(rec.parallel.attackRate)} (step ${f(rec.parallel.stepRate)})` : ''}`);
@@ -579,8 +592,8 @@ async function main(): Promise<void> {
           steps: opts.steps,
           eps: opts.eps,
           mflopPerImageStep: uf.stepFlops / 1e6,
-          single: pgdSummary(r.single, batch, opts.steps, uf.stepFlops, mmRate(1)),
-          parallel: r.parallel ? pgdSummary(r.parallel, batch, opts.steps, uf.stepFlops, mmRate(workers)) : null,
+          single: pgdSummary(r.single, batch, opts.steps, uf.stepFlops, mmRate(1), mmRateCpu(1)),
+          parallel: r.parallel ? pgdSummary(r.parallel, batch, opts.steps, uf.stepFlops, mmRate(workers), mmRateCpu(workers)) : null,
         };
         rows.push(rec);
         progress(`  ${f(rec.single.attackRate)} image-steps/s (step ${f(rec.single.stepRate)})${rec.parallel ? `, ${workers} at once ${f(rec.parallel.attackRate)} (step ${f(rec.parallel.stepRate)})` : ''}`);
