@@ -69,6 +69,8 @@ try {
         rows[i].cpu1.push(one.cpuSeconds);
         rows[i].wallN.push(many.seconds);
         rows[i].cpuN.push(many.cpuSeconds);
+        // Raw figures as they come (usable if the run is cut short).
+        process.stderr.write(`[ab-trees] ${model}/${path} round ${r + 1} ${trees[i].label}: T(1) ${one.seconds.toFixed(2)} s wall ${one.cpuSeconds.toFixed(2)} s cpu, T(${steps}) ${many.seconds.toFixed(2)} s wall ${many.cpuSeconds.toFixed(2)} s cpu\n`);
       }
       process.stderr.write(`[ab-trees] ${model}/${path} round ${r + 1}/${rounds}, load ${os.loadavg()[0].toFixed(2)}\n`);
     }
