@@ -21,7 +21,7 @@ const dir = mkdtempSync(join(os.tmpdir(), 'bench-perf-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function perf(args: string[]) {
-  return spawnSync(process.execPath, ['--import', tsx, join(root, 'scripts', 'perf.ts'), ...args], { cwd: root, encoding: 'utf8', timeout: 280_000 });
+  return spawnSync(process.execPath, ['--import', tsx, join(root, 'scripts', 'perf.ts'), ...args], { cwd: root, encoding: 'utf8', timeout: 420_000 });
 }
 
 describe('FLOP count', () => {
@@ -120,7 +120,7 @@ describe('npm run perf -- --quick', () => {
     expect(rec.targets.cnnFirst.target).toBe(370);
     expect(rec.targets.cnnfE2e.target).toBe(82);
     expect(rec.suites).toEqual([]);
-  }, 300_000);
+  }, 450_000);
 
   it('refuses an unknown flag with one line and exit code 2', () => {
     const r = perf(['--bogus']);
