@@ -9,7 +9,9 @@
 //
 // Writes a JSON record (default reports/perf-<timestamp>.json) and prints a table; one progress line
 // per measurement on stderr. --suites also times `bench run --suite adversarial` and `--suite corruption`
-// end to end (about 13 minutes more). --quick is a smoke run with tiny settings (seconds).
+// end to end (about 13 minutes more). --quick is a smoke run with tiny settings (seconds). The
+// `user-model` section (issue 14) times PGD on a depthwise-separable TF.js layers-model loaded through
+// bench's model families (scripts/perf/userModel.ts) and profiles its attack step.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,7 +24,8 @@ import type { ArchitectureSpec } from '../src/models/architecture.js';
 import type { GradientPath, OutputKind } from '../src/models/classifier.js';
 import { countFlops, forwardFlops, stepFlops, type FlopCount } from './perf/flops.js';
 import { MeasuringProcess } from './perf/driver.js';
-import { CHECKPOINT_DIRS, type FinishReply, type InitReply, type ModelName, type RunReply, type Task } from './perf/protocol.js';
+import { CHECKPOINT_DIRS, type FinishReply, type InitReply, type ModelName, type PerfModel, type RunReply, type Task } from './perf/protocol.js';
+import { USER_MODEL, userModelFlops } from './perf/userModel.js';
 import type { KernelProfile } from './perf/profile.js';
 
 export const PERF_FORMAT = 'bench-perf/1';
@@ -55,9 +58,13 @@ interface Options {
   only: Set<Section>;
   /** PGD cases as model/path (default cnn/first, cnnf/e2e, cnnf/bpda). */
   cases: [ModelName, GradientPath][];
+  /** PGD batch sizes of the user model (default 32,100; --quick 8; an explicit --batches applies too). */
+  userBatches: number[];
+  /** Batch of the user model's kernel profile (32; --quick 8). */
+  userProfileBatch: number;
 }
 
-export const SECTIONS = ['matmul', 'forward', 'pgd', 'corruption', 'profile'] as const;
+export const SECTIONS = ['matmul', 'forward', 'pgd', 'user-model', 'corruption', 'profile'] as const;
 export type Section = (typeof SECTIONS)[number];
 const DEFAULT_CASES: [ModelName, GradientPath][] = [['cnn', 'first'], ['cnnf', 'e2e'], ['cnnf', 'bpda']];
 
@@ -73,7 +80,7 @@ const USAGE = `npm run perf -- [options]   (after npm run build; docs/performanc
   --steps 10 --reps 3     PGD steps per attack; timed rounds per measurement (median reported)
   --eps 0.03              L-inf radius in [0,1] pixel units
   --backend auto|wasm|cpu|tensorflow
-  --only matmul,forward,pgd,corruption,profile   sections to run (default all)
+  --only matmul,forward,pgd,user-model,corruption,profile   sections to run (default all)
   --cases cnn/first,cnnf/e2e,cnnf/bpda           PGD model/path cases
   --profile-batch 100     batch of the kernel profile
   --suites                also time bench run --suite adversarial and --suite corruption
@@ -141,6 +148,8 @@ export function parseOptions(argv: string[]): Options {
     corruptionSeverity: 3,
     corruptions: quick ? ['gaussian_noise', 'defocus_blur', 'contrast'] : [...CORRUPTION_NAMES],
     profileBatch: posInt('profile-batch', str('profile-batch'), quick ? 8 : 100),
+    userBatches: batchesText === undefined ? (quick ? [8] : [32, 100]) : batches,
+    userProfileBatch: quick ? 8 : 32,
   };
 }
 
@@ -300,12 +309,16 @@ export interface RateSummary {
   gflops: number | null;
   /** gflops / the measured matmul rate with the same number of processes. */
   fractionOfMatmul: number | null;
+  /** FLOP/s of the steps per CPU-second (stepRateCpu x FLOP per image-step), in GFLOP/s. */
+  gflopsCpu: number | null;
+  /** gflopsCpu / the matmul rate per CPU-second with the same number of processes: the steadier ratio on a loaded machine. */
+  fractionOfMatmulCpu: number | null;
   seconds: number[];
 }
 
 export interface PgdRecord {
-  model: ModelName;
-  path: GradientPath;
+  model: PerfModel;
+  path: GradientPath | 'direct';
   batch: number;
   steps: number;
   eps: number;
@@ -314,7 +327,7 @@ export interface PgdRecord {
   parallel: RateSummary | null;
 }
 
-function pgdSummary(series: Series, batch: number, steps: number, flop: number, matmul: number | null): RateSummary {
+function pgdSummary(series: Series, batch: number, steps: number, flop: number, matmul: number | null, matmulCpu: number | null = null): RateSummary {
   const a = rate(series, String(steps));
   const tS = median(series.rounds[String(steps)].map((r) => r.seconds));
   let stepRate: number | null = null;
@@ -327,6 +340,7 @@ function pgdSummary(series: Series, batch: number, steps: number, flop: number, 
     stepRateCpu = cS > c1 ? (series.processes * batch * (steps - 1)) / (cS - c1) : null;
   }
   const gflops = stepRate === null ? null : (stepRate * flop) / 1e9;
+  const gflopsCpu = stepRateCpu === null ? null : (stepRateCpu * flop) / 1e9;
   return {
     processes: series.processes,
     attackRate: a.median,
@@ -336,6 +350,8 @@ function pgdSummary(series: Series, batch: number, steps: number, flop: number, 
     stepRateCpu,
     gflops,
     fractionOfMatmul: gflops !== null && matmul ? gflops / matmul : null,
+    gflopsCpu,
+    fractionOfMatmulCpu: gflopsCpu !== null && matmulCpu ? gflopsCpu / matmulCpu : null,
     seconds: series.rounds[String(steps)].map((r) => r.seconds),
   };
 }
@@ -421,6 +437,28 @@ export function formatTable(rec: any): string {
   }
   lines.push('  attack: n x steps / wall time of a whole attack; step: the steps alone (T(steps) - T(1)); atk/cpu: attack rate per CPU-second');
   }
+  const um = rec.userModel;
+  if (um) {
+    lines.push('');
+    lines.push(`user model (TF.js layers-model, depthwise-separable, ${um.spec.inputShape.join('x')}, input range [${um.spec.inputRange.join(', ')}]): ${f(um.flops.forwardFlops / 1e6, 2)} MFLOP forward, ${f(um.flops.stepFlops / 1e6, 2)} MFLOP per image-step (x${um.flops.stepFactor.toFixed(2)})`);
+    const widths = [12, 5, 8, 7, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8];
+    lines.push(`  columns 4-7: 1 process alone; columns 8-11: ${W} processes at once (summed); %matmul: wall GFLOP/s / wall matmul rate; %mm/cpu: the same per CPU-second`);
+    lines.push(pad(['model/path', 'batch', 'MFLOP/is', 'attack', 'step', 'atk/cpu', 'GFLOP/s', 'attack', 'step', 'atk/cpu', 'GFLOP/s', '%matmul', 'stp/cpu', '%mm/cpu'], widths));
+    for (const p of um.pgd as PgdRecord[]) {
+      const one = p.single;
+      const par = p.parallel;
+      const frac = (par ?? one).fractionOfMatmul;
+      const fracCpu = (par ?? one).fractionOfMatmulCpu;
+      lines.push(
+        pad(
+          ['user/direct', String(p.batch), f(p.mflopPerImageStep), f(one.attackRate), f(one.stepRate), f(one.attackRateCpu), f(one.gflops),
+            f(par?.attackRate), f(par?.stepRate), f(par?.attackRateCpu), f(par?.gflops), frac != null ? `${(100 * frac).toFixed(0)}%` : '-',
+            f((par ?? one).stepRateCpu), fracCpu != null ? `${(100 * fracCpu).toFixed(0)}%` : '-'],
+          widths,
+        ),
+      );
+    }
+  }
   if (rec.forward.length) {
   lines.push('');
   lines.push('forward (classifier.logits, read back), images / s');
@@ -435,8 +473,9 @@ export function formatTable(rec: any): string {
   const slow = Object.entries(c.perCorruptionImagesPerSecond as Record<string, number>).sort((a, z) => a[1] - z[1]).slice(0, 4);
   lines.push(`  slowest: ${slow.map(([n, v]) => `${n} ${v.toFixed(0)}/s`).join(', ')}`);
   }
-  if (rec.profile?.length) {
-    for (const pr of rec.profile as (KernelProfile & { model: string })[]) {
+  const profiles = [...(rec.profile ?? []), ...(rec.userModel?.profile ? [rec.userModel.profile] : [])];
+  if (profiles.length) {
+    for (const pr of profiles as (KernelProfile & { model: string })[]) {
       lines.push('');
       lines.push(`profile: one ${pr.model} ${pr.path} loss-and-gradient at batch ${pr.batch}: ${f(pr.wallMs)} ms wall (${f(pr.profiledWallMs)} ms profiled, kernels sum ${f(pr.kernelMs)} ms; forward alone ${f(pr.forwardKernelMs)} ms)`);
       for (const k of pr.kernels.filter((x) => !x.wrapper).slice(0, 10))
@@ -484,19 +523,22 @@ async function main(): Promise<void> {
 
   try {
     // Matrix multiply: the backend's best-case arithmetic rate.
-    let matmul: { size: number; single: { gflops: number; best: number }; parallel: { processes: number; gflops: number; best: number } | null } | null = null;
+    let matmul: { size: number; single: { gflops: number; best: number; cpuGflops: number }; parallel: { processes: number; gflops: number; best: number; cpuGflops: number } | null } | null = null;
     if (opts.only.has('matmul')) {
       progress(`matmul ${opts.matmulSize}^3`);
       const mmRun = await bench.measure({ kind: 'matmul', size: opts.matmulSize }, 'matmul', [undefined]);
       const perFlop = 1e-9; // work is FLOP; rate x 1e-9 = GFLOP/s
       matmul = {
         size: opts.matmulSize,
-        single: { gflops: rate(mmRun.single).median * perFlop, best: rate(mmRun.single).best * perFlop },
-        parallel: mmRun.parallel ? { processes: mmRun.parallel.processes, gflops: rate(mmRun.parallel).median * perFlop, best: rate(mmRun.parallel).best * perFlop } : null,
+        single: { gflops: rate(mmRun.single).median * perFlop, best: rate(mmRun.single).best * perFlop, cpuGflops: rate(mmRun.single).cpu * perFlop },
+        parallel: mmRun.parallel
+          ? { processes: mmRun.parallel.processes, gflops: rate(mmRun.parallel).median * perFlop, best: rate(mmRun.parallel).best * perFlop, cpuGflops: rate(mmRun.parallel).cpu * perFlop }
+          : null,
       };
-      progress(`  ${f(matmul.single.gflops)} GFLOP/s (1 process)${matmul.parallel ? `, ${f(matmul.parallel.gflops)} (${workers})` : ''}`);
+      progress(`  ${f(matmul.single.gflops)} GFLOP/s (1 process)${matmul.parallel ? `, ${f(matmul.parallel.gflops)} (${workers})` : ''}; per CPU-second ${f(matmul.single.cpuGflops)}${matmul.parallel ? `, ${f(matmul.parallel.cpuGflops)}` : ''}`);
     }
     const mmRate = (processes: number) => (matmul === null ? null : processes > 1 ? matmul.parallel?.gflops ?? null : matmul.single.gflops);
+    const mmRateCpu = (processes: number) => (matmul === null ? null : processes > 1 ? matmul.parallel?.cpuGflops ?? null : matmul.single.cpuGflops);
 
     // Forward passes.
     const forward = [];
@@ -527,12 +569,50 @@ async function main(): Promise<void> {
           steps: opts.steps,
           eps: opts.eps,
           mflopPerImageStep: flop / 1e6,
-          single: pgdSummary(r.single, batch, opts.steps, flop, mmRate(1)),
-          parallel: r.parallel ? pgdSummary(r.parallel, batch, opts.steps, flop, mmRate(workers)) : null,
+          single: pgdSummary(r.single, batch, opts.steps, flop, mmRate(1), mmRateCpu(1)),
+          parallel: r.parallel ? pgdSummary(r.parallel, batch, opts.steps, flop, mmRate(workers), mmRateCpu(workers)) : null,
         };
         pgdRecords.push(rec);
         progress(`  ${f(rec.single.attackRate)} image-steps/s (step ${f(rec.single.stepRate)})${rec.parallel ? `, ${workers} at once ${f(rec.parallel.attackRate)} (step ${f(rec.parallel.stepRate)})` : ''}`);
       }
+
+    // The user model (issue 14): PGD on a depthwise-separable TF.js layers-model and its kernel profile.
+    let userModel = null;
+    if (opts.only.has('user-model')) {
+      const uf = userModelFlops();
+      const rows: PgdRecord[] = [];
+      for (const batch of opts.userBatches) {
+        progress(`pgd user-model/direct batch ${batch}, ${opts.steps} steps`);
+        const variants = opts.steps > 1 ? [1, opts.steps] : [opts.steps];
+        const r = await bench.measure({ kind: 'pgd', model: 'user', path: 'direct', batch, eps: opts.eps }, `pgd user-model ${batch}`, variants);
+        const rec: PgdRecord = {
+          model: 'user',
+          path: 'direct',
+          batch,
+          steps: opts.steps,
+          eps: opts.eps,
+          mflopPerImageStep: uf.stepFlops / 1e6,
+          single: pgdSummary(r.single, batch, opts.steps, uf.stepFlops, mmRate(1), mmRateCpu(1)),
+          parallel: r.parallel ? pgdSummary(r.parallel, batch, opts.steps, uf.stepFlops, mmRate(workers), mmRateCpu(workers)) : null,
+        };
+        rows.push(rec);
+        progress(`  ${f(rec.single.attackRate)} image-steps/s (step ${f(rec.single.stepRate)})${rec.parallel ? `, ${workers} at once ${f(rec.parallel.attackRate)} (step ${f(rec.parallel.stepRate)})` : ''}`);
+      }
+      progress(`profile user-model/direct batch ${opts.userProfileBatch}`);
+      const saved = opts.reps;
+      opts.reps = 1;
+      const pr = await bench.measure({ kind: 'profile', model: 'user', path: 'direct', batch: opts.userProfileBatch }, 'profile user-model', [undefined], false);
+      opts.reps = saved;
+      userModel = {
+        description: 'depthwise-separable TF.js layers-model built by tfjs-layers, saved as model.json + shard and loaded through the tfjs-layers family (scripts/perf/userModel.ts); seeded random weights and uniform [0,1] images',
+        spec: USER_MODEL,
+        flops: uf,
+        stepFactorNote: 'step = 2 x forward (forward + input gradient) + the weight gradients tfjs fused Conv2D/Dense gradients always form',
+        pgd: rows,
+        profile: pr.profile ? { model: 'user-model', ...pr.profile } : null,
+      };
+      if (pr.profile) progress(`  cpu-fallback kernels: ${pr.profile.cpuFallbacks.length ? pr.profile.cpuFallbacks.map((c) => c.kernel).join(', ') : 'none'}`);
+    }
 
     // Corruptions: generation only (their evaluation is a forward pass, measured above).
     let corruption = null;
@@ -606,6 +686,7 @@ async function main(): Promise<void> {
       matmul,
       forward,
       pgd: pgdRecords,
+      userModel,
       corruption,
       profile,
       suites,

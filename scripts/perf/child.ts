@@ -4,6 +4,8 @@
 // as `bench run --workers N` does. Every timed call ends with its result read back to the host, outside
 // any tf.tidy (design.md: a read inside a tidy measured 50x slower for one conv).
 import { createInterface } from 'node:readline';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { tf, type Tensor1D, type Tensor4D } from '../../src/engine/tf.js';
 import { initBackend } from '../../src/engine/backend.js';
@@ -15,25 +17,52 @@ import { loadSuiteModel, type SuiteModel } from '../../src/suite/loadClassifier.
 import { pgd } from '../../attacks/pgd.js';
 import { getCorruption } from '../../corruptions/registry.js';
 import { profileKernels, type KernelProfile } from './profile.js';
-import { CHECKPOINT_DIRS, MARK, type FinishReply, type InitReply, type ModelName, type Request, type RunReply, type Task } from './protocol.js';
+import { CHECKPOINT_DIRS, MARK, type FinishReply, type InitReply, type PerfModel, type Request, type RunReply, type Task } from './protocol.js';
+import { buildUserModel, saveUserModel, USER_MODEL } from './userModel.js';
 
 let data: ImageDataset | null = null;
-const models = new Map<ModelName, SuiteModel>();
+const models = new Map<PerfModel, SuiteModel>();
 let current: { task: Task; run: (steps?: number) => Promise<RunReply>; dispose: () => void; profile?: KernelProfile } | null = null;
 let tensorsBeforeTask = 0;
 
-async function model(name: ModelName): Promise<SuiteModel> {
+/**
+ * The user model (scripts/perf/userModel.ts): built with tfjs-layers, saved to a temporary directory in
+ * the TF.js on-disk format and loaded back through bench's model families (the tfjs-layers family, with
+ * its input mapping from [0,1] pixels to the model's declared range), as `bench run --checkpoints
+ * model.json` would.
+ */
+async function loadUserModel(): Promise<SuiteModel> {
+  const dir = mkdtempSync(join(os.tmpdir(), 'bench-perf-user-model-'));
+  try {
+    const built = buildUserModel();
+    const path = await saveUserModel(built, join(dir, 'user-model'));
+    built.dispose();
+    return await loadSuiteModel({ path, options: { name: 'user-model', inputRange: USER_MODEL.inputRange }, where: 'perf user-model' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function model(name: PerfModel): Promise<SuiteModel> {
   let m = models.get(name);
   if (!m) {
-    m = await loadSuiteModel({ path: join(packageRoot(), CHECKPOINT_DIRS[name]), output: 'last', where: CHECKPOINT_DIRS[name] });
+    m = name === 'user' ? await loadUserModel() : await loadSuiteModel({ path: join(packageRoot(), CHECKPOINT_DIRS[name]), output: 'last', where: CHECKPOINT_DIRS[name] });
     models.set(name, m);
   }
   return m;
 }
 
-async function images(n: number): Promise<{ x: Tensor4D; y: Tensor1D; sampleIndices: number[] }> {
+/** The first n Fashion-MNIST test images, or for the user model n seeded uniform [0,1] 32x32x3 images with labels i mod 10. */
+async function images(n: number, name: PerfModel = 'cnn'): Promise<{ x: Tensor4D; y: Tensor1D; sampleIndices: number[] }> {
+  const sampleIndices = Array.from({ length: n }, (_, i) => i);
+  if (name === 'user')
+    return {
+      x: tf.randomUniform([n, ...USER_MODEL.inputShape], 0, 1, 'float32', 14) as Tensor4D,
+      y: tf.tensor1d(sampleIndices.map((i) => i % USER_MODEL.classes), 'int32'),
+      sampleIndices,
+    };
   if (!data || data.count < n) data = await loadFashionMnist('test', { limit: Math.max(n, 256) });
-  return toBatch(data, Array.from({ length: n }, (_, i) => i));
+  return toBatch(data, sampleIndices);
 }
 
 /** Times `f`, whose tensors it returns are read back and disposed inside the timed interval. */
@@ -74,7 +103,7 @@ async function prepare(task: Task): Promise<void> {
     }
     case 'pgd': {
       const m = await model(task.model);
-      const { x, y, sampleIndices } = await images(task.batch);
+      const { x, y, sampleIndices } = await images(task.batch, task.model);
       const run = (steps = 1) =>
         withDelta(async () => {
           // earlyStop off: every image takes every step, so the work is exactly batch x steps.
@@ -111,7 +140,7 @@ async function prepare(task: Task): Promise<void> {
     }
     case 'profile': {
       const m = await model(task.model);
-      const { x, y } = await images(task.batch);
+      const { x, y } = await images(task.batch, task.model);
       const profile = await profileKernels(m.classifier, x, y, task.path);
       const run = () => withDelta(async () => ({ seconds: profile.wallMs / 1000, work: task.batch }));
       current = { task, run, dispose: () => tf.dispose([x, y]), profile };

@@ -22,8 +22,9 @@ export class MeasuringProcess {
   private stderr = '';
   private exited = false;
 
-  constructor(readonly index: number) {
-    this.child = spawn(process.execPath, nodeArgsFor('child'), { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `nodeArgs`: how to start the child (default: this tree's child.ts; ab-trees.ts starts another tree's). */
+  constructor(readonly index: number, nodeArgs: string[] = nodeArgsFor('child')) {
+    this.child = spawn(process.execPath, nodeArgs, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', (d) => (this.stderr += String(d)));
     const lines = createInterface({ input: this.child.stdout! });
     lines.on('line', (line) => {

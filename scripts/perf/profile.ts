@@ -31,7 +31,7 @@ export interface ShapeRow {
 }
 
 export interface KernelProfile {
-  path: GradientPath;
+  path: GradientPath | 'direct';
   batch: number;
   /** Wall time of one lossAndGrad call without profiling (best of 3). */
   wallMs: number;
@@ -73,7 +73,7 @@ async function kernelTimes(f: () => tf.Tensor | tf.Tensor[]): Promise<{ wallMs: 
   return { wallMs, kernels };
 }
 
-export async function profileKernels(classifier: Classifier, x: Tensor4D, y: Tensor1D, path: GradientPath): Promise<KernelProfile> {
+export async function profileKernels(classifier: Classifier, x: Tensor4D, y: Tensor1D, path: GradientPath | 'direct'): Promise<KernelProfile> {
   const step = () => {
     const { loss, grad } = classifier.lossAndGrad(x, y, { path });
     return [loss, grad];

@@ -6,13 +6,19 @@ export const MARK = '@@perf ';
 
 export type ModelName = 'cnn' | 'cnnf';
 export const CHECKPOINT_DIRS: Record<ModelName, string> = { cnn: 'checkpoints/cnn-fmnist', cnnf: 'checkpoints/cnnf-fmnist' };
+/**
+ * Models a measuring process can time: the committed checkpoints, and `user`, the depthwise-separable
+ * TF.js layers-model of scripts/perf/userModel.ts (built, saved and loaded through the tfjs-layers family
+ * in the process; its only gradient path is `direct`, and it runs on seeded random 32x32x3 images).
+ */
+export type PerfModel = ModelName | 'user';
 
 export type Task =
   | { kind: 'matmul'; size: number }
   | { kind: 'forward'; model: ModelName; output: OutputKind; batch: number }
-  | { kind: 'pgd'; model: ModelName; path: GradientPath; batch: number; eps: number }
+  | { kind: 'pgd'; model: PerfModel; path: GradientPath | 'direct'; batch: number; eps: number }
   | { kind: 'corruption'; names: string[]; severity: number; batch: number }
-  | { kind: 'profile'; model: ModelName; path: GradientPath; batch: number };
+  | { kind: 'profile'; model: PerfModel; path: GradientPath | 'direct'; batch: number };
 
 export type Request =
   | { op: 'init'; backend: string }

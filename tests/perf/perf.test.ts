@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { countFlops, stepFlops } from '../../scripts/perf/flops.js';
+import { buildUserModel, USER_MODEL, userModelFlops } from '../../scripts/perf/userModel.js';
+import { parseOptions } from '../../scripts/perf.js';
 import { fmnistArchitecture } from '../../src/models/architecture.js';
+import { initBackend } from '../../src/engine/backend.js';
+import { layersForwardFlops } from '../../src/models/families/tfjsLayers.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -17,7 +21,7 @@ const dir = mkdtempSync(join(os.tmpdir(), 'bench-perf-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function perf(args: string[]) {
-  return spawnSync(process.execPath, ['--import', tsx, join(root, 'scripts', 'perf.ts'), ...args], { cwd: root, encoding: 'utf8', timeout: 280_000 });
+  return spawnSync(process.execPath, ['--import', tsx, join(root, 'scripts', 'perf.ts'), ...args], { cwd: root, encoding: 'utf8', timeout: 420_000 });
 }
 
 describe('FLOP count', () => {
@@ -33,6 +37,31 @@ describe('FLOP count', () => {
     const cnn = countFlops(fmnistArchitecture(2, 0, 0.1));
     expect(cnn.forwardFlops).toBe(cnn.firstPassFlops);
     expect(stepFlops(cnn, 'e2e')).toBe(2 * cnn.firstPassFlops);
+  });
+});
+
+describe('user model FLOP count', () => {
+  it('agrees with the tfjs-layers family\'s own count from the built model\'s weights, and counts the step as 2 forward + fused weight gradients', async () => {
+    await initBackend('wasm');
+    const model = buildUserModel();
+    const f = userModelFlops();
+    // Two counts: ours from the layer shapes in the spec, the family's from each layer's weight sizes x output positions.
+    expect(f.forwardFlops).toBe(layersForwardFlops(model));
+    model.dispose();
+    // By hand: stem 16*16*9*3*32; depthwise 16*16*9*32, 8*8*9*64, 8*8*9*128, 4*4*9*128, 4*4*9*256;
+    // pointwise 16*16*32*64, 8*8*64*128, 8*8*128*128, 4*4*128*256, 4*4*256*256; dense 256*10.
+    const depthwise = 16 * 16 * 9 * 32 + 8 * 8 * 9 * 64 + 8 * 8 * 9 * 128 + 4 * 4 * 9 * 128 + 4 * 4 * 9 * 256;
+    const fused = 16 * 16 * 9 * 3 * 32 + 16 * 16 * 32 * 64 + 8 * 8 * 64 * 128 + 8 * 8 * 128 * 128 + 4 * 4 * 128 * 256 + 4 * 4 * 256 * 256 + 256 * 10;
+    expect(f.forwardMacs).toBe(depthwise + fused);
+    expect(f.fusedMacs).toBe(fused);
+    expect(f.stepFlops).toBe(2 * (2 * (depthwise + fused) + fused));
+    expect(USER_MODEL.inputShape).toEqual([32, 32, 3]);
+  });
+
+  it('--only user-model selects that section alone', () => {
+    expect([...parseOptions(['--only', 'user-model']).only]).toEqual(['user-model']);
+    expect(parseOptions(['--quick']).only.has('user-model')).toBe(true);
+    expect(parseOptions([]).userBatches).toEqual([32, 100]);
   });
 });
 
@@ -73,12 +102,25 @@ describe('npm run perf -- --quick', () => {
     expect(rec.profile[0].kernels.length).toBeGreaterThan(3);
     // bench's own models run no kernel through the cpu fallback (src/engine/kernels/cpu-fallback.ts).
     for (const p of rec.profile) expect(p.cpuFallbacks, `${p.model}/${p.path}`).toEqual([]);
+    // The user model: PGD through the tfjs-layers family, and a profile with no cpu-fallback kernel.
+    const um = rec.userModel;
+    expect(um.pgd.map((p: { model: string; path: string; batch: number }) => `${p.model}/${p.path}/${p.batch}`)).toEqual(['user/direct/8']);
+    for (const s of [um.pgd[0].single, um.pgd[0].parallel]) {
+      expect(s.attackRate).toBeGreaterThan(0);
+      expect(s.attackRateCpu).toBeGreaterThan(0);
+    }
+    expect(um.pgd[0].parallel.processes).toBe(2);
+    expect(um.pgd[0].mflopPerImageStep).toBeCloseTo(um.flops.stepFlops / 1e6, 9);
+    expect(um.profile.model).toBe('user-model');
+    expect(um.profile.kernels.map((k: { name: string }) => k.name)).toEqual(expect.arrayContaining(['DepthwiseConv2dNativeBackpropInput', 'Conv2DBackpropFilter']));
+    expect(um.profile.cpuFallbacks).toEqual([]);
+    expect(r.stdout).toContain('user model (TF.js layers-model');
     expect(rec.peakRssMB.length).toBe(3); // two measuring processes and the parent
     expect(rec.leaks).toEqual([]); // tf.memory().numTensors flat across every measured call
     expect(rec.targets.cnnFirst.target).toBe(370);
     expect(rec.targets.cnnfE2e.target).toBe(82);
     expect(rec.suites).toEqual([]);
-  }, 300_000);
+  }, 450_000);
 
   it('refuses an unknown flag with one line and exit code 2', () => {
     const r = perf(['--bogus']);
