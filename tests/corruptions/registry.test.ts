@@ -45,7 +45,8 @@ const PUBLISHED: Record<string, unknown[]> = {
 function asPublished(name: string, p: Record<string, unknown>): unknown {
   if (name === 'zoom_blur') {
     const zooms = p.zooms as number[];
-    return [zooms[0], zooms[zooms.length - 1], zooms.length];
+    // The published table gives numpy.arange's arguments; the exact float64 factors are tested in blur.test.ts.
+    return [zooms[0], Number(zooms[zooms.length - 1].toFixed(12)), zooms.length];
   }
   const values = Object.values(p);
   return values.length === 1 ? values[0] : values;
