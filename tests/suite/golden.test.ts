@@ -53,7 +53,7 @@ function golden(file: string): Golden {
 }
 
 describe('golden results of the committed checkpoints', () => {
-  it('configs/ci.json gives the recorded bits in every cell', { timeout: 900_000 }, async () => {
+  it('configs/ci.json gives the recorded bits in every cell', { timeout: 1_500_000 }, async () => {
     const out = join(tmp, 'ci');
     const r = await bench(['run', '--config', 'configs/ci.json', '--no-sanity', '--quiet', '--out', out]);
     expect(r.stderr).not.toMatch(/error/);
@@ -61,7 +61,7 @@ describe('golden results of the committed checkpoints', () => {
     expect(cellsOf(out)).toEqual(golden('ci-bits.json').cells);
   });
 
-  it('the default corruption config at --limit 30 gives the recorded bits in every cell', { timeout: 900_000 }, async () => {
+  it('the default corruption config at --limit 30 gives the recorded bits in every cell', { timeout: 1_500_000 }, async () => {
     const out = join(tmp, 'corruption');
     const r = await bench(['run', '--suite', 'corruption', '--limit', '30', '--quiet', '--out', out]);
     expect(r.stderr).not.toMatch(/error/);
