@@ -115,7 +115,7 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
     // Refuse early (before the backend starts) when another run is working here; the lead takes the lock in executeRun.
     if (!req.helper) await checkRunLock(req.resume);
     const config = validateConfig(manifest.config, `${join(req.resume, 'run.json')}: config`);
-    return { config, configFile: manifest.configFile, shard: manifest.shard, runDir: req.resume, resumed: { store, manifest }, workers };
+    return { config, configFile: manifest.configFile, shard: manifest.shard, runDir: req.resume, resumed: { store, manifest }, workers, origins: manifest.origins };
   }
   if (req.suite !== undefined && !SUITE_NAMES.includes(req.suite as SuiteName))
     throw inputError('--suite', `unknown suite ${JSON.stringify(req.suite)}`, SUITE_NAMES.join(', '));
@@ -488,6 +488,7 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
       suite: config.suite,
       config: JSON.parse(JSON.stringify(manifestConfig)) as Record<string, unknown>,
       configFile: prep.configFile,
+      ...(prep.origins && Object.keys(prep.origins).length > 0 ? { origins: { ...prep.origins } } : {}),
       seed: config.seed,
       sampleIndices,
       dataset: { ...(data.record ?? { name: 'fashion-mnist', split: 'test', source: data.source }), labels: config.labels },
