@@ -9,6 +9,7 @@
 //   examples/data/fmnist-folder/    folder dataset: 20 PNGs per class from the vendored test set, index 5000 on
 //   examples/data/fmnist-test.npz   npz dataset: 500 images + labels from the vendored test set, index 5000 on
 //   examples/data/synthetic-rgb/    8 generated 96x96 RGB PNGs for the nsfwjs model (use --labels model)
+//   examples/nsfwjs-adversarial.json, examples/nsfwjs-corruption.json   small run configs for the nsfwjs model
 //
 // The layers-model trains on the Fashion-MNIST training set when its IDX files are in --train-dir (default
 // /usr/share/datasets/fashion-mnist, Debian package dataset-fashion-mnist), else on the first 5,000
@@ -62,6 +63,7 @@ function fail(message: string): never {
 }
 
 const asImages = (d: ImageDataset): Images => ({ pixels: d.images, labels: d.labels, height: d.height, width: d.width, channels: d.channels, classNames: d.classNames });
+const writeJson = (file: string, value: unknown) => writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
 const seconds = (from: number) => Math.round((performance.now() - from) / 100) / 10;
 
 async function main(): Promise<void> {
@@ -145,6 +147,38 @@ async function main(): Promise<void> {
   const rgb = join(data, 'synthetic-rgb');
   const files = writeSyntheticRgbFolder(rgb, 96, 4, asImages(test), HELD_OUT_FROM);
   console.log(`${shown(rgb)}: ${files.length} generated 96x96 RGB PNGs (no labels the nsfwjs model knows: --labels model)`);
+
+  // (d) Configs for the nsfwjs model: per-model options (name, class names) and a small, fast plan.
+  if (pkg) {
+    const common = {
+      checkpoints: [{ dir: relative(root, join(nsfwDir, 'model.json')), name: 'nsfwjs-mobilenet-v2-mid', classNames: 'nsfwjs-mobilenet-v2/classes.txt' }],
+      dataset: 'folder:data/synthetic-rgb',
+      labels: 'model',
+      seed: 0,
+    };
+    writeJson(join(opts.out, 'nsfwjs-adversarial.json'), {
+      suite: 'adversarial',
+      description:
+        'The nsfwjs MobileNetV2-mid graph-model (224x224x3, 5 classes) on 4 synthetic RGB images labelled by its own predictions: FGSM and PGD-5 at L-inf eps 1/255; sanity checks on 2 images. Sized for minutes on 2 cores (one gradient of 8 images at 224x224 costs seconds). Paths: checkpoints[].dir from the working directory, dataset and classNames from this file.',
+      ...common,
+      limit: 4,
+      batchSize: 4,
+      attacks: [{ name: 'fgsm' }, { name: 'pgd', params: { steps: 5 } }],
+      epsilons: [0, 0.004],
+      sanity: true,
+      sanityLimit: 2,
+    });
+    writeJson(join(opts.out, 'nsfwjs-corruption.json'), {
+      suite: 'corruption',
+      description: 'The nsfwjs MobileNetV2-mid graph-model on 8 synthetic RGB images labelled by its own predictions, under five corruptions at severities 1, 3, 5.',
+      ...common,
+      limit: 8,
+      batchSize: 8,
+      corruptions: ['gaussian_noise', 'defocus_blur', 'brightness', 'contrast', 'jpeg_compression'],
+      severities: [1, 3, 5],
+    });
+    console.log(`${shown(join(opts.out, 'nsfwjs-adversarial.json'))}, ${shown(join(opts.out, 'nsfwjs-corruption.json'))}: run configs for the nsfwjs model`);
+  }
   if (!existsSync(join(root, 'dist'))) console.log('next: npm run build, then the README\'s "Bring your own model" commands');
 }
 
