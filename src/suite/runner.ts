@@ -136,6 +136,23 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   return { config, configFile: req.configFile ?? configFile, shard, runDir, resumed: null, workers, origins };
 }
 
+/**
+ * The config as run.json stores it: a deep copy in the form validateConfig reads, because helper processes
+ * and --resume validate it again. Per-model options (held in `checkpoints[i].options` once validated) are
+ * written back as the entry's own keys, as a config file gives them; lossless, since an entry's `output`
+ * is either its own (a CNN-F output) or its options' (a TF.js head reading), never both.
+ */
+function recordedConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const copy = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
+  if (Array.isArray(copy.checkpoints))
+    copy.checkpoints = copy.checkpoints.map((c: unknown) => {
+      if (typeof c !== 'object' || c === null || !('options' in c)) return c;
+      const { options, ...entry } = c as Record<string, unknown>;
+      return { ...entry, ...(options as Record<string, unknown>) };
+    });
+  return copy;
+}
+
 /** A relative checkpoint dir is looked up in the working directory, then in the package root (the shipped checkpoints). */
 export function resolveCheckpointDir(dir: string): string {
   if (isAbsolute(dir) || existsSync(dir)) return dir;
@@ -486,7 +503,7 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
     const manifest: SuiteRunManifest = {
       format: 'bench-run/1',
       suite: config.suite,
-      config: JSON.parse(JSON.stringify(manifestConfig)) as Record<string, unknown>,
+      config: recordedConfig(manifestConfig),
       configFile: prep.configFile,
       ...(prep.origins && Object.keys(prep.origins).length > 0 ? { origins: { ...prep.origins } } : {}),
       seed: config.seed,
