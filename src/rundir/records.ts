@@ -85,6 +85,12 @@ export interface RunManifest {
   /** The validated, fully-defaulted config the run used (after CLI overrides). */
   config: Record<string, unknown>;
   configFile: string | null;
+  /**
+   * Config fields set by CLI flags (field -> flag, e.g. dataset -> "--dataset"), when any: their relative
+   * paths resolve against the working directory, not the config file's, also in helper processes and on
+   * --resume. Absent in runs written before it was recorded.
+   */
+  origins?: Record<string, string>;
   seed: number;
   /** Global test-set indices of the evaluated images, in order; bitsets index into this list. */
   sampleIndices: number[];

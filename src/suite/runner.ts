@@ -116,7 +116,7 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
     // Refuse early (before the backend starts) when another run is working here; the lead takes the lock in executeRun.
     if (!req.helper) await checkRunLock(req.resume);
     const config = validateConfig(manifest.config, `${join(req.resume, 'run.json')}: config`);
-    return { config, configFile: manifest.configFile, shard: manifest.shard, runDir: req.resume, resumed: { store, manifest }, workers };
+    return { config, configFile: manifest.configFile, shard: manifest.shard, runDir: req.resume, resumed: { store, manifest }, workers, origins: manifest.origins };
   }
   if (req.suite !== undefined && !SUITE_NAMES.includes(req.suite as SuiteName))
     throw inputError('--suite', `unknown suite ${JSON.stringify(req.suite)}`, SUITE_NAMES.join(', '));
@@ -135,6 +135,23 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   if (existsSync(runDir) && !statSync(runDir).isDirectory()) throw inputError('--out', `${runDir} is not a directory`, 'a new or existing directory');
   await checkRunLock(runDir);
   return { config, configFile: req.configFile ?? configFile, shard, runDir, resumed: null, workers, origins };
+}
+
+/**
+ * The config as run.json stores it: a deep copy in the form validateConfig reads, because helper processes
+ * and --resume validate it again. Per-model options (held in `checkpoints[i].options` once validated) are
+ * written back as the entry's own keys, as a config file gives them; lossless, since an entry's `output`
+ * is either its own (a CNN-F output) or its options' (a TF.js head reading), never both.
+ */
+function recordedConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const copy = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
+  if (Array.isArray(copy.checkpoints))
+    copy.checkpoints = copy.checkpoints.map((c: unknown) => {
+      if (typeof c !== 'object' || c === null || !('options' in c)) return c;
+      const { options, ...entry } = c as Record<string, unknown>;
+      return { ...entry, ...(options as Record<string, unknown>) };
+    });
+  return copy;
 }
 
 /** A relative checkpoint dir is looked up in the working directory, then in the package root (the shipped checkpoints). */
@@ -464,8 +481,9 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
     const manifest: SuiteRunManifest = {
       format: RUN_FORMAT,
       suite: config.suite,
-      config: JSON.parse(JSON.stringify(manifestConfig)) as Record<string, unknown>,
+      config: recordedConfig(manifestConfig),
       configFile: prep.configFile,
+      ...(prep.origins && Object.keys(prep.origins).length > 0 ? { origins: { ...prep.origins } } : {}),
       seed: config.seed,
       sampleIndices,
       dataset: { ...(data.record ?? { name: 'fashion-mnist', split: 'test', source: data.source }), labels: config.labels },

@@ -10,8 +10,8 @@
 // and depthwise kernels are plain loops, so it is not the reference here; the kernel-level tests in
 // convBackpropKernels.test.ts compare every gradient kernel with the cpu backend.)
 //
-// The package is not a dependency of bench: install it to run this test (`npm install -D nsfwjs@4.4.0`),
-// or point BENCH_NSFWJS_DIR at an unpacked copy of its tarball (the folder holding package.json).
+// The package is a devDependency of bench (npm ci installs it); without it this test is skipped, or
+// BENCH_NSFWJS_DIR may point at an unpacked copy of its tarball (the folder holding package.json).
 // Its model files are UMD JavaScript modules: model.min.js exports the model.json object, each
 // group1-shardNofM.min.js the shard's bytes as base64.
 import { existsSync, readFileSync } from 'node:fs';
