@@ -119,7 +119,7 @@ async function perturbApgd(ctx: AttackContext<ApgdParams>): Promise<void> {
   const labelsOf = (rows: number[]) => rows.map((r) => goal.lossLabels[r]);
   const classes = classifier.numClasses;
 
-  const clean = ctx.evaluate(x, indicesWhere(n, () => true));
+  const clean = ctx.evaluate(x);
   clean.fooled.forEach((f, i) => (done[i] ||= f));
 
   for (let restart = 0; restart < p.restarts; restart++) {

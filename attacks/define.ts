@@ -33,8 +33,11 @@ export interface AttackContext<P> {
    * [0,1]); rows never written stay x. The template evaluates the store once afterwards.
    */
   store: RowStore;
-  /** Scores `images` [rows.length,H,W,C], row k being batch row rows[k], against its goal labels (one forward pass). */
-  evaluate(images: Tensor4D, rows: readonly number[]): Score;
+  /**
+   * Scores `images` [rows.length,H,W,C], row k being batch row rows[k], against the goal's labels (one forward
+   * pass on the run's output); `rows` defaults to every batch row (images as large as x).
+   */
+  evaluate(images: Tensor4D, rows?: readonly number[]): Score;
   /**
    * Loss [rows.length] and input gradient of `images` (row k = batch row rows[k]) for the goal's labels,
    * through the run's path and output (attacks/gradients.ts lossAndGrad; the targeted DLR gets the true labels).
@@ -144,7 +147,7 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
         threatModel: spec.threatModel,
         goal,
         store,
-        evaluate: (images, rows) => evaluate(model, images, labelsOf(rows), goal.targeted, options.output),
+        evaluate: (images, rows) => evaluate(model, images, rows ? labelsOf(rows) : goal.lossLabels, goal.targeted, options.output),
         lossAndGrad(images, rows, loss) {
           const labels = labelTensor(goal.lossLabels, rows);
           const trueLabels = goal.targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;

@@ -27,9 +27,6 @@ export interface PgdParams extends TargetParams {
   earlyStop: boolean;
 }
 
-/** Moved to attacks/losses.ts; re-exported for existing importers. */
-export { LOSS_KINDS } from './losses.js';
-
 const schema: ParamSchema<PgdParams> = {
   norm: { kind: 'enum', values: ['linf', 'l2'] },
   steps: { kind: 'int', min: 1 },
@@ -43,6 +40,7 @@ const schema: ParamSchema<PgdParams> = {
   earlyStop: { kind: 'boolean' },
 };
 
+/** PGD's step size in pixel units for radius eps: stepSize, else relStepSize * eps, else 2.5 * eps / steps. */
 export function stepSizeOf(params: { steps: number; stepSize?: number; relStepSize?: number }, eps: number): number {
   if (params.stepSize !== undefined) return params.stepSize;
   return (params.relStepSize ?? 2.5 / params.steps) * eps;
@@ -57,7 +55,7 @@ async function perturbPgd(ctx: AttackContext<PgdParams>): Promise<void> {
 
   if (p.earlyStop) {
     // Samples misclassified already (or already at the target) need no perturbation.
-    const clean = ctx.evaluate(x, indicesWhere(n, () => true));
+    const clean = ctx.evaluate(x);
     clean.fooled.forEach((f, i) => (done[i] ||= f));
   }
 

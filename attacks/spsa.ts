@@ -104,7 +104,7 @@ async function perturbSpsa(ctx: AttackContext<SpsaParams>): Promise<void> {
   const size = height * width * channels;
   const done = goal.skip.slice();
   if (p.earlyStop) {
-    const clean = ctx.evaluate(x, indicesWhere(n, () => true));
+    const clean = ctx.evaluate(x);
     clean.fooled.forEach((f, i) => (done[i] ||= f));
   }
   let rows = indicesWhere(n, (i) => !done[i]);

@@ -66,7 +66,7 @@ async function perturbSquare(ctx: AttackContext<SquareParams>): Promise<void> {
   const n = x.shape[0];
   const [, height, width, channels] = x.shape;
   const size = store.rowSize;
-  const clean = ctx.evaluate(x, indicesWhere(n, () => true));
+  const clean = ctx.evaluate(x);
   let rows = indicesWhere(n, (i) => !goal.skip[i] && !clean.fooled[i]);
   if (rows.length === 0) return;
 
