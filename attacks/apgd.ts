@@ -1,31 +1,12 @@
-import { tf, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
+import { tf, type Tensor4D } from '../src/engine/tf.js';
 import { inputError } from '../src/engine/errors.js';
-import type { KeyedRng } from '../src/engine/rng.js';
-import type { Classifier, LossKind } from '../src/models/classifier.js';
-import {
-  ascentDirection,
-  attackGoal,
-  checkEps,
-  gatherRows,
-  evaluate,
-  finish,
-  indicesWhere,
-  keepRows,
-  labelTensor,
-  projectLinf,
-  RowStore,
-  scoreLogits,
-  unchanged,
-  retireFooled,
-  keepWorstCase,
-  checkTargetParams,
-  targetedParams,
-} from './common.js';
-import { parseWithSchema, type ParamSchema } from './params.js';
-import { LOSS_KINDS } from './pgd.js';
-import { linfRandomStart } from './random.js';
+import { gatherRows, indicesWhere, keepRows, scoreLogits, retireFooled, keepWorstCase } from './common.js';
+import { defineAttack, type AttackContext } from './define.js';
+import { LOSS_KINDS, type AttackLossName } from './losses.js';
+import { ascentStep, linfRandomStart, projectLinf } from './norms.js';
+import type { ParamSchema } from './params.js';
 import { pyInt } from '../src/engine/pyNumeric.js';
-import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
+import type { TargetParams } from './types.js';
 
 /**
  * APGD (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an ensemble of
@@ -46,7 +27,7 @@ export interface ApgdParams extends TargetParams {
   steps: number;
   restarts: number;
   randomStart: boolean;
-  loss: LossKind;
+  loss: AttackLossName;
   /** Momentum weight alpha of the paper. */
   momentum: number;
   /** Fraction of loss-increasing steps below which the step size is halved. */
@@ -129,46 +110,28 @@ function rowMask(flags: ArrayLike<boolean | number>): Tensor4D {
   return tf.tensor4d(Float32Array.from(flags as ArrayLike<number>, (f) => (f ? 1 : 0)), [flags.length, 1, 1, 1]);
 }
 
-async function runApgd(
-  classifier: Classifier,
-  x: Tensor4D,
-  y: Tensor1D,
-  eps: number,
-  rng: KeyedRng,
-  options: AttackRunOptions & { params: ApgdParams },
-): Promise<AttackResult> {
-  checkEps(eps);
-  const p = options.params;
-  const goal = attackGoal(classifier, y, p);
+async function perturbApgd(ctx: AttackContext<ApgdParams>): Promise<void> {
+  const { model: classifier, x, eps, rng, goal, store, params: p, output } = ctx;
   const n = x.shape[0];
-  if (eps === 0 || n === 0) return unchanged(classifier, x, goal, options.output);
-
-  const store = new RowStore(x);
   const checkpoints = apgdCheckpoints(p.steps);
   const done = goal.skip.slice();
   const bestMargin = new Float64Array(n).fill(Infinity);
   const labelsOf = (rows: number[]) => rows.map((r) => goal.lossLabels[r]);
   const classes = classifier.numClasses;
 
-  const clean = evaluate(classifier, x, goal.lossLabels, goal.targeted, options.output);
+  const clean = ctx.evaluate(x);
   clean.fooled.forEach((f, i) => (done[i] ||= f));
 
   for (let restart = 0; restart < p.restarts; restart++) {
     let rows = indicesWhere(n, (i) => !done[i]);
     if (rows.length === 0) break;
     let xs = gatherRows(x, rows);
-    let ys = labelTensor(goal.lossLabels, rows);
     let cur = p.randomStart ? linfRandomStart(xs, eps, rng.derive(`restart${restart}`).select(rows)) : tf.clone(xs);
 
     /** Loss and gradient at `cur`, plus the fooled mask, in one host read. */
     const probe = (): { grad: Tensor4D; f: Float64Array; fooled: boolean[] } => {
-      const { loss, grad } = classifier.lossAndGrad(cur, ys, {
-        path: options.path,
-        output: options.output,
-        loss: p.loss,
-        targeted: goal.targeted,
-      });
-      const logits = classifier.logits(cur, options.output);
+      const { loss, grad } = ctx.lossAndGrad(cur, rows, p.loss);
+      const logits = classifier.logits(cur, output);
       const packed = tf.tidy(() => tf.concat([logits, tf.reshape(loss, [-1, 1])], 1));
       const values = packed.dataSync();
       tf.dispose([loss, logits, packed]);
@@ -205,7 +168,6 @@ async function runApgd(
       if (!keep) return;
       rows = keep.map((k) => rows[k]);
       [xs, cur, prev, xBest, gradBest, grad] = [xs, cur, prev, xBest, gradBest, grad].map((t) => keepRows(t, keep));
-      ys = keepRows(ys, keep);
       f = Float64Array.from(keep, (k) => f[k]);
       state = filterState(state, keep);
     };
@@ -216,7 +178,7 @@ async function runApgd(
     for (let k = 0; k < p.steps && rows.length > 0; k++) {
       const eta = tf.tensor4d(state.eta, [rows.length, 1, 1, 1]);
       const next = tf.tidy(() => {
-        const z = projectLinf(tf.add(cur, tf.mul(ascentDirection(grad, 'linf'), eta)) as Tensor4D, xs, eps);
+        const z = projectLinf(ascentStep(cur, grad, eta, 'linf'), xs, eps);
         if (k === 0) return z;
         const a = p.momentum;
         const moved = tf.add(tf.add(cur, tf.mul(tf.sub(z, cur), a)), tf.mul(tf.sub(cur, prev), 1 - a)) as Tensor4D;
@@ -276,29 +238,26 @@ async function runApgd(
     }
 
     // Samples never fooled in this run: their best-loss point, kept if it is the worst case so far.
-    const score = evaluate(classifier, xBest, labelsOf(rows), goal.targeted, options.output);
+    const score = ctx.evaluate(xBest, rows);
     keepWorstCase(store, xBest, rows, score, bestMargin, done);
-    tf.dispose([xs, ys, cur, prev, xBest, gradBest, grad]);
+    tf.dispose([xs, cur, prev, xBest, gradBest, grad]);
   }
-  return finish(classifier, store, goal, options.output);
 }
 
-export const apgdCe: Attack<ApgdParams> = {
+export const apgdCe = defineAttack<ApgdParams>({
   name: 'apgd-ce',
+  kind: 'fixed-epsilon',
   threatModel: 'linf',
   usesGradient: true,
   iterationParam: 'steps',
-  isTargeted: targetedParams,
   // Each step: one input gradient and one forward pass (the loss and fooled check of the new iterate).
   cost: (p) => ({ gradients: p.steps * p.restarts, forwards: p.steps * p.restarts }),
   describe: 'APGD-CE, Croce & Hein 2020 (AutoAttack): step-size-free PGD with momentum, 100 iterations',
   defaults,
-  parseParams(raw: unknown, where: string): ApgdParams {
-    const p = parseWithSchema(raw, where, defaults, schema);
+  schema,
+  check(p, where) {
     if (p.restarts > 1 && !p.randomStart)
       throw inputError(`${where}.restarts`, 'restarts > 1 repeat the same run without randomStart', 'restarts: 1, or randomStart: true');
-    checkTargetParams(p, where);
-    return p;
   },
-  run: runApgd,
-};
+  perturb: perturbApgd,
+});

@@ -2,8 +2,7 @@ import { tf, type Tensor, type Tensor1D, type Tensor4D } from '../src/engine/tf.
 import { inputError } from '../src/engine/errors.js';
 import type { Classifier } from '../src/models/classifier.js';
 import { attackMargin, attackMarginTensor, attackSucceeded, rowHasNonFinite } from '../src/models/decision.js';
-import type { AttackResult, TargetParams, ThreatModel } from './types.js';
-import { epsilonRange, maxEpsilon, normAscii } from './threatModels.js';
+import type { AttackResult, TargetParams } from './types.js';
 
 /** What an attack is trying to reach for each sample. */
 export interface AttackGoal {
@@ -65,57 +64,6 @@ export function evaluate(classifier: Classifier, x: Tensor4D, labels: ArrayLike<
   return scoreLogits(values, classifier.numClasses, labels, targeted);
 }
 
-/** Projection onto the L-inf ball of radius eps around x, then onto the image box [0,1]. */
-export function projectLinf(xAdv: Tensor4D, x: Tensor4D, eps: number): Tensor4D {
-  return tf.tidy(() => {
-    const inBall = tf.minimum(tf.maximum(xAdv, tf.sub(x, eps)), tf.add(x, eps));
-    return tf.clipByValue(inBall, 0, 1) as Tensor4D;
-  });
-}
-
-/**
- * The steepest-ascent direction of a first-order attack step from an input gradient [N,H,W,C] that may
- * hold NaN or infinities (a model whose logits overflow), never NaN:
- * - linf: sign(g), a NaN component 0;
- * - l2: g / ||g||_2 per row, computed as (g / m) / ||g / m||_2 with m = max |g| so the norm cannot
- *   overflow float32; a row with infinite components points along their signs only (the limit of
- *   g / ||g|| as they grow), each NaN component is 0, and an all-zero row stays 0.
- * With finite gradients the L2 direction is the unit vector of g even when ||g|| underflows.
- */
-export function ascentDirection(grad: Tensor4D, norm: 'linf' | 'l2'): Tensor4D {
-  return tf.tidy(() => {
-    const g = tf.where(tf.isNaN(grad), tf.zerosLike(grad), grad);
-    if (norm === 'linf') return tf.sign(g) as Tensor4D;
-    const inf = tf.isInf(g);
-    const rowInf = tf.any(inf, [1, 2, 3], true);
-    const kept = tf.where(rowInf, tf.where(inf, tf.sign(g), tf.zerosLike(g)), g);
-    const m = tf.max(tf.abs(kept), [1, 2, 3], true);
-    const scaled = tf.div(kept, tf.where(tf.greater(m, 0), m, tf.onesLike(m)));
-    const n = rowNormsL2(scaled as Tensor4D);
-    return tf.div(scaled, tf.where(tf.greater(n, 0), n, tf.onesLike(n))) as Tensor4D;
-  });
-}
-
-/** Per-sample L2 norms of a [N,H,W,C] tensor, shaped [N,1,1,1] for broadcasting. */
-export function rowNormsL2(t: Tensor4D): Tensor4D {
-  return tf.tidy(() => tf.sqrt(tf.sum(tf.square(t), [1, 2, 3], true)) as Tensor4D);
-}
-
-/**
- * Projection onto the L2 ball of radius eps around x, then onto [0,1]. Clipping to the box after
- * the ball is exact for both constraints: clipping only shrinks each |delta_i| because x is in [0,1].
- * The radius is shrunk by 1e-6 relative so float32 rounding of the norm can never leave the ball.
- */
-export function projectL2(xAdv: Tensor4D, x: Tensor4D, eps: number): Tensor4D {
-  return tf.tidy(() => {
-    const delta = tf.sub(xAdv, x);
-    const norms = rowNormsL2(delta as Tensor4D);
-    const radius = eps * (1 - 1e-6);
-    const factor = tf.minimum(1, tf.div(radius, tf.maximum(norms, 1e-12)));
-    return tf.clipByValue(tf.add(x, tf.mul(delta, factor)), 0, 1) as Tensor4D;
-  });
-}
-
 /** Gathers rows of `t` at `positions` and disposes `t`. */
 export function keepRows<T extends Tensor>(t: T, positions: readonly number[]): T {
   if (positions.length === t.shape[0] && positions.every((p, i) => p === i)) return t;
@@ -152,31 +100,28 @@ export class RowStore {
   }
 }
 
-/** The final answer: fooled is decided by one forward pass on the returned images. */
-export function finish(classifier: Classifier, store: RowStore, goal: AttackGoal, output: string): AttackResult {
-  const xAdv = store.toTensor();
-  const score = evaluate(classifier, xAdv, goal.lossLabels, goal.targeted, output);
-  const fooled = score.fooled.map((f, i) => f && !goal.skip[i]);
-  return { xAdv, fooled, nonFiniteLogits: score.nonFinite };
-}
-
-/** eps = 0 (or nothing to attack): x unchanged, fooled from the clean prediction. */
-export function unchanged(classifier: Classifier, x: Tensor4D, goal: AttackGoal, output: string): AttackResult {
-  const xAdv = tf.clone(x);
+/**
+ * The outcome of adversarial images `xAdv` (kept by the caller in the result): fooled[i] by one forward pass
+ * on `output` under the shared decision rule (src/models/decision.ts), false for skipped rows, and the rows
+ * whose logits are not finite.
+ */
+export function outcome(classifier: Classifier, xAdv: Tensor4D, goal: AttackGoal, output: string): AttackResult {
   const score = evaluate(classifier, xAdv, goal.lossLabels, goal.targeted, output);
   return { xAdv, fooled: score.fooled.map((f, i) => f && !goal.skip[i]), nonFiniteLogits: score.nonFinite };
 }
 
-/**
- * Refuses a radius outside the threat model's range on images of x's shape (NHWC): [0, 1] for L-inf,
- * [0, sqrt(H W C)] for L2 (attacks/threatModels.ts), as an InputError.
- */
-export function checkEps(eps: number, threatModel: ThreatModel = 'linf', x?: { shape: readonly number[] }, where = 'eps'): void {
-  const [, height = 1, width = 1, channels = 1] = x?.shape ?? [];
-  const shape = { height, width, channels };
-  if (!Number.isFinite(eps) || eps < 0 || eps > maxEpsilon(threatModel, shape))
-    throw inputError(where, `invalid epsilon ${eps} for the ${normAscii(threatModel)} threat model`, epsilonRange(threatModel, shape));
+/** The final answer: fooled is decided by one forward pass on the returned images. */
+export function finish(classifier: Classifier, store: RowStore, goal: AttackGoal, output: string): AttackResult {
+  return outcome(classifier, store.toTensor(), goal, output);
 }
+
+/** eps = 0 (or nothing to attack): x unchanged, fooled from the clean prediction. */
+export function unchanged(classifier: Classifier, x: Tensor4D, goal: AttackGoal, output: string): AttackResult {
+  return outcome(classifier, tf.clone(x), goal, output);
+}
+
+/** Moved to attacks/threatModels.ts; re-exported for existing importers. */
+export { checkEps } from './threatModels.js';
 
 /** Indices i with pred(i) true. */
 export function indicesWhere(n: number, pred: (i: number) => boolean): number[] {

@@ -7,7 +7,7 @@ import { spsa } from './spsa.js';
 import { square } from './square.js';
 import type { AnyAttack } from './types.js';
 
-/** Every attack the harness knows, by name. Adding an attack = one module + one line here. */
+/** Every attack the harness knows, by name. Adding an attack = one module (a defineAttack call, attacks/define.ts) + one line here. */
 const ATTACKS: readonly AnyAttack[] = [fgsm, pgd, pgdL2, apgdCe, square, spsa];
 
 export function listAttacks(): readonly AnyAttack[] {

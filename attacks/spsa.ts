@@ -1,25 +1,10 @@
-import { tf, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
-import type { KeyedRng, SampleStream } from '../src/engine/rng.js';
-import type { Classifier } from '../src/models/classifier.js';
-import {
-  attackGoal,
-  checkEps,
-  gatherRows,
-  evaluate,
-  finish,
-  indicesWhere,
-  keepRows,
-  labelTensor,
-  marginTensor,
-  projectLinf,
-  RowStore,
-  unchanged,
-  retireFooled,
-  checkTargetParams,
-  targetedParams,
-} from './common.js';
-import { parseWithSchema, type ParamSchema } from './params.js';
-import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
+import { tf, type Tensor4D } from '../src/engine/tf.js';
+import type { SampleStream } from '../src/engine/rng.js';
+import { gatherRows, indicesWhere, keepRows, labelTensor, marginTensor, retireFooled } from './common.js';
+import { defineAttack, type AttackContext } from './define.js';
+import { projectLinf } from './norms.js';
+import type { ParamSchema } from './params.js';
+import type { TargetParams } from './types.js';
 
 /**
  * SPSA (Uesato, O'Donoghue, van den Oord & Kohli, ICML 2018, "Adversarial risk and the dangers of
@@ -112,30 +97,18 @@ function iterate(xs: Tensor4D, pert: Tensor4D, eps: number): Tensor4D {
   return tf.tidy(() => projectLinf(tf.add(xs, pert) as Tensor4D, xs, eps));
 }
 
-async function runSpsa(
-  classifier: Classifier,
-  x: Tensor4D,
-  y: Tensor1D,
-  eps: number,
-  rng: KeyedRng,
-  options: AttackRunOptions & { params: SpsaParams },
-): Promise<AttackResult> {
-  checkEps(eps);
-  const p = options.params;
-  const goal = attackGoal(classifier, y, p);
+async function perturbSpsa(ctx: AttackContext<SpsaParams>): Promise<void> {
+  const { model: classifier, x, eps, rng, goal, store, params: p } = ctx;
   const n = x.shape[0];
-  if (eps === 0 || n === 0) return unchanged(classifier, x, goal, options.output);
-
   const [, height, width, channels] = x.shape;
   const size = height * width * channels;
-  const store = new RowStore(x);
   const done = goal.skip.slice();
   if (p.earlyStop) {
-    const clean = evaluate(classifier, x, goal.lossLabels, goal.targeted, options.output);
+    const clean = ctx.evaluate(x);
     clean.fooled.forEach((f, i) => (done[i] ||= f));
   }
   let rows = indicesWhere(n, (i) => !done[i]);
-  if (rows.length === 0) return finish(classifier, store, goal, options.output);
+  if (rows.length === 0) return;
 
   const directionsRng = rng.derive('spsa-directions');
   const streams = new Map<number, SampleStream>(rows.map((r) => [r, directionsRng.stream(r)]));
@@ -180,8 +153,8 @@ async function runSpsa(
             goal.lossLabels,
             chunkRows.flatMap((row) => new Array<number>(kc).fill(row)),
           );
-          const fPlus = marginTensor(classifier.logits(plus as Tensor4D, options.output), labels, goal.targeted);
-          const fMinus = marginTensor(classifier.logits(minus as Tensor4D, options.output), labels, goal.targeted);
+          const fPlus = marginTensor(classifier.logits(plus as Tensor4D, ctx.output), labels, goal.targeted);
+          const fMinus = marginTensor(classifier.logits(minus as Tensor4D, ctx.output), labels, goal.targeted);
           const raw = tf.div(tf.sub(fPlus, fMinus), 2 * p.delta);
           const slope = tf.reshape(tf.clipByValue(tf.where(tf.isNaN(raw), tf.zerosLike(raw), raw), -SLOPE_BOUND, SLOPE_BOUND), [rc, 1, kc]);
           return tf.reshape(tf.matMul(slope, V), [rc, size]);
@@ -203,13 +176,7 @@ async function runSpsa(
   for (let t = 1; t <= p.steps && rows.length > 0; t++) {
     let cur = iterate(xs, pert, eps);
     if (p.earlyStop) {
-      const score = evaluate(
-        classifier,
-        cur,
-        rows.map((r) => goal.lossLabels[r]),
-        goal.targeted,
-        options.output,
-      );
+      const score = ctx.evaluate(cur, rows);
       const keep = retireFooled(store, cur, rows, score.fooled, done);
       if (keep) {
         rows = keep.map((i) => rows[i]);
@@ -252,23 +219,18 @@ async function runSpsa(
     final.dispose();
   }
   tf.dispose([xs, pert, m, v]);
-  return finish(classifier, store, goal, options.output);
 }
 
-export const spsa: Attack<SpsaParams> = {
+export const spsa = defineAttack<SpsaParams>({
   name: 'spsa',
+  kind: 'fixed-epsilon',
   threatModel: 'linf',
   usesGradient: false,
   iterationParam: 'steps',
-  isTargeted: targetedParams,
   // Each step evaluates `samples` directions at +delta and -delta.
   cost: (p) => ({ gradients: 0, forwards: p.steps * p.samples * 2 }),
   describe: 'SPSA, Uesato et al. 2018: gradient-free Adam on the margin, 128 Rademacher directions x 20 steps',
   defaults,
-  parseParams(raw: unknown, where: string): SpsaParams {
-    const p = parseWithSchema(raw, where, defaults, schema);
-    checkTargetParams(p, where);
-    return p;
-  },
-  run: runSpsa,
-};
+  schema,
+  perturb: perturbSpsa,
+});

@@ -1,19 +1,9 @@
-import { tf, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
-import type { KeyedRng, SampleStream } from '../src/engine/rng.js';
-import type { Classifier } from '../src/models/classifier.js';
-import {
-  attackGoal,
-  checkEps,
-  evaluate,
-  finish,
-  indicesWhere,
-  RowStore,
-  unchanged,
-  checkTargetParams,
-  targetedParams,
-} from './common.js';
-import { parseWithSchema, type ParamSchema } from './params.js';
-import type { Attack, AttackResult, AttackRunOptions, TargetParams } from './types.js';
+import { tf } from '../src/engine/tf.js';
+import type { SampleStream } from '../src/engine/rng.js';
+import { indicesWhere } from './common.js';
+import { defineAttack, type AttackContext } from './define.js';
+import type { ParamSchema } from './params.js';
+import type { TargetParams } from './types.js';
 import { roundHalfEven } from '../src/engine/pyNumeric.js';
 
 /**
@@ -71,26 +61,14 @@ export function squareSide(p: number, height: number, width: number, channels = 
 
 const clip01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
 
-async function runSquare(
-  classifier: Classifier,
-  x: Tensor4D,
-  y: Tensor1D,
-  eps: number,
-  rng: KeyedRng,
-  options: AttackRunOptions & { params: SquareParams },
-): Promise<AttackResult> {
-  checkEps(eps);
-  const p = options.params;
-  const goal = attackGoal(classifier, y, p);
+async function perturbSquare(ctx: AttackContext<SquareParams>): Promise<void> {
+  const { x, eps, rng, goal, store, params: p } = ctx;
   const n = x.shape[0];
-  if (eps === 0 || n === 0) return unchanged(classifier, x, goal, options.output);
-
   const [, height, width, channels] = x.shape;
-  const store = new RowStore(x);
   const size = store.rowSize;
-  const clean = evaluate(classifier, x, goal.lossLabels, goal.targeted, options.output);
+  const clean = ctx.evaluate(x);
   let rows = indicesWhere(n, (i) => !goal.skip[i] && !clean.fooled[i]);
-  if (rows.length === 0) return finish(classifier, store, goal, options.output);
+  if (rows.length === 0) return;
 
   const keyed = rng.derive('square');
   const streams = new Map<number, SampleStream>(rows.map((r) => [r, keyed.stream(r)]));
@@ -103,13 +81,7 @@ async function runSquare(
     const batch = new Float32Array(candidates.length * size);
     candidates.forEach((c, k) => batch.set(c, k * size));
     const t = tf.tensor4d(batch, [candidates.length, height, width, channels]);
-    const score = evaluate(
-      classifier,
-      t,
-      rows.map((r) => goal.lossLabels[r]),
-      goal.targeted,
-      options.output,
-    );
+    const score = ctx.evaluate(t, rows);
     t.dispose();
     return score;
   };
@@ -188,23 +160,18 @@ async function runSquare(
     accept(candidates, query(candidates));
   }
   for (const r of rows) store.writeHost(r, best.get(r)!);
-  return finish(classifier, store, goal, options.output);
 }
 
-export const square: Attack<SquareParams> = {
+export const square = defineAttack<SquareParams>({
   name: 'square',
+  kind: 'fixed-epsilon',
   threatModel: 'linf',
   usesGradient: false,
   iterationParam: 'queries',
-  isTargeted: targetedParams,
   // Samples stop querying once fooled: about half the query budget on average.
   cost: (p) => ({ gradients: 0, forwards: 0.5 * p.queries }),
   describe: 'Square Attack L-inf, Andriushchenko et al. 2020: score-based random search, 1000 queries',
   defaults,
-  parseParams(raw: unknown, where: string): SquareParams {
-    const p = parseWithSchema(raw, where, defaults, schema);
-    checkTargetParams(p, where);
-    return p;
-  },
-  run: runSquare,
-};
+  schema,
+  perturb: perturbSquare,
+});

@@ -10,6 +10,7 @@
  *   in [0,1]^(H W C) is the diagonal of that box, sqrt(H W C) (28 for 28x28 grey images), beyond which a
  *   larger eps allows nothing more.
  */
+import { inputError } from '../src/engine/errors.js';
 import type { ThreatModel } from './types.js';
 
 export const THREAT_MODELS: readonly ThreatModel[] = ['linf', 'l2'];
@@ -46,4 +47,15 @@ export function epsilonRange(threatModel: ThreatModel, shape: InputShape): strin
 /** Threat model of a recorded cell: records written before the field existed were L-inf (every attack was). */
 export function threatModelOf(cell: { threatModel?: ThreatModel }): ThreatModel {
   return cell.threatModel ?? 'linf';
+}
+
+/**
+ * Refuses a radius outside the threat model's range on images of x's shape (NHWC): [0, 1] for L-inf,
+ * [0, sqrt(H W C)] for L2, as an InputError at `where`.
+ */
+export function checkEps(eps: number, threatModel: ThreatModel = 'linf', x?: { shape: readonly number[] }, where = 'eps'): void {
+  const [, height = 1, width = 1, channels = 1] = x?.shape ?? [];
+  const shape = { height, width, channels };
+  if (!Number.isFinite(eps) || eps < 0 || eps > maxEpsilon(threatModel, shape))
+    throw inputError(where, `invalid epsilon ${eps} for the ${normAscii(threatModel)} threat model`, epsilonRange(threatModel, shape));
 }

@@ -1,7 +1,7 @@
 import type { Tensor1D, Tensor4D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier } from '../src/models/classifier.js';
-import { attackGoal, evaluate } from './common.js';
+import { attackGoal, outcome } from './common.js';
 import type { Attack, AttackRunOptions, TargetParams } from './types.js';
 
 export interface TransferResult {
@@ -32,11 +32,6 @@ export async function transferAttack<P>(
 ): Promise<TransferResult> {
   const crafted = await inner.run(source, x, y, eps, rng, options);
   const goal = attackGoal(target, y, (options.params ?? {}) as Partial<TargetParams>);
-  const score = evaluate(target, crafted.xAdv, goal.lossLabels, goal.targeted, options.targetOutput ?? options.output);
-  return {
-    xAdv: crafted.xAdv,
-    fooled: score.fooled.map((f, i) => f && !goal.skip[i]),
-    fooledSource: crafted.fooled,
-    nonFiniteLogits: score.nonFinite,
-  };
+  const onTarget = outcome(target, crafted.xAdv, goal, options.targetOutput ?? options.output);
+  return { xAdv: crafted.xAdv, fooled: onTarget.fooled, fooledSource: crafted.fooled, nonFiniteLogits: onTarget.nonFiniteLogits ?? [] };
 }

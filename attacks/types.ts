@@ -4,6 +4,12 @@ import type { Classifier } from '../src/models/classifier.js';
 
 export type ThreatModel = 'linf' | 'l2';
 
+/**
+ * fixed-epsilon: one run answers one radius; minimisation: one run finds each sample's smallest fooling
+ * perturbation, answering every radius (attacks/define.ts; no attack of that kind yet).
+ */
+export type AttackKind = 'fixed-epsilon' | 'minimisation';
+
 export interface AttackRunOptions {
   /** How gradients are taken through a feedback model (ignored by score-based attacks). */
   path: string;
@@ -27,15 +33,18 @@ export interface AttackResult {
 }
 
 /**
- * One adversarial attack. Gradient attacks always ascend the loss classifier.lossAndGrad returns: for
- * targeted attacks (labels = targets, targeted: true) that loss is the negated ce / margin of the
- * target, as src/models/losses.ts attackLoss defines it. It sees the model only through classifier.logits and
- * classifier.lossAndGrad; all its randomness comes from `rng` (keyed by sample index), so results
+ * One adversarial attack, built by attacks/define.ts defineAttack. Gradient attacks ascend a loss of
+ * attacks/losses.ts (for targeted attacks, labels = targets, the negated ce / margin of the target or the
+ * targeted DLR, as attackLoss defines it), differentiated through the model's logitsFor by
+ * attacks/gradients.ts. It sees the model only through classifier.logits and those gradients; all its
+ * randomness comes from `rng` (keyed by sample index), so results
  * do not depend on batch size. `run` with eps = 0 returns x unchanged. The caller owns x, y and the
  * returned xAdv; the attack disposes everything else it creates.
  */
 export interface Attack<P> {
   name: string;
+  /** How it answers radii (attacks/define.ts); every attack today is fixed-epsilon. */
+  kind: AttackKind;
   threatModel: ThreatModel;
   /** False for score-based attacks (square, spsa): they run once, not once per gradient path. */
   usesGradient: boolean;

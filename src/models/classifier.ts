@@ -1,4 +1,5 @@
 import type { Tensor, Tensor1D, Tensor2D, Tensor4D } from '../engine/tf.js';
+import type { AttackLossName } from '../../attacks/losses.js';
 
 /** Which logits a prediction uses: the first feedforward pass, the last feedback cycle, or their mean. */
 export type OutputKind = 'first' | 'last' | 'average';
@@ -14,20 +15,23 @@ export const OUTPUT_KINDS: readonly OutputKind[] = ['first', 'last', 'average'];
 export type GradientPath = 'first' | 'e2e' | 'bpda';
 export const GRADIENT_PATHS: readonly GradientPath[] = ['first', 'e2e', 'bpda'];
 
-export type LossKind = 'ce' | 'margin';
-
 export interface LossAndGradOptions {
   /** One of the model's declared gradient paths (CNN-F: first, e2e, bpda; TF.js models: direct). */
   path: string;
   /** The logits the loss is computed on: one of the model's declared outputs (default: its configured output). */
   output?: string;
-  /** ce: cross entropy; margin: C&W margin max_{j!=y} z_j - z_y. Default ce. */
-  loss?: LossKind;
+  /**
+   * One of the attack losses of attacks/losses.ts (ce: cross entropy; margin: C&W margin max_{j!=y} z_j - z_y;
+   * dlr: Difference of Logits Ratio). Default ce. Models compute none of them: they give logits (logitsFor).
+   */
+  loss?: AttackLossName;
   /**
    * Targeted: the labels passed are target classes and the returned loss is the one to ASCEND to reach them
-   * (ce: minus the cross entropy of the target; margin: z_t - max_{j!=t} z_j).
+   * (ce: minus the cross entropy of the target; margin: z_t - max_{j!=t} z_j; dlr: the targeted DLR).
    */
   targeted?: boolean;
+  /** The true labels, int32 [N]: needed by the targeted DLR only (attacks/losses.ts attackLoss). */
+  trueLabels?: Tensor1D;
 }
 
 /**
@@ -43,9 +47,17 @@ export interface Classifier {
   /** Logits [N, classes] of one of the model's declared outputs (default: its configured output). */
   logits(x: Tensor4D, output?: string): Tensor2D;
   /**
+   * Differentiable scores [N, classes] (see DeclaredClassifier.logitsFor), usable inside tf.grad. Attacks
+   * take their gradients through it with their own loss (attacks/gradients.ts); a classifier without it
+   * (a test stub with hand-written gradients) is differentiated through lossAndGrad instead.
+   */
+  logitsFor?(x: Tensor4D, request?: LogitsRequest): Tensor2D;
+  /**
    * Per-sample loss [N] that an attack ASCENDS (untargeted ce: cross entropy of y; untargeted margin:
    * max_{j!=y} z_j - z_y, positive when fooled) and d(sum of loss)/dx [N,H,W,C] in [0,1] pixel space.
-   * Labels are int32 [N]; for targeted attacks pass the target labels and set `targeted`.
+   * Labels are int32 [N]; for targeted attacks pass the target labels and set `targeted`. Models with
+   * logitsFor implement it by delegating to attacks/gradients.ts (the losses live with the attacks); it
+   * stays for callers outside the attacks (sanity probes, perf scripts) and for stubs without logitsFor.
    */
   lossAndGrad(x: Tensor4D, y: Tensor1D, options: LossAndGradOptions): { loss: Tensor1D; grad: Tensor4D };
 }

@@ -9,8 +9,7 @@ import {
   type OutputKind,
 } from './classifier.js';
 import { CnnfNetwork } from './cnnf.js';
-import { resolveRequest } from './declared.js';
-import { attackLoss } from './losses.js';
+import { lossAndGradVia, resolveRequest } from './declared.js';
 import { fastPath } from '../engine/fastPaths.js';
 
 /**
@@ -93,14 +92,8 @@ export class CnnfClassifier implements DeclaredClassifier {
     return this.logitsOf(x, output as OutputKind);
   }
 
+  /** Loss and input gradient through logitsFor (src/models/declared.ts lossAndGradVia); attacks call attacks/gradients.ts. */
   lossAndGrad(x: Tensor4D, y: Tensor1D, options: LossAndGradOptions): { loss: Tensor1D; grad: Tensor4D } {
-    const request = { output: options.output ?? this.defaultOutput, path: options.path };
-    return tf.tidy(() => {
-      // valueAndGrad of the per-sample loss with the default all-ones dy is the gradient of its sum.
-      const { value, grad } = tf.valueAndGrad((xi: tf.Tensor) =>
-        attackLoss(this.logitsFor(xi as Tensor4D, request), y, options.loss ?? 'ce', options.targeted ?? false),
-      )(x);
-      return { loss: value as Tensor1D, grad: grad as Tensor4D };
-    });
+    return lossAndGradVia(this, x, y, { ...options, output: options.output ?? this.defaultOutput });
   }
 }

@@ -74,7 +74,7 @@ export function attackSucceeded(margin: number, targeted: boolean): boolean {
 /**
  * attackMargin on device for logits [N, classes] and int32 labels [N]: [N], the same numbers as the host
  * version (up to float32 rounding of the difference). For scoring only; the differentiable loss is
- * src/models/losses.ts margin.
+ * attacks/losses.ts margin.
  */
 export function attackMarginTensor(logits: Tensor2D, labels: Tensor1D, targeted: boolean): Tensor1D {
   return tf.tidy(() => {

@@ -1,7 +1,7 @@
 import { inputError } from '../engine/errors.js';
-import { tf, type Tensor1D, type Tensor4D } from '../engine/tf.js';
+import type { Tensor1D, Tensor4D } from '../engine/tf.js';
 import type { DeclaredClassifier, LogitsRequest, ModelLossAndGradOptions } from './classifier.js';
-import { attackLoss } from './losses.js';
+import { logitsLossAndGrad } from '../../attacks/gradients.js';
 
 /**
  * Resolves a request against what the model declares: omitted fields take `defaultOutput` and
@@ -24,8 +24,9 @@ export function resolveRequest(
 
 /**
  * The Classifier.lossAndGrad contract implemented on top of a model's differentiable `logitsFor`:
- * per-sample loss [N] that an attack ascends (src/models/losses.ts attackLoss: ce or C&W margin,
- * negated when targeted) and d(sum of loss)/dx [N,H,W,C] in [0,1] pixel space, by tf.valueAndGrad.
+ * per-sample loss [N] that an attack ascends (attacks/losses.ts attackLoss: ce, C&W margin or DLR,
+ * targeted as that function says) and d(sum of loss)/dx [N,H,W,C] in [0,1] pixel space, by
+ * tf.valueAndGrad: attacks/gradients.ts logitsLossAndGrad, what the attacks themselves call.
  * Labels are int32 [N].
  */
 export function lossAndGradVia(
@@ -34,11 +35,5 @@ export function lossAndGradVia(
   y: Tensor1D,
   options: ModelLossAndGradOptions,
 ): { loss: Tensor1D; grad: Tensor4D } {
-  return tf.tidy(() => {
-    const request = { output: options.output, path: options.path };
-    const { value, grad } = tf.valueAndGrad((xi: tf.Tensor) =>
-      attackLoss(model.logitsFor(xi as Tensor4D, request), y, options.loss ?? 'ce', options.targeted ?? false),
-    )(x);
-    return { loss: value as Tensor1D, grad: grad as Tensor4D };
-  });
+  return logitsLossAndGrad(model, x, y, options);
 }

@@ -1,5 +1,5 @@
 import { tf, type Tensor1D, type Tensor2D, type Tensor4D } from '../engine/tf.js';
-import type { Classifier, LossAndGradOptions, OutputKind } from './classifier.js';
+import type { Classifier, LogitsRequest, LossAndGradOptions, OutputKind } from './classifier.js';
 
 /**
  * A query that is not a valid image reached a model: an attack, a corruption or a probe built an
@@ -90,7 +90,8 @@ export interface QueryGuardOptions {
 }
 
 /**
- * A Classifier that checks every input passed to logits() and lossAndGrad() before handing it to the
+ * A Classifier that checks every input passed to logits(), logitsFor() (offered only when the wrapped model
+ * has it) and lossAndGrad() before handing it to the
  * wrapped model: all values finite and inside [0,1] exactly (the contract of Classifier: NHWC float32
  * images in [0,1]); with `ball`, every row inside the eps ball of one of the given clean images
  * (BALL_TOLERANCE). A violation throws InvalidQueryError naming `who`, the method, and the offending
@@ -102,7 +103,8 @@ export class QueryGuard implements Classifier {
   readonly inputShape: readonly [number, number, number];
   readonly numClasses: number;
   readonly hasFeedback: boolean;
-  /** Calls checked (logits + lossAndGrad). */
+  readonly logitsFor?: (x: Tensor4D, request?: LogitsRequest) => Tensor2D;
+  /** Calls checked (logits + logitsFor + lossAndGrad). */
   queries = 0;
   /** Images checked (rows over all calls). */
   queriedImages = 0;
@@ -115,6 +117,11 @@ export class QueryGuard implements Classifier {
     this.inputShape = inner.inputShape;
     this.numClasses = inner.numClasses;
     this.hasFeedback = inner.hasFeedback;
+    if (inner.logitsFor)
+      this.logitsFor = (x, request) => {
+        this.check(x, 'logitsFor');
+        return inner.logitsFor!(x, request);
+      };
   }
 
   logits(x: Tensor4D, output?: string): Tensor2D {

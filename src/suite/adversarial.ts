@@ -12,6 +12,7 @@ import { batches, toBatch } from '../data/batching.js';
 import { getAttack } from '../../attacks/registry.js';
 import { transferAttack } from '../../attacks/transfer.js';
 import type { AnyAttack } from '../../attacks/types.js';
+import { ballViolation } from '../../attacks/norms.js';
 import { guardQueries } from '../models/queryGuard.js';
 import { decodeBits, type GradientProbeResult, type SuiteCellResult } from '../rundir/records.js';
 import { attackId, type GradientProbeSpec, type PlannedCell, type PlanUnit } from './planner.js';
@@ -28,28 +29,14 @@ import {
   type RunContext,
 } from './context.js';
 
-/** Slack for float32 rounding when checking that an attack stayed inside its eps ball. */
-const BALL_TOLERANCE = 1e-5;
-
 /**
  * Refuses adversarial examples outside the threat model (a broken plug-in attack must not produce
- * robustness numbers): L-inf or L2 distance to x above eps, or pixels outside [0,1] (exactly: the
- * projections clip, so no rounding slack is needed there).
+ * robustness numbers; attacks/norms.ts ballViolation). Attacks built by defineAttack check their own
+ * results; this also covers a transfer attack's examples and any Attack object built by hand.
  */
 function checkInsideBall(attack: AnyAttack, x: Tensor4D, xAdv: Tensor4D, eps: number, cellId: string): void {
-  const [dist, lo, hi] = tf.tidy(() => {
-    const d = tf.sub(xAdv, x);
-    const distance = attack.threatModel === 'linf' ? tf.max(tf.abs(d)) : tf.max(tf.sqrt(tf.sum(tf.square(d), [1, 2, 3])));
-    return [distance, tf.min(xAdv), tf.max(xAdv)];
-  }).map((t) => {
-    const v = t.dataSync()[0];
-    t.dispose();
-    return v;
-  });
-  if (!(dist <= eps * (1 + BALL_TOLERANCE) + BALL_TOLERANCE) || !(lo >= 0) || !(hi <= 1))
-    throw new Error(
-      `attack ${attack.name} left the ${attack.threatModel} ball in cell ${cellId}: distance ${dist} for eps ${eps}, pixels in [${lo}, ${hi}]`,
-    );
+  const violation = ballViolation(xAdv, x, eps, attack.threatModel);
+  if (violation) throw new Error(`attack ${attack.name} left the ${attack.threatModel} ball in cell ${cellId}: ${violation}`);
 }
 
 interface AttackOutcome {

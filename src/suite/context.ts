@@ -6,7 +6,7 @@ import { tf, type Tensor1D, type Tensor2D, type Tensor4D } from '../engine/tf.js
 import { ProgressBar } from '../engine/progress.js';
 import type { ImageDataset } from '../data/fashionMnist.js';
 import { batches, toBatch } from '../data/batching.js';
-import type { Classifier, LossAndGradOptions } from '../models/classifier.js';
+import type { Classifier, LogitsRequest, LossAndGradOptions } from '../models/classifier.js';
 import { predictClasses, rowHasNonFinite } from '../models/decision.js';
 import { decodeBits, encodeBits, type SuiteCellResult, wilsonInterval } from '../rundir/records.js';
 import type { RunStore } from '../rundir/store.js';
@@ -183,8 +183,9 @@ export async function runCleanCell(ctx: RunContext, id: string, name: string): P
 }
 
 /**
- * Counts what an attack asks of a model (images through lossAndGrad and through logits), for the
- * cell's timings; otherwise a transparent pass-through of the Classifier contract.
+ * Counts what an attack asks of a model (images through lossAndGrad or logitsFor, which attacks take only to
+ * differentiate (attacks/gradients.ts), and through logits), for the cell's timings; otherwise a
+ * transparent pass-through of the Classifier contract. It offers logitsFor only when the wrapped model does.
  */
 export class CountingClassifier implements Classifier {
   gradientImages = 0;
@@ -193,11 +194,17 @@ export class CountingClassifier implements Classifier {
   readonly inputShape: readonly [number, number, number];
   readonly numClasses: number;
   readonly hasFeedback: boolean;
+  readonly logitsFor?: (x: Tensor4D, request?: LogitsRequest) => Tensor2D;
   constructor(private readonly inner: Classifier) {
     this.name = inner.name;
     this.inputShape = inner.inputShape;
     this.numClasses = inner.numClasses;
     this.hasFeedback = inner.hasFeedback;
+    if (inner.logitsFor)
+      this.logitsFor = (x, request) => {
+        this.gradientImages += x.shape[0];
+        return inner.logitsFor!(x, request);
+      };
   }
   logits(x: Tensor4D, output?: string): Tensor2D {
     this.forwardImages += x.shape[0];

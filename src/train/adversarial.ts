@@ -1,7 +1,7 @@
 import { tf, type Tensor1D, type Tensor4D } from '../engine/tf.js';
 import { KeyedRng } from '../engine/rng.js';
 import type { CnnfNetwork } from '../models/cnnf.js';
-import { crossEntropy } from '../models/losses.js';
+import { crossEntropy } from '../../attacks/losses.js';
 
 /**
  * The adversary used during adversarial training. As in the reference's train.py, examples are crafted

@@ -1,6 +1,6 @@
 import { tf, type Tensor, type Tensor1D, type Tensor4D } from '../engine/tf.js';
 import type { CnnfNetwork } from '../models/cnnf.js';
-import { crossEntropy } from '../models/losses.js';
+import { crossEntropy } from '../../attacks/losses.js';
 
 /**
  * The training objective of the reference implementation (train.py): cross entropy on the first pass and

@@ -9,7 +9,7 @@ import type { Classifier, LossAndGradOptions, OutputKind } from '../../src/model
  * - margin: loss = max_{j != l} z_j - z_l,    dloss/dz = onehot(j*) - onehot(l)
  * and dloss/dx = (dloss/dz) W^T, where `l` is the label passed in. For targeted: true (labels are the
  * targets) both are negated, so an attack always ascends the returned loss (the convention of
- * src/models/losses.ts attackLoss). It counts calls so tests can check what an attack used.
+ * attacks/losses.ts attackLoss). It counts calls so tests can check what an attack used.
  */
 export interface LinearClassifier extends Classifier {
   /** Weights [inputs, classes] row-major, as float32 values (the model's exact parameters). */
@@ -60,7 +60,7 @@ export function linearClassifier(
           loss = tf.sub(tf.logSumExp(z, 1), zLabel);
           dz = tf.sub(tf.softmax(z), onehot);
         } else {
-          // The label hidden with -Infinity, exact at any logit scale (src/models/losses.ts).
+          // The label hidden with -Infinity, exact at any logit scale (attacks/losses.ts).
           const others = tf.where(isLabel, tf.fill(z.shape, -Infinity), z);
           const jStar = tf.argMax(others, 1);
           loss = tf.sub(tf.max(others, 1), zLabel);

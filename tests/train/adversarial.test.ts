@@ -9,7 +9,7 @@ import { encodeIdx } from '../../src/data/idx.js';
 import { loadFashionMnist } from '../../src/data/fashionMnist.js';
 import { loadSuiteModel, type SuiteModel } from '../../src/suite/loadClassifier.js';
 import { CnnfNetwork } from '../../src/models/cnnf.js';
-import { crossEntropy } from '../../src/models/losses.js';
+import { crossEntropy } from '../../attacks/losses.js';
 import { adversarialBatch, type AdversarialTraining } from '../../src/train/adversarial.js';
 import { train, type TrainOptions } from '../../src/train/trainer.js';
 import { loadCheckpoint } from '../../src/models/checkpoint.js';

@@ -2,7 +2,7 @@ import { basename, dirname } from 'node:path';
 import { inputError } from '../../engine/errors.js';
 import { tf, type Tensor4D } from '../../engine/tf.js';
 import type { DeclaredClassifier } from '../classifier.js';
-import { attackLoss } from '../losses.js';
+import { attackLoss } from '../../../attacks/losses.js';
 import { explainTfjsError } from './tfjsFiles.js';
 
 /** A model's default name: its directory's name for `.../name/model.json`, else the file name without `.json`. */
