@@ -1,11 +1,11 @@
 import { tf, type Tensor1D, type Tensor2D, type Tensor4D } from '../engine/tf.js';
 import type { Classifier, LossAndGradOptions, OutputKind } from './classifier.js';
-import { CnnfNetwork } from './cnnf.js';
+import type { FeedbackNetwork } from './network.js';
 import { attackLoss } from './losses.js';
 import { fastPath } from '../engine/fastPaths.js';
 
 /**
- * A CNN-F (or CNN, cycles = 0) checkpoint behind the Classifier contract that attacks and corruptions
+ * A CNN-F (or CNN, cycles = 0) of any family (src/models/network.ts) behind the Classifier contract that attacks and corruptions
  * see. `defaultOutput` is what predictions use unless a call names another output.
  */
 export class CnnfClassifier implements Classifier {
@@ -15,7 +15,7 @@ export class CnnfClassifier implements Classifier {
 
   constructor(
     readonly name: string,
-    readonly network: CnnfNetwork,
+    readonly network: FeedbackNetwork,
     readonly defaultOutput: OutputKind = 'last',
   ) {
     this.inputShape = network.arch.inputShape;

@@ -4,7 +4,7 @@ import { FASHION_MNIST_CLASSES, FASHION_MNIST_HEIGHT, FASHION_MNIST_WIDTH } from
 import { inputError } from '../engine/errors.js';
 import { tf, type Tensor } from '../engine/tf.js';
 import { loadCheckpoint, MANIFEST_FILE, type CheckpointManifest } from '../models/checkpoint.js';
-import { CnnfNetwork } from '../models/cnnf.js';
+import { buildNetwork } from '../models/network.js';
 import { CnnfClassifier } from '../models/cnnfClassifier.js';
 import type { OutputKind } from '../models/classifier.js';
 import type { CheckpointRef } from './records.js';
@@ -23,7 +23,7 @@ export async function loadSuiteModel(dir: string, output: OutputKind): Promise<S
   checkFitsSuiteData(manifest, join(dir, MANIFEST_FILE));
   const params: Record<string, Tensor> = {};
   for (const [name, w] of Object.entries(weights)) params[name] = tf.keep(tf.tensor(w.data, w.shape, 'float32'));
-  const network = new CnnfNetwork(manifest.architecture, manifest.normalization, params);
+  const network = buildNetwork(manifest.architecture, manifest.normalization, params);
   const classifier = new CnnfClassifier(manifest.name, network, output);
   const a = manifest.architecture;
   return {
