@@ -1,4 +1,5 @@
 import { inputError, showValue } from '../engine/errors.js';
+import { validateWrnArchitecture, wrnWeightSpecs, type WrnArchitecture } from './cnnfWrn/architecture.js';
 
 /**
  * The network's shape lives in data (model.json), not in code paths, so other sizes plug in without
@@ -35,16 +36,20 @@ export interface ArchitectureSpec {
   insNormEpsilon: number;
 }
 
+/** Any checkpoint's architecture, told apart by `family`: 'cnnf' (above) or 'cnnf-wrn' (./cnnfWrn/architecture.ts). */
+export type ModelArchitecture = ArchitectureSpec | WrnArchitecture;
+export const ARCHITECTURE_FAMILIES = ['cnnf', 'cnnf-wrn'] as const;
+
 export interface Normalization {
   /** Per-channel mean and std applied to [0,1] pixels: (x - mean) / std. */
   mean: number[];
   std: number[];
 }
 
-/** The Fashion-MNIST network of the reference implementation (4 conv + 3 fc). */
 /** Upper bound on feedback cycles a checkpoint may declare. */
 export const MAX_FEEDBACK_CYCLES = 50;
 
+/** The Fashion-MNIST network of the reference implementation (4 conv + 3 fc). */
 export function fmnistArchitecture(ind: number, cycles: number, resParam: number): ArchitectureSpec {
   return {
     family: 'cnnf',
@@ -74,7 +79,8 @@ export interface WeightSpec {
 }
 
 /** Every weight the architecture needs, in a fixed order. */
-export function weightSpecs(a: ArchitectureSpec): WeightSpec[] {
+export function weightSpecs(a: ModelArchitecture): WeightSpec[] {
+  if (a.family === 'cnnf-wrn') return wrnWeightSpecs(a);
   const specs: WeightSpec[] = [];
   let channels = a.inputShape[2];
   let [h, w] = a.inputShape;
@@ -98,11 +104,13 @@ export function weightSpecs(a: ArchitectureSpec): WeightSpec[] {
 }
 
 /** Validates a parsed architecture object; `where` names the file for error messages. */
-export function validateArchitecture(raw: unknown, where: string): ArchitectureSpec {
+export function validateArchitecture(raw: unknown, where: string): ModelArchitecture {
   if (typeof raw !== 'object' || raw === null) throw inputError(where, 'architecture must be an object');
   const a = raw as Record<string, unknown>;
   const field = (name: string) => `${where}: architecture.${name}`;
-  if (a.family !== 'cnnf') throw inputError(field('family'), `unknown family ${showValue(a.family)}`, '"cnnf"');
+  if (a.family === 'cnnf-wrn') return validateWrnArchitecture(a, where);
+  if (a.family !== 'cnnf')
+    throw inputError(field('family'), `unknown family ${showValue(a.family)}`, ARCHITECTURE_FAMILIES.map((f) => `"${f}"`).join(', '));
   const posInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
   const shape = a.inputShape;
   if (!Array.isArray(shape) || shape.length !== 3 || !shape.every(posInt))

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError, inputError, showValue } from '../engine/errors.js';
-import { validateArchitecture, weightSpecs, type ArchitectureSpec, type Normalization } from './architecture.js';
+import { validateArchitecture, weightSpecs, type ModelArchitecture, type Normalization } from './architecture.js';
 import { encodeSafetensors, parseSafetensors } from './safetensors.js';
 import type { WeightArrays } from './weights.js';
 
@@ -33,7 +33,7 @@ export interface CheckpointProvenance {
 export interface CheckpointManifest {
   format: typeof CHECKPOINT_FORMAT;
   name: string;
-  architecture: ArchitectureSpec;
+  architecture: ModelArchitecture;
   normalization: Normalization;
   classNames: string[];
   weights: { file: typeof WEIGHTS_FILE; sha256: string };
@@ -58,7 +58,7 @@ const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest(
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Checks names, shapes and finiteness of weights against the architecture; `where` names the file. */
-export function validateWeights(weights: WeightArrays, architecture: ArchitectureSpec, where: string): void {
+export function validateWeights(weights: WeightArrays, architecture: ModelArchitecture, where: string): void {
   const specs = weightSpecs(architecture);
   for (const spec of specs) {
     const at = `${where}: tensor "${spec.name}"`;

@@ -8,12 +8,12 @@ import {
   type LossAndGradOptions,
   type OutputKind,
 } from './classifier.js';
-import { CnnfNetwork } from './cnnf.js';
+import type { FeedbackNetwork } from './network.js';
 import { lossAndGradVia, resolveRequest } from './declared.js';
 import { fastPath } from '../engine/fastPaths.js';
 
 /**
- * A CNN-F (or CNN, cycles = 0) checkpoint behind the Classifier contract that attacks and corruptions
+ * A CNN-F (or CNN, cycles = 0) of any family (src/models/network.ts) behind the Classifier contract that attacks and corruptions
  * see. `defaultOutput` is what predictions use unless a call names another output.
  *
  * Contract v2: family `cnnf`; outputs first/last/average and gradient paths first/e2e/bpda, declared by
@@ -32,7 +32,7 @@ export class CnnfClassifier implements DeclaredClassifier {
 
   constructor(
     readonly name: string,
-    readonly network: CnnfNetwork,
+    readonly network: FeedbackNetwork,
     readonly defaultOutput: OutputKind = 'last',
     readonly classNames?: readonly string[],
   ) {

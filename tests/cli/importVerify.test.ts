@@ -80,6 +80,20 @@ describe('bench import + verify', () => {
     expectOneLineError(bench('verify', nan, '--reference', join(FIXTURES, 'cnnf_ind2_cycles1', 'cases.safetensors')), 'NaN');
   });
 
+  it('imports the Wide-ResNet CNN baseline (zip) with --arch cnnf-wrn and verifies it (exit 0)', () => {
+    const out = join(work, 'wrn-cnn');
+    const imp = bench('import', join(FIXTURES, 'cnn_wrn40-2', 'state_dict.pt'), '--arch', 'cnnf-wrn', '--depth', '40', '--widen', '2', '--cycles', '0', '--out', out);
+    expect(imp.code, imp.stderr).toBe(0);
+    expect(imp.stdout).toContain('[cnnf-wrn WRN-40-2 ind=0 cycles=0 resParam=0]');
+    const v = bench('verify', out, '--reference', join(FIXTURES, 'cnn_wrn40-2', 'cases.safetensors'), '--max-outliers', '3');
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect(v.stdout).toContain('verify: all 2 cases pass');
+    // The paper's CNN-F in the legacy format imports too; a wrong depth is one line naming the flag.
+    const paper = bench('import', join(FIXTURES, 'cnnf_wrn40-2_ind5_cycles2', 'state_dict.pt'), '--arch', 'cnnf-wrn', '--depth', '40', '--widen', '2', '--ind', '5', '--cycles', '2', '--res-param', '0.1', '--out', join(work, 'wrn-cnnf'));
+    expect(paper.code, paper.stderr).toBe(0);
+    expectOneLineError(bench('import', join(FIXTURES, 'cnn_wrn40-2', 'state_dict.pt'), '--arch', 'cnnf-wrn', '--depth', '41', '--widen', '2', '--cycles', '0', '--out', join(work, 'never')), '--depth');
+  }, 300_000);
+
   it('rejects an unknown verb and a bad flag value with exit 2', () => {
     expect(bench('frobnicate').code).toBe(2);
     expectOneLineError(bench('verify', join(work, 'cnnf'), '--reference', 'x', '--tol-grad', '-1'), '--tol-grad');

@@ -645,7 +645,7 @@ describe('regressions found by fuzzing and review', () => {
   it('`bench import --arch constructor` is an unknown architecture (was a TypeError, exit 3)', async () => {
     const { runImport } = await import('../../src/cli/import.js');
     const message = await refusal('arch', () => runImport({ file: 'x.pt', arch: 'constructor', cycles: 0, out: join(work, 'never') }));
-    expect(message).toBe('--arch: unknown architecture "constructor" (allowed: cnnf-fmnist)');
+    expect(message).toBe('--arch: unknown architecture "constructor" (allowed: cnnf-fmnist, cnnf-wrn)');
     expect(await refusal('arch typo', () => runImport({ file: 'x.pt', arch: 'cnnf_fmnist', cycles: 0, out: join(work, 'never') }))).toContain(
       '(did you mean "cnnf-fmnist"?)',
     );

@@ -18,3 +18,61 @@ export function conv2dTransposeSame(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Ten
   const pad = adjointPadding(samePadding(kh, kw), kh, kw)!; // 'same' pads are at most k-1
   return tf.tidy(() => tf.conv2d(x, adjointKernel(kernel), 1, explicitPadding(pad)));
 }
+
+/** Puts x [N,h,w,C] at every s-th row and column of a zero tensor [N,s*h,s*w,C] (x[p,q] at [s*p,s*q]). */
+function zeroInsert(x: tf.Tensor4D, s: number): tf.Tensor4D {
+  if (s === 1) return x;
+  const [n, h, w, c] = x.shape;
+  const spread = tf.pad(tf.reshape(x, [n, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, s - 1], [0, 0], [0, s - 1], [0, 0]]);
+  return tf.reshape(spread, [n, h * s, w * s, c]);
+}
+
+/** Pads (positive amounts) or crops (negative amounts) rows and columns of an NHWC tensor. */
+function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
+  const padded =
+    top > 0 || bottom > 0 || left > 0 || right > 0
+      ? tf.pad(x, [[0, 0], [Math.max(top, 0), Math.max(bottom, 0)], [Math.max(left, 0), Math.max(right, 0)], [0, 0]])
+      : x;
+  if (top >= 0 && bottom >= 0 && left >= 0 && right >= 0) return padded;
+  const [n, h, w, c] = padded.shape;
+  const t = Math.max(-top, 0);
+  const l = Math.max(-left, 0);
+  return tf.slice(padded, [0, t, l, 0], [n, h - t - Math.max(-bottom, 0), w - l - Math.max(-right, 0), c]);
+}
+
+/**
+ * The adjoint (transposed convolution) of y = conv2d(u, kernel, stride, padding `pad` at the top/left,
+ * dilation 1) for an input u of spatial size inputSize = [H, W], applied to x [N,Ho,Wo,out]; the result
+ * is [N,H,W,in]. This is PyTorch's ConvTranspose2d with the tied weight, its `padding` equal to the
+ * forward padding and `output_padding` chosen so that the output has the forward input's size (the
+ * reference CNN-F's stride-2 layers use output_padding 1), and equals tf.conv2dTranspose(x, kernel,
+ * [N,H,W,in], stride, explicit padding).
+ *
+ * Formulation (Dumoulin & Visin 2016, "A guide to convolution arithmetic", sec. 4.5; the same as the
+ * wasm Conv2DBackpropInput replacement of src/engine/kernels on the kernels branch): x is zero-upsampled
+ * by the stride (x[p] at s*p), padded by kh-1-top rows before and H+top-s*Ho after (negative: cropped),
+ * and convolved at stride 1 ('valid') with the kernel rotated by 180 degrees and its channel axes
+ * swapped. So it runs on the backend's forward Conv2D, and its gradient w.r.t. x is autograd's
+ * (pad/slice/reshape plus a stride-1 convolution). Differentiable w.r.t. x and kernel.
+ */
+export function conv2dTransposeStrided(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  stride: number,
+  pad: { top: number; left: number },
+  inputSize: readonly [number, number],
+): tf.Tensor4D {
+  if (x.rank !== 4 || kernel.rank !== 4)
+    throw new Error(`conv2dTransposeStrided: x and kernel must be rank 4, got ${x.rank} and ${kernel.rank}`);
+  const [kh, kw, , outChannels] = kernel.shape;
+  if (x.shape[3] !== outChannels)
+    throw new Error(`conv2dTransposeStrided: x has ${x.shape[3]} channels, the kernel's output axis has ${outChannels}`);
+  if (!Number.isInteger(stride) || stride < 1) throw new Error(`conv2dTransposeStrided: stride must be a positive integer, got ${stride}`);
+  const [H, W] = inputSize;
+  const [, ho, wo] = x.shape;
+  return tf.tidy(() => {
+    const up = zeroInsert(x, stride);
+    const framed = padOrCrop(up, kh - 1 - pad.top, H + pad.top - stride * ho, kw - 1 - pad.left, W + pad.left - stride * wo);
+    return tf.conv2d(framed, adjointKernel(kernel), 1, 'valid');
+  });
+}

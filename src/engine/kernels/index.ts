@@ -1,4 +1,4 @@
-export { conv2dTransposeSame } from './conv2d-transpose.js';
+export { conv2dTransposeSame, conv2dTransposeStrided } from './conv2d-transpose.js';
 export {
   registerFastConvGradients,
   unregisterFastConvGradients,
