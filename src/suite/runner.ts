@@ -179,8 +179,9 @@ const infoOf = (m: SuiteModel): ModelInfo => ({
   output: m.ref.output,
   gradientPaths: m.classifier.gradientPaths,
   exactPath: m.classifier.exactPath,
-  // CNN-F checkpoints keep the measured cycle-based cost model; other models are scaled by their FLOPs.
-  ...(m.description.family !== 'cnnf' && m.cost.forwardFlopsPerImage ? { costScale: m.cost.forwardFlopsPerImage / CNN_FORWARD_FLOPS } : {}),
+  // Fashion-MNIST CNN-F checkpoints keep the measured cycle-based cost model; other models (the CIFAR
+  // Wide-ResNet CNN-F, architecture family cnnf-wrn, included) are scaled by their first-pass FLOPs.
+  ...(m.ref.family !== 'cnnf' && m.cost.forwardFlopsPerImage ? { costScale: m.cost.forwardFlopsPerImage / CNN_FORWARD_FLOPS } : {}),
 });
 const normDir = (d: string) => resolve(d).replace(/\/+$/, '');
 

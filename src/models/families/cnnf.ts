@@ -2,11 +2,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { inputError } from '../../engine/errors.js';
 import { tf, type Tensor } from '../../engine/tf.js';
-import type { ArchitectureSpec } from '../architecture.js';
+import type { ArchitectureSpec, ModelArchitecture } from '../architecture.js';
 import { CHECKPOINT_FORMAT, loadCheckpoint, MANIFEST_FILE, type CheckpointManifest } from '../checkpoint.js';
 import { OUTPUT_KINDS, type OutputKind } from '../classifier.js';
-import { CnnfNetwork } from '../cnnf.js';
 import { CnnfClassifier } from '../cnnfClassifier.js';
+import { wrnFirstPassFlops } from '../cnnfWrn/flops.js';
+import { buildNetwork } from '../network.js';
 import { readClassNames } from './options.js';
 import type { LoadedModel, LoadOptions, ModelFamily } from './types.js';
 
@@ -61,8 +62,15 @@ export function cnnfForwardFlops(a: ArchitectureSpec): number {
   return 2 * macs;
 }
 
+/** First-pass FLOPs of one image for a checkpoint of either architecture family (cnnf, cnnf-wrn). */
+export function checkpointForwardFlops(a: ModelArchitecture): number {
+  return a.family === 'cnnf-wrn' ? wrnFirstPassFlops(a) : cnnfForwardFlops(a);
+}
+
 /**
- * Loads a bench CNN-F/CNN checkpoint directory (validated and sha256-checked by loadCheckpoint).
+ * Loads a bench CNN-F/CNN checkpoint directory (validated and sha256-checked by loadCheckpoint) of
+ * either architecture family: `cnnf` (the Fashion-MNIST network) or `cnnf-wrn` (the CIFAR Wide-ResNet,
+ * inputs [32, 32, 3]); both declare outputs first/last/average, gradient paths first/e2e/bpda, exact path e2e.
  * Options: `name` and `classNames` override the manifest's; `defaultOutput` is first, last (default) or
  * average; `output` may be auto or logits (CNN-F gives logits). `inputRange`, `mean`, `std` are refused:
  * the checkpoint carries its own normalisation.
@@ -87,7 +95,7 @@ export async function loadCnnfModel(path: string, options: LoadOptions = {}): Pr
   }
   const params: Record<string, Tensor> = {};
   for (const [name, w] of Object.entries(weights)) params[name] = tf.keep(tf.tensor(w.data, w.shape, 'float32'));
-  const network = new CnnfNetwork(a, manifest.normalization, params);
+  const network = buildNetwork(a, manifest.normalization, params);
   const name = options.name ?? manifest.name;
   const classifier = new CnnfClassifier(name, network, defaultOutput, classNames.length === a.numClasses ? classNames : undefined);
   const channels = a.inputShape[2];
@@ -107,7 +115,7 @@ export async function loadCnnfModel(path: string, options: LoadOptions = {}): Pr
       mean: perChannel(manifest.normalization.mean),
       std: perChannel(manifest.normalization.std),
     },
-    cost: { forwardFlopsPerImage: cnnfForwardFlops(a), feedbackCycles: a.cycles },
+    cost: { forwardFlopsPerImage: checkpointForwardFlops(a), feedbackCycles: a.cycles },
     notices: [],
     dispose: () => tf.dispose(Object.values(params)),
   };
@@ -115,7 +123,7 @@ export async function loadCnnfModel(path: string, options: LoadOptions = {}): Pr
 
 export const cnnfFamily: ModelFamily = {
   name: 'cnnf',
-  description: `bench checkpoint directory (model.json with format "${CHECKPOINT_FORMAT}" and weights.safetensors): CNN-F or CNN`,
+  description: `bench checkpoint directory (model.json with format "${CHECKPOINT_FORMAT}" and weights.safetensors): CNN-F or CNN (Fashion-MNIST or CIFAR Wide-ResNet)`,
   detect: async (path: string) => (await cnnfCheckpointDir(path)) !== null,
   load: loadCnnfModel,
 };
