@@ -136,8 +136,8 @@ describe('fuzz: suite configs', () => {
       bad.push([`attack ${name}`, { ...RICH_ADVERSARIAL, attacks: [name] }, new RegExp(`unknown attack "${name}" \\(did you mean "${suggestion}"\\?\\) \\(allowed: fgsm, pgd,`)]);
     for (const [name, suggestion] of [['gausian_noise', 'gaussian_noise'], ['fogg', 'fog'], ['jpeg', 'jpeg_compression'], ['Motion Blur', 'motion_blur']])
       bad.push([`corruption ${name}`, { ...RICH_CORRUPTION, corruptions: [name] }, new RegExp(`unknown corruption "${name}" \\(did you mean "${suggestion}"\\?\\)`)]);
-    bad.push(['path e2d', { ...RICH_ADVERSARIAL, attacks: [{ name: 'pgd', paths: ['e2d'] }] }, /invalid path "e2d" \(did you mean "e2e"\?\) \(allowed: first, e2e, bpda\)/]);
-    bad.push(['output lst', { ...RICH_ADVERSARIAL, output: 'lst' }, /output: invalid value "lst" \(did you mean "last"\?\) \(allowed: first, last, average\)/]);
+    bad.push(['path e2d', { ...RICH_ADVERSARIAL, attacks: [{ name: 'pgd', paths: ['e2d'] }] }, /invalid path "e2d" \(did you mean "e2e"\?\) \(allowed: first, e2e, bpda \(CNN-F\), direct \(TF\.js models\), exact /]);
+    bad.push(['output lst', { ...RICH_ADVERSARIAL, output: 'lst' }, /output: invalid value "lst" \(did you mean "last"\?\) \(allowed: first, last, average \(CNN-F\), logits \(TF\.js models\)\)/]);
     for (const key of ['checkpoints', 'attacks', 'epsilons'])
       bad.push([`empty ${key}`, { ...RICH_ADVERSARIAL, [key]: [] }, new RegExp(`${key}: must be a non-empty list`)]);
     for (const key of ['checkpoints', 'corruptions', 'severities'])
