@@ -1,30 +1,13 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, runBench as bench } from '../helpers/cli.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listAttacksText, listCheckpointsText, listCorruptionsText } from '../../src/cli/list.js';
 import { fixtureCheckpoint } from '../suite/fixtures.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'bench-cli-run-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** Runs `bench <args>` through tsx (no build needed). */
-function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, BENCH_BACKEND: 'wasm' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
 
 describe('bench run', () => {
   it('exits 2 with one line naming the file, field and allowed values for a bad config', async () => {

@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, runBench as bench } from '../helpers/cli.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeScaledCheckpoint } from '../helpers/scaledCheckpoint.js';
 
@@ -13,23 +12,8 @@ import { writeScaledCheckpoint } from '../helpers/scaledCheckpoint.js';
  * candidate); now the run finishes, every image with non-finite logits counts as misclassified unless its
  * label's logit is the unique maximum, and the logits-finite sanity check says so.
  */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'bench-cli-nonfinite-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, BENCH_BACKEND: 'wasm' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
 
 describe('bench run on a checkpoint whose logits overflow', () => {
   it('square finishes, the cells count the non-finite logits and logits-finite warns', async () => {

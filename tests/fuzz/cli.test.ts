@@ -203,12 +203,12 @@ beforeAll(async () => {
     };
   });
 
-  // A misspelt flag value (yargs' own multi-line message, rewritten to the one line).
+  // A misspelt flag value: the config validator's message, named by the flag.
   const usageOut = sentinelDir('run-usage-out');
   const usage: CliCase = {
     what: 'usage: --output lst',
     args: ['run', '--suite', 'adversarial', '--output', 'lst', '--out', usageOut, '--quiet'],
-    message: '--output: invalid value "lst" (did you mean "last"?) (allowed: first, last, average)',
+    message: '--output: invalid value "lst" (did you mean "last"?) (allowed: first, last, average (CNN-F), logits (TF.js models))',
     out: usageOut,
   };
 

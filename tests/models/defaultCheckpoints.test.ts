@@ -8,6 +8,7 @@ import { rangeIndices, toBatchTensor, toLabelTensor } from '../../src/data/batch
 import { CnnfNetwork } from '../../src/models/cnnf.js';
 import { cleanAccuracy } from '../../src/models/evaluate.js';
 import { loadSuiteModel } from '../../src/suite/loadClassifier.js';
+import { loadCnnfModel } from '../../src/models/families/cnnf.js';
 import { getAttack } from '../../attacks/registry.js';
 import { getCorruption, corruptionKey } from '../../corruptions/registry.js';
 
@@ -21,7 +22,8 @@ describe('committed default checkpoints', () => {
 
   for (const name of ['cnn-fmnist', 'cnnf-fmnist']) {
     it(`${name} loads and reproduces the clean accuracies recorded in its model.json (10,000 test images)`, async () => {
-      const model = await loadSuiteModel({ path: join(ROOT, 'checkpoints', name), output: 'last', where: name });
+      // Through the cnnf family, which also gives the manifest with the recorded metrics.
+      const model = await loadCnnfModel(join(ROOT, 'checkpoints', name));
       const test = await loadFashionMnist('test');
       const recorded = model.manifest.metrics.cleanAccuracy as { first: number; last: number; average: number };
       const measured = await cleanAccuracy(model.classifier.network as CnnfNetwork, test);

@@ -4,12 +4,11 @@
  * to the TF.js model's input) and on an image folder with `--labels model`; then the report. Also the
  * one-line refusals a user meets: a gradient path the model lacks, a file that is no model.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
+import { ROOT, runBench as bench } from '../helpers/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/engine/tf.js';
 import { initBackend } from '../../src/engine/backend.js';
@@ -17,23 +16,8 @@ import { saveLayersModel } from '../models/families/tfjsModels.helpers.js';
 import { i64, npyBytes, zipBytes } from '../helpers/datasetFiles.js';
 import { mulberry32 } from '../helpers/mulberry32.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'bench-byom-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, BENCH_BACKEND: 'wasm' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
 
 const modelJson = join(tmp, 'rgb-net', 'model.json');
 const npz = join(tmp, 'grey.npz');

@@ -6,14 +6,12 @@
  * was; a change that is meant to change results (a corrected corruption parameter, say) re-records the
  * fixture in the same commit and says why.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, runBench as bench } from '../helpers/cli.js';
 import { afterAll, describe, expect, it } from 'vitest';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'bench-golden-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -25,18 +23,6 @@ interface GoldenCell {
 interface Golden {
   command: string;
   cells: Record<string, GoldenCell>;
-}
-
-function bench(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, BENCH_BACKEND: 'wasm' },
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => done({ code, stderr }));
-  });
 }
 
 function cellsOf(dir: string): Record<string, GoldenCell> {

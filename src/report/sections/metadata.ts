@@ -32,7 +32,7 @@ export const metadataSection: ReportSection = {
         ...(d.files && d.files.length > 0 ? ([['dataset sha256', d.files.map((f) => `${f.path.split('/').pop()} ${f.sha256.slice(0, 12)}…`).join(', ')]] as [string, unknown][]) : []),
         ['samples', m.sampleIndices.length],
         ['cells', `${run.cells.length} of ${m.cells.length} planned`],
-        ['shard', m.shard ? `${m.shard.index + 1} of ${m.shard.count}` : 'whole run'],
+        ['shard', m.shard ? `${m.shard.index} of ${m.shard.count}` : 'whole run'],
         ['created', m.createdAt],
         ['last cell finished', finished ?? '—'],
         ['run directory', run.dir],

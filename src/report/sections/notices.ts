@@ -22,7 +22,7 @@ function banners(run: RunData, rows: SummaryRow[]): string[] {
   if (missing.length > 0)
     out.push(
       `<div class="banner info"><b>Partial run:</b> ${run.manifest.cells.length - missing.length} of ${run.manifest.cells.length} planned cells have results` +
-        `${run.manifest.shard ? ` (shard ${run.manifest.shard.index + 1} of ${run.manifest.shard.count})` : ''}; numbers below cover the completed cells only.</div>`,
+        `${run.manifest.shard ? ` (shard ${run.manifest.shard.index} of ${run.manifest.shard.count})` : ''}; numbers below cover the completed cells only.</div>`,
     );
   const softmax = run.manifest.checkpoints.filter((c) => c.scores === 'log-probabilities').map((c) => c.name);
   if (softmax.length > 0)
