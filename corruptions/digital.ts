@@ -9,6 +9,7 @@ import jpeg from 'jpeg-js';
 import { tf, type Tensor4D } from '../src/engine/tf.js';
 import { cite, defineCorruption } from './define.js';
 import { editHsv } from './hsv.js';
+import { jpeg420RoundTrip } from './jpeg420.js';
 
 /** (x - mean) * factor + mean, with the mean per image and channel. */
 export const contrast = defineCorruption<{ factor: number }>({
@@ -144,7 +145,8 @@ function jpegRoundTrip(pixels: ArrayLike<number>, out: Float32Array, shape: numb
 
 /**
  * Encodes and decodes every image as a baseline JPEG at `quality` (IJG quality scaling of the standard
- * tables, as PIL's save(quality=...) uses) with jpeg-js, on the host. Grey images are encoded as R=G=B,
+ * tables, as PIL's save(quality=...) uses), on the host. RGB images are rounded to 8 bits and coded as
+ * Pillow does, with 4:2:0 chroma subsampling (jpeg420.ts). Grey images are encoded with jpeg-js as R=G=B,
  * which leaves only the luma channel carrying information, equivalent to a one-channel JPEG.
  */
 export const jpegCompression = defineCorruption<{ quality: number }>({
@@ -153,14 +155,24 @@ export const jpegCompression = defineCorruption<{ quality: number }>({
   describe: 'JPEG compression artefacts: encode and decode at `quality` (1-100)',
   severities: [{ quality: 80 }, { quality: 65 }, { quality: 58 }, { quality: 50 }, { quality: 40 }],
   source: cite('jpeg_compression', {
-    native: 'but PIL subsamples chroma 4:2:0 and jpeg-js does not, so colour artefacts differ',
-    other: 'encoded as R = G = B (constant chroma, so subsampling does not matter)',
-    always: 'encoded with the jpeg-js package (4:4:4) instead of PIL/libjpeg',
+    native: 'coded as Pillow/libjpeg do (YCbCr 4:2:0, IJG tables, fancy upsampling; jpeg420.ts) but with exact DCTs for libjpeg\'s integer ones (a few levels off in a few pixels)',
+    other: 'RGB images of any size as at 32x32; grey images encoded with the jpeg-js package as R = G = B (4:4:4; the chroma is constant)',
   }),
   corrupt: (x, { quality }) => {
     if (x.shape[3] !== 1 && x.shape[3] !== 3) throw new Error(`jpeg_compression: needs 1 or 3 channels, got ${x.shape[3]}`);
     const pixels = x.dataSync();
     const out = new Float32Array(pixels.length);
+    if (x.shape[3] === 3) {
+      // RGB: Pillow's 4:2:0 coding (jpeg420.ts) on the 8-bit image, as the reference saves a PIL image.
+      const [n, h, w] = x.shape;
+      const size = h * w * 3;
+      for (let r = 0; r < n; r++) {
+        const bytes = Uint8Array.from(pixels.subarray(r * size, (r + 1) * size), (v) => Math.round(v * 255));
+        const decoded = jpeg420RoundTrip(bytes, h, w, quality);
+        for (let i = 0; i < size; i++) out[r * size + i] = decoded[i] / 255;
+      }
+      return tf.tensor4d(out, x.shape);
+    }
     for (let first = 0; first < x.shape[0]; first += JPEG_MOSAIC_IMAGES)
       jpegRoundTrip(pixels, out, x.shape, first, Math.min(JPEG_MOSAIC_IMAGES, x.shape[0] - first), quality);
     return tf.tensor4d(out, x.shape);
