@@ -155,7 +155,7 @@ export const jpegCompression = defineCorruption<{ quality: number }>({
   describe: 'JPEG compression artefacts: encode and decode at `quality` (1-100)',
   severities: [{ quality: 80 }, { quality: 65 }, { quality: 58 }, { quality: 50 }, { quality: 40 }],
   source: cite('jpeg_compression', {
-    native: 'coded as Pillow/libjpeg do (YCbCr 4:2:0, IJG tables, fancy upsampling; jpeg420.ts) but with exact DCTs for libjpeg\'s integer ones (a few levels off in a few pixels)',
+    native: 'coded as Pillow/libjpeg-turbo do (YCbCr 4:2:0, IJG tables, integer DCTs, fancy upsampling; jpeg420.ts), equal to Pillow byte for byte',
     other: 'RGB images of any size as at 32x32; grey images encoded with the jpeg-js package as R = G = B (4:4:4; the chroma is constant)',
   }),
   corrupt: (x, { quality }) => {

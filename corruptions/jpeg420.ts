@@ -8,11 +8,10 @@
  *   bias 1, 2 (h2v2_downsample);
  * - 8x8 DCT of samples - 128, quantisation by the IJG tables scaled by `quality` (jpeg_quality_scaling,
  *   baseline: entries in 1..255), rounding half away from zero; dequantisation, inverse DCT, + 128,
- *   rounded and clamped to 0..255. The DCTs here are exact (float64), where libjpeg's default is the
- *   integer ISLOW approximation: a coefficient can land on the other side of a rounding boundary, so
- *   results can differ from Pillow by a few levels in a few pixels;
+ *   clamped to 0..255; both DCTs are libjpeg's default integer ISLOW ones (jfdctint.c, jidctint.c);
  * - chroma upsampled by the "fancy" triangle filter (h2v2_fancy_upsample: 3/4, 1/4 weights in each
- *   direction, biases 8 and 7), edges replicated;
+ *   direction, biases 8 and 7), edges replicated; a chroma plane at most 2 samples wide is replicated
+ *   2x2 instead (h2v2_upsample), as libjpeg-turbo chooses;
  * - YCbCr -> RGB with the decoder's fixed-point tables, clamped to 0..255.
  */
 
@@ -37,47 +36,116 @@ export function quantTable(base: readonly number[], quality: number): Int32Array
   return Int32Array.from(base, (b) => Math.min(Math.max(Math.trunc((b * scale + 50) / 100), 1), 255));
 }
 
-/** cos((2x + 1) u pi / 16) * C(u) / 2 for the 8-point DCT-II (C(0) = 1 / sqrt 2, else 1). */
-const BASIS = (() => {
-  const m = new Float64Array(64);
-  for (let u = 0; u < 8; u++)
-    for (let x = 0; x < 8; x++) m[u * 8 + x] = ((u === 0 ? Math.SQRT1_2 : 1) / 2) * Math.cos(((2 * x + 1) * u * Math.PI) / 16);
-  return m;
-})();
+/** The IJG ISLOW constants: round(c * 2^13) (CONST_BITS 13; PASS1_BITS 2). */
+const CONST_BITS = 13;
+const PASS1_BITS = 2;
+const F0_298 = 2446;
+const F0_390 = 3196;
+const F0_541 = 4433;
+const F0_765 = 6270;
+const F0_899 = 7373;
+const F1_175 = 9633;
+const F1_501 = 12299;
+const F1_847 = 15137;
+const F1_961 = 16069;
+const F2_053 = 16819;
+const F2_562 = 20995;
+const F3_072 = 25172;
+
+/** DESCALE(x, n): x / 2^n rounded half up, as an arithmetic right shift of x + 2^(n-1) (exact in float64). */
+const POW = Array.from({ length: 32 }, (_, n) => 2 ** n);
+const HALF = POW.map((p) => p / 2);
+const descale = (x: number, n: number) => Math.floor((x + HALF[n]) / POW[n]);
+
+/**
+ * jpeg_fdct_islow (jfdctint.c) of an 8x8 block of level-shifted samples, in place: the DCT scaled up by 8,
+ * rows first with PASS1_BITS of extra precision, then columns (the LL&M flow graph: even part from the
+ * sums, odd part from the differences).
+ */
+function fdctIslow(d: Float64Array): void {
+  for (let pass = 0; pass < 2; pass++) {
+    const step = pass === 0 ? 1 : 8;
+    const shift = pass === 0 ? CONST_BITS - PASS1_BITS : CONST_BITS + PASS1_BITS;
+    for (let k = 0; k < 8; k++) {
+      const o = pass === 0 ? k * 8 : k;
+      const x0 = d[o], x1 = d[o + step], x2 = d[o + 2 * step], x3 = d[o + 3 * step];
+      const x4 = d[o + 4 * step], x5 = d[o + 5 * step], x6 = d[o + 6 * step], x7 = d[o + 7 * step];
+      const t0 = x0 + x7, t7 = x0 - x7, t1 = x1 + x6, t6 = x1 - x6;
+      const t2 = x2 + x5, t5 = x2 - x5, t3 = x3 + x4, t4 = x3 - x4;
+      const t10 = t0 + t3, t13 = t0 - t3, t11 = t1 + t2, t12 = t1 - t2;
+      d[o] = pass === 0 ? (t10 + t11) * 4 : descale(t10 + t11, PASS1_BITS);
+      d[o + 4 * step] = pass === 0 ? (t10 - t11) * 4 : descale(t10 - t11, PASS1_BITS);
+      const z1 = (t12 + t13) * F0_541;
+      d[o + 2 * step] = descale(z1 + t13 * F0_765, shift);
+      d[o + 6 * step] = descale(z1 + t12 * -F1_847, shift);
+      const z5 = (t4 + t6 + t5 + t7) * F1_175;
+      const m1 = (t4 + t7) * -F0_899;
+      const m2 = (t5 + t6) * -F2_562;
+      const z3 = (t4 + t6) * -F1_961 + z5;
+      const z4 = (t5 + t7) * -F0_390 + z5;
+      d[o + 7 * step] = descale(t4 * F0_298 + m1 + z3, shift);
+      d[o + 5 * step] = descale(t5 * F2_053 + m2 + z4, shift);
+      d[o + 3 * step] = descale(t6 * F3_072 + m2 + z3, shift);
+      d[o + step] = descale(t7 * F1_501 + m1 + z4, shift);
+    }
+  }
+}
+
+/**
+ * jpeg_idct_islow (jidctint.c): dequantised coefficients (coef * table) in, samples out (level shift
+ * undone, clamped to 0..255), columns first, in place.
+ */
+function idctIslow(d: Float64Array): void {
+  for (let pass = 0; pass < 2; pass++) {
+    const step = pass === 0 ? 8 : 1;
+    const shift = pass === 0 ? CONST_BITS - PASS1_BITS : CONST_BITS + PASS1_BITS + 3;
+    const last = pass === 1;
+    for (let k = 0; k < 8; k++) {
+      const o = pass === 0 ? k : k * 8;
+      const x0 = d[o], x1 = d[o + step], x2 = d[o + 2 * step], x3 = d[o + 3 * step];
+      const x4 = d[o + 4 * step], x5 = d[o + 5 * step], x6 = d[o + 6 * step], x7 = d[o + 7 * step];
+      const z1 = (x2 + x6) * F0_541;
+      const t2 = z1 + x6 * -F1_847;
+      const t3 = z1 + x2 * F0_765;
+      const t0 = (x0 + x4) * 8192; // << CONST_BITS
+      const t1 = (x0 - x4) * 8192;
+      const t10 = t0 + t3, t13 = t0 - t3, t11 = t1 + t2, t12 = t1 - t2;
+      // Odd part: inputs 7, 5, 3, 1.
+      const z5 = (x7 + x3 + x5 + x1) * F1_175;
+      const m1 = (x7 + x1) * -F0_899;
+      const m2 = (x5 + x3) * -F2_562;
+      const z3 = (x7 + x3) * -F1_961 + z5;
+      const z4 = (x5 + x1) * -F0_390 + z5;
+      const p0 = x7 * F0_298 + m1 + z3;
+      const p1 = x5 * F2_053 + m2 + z4;
+      const p2 = x3 * F3_072 + m2 + z3;
+      const p3 = x1 * F1_501 + m1 + z4;
+      const fin = (v: number) => (last ? Math.min(255, Math.max(0, descale(v, shift) + 128)) : descale(v, shift));
+      d[o] = fin(t10 + p3);
+      d[o + 7 * step] = fin(t10 - p3);
+      d[o + step] = fin(t11 + p2);
+      d[o + 6 * step] = fin(t11 - p2);
+      d[o + 2 * step] = fin(t12 + p1);
+      d[o + 5 * step] = fin(t12 - p1);
+      d[o + 3 * step] = fin(t13 + p0);
+      d[o + 4 * step] = fin(t13 - p0);
+    }
+  }
+}
 
 /**
  * Quantises and reconstructs one 8x8 block in place: `block` holds level-shifted samples (value - 128)
- * and receives the decoded samples (0..255). `table` is the quantisation table in natural order.
+ * and receives the decoded samples (0..255). Quantisation as jcdctmgr.c for ISLOW: the DCT (scaled by 8)
+ * divided by 8 q with rounding half away from zero; dequantisation multiplies by q.
  */
 function codeBlock(block: Float64Array, table: Int32Array): void {
-  const tmp = new Float64Array(64);
-  const coef = new Float64Array(64);
-  for (let y = 0; y < 8; y++)
-    for (let u = 0; u < 8; u++) {
-      let s = 0;
-      for (let x = 0; x < 8; x++) s += BASIS[u * 8 + x] * block[y * 8 + x];
-      tmp[y * 8 + u] = s;
-    }
-  for (let v = 0; v < 8; v++)
-    for (let u = 0; u < 8; u++) {
-      let s = 0;
-      for (let y = 0; y < 8; y++) s += BASIS[v * 8 + y] * tmp[y * 8 + u];
-      const q = table[v * 8 + u];
-      const level = Math.sign(s) * Math.floor(Math.abs(s) / q + 0.5);
-      coef[v * 8 + u] = level * q;
-    }
-  for (let y = 0; y < 8; y++)
-    for (let u = 0; u < 8; u++) {
-      let s = 0;
-      for (let v = 0; v < 8; v++) s += BASIS[v * 8 + y] * coef[v * 8 + u];
-      tmp[y * 8 + u] = s;
-    }
-  for (let y = 0; y < 8; y++)
-    for (let x = 0; x < 8; x++) {
-      let s = 0;
-      for (let u = 0; u < 8; u++) s += BASIS[u * 8 + x] * tmp[y * 8 + u];
-      block[y * 8 + x] = Math.min(255, Math.max(0, Math.round(s + 128)));
-    }
+  fdctIslow(block);
+  for (let i = 0; i < 64; i++) {
+    const q8 = table[i] * 8;
+    const level = Math.floor((Math.abs(block[i]) + (q8 >> 1)) / q8);
+    block[i] = (block[i] < 0 ? -level : level) * table[i];
+  }
+  idctIslow(block);
 }
 
 /** Codes a plane of size h x w (both multiples of 8) block by block, in place. */
@@ -107,9 +175,9 @@ function fancyUpsample(plane: Float64Array, stride: number, rows: number, cols: 
     ] as const) {
       const sum = (c: number) => 3 * at(r, c) + at(r + dr, c);
       const o = (2 * r + half) * 2 * cols;
-      if (cols === 1) {
-        out[o] = (sum(0) * 4 + 8) >> 4;
-        out[o + 1] = (sum(0) * 4 + 7) >> 4;
+      if (cols <= 2) {
+        // libjpeg-turbo (jdsample.c) only filters planes wider than 2 samples; narrower ones are replicated.
+        for (let c = 0; c < cols; c++) out[o + 2 * c] = out[o + 2 * c + 1] = at(r, c);
         continue;
       }
       out[o] = (sum(0) * 4 + 8) >> 4;
