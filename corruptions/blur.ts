@@ -1,11 +1,11 @@
 /**
  * Blur corruptions. Tables: CIFAR-10-C (Hendrycks & Dietterich 2019, ICLR), make_cifar_c.py functions
  * gaussian_blur, defocus_blur, motion_blur, glass_blur, zoom_blur.
- * Adaptation to 28x28: blur sizes (sigmas, disk radii, motion radius/sigma, swap distance) are in pixels in
+ * At 32x32 (CIFAR-10-C's own size) every size below is the reference's. Adaptation to 28x28: blur sizes (sigmas, disk radii, motion radius/sigma, swap distance) are in pixels in
  * the table and are kept in pixels: Fashion-MNIST objects fill a 28-pixel frame about as CIFAR objects fill
  * 32 pixels, and rescaling by 28/32 would change each parameter by only 12%, below the step between
- * severities. The glass-blur swap loop runs over the 28x28 frame (the reference loops over its 32x32 one).
- * Zoom factors are relative and apply unchanged.
+ * severities. The glass-blur swap loop runs over the image's frame (the reference's 32x32 one at 32 px).
+ * Zoom factors are relative and apply unchanged; the crop sizes come from the image side (clippedZoom).
  */
 import { tf, type Tensor4D } from '../src/engine/tf.js';
 import { cite, defineCorruption } from './define.js';
@@ -19,7 +19,7 @@ export const gaussianBlur = defineCorruption<{ sigma: number }>({
   family: 'blur',
   describe: 'Gaussian blur with standard deviation `sigma` pixels',
   severities: [{ sigma: 0.4 }, { sigma: 0.6 }, { sigma: 0.7 }, { sigma: 0.8 }, { sigma: 1 }],
-  source: cite('gaussian_blur', 'one of the four held-out corruptions of the paper (not in the 15 of CIFAR-10-C)'),
+  source: cite('gaussian_blur', { other: 'sigma kept in pixels', always: 'one of the four held-out corruptions of the paper (not in the 15 of CIFAR-10-C)' }),
   corrupt: (x, { sigma }) => gaussianFilter(x, sigma, 'edge'),
 });
 
@@ -76,7 +76,7 @@ export const defocusBlur = defineCorruption<{ radius: number; aliasBlur: number 
     { radius: 1, aliasBlur: 0.2 },
     { radius: 1.5, aliasBlur: 0.1 },
   ],
-  source: cite('defocus_blur'),
+  source: cite('defocus_blur', { native: 'each channel filtered', other: 'disk radii kept in pixels' }),
   corrupt: (x, { radius, aliasBlur }) => {
     const { kernel, size } = defocusKernel(radius, aliasBlur);
     return filter2d(x, kernel, size, size, 'reflect101');
@@ -95,7 +95,7 @@ export const motionBlur = defineCorruption<{ radius: number; sigma: number }>({
     { radius: 8, sigma: 2 },
     { radius: 9, sigma: 2.5 },
   ],
-  source: cite('motion_blur'),
+  source: cite('motion_blur', { native: 'each channel blurred', other: 'radius and sigma kept in pixels' }),
   corrupt: (x, { radius, sigma }, rng) => motionBlurImages(x, radius, sigma, rng.uniform(1, -45, 45)),
 });
 
@@ -119,7 +119,11 @@ export const glassBlur = defineCorruption<{ sigma: number; delta: number; iterat
     { sigma: 0.25, delta: 1, iterations: 2 },
     { sigma: 0.4, delta: 1, iterations: 2 },
   ],
-  source: cite('glass_blur', 'the swap copies as the reference does on RGB arrays; its 8-bit rounding between steps is omitted'),
+  source: cite('glass_blur', {
+    native: 'the shuffle visits rows and columns 31 down to 2, copying whole RGB pixels (the reference\'s swap of numpy views)',
+    other: 'the shuffle runs over the image\'s own frame (side - delta down to delta + 1) and copies as on RGB; sigma in pixels',
+    always: 'its 8-bit rounding between steps is omitted',
+  }),
   corrupt: (x, { sigma, delta, iterations }, rng) => {
     const [n, h, w, c] = x.shape;
     const blurred = gaussianFilter(x, sigma, 'edge');
@@ -162,7 +166,7 @@ export const zoomBlur = defineCorruption<{ zooms: readonly number[] }>({
     { zooms: zoomFactors(ZOOM_ENDS[3]) },
     { zooms: zoomFactors(ZOOM_ENDS[4]) },
   ],
-  source: cite('zoom_blur'),
+  source: cite('zoom_blur', { native: 'crop and zoomed sizes for h = 32 as clipped_zoom computes them', other: 'the same factors, crop and zoomed sizes computed for the image side' }),
   corrupt: (x, { zooms }) => {
     let acc = tf.clone(x);
     for (const z of zooms) {

@@ -1,12 +1,15 @@
 /**
  * Digital corruptions. Tables: CIFAR-10-C (Hendrycks & Dietterich 2019, ICLR), make_cifar_c.py functions
  * contrast, pixelate, jpeg_compression (elastic_transform is in elastic.ts).
- * Adaptation to 28x28: pixelate's factor is relative, so the reduced size is int(28 * factor) (the
- * reference: int(32 * factor)); contrast and JPEG quality are size independent.
+ * Sizes come from the image: pixelate's reduced size is int(side * factor), the reference's int(32 * factor)
+ * on 32x32 CIFAR-10 images and int(28 * factor) on Fashion-MNIST; contrast (one mean per image and
+ * channel) and JPEG quality are size independent. saturate edits HSV saturation and needs RGB images.
  */
 import jpeg from 'jpeg-js';
 import { tf, type Tensor4D } from '../src/engine/tf.js';
 import { cite, defineCorruption } from './define.js';
+import { editHsv } from './hsv.js';
+import { jpeg420RoundTrip } from './jpeg420.js';
 
 /** (x - mean) * factor + mean, with the mean per image and channel. */
 export const contrast = defineCorruption<{ factor: number }>({
@@ -14,7 +17,7 @@ export const contrast = defineCorruption<{ factor: number }>({
   family: 'digital',
   describe: 'contrast reduction: (x - mean) * factor + mean per image',
   severities: [{ factor: 0.75 }, { factor: 0.5 }, { factor: 0.4 }, { factor: 0.3 }, { factor: 0.15 }],
-  source: cite('contrast'),
+  source: cite('contrast', { native: 'one mean per channel (axes 0, 1)', other: 'one mean per image' }),
   corrupt: (x, { factor }) =>
     tf.tidy(() => {
       const mean = tf.mean(x, [1, 2], true);
@@ -88,7 +91,7 @@ export const pixelate = defineCorruption<{ factor: number }>({
   family: 'digital',
   describe: 'pixelation: shrink to int(size * factor) with a box filter, enlarge back (PIL BOX both ways)',
   severities: [{ factor: 0.95 }, { factor: 0.9 }, { factor: 0.85 }, { factor: 0.75 }, { factor: 0.65 }],
-  source: cite('pixelate', 'reduced size int(28 * factor) instead of int(32 * factor)'),
+  source: cite('pixelate', { native: 'reduced size int(32 * factor)', other: 'reduced size int(side * factor), int(28 * factor) on Fashion-MNIST' }),
   corrupt: (x, { factor }) => pixelateTo(x, Math.trunc(x.shape[1] * factor), Math.trunc(x.shape[2] * factor)),
 });
 
@@ -142,7 +145,8 @@ function jpegRoundTrip(pixels: ArrayLike<number>, out: Float32Array, shape: numb
 
 /**
  * Encodes and decodes every image as a baseline JPEG at `quality` (IJG quality scaling of the standard
- * tables, as PIL's save(quality=...) uses) with jpeg-js, on the host. Grey images are encoded as R=G=B,
+ * tables, as PIL's save(quality=...) uses), on the host. RGB images are rounded to 8 bits and coded as
+ * Pillow does, with 4:2:0 chroma subsampling (jpeg420.ts). Grey images are encoded with jpeg-js as R=G=B,
  * which leaves only the luma channel carrying information, equivalent to a one-channel JPEG.
  */
 export const jpegCompression = defineCorruption<{ quality: number }>({
@@ -150,15 +154,58 @@ export const jpegCompression = defineCorruption<{ quality: number }>({
   family: 'digital',
   describe: 'JPEG compression artefacts: encode and decode at `quality` (1-100)',
   severities: [{ quality: 80 }, { quality: 65 }, { quality: 58 }, { quality: 50 }, { quality: 40 }],
-  source: cite('jpeg_compression', 'encoded with the jpeg-js package (4:4:4) instead of PIL/libjpeg'),
+  source: cite('jpeg_compression', {
+    native: 'coded as Pillow/libjpeg-turbo do (YCbCr 4:2:0, IJG tables, integer DCTs, fancy upsampling; jpeg420.ts), equal to Pillow byte for byte',
+    other: 'RGB images of any size as at 32x32; grey images encoded with the jpeg-js package as R = G = B (4:4:4; the chroma is constant)',
+  }),
   corrupt: (x, { quality }) => {
     if (x.shape[3] !== 1 && x.shape[3] !== 3) throw new Error(`jpeg_compression: needs 1 or 3 channels, got ${x.shape[3]}`);
     const pixels = x.dataSync();
     const out = new Float32Array(pixels.length);
+    if (x.shape[3] === 3) {
+      // RGB: Pillow's 4:2:0 coding (jpeg420.ts) on the 8-bit image, as the reference saves a PIL image.
+      const [n, h, w] = x.shape;
+      const size = h * w * 3;
+      for (let r = 0; r < n; r++) {
+        const bytes = Uint8Array.from(pixels.subarray(r * size, (r + 1) * size), (v) => Math.round(v * 255));
+        const decoded = jpeg420RoundTrip(bytes, h, w, quality);
+        for (let i = 0; i < size; i++) out[r * size + i] = decoded[i] / 255;
+      }
+      return tf.tensor4d(out, x.shape);
+    }
     for (let first = 0; first < x.shape[0]; first += JPEG_MOSAIC_IMAGES)
       jpegRoundTrip(pixels, out, x.shape, first, Math.min(JPEG_MOSAIC_IMAGES, x.shape[0] - first), quality);
     return tf.tensor4d(out, x.shape);
   },
+});
+
+/**
+ * Saturation change through HSV, as skimage.color.rgb2hsv / hsv2rgb (hsv.ts): S' = clip(S * scale + shift,
+ * 0, 1). Defined for RGB images only: a grey image has no saturation to change, and the reference's
+ * shift would tint it red (hue 0), which one channel cannot hold; apply() throws an InputError for C = 1
+ * (channels [3]).
+ */
+export const saturate = defineCorruption<{ scale: number; shift: number }>({
+  name: 'saturate',
+  family: 'digital',
+  describe: 'saturation change (RGB only): HSV saturation times `scale` plus `shift`, clipped to [0, 1]',
+  severities: [
+    { scale: 0.3, shift: 0 },
+    { scale: 0.1, shift: 0 },
+    { scale: 1.5, shift: 0 },
+    { scale: 2, shift: 0.1 },
+    { scale: 2.5, shift: 0.2 },
+  ],
+  source: cite('saturate', {
+    native: 'through HSV as skimage.color.rgb2hsv/hsv2rgb',
+    other: 'RGB images of any size alike; grey images are refused',
+    always: 'one of the four held-out corruptions of the paper (not in the 15 of CIFAR-10-C)',
+  }),
+  channels: [3],
+  corrupt: (x, { scale, shift }) =>
+    editHsv(x, (p) => {
+      p.s = Math.min(Math.max(p.s * scale + shift, 0), 1);
+    }),
 });
 
 export const DIGITAL_CORRUPTIONS = [contrast, pixelate, jpegCompression] as const;

@@ -2,7 +2,8 @@
  * Elastic transform. Table: CIFAR-10-C (Hendrycks & Dietterich 2019, ICLR), make_cifar_c.py
  * `elastic_transform` (a modification of erniejunior's elastic-transform gist, after Simard et al. 2003).
  * The reference writes every parameter as a multiple of IMSIZE (32); the table here stores those multiples,
- * and they are applied to the actual image side (28), which is the adaptation to Fashion-MNIST.
+ * and they are applied to the image's side (elasticPixels): 32 on CIFAR-10 gives the reference's values,
+ * 28 on Fashion-MNIST is the adaptation.
  * Steps: a random affine warp (three anchor points moved by up to `affine * side` pixels, OpenCV's
  * warpAffine: bilinear, BORDER_REFLECT_101), then a smooth displacement field (uniform noise in [-1, 1]
  * blurred by a Gaussian of `sigma * side`, truncate 3, skimage/scipy `reflect` border, scaled by
@@ -52,6 +53,31 @@ export interface ElasticParams {
   affine: number;
 }
 
+/**
+ * The table row in pixels for an image of side `side` = min(H, W): alpha, sigma and the affine range are
+ * the reference's `IMSIZE * c` (IMSIZE = 32 at CIFAR-10-C's size, the image side otherwise), multiplied
+ * in float64 as there.
+ */
+export function elasticPixels(p: ElasticParams, side: number): ElasticParams {
+  return { alpha: p.alpha * side, sigma: p.sigma * side, affine: p.affine * side };
+}
+
+/**
+ * The three affine anchors (x, y) of an H x W image: centre (floor(W/2), floor(H/2)) plus or minus
+ * floor(min(H, W) / 3), as the reference's center_square = float32(shape) // 2 and
+ * square_size = min(shape) // 3 (order: +/+, +/-, -/-).
+ */
+export function elasticAnchors(h: number, w: number): Point[] {
+  const cx = Math.floor(w / 2);
+  const cy = Math.floor(h / 2);
+  const arm = Math.floor(Math.min(h, w) / 3);
+  return [
+    [cx + arm, cy + arm],
+    [cx + arm, cy - arm],
+    [cx - arm, cy - arm],
+  ];
+}
+
 export const elasticTransform = defineCorruption<ElasticParams>({
   name: 'elastic_transform',
   family: 'digital',
@@ -63,19 +89,12 @@ export const elasticTransform = defineCorruption<ElasticParams>({
     { alpha: 0.1, sigma: 0.04, affine: 0.05 },
     { alpha: 0.1, sigma: 0.03, affine: 0.03 },
   ],
-  source: cite('elastic_transform', 'IMSIZE = 28 instead of 32'),
-  corrupt: (x, p, rng) => {
+  source: cite('elastic_transform', { native: 'IMSIZE = 32', other: 'IMSIZE = the image side (28 on Fashion-MNIST)' }),
+  corrupt: (x, table, rng) => {
     const [n, h, w] = x.shape;
-    const side = Math.min(h, w);
-    const cx = Math.floor(w / 2);
-    const cy = Math.floor(h / 2);
-    const arm = Math.floor(side / 3);
-    const anchors: Point[] = [
-      [cx + arm, cy + arm],
-      [cx + arm, cy - arm],
-      [cx - arm, cy - arm],
-    ];
-    const moves = rng.derive('affine').uniform(6, -p.affine * side, p.affine * side);
+    const p = elasticPixels(table, Math.min(h, w));
+    const anchors = elasticAnchors(h, w);
+    const moves = rng.derive('affine').uniform(6, -p.affine, p.affine);
     const coeffs = new Float32Array(6 * n);
     for (let r = 0; r < n; r++) {
       const moved = anchors.map(([ax, ay], k): Point => [ax + moves[6 * r + 2 * k], ay + moves[6 * r + 2 * k + 1]]);
@@ -98,7 +117,7 @@ export const elasticTransform = defineCorruption<ElasticParams>({
     const noiseY = rng.derive('dy').uniform(h * w, -1, 1);
     const out = tf.tidy(() => {
       const field = (noise: Float32Array): Tensor =>
-        tf.reshape(tf.mul(gaussianBlur(tf.tensor4d(noise, [n, h, w, 1]), p.sigma * side, 'symmetric', 3), p.alpha * side), [n, h, w]);
+        tf.reshape(tf.mul(gaussianBlur(tf.tensor4d(noise, [n, h, w, 1]), p.sigma, 'symmetric', 3), p.alpha), [n, h, w]);
       return bilinearSample(warped, tf.add(gridY, field(noiseY)), tf.add(gridX, field(noiseX)), 'symmetric');
     });
     tf.dispose([gridX, gridY, warped]);

@@ -1,7 +1,7 @@
 /**
  * Noise corruptions. Tables: CIFAR-10-C (Hendrycks & Dietterich 2019, ICLR), make_cifar_c.py functions
  * gaussian_noise, shot_noise, impulse_noise, speckle_noise. Noise is per pixel and per channel and does not
- * depend on the image size, so the tables apply to 28x28 grey images unchanged.
+ * depend on the image size, so the tables apply to 32x32 RGB and 28x28 grey images alike.
  * Each image's noise comes from its own keyed stream (rng row), then the batch is combined with tensor ops.
  */
 import { tf, type Tensor4D } from '../src/engine/tf.js';
@@ -19,7 +19,7 @@ export const gaussianNoise = defineCorruption<{ std: number }>({
   family: 'noise',
   describe: 'additive Gaussian noise with standard deviation `std` (pixel units)',
   severities: [{ std: 0.04 }, { std: 0.06 }, { std: 0.08 }, { std: 0.09 }, { std: 0.1 }],
-  source: cite('gaussian_noise'),
+  source: cite('gaussian_noise', { native: 'noise per pixel and channel' }),
   corrupt: (x, { std }, rng) =>
     tf.tidy(() => tf.add(x, tf.tensor(rng.normal(perImage(x), 0, std), x.shape)) as Tensor4D),
 });
@@ -30,7 +30,7 @@ export const shotNoise = defineCorruption<{ rate: number }>({
   family: 'noise',
   describe: 'Poisson (shot) noise: Poisson(x * rate) / rate, so the variance is x / rate',
   severities: [{ rate: 500 }, { rate: 250 }, { rate: 100 }, { rate: 75 }, { rate: 50 }],
-  source: cite('shot_noise'),
+  source: cite('shot_noise', { native: 'noise per pixel and channel' }),
   corrupt: (x, { rate }, rng) => {
     // The sampler needs the pixel values on the host; the draw for row r uses only row r's stream.
     const pixels = x.dataSync();
@@ -53,7 +53,7 @@ export const impulseNoise = defineCorruption<{ amount: number }>({
   family: 'noise',
   describe: 'salt-and-pepper noise: a fraction `amount` of pixels set to 0 or 1 with equal odds',
   severities: [{ amount: 0.01 }, { amount: 0.02 }, { amount: 0.03 }, { amount: 0.05 }, { amount: 0.07 }],
-  source: cite('impulse_noise'),
+  source: cite('impulse_noise', { native: 'each pixel and channel hit on its own' }),
   corrupt: (x, { amount }, rng) => {
     const { replaced, salt } = impulseMasks(rng, perImage(x), amount);
     return tf.tidy(() => {
@@ -88,7 +88,7 @@ export const speckleNoise = defineCorruption<{ std: number }>({
   family: 'noise',
   describe: 'speckle (multiplicative) noise: x + x * N(0, std^2)',
   severities: [{ std: 0.06 }, { std: 0.1 }, { std: 0.12 }, { std: 0.16 }, { std: 0.2 }],
-  source: cite('speckle_noise', 'one of the four held-out corruptions of the paper (not in the 15 of CIFAR-10-C)'),
+  source: cite('speckle_noise', { always: 'one of the four held-out corruptions of the paper (not in the 15 of CIFAR-10-C)' }),
   corrupt: (x, { std }, rng) =>
     tf.tidy(() => tf.add(x, tf.mul(x, tf.tensor(rng.normal(perImage(x), 0, std), x.shape))) as Tensor4D),
 });

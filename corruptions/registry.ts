@@ -1,11 +1,12 @@
 /**
  * All corruptions by name. Order: the 15 CIFAR-10-C benchmark corruptions in the paper's order (frost
- * excluded: it needs photographs), then the held-out ones (speckle noise, Gaussian blur).
+ * excluded: it needs photographs), then the held-out ones (speckle noise, Gaussian blur, and saturate,
+ * which needs RGB images; spatter is not provided).
  */
 import { inputError, showValue } from '../src/engine/errors.js';
 import { closestMatch, didYouMean } from '../src/engine/suggest.js';
 import { defocusBlur, gaussianBlur, glassBlur, motionBlur, zoomBlur } from './blur.js';
-import { contrast, jpegCompression, pixelate } from './digital.js';
+import { contrast, jpegCompression, pixelate, saturate } from './digital.js';
 import { elasticTransform } from './elastic.js';
 import { gaussianNoise, impulseNoise, shotNoise, speckleNoise } from './noise.js';
 import type { AnyCorruption } from './types.js';
@@ -28,11 +29,22 @@ const ALL: readonly AnyCorruption[] = [
   jpegCompression,
   speckleNoise,
   gaussianBlur,
+  saturate,
 ];
+
+/** Corruptions defined on RGB images only (apply() throws an InputError on grey ones). */
+const RGB_ONLY: readonly AnyCorruption[] = ALL.filter((c) => !c.channels.includes(1));
 
 /** Names of the CIFAR-10-C benchmark corruptions we generate (all but frost), for a default suite. */
 export const BENCHMARK_CORRUPTION_NAMES: readonly string[] = ALL.slice(0, 14).map((c) => c.name);
 export const CORRUPTION_NAMES: readonly string[] = ALL.map((c) => c.name);
+/**
+ * What a corruption suite's "all" runs: every corruption defined on every image, grey or RGB (all but
+ * the RGB-only ones, which a config names explicitly).
+ */
+export const DEFAULT_CORRUPTION_NAMES: readonly string[] = ALL.filter((c) => !RGB_ONLY.includes(c)).map((c) => c.name);
+/** Names of the corruptions that need RGB images. */
+export const RGB_ONLY_CORRUPTION_NAMES: readonly string[] = RGB_ONLY.map((c) => c.name);
 
 export function listCorruptions(): readonly AnyCorruption[] {
   return ALL;

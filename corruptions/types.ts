@@ -19,11 +19,13 @@ export interface Corruption<P> {
   severities: readonly [P, P, P, P, P];
   /** Where the table comes from (paper and generation script), and how it was adapted. */
   source: string;
+  /** Channel counts the corruption is defined on: [1, 3] (grey and RGB), or [3] for RGB-only ones. */
+  channels: readonly number[];
   /**
    * NHWC images in [0,1] -> new tensor of the same shape in [0,1]; the caller owns both and disposes them.
    * Row i draws its randomness from rng's stream for row i only, so a sample's result does not depend on
    * the batch it is in. Severity 0 (and an empty batch) returns a copy of x. Throws InputError for
-   * anything but float32 [N, H, W, C] images with H, W >= 3, C 1 or 3 and values in [0,1] (define.ts
+   * anything but float32 [N, H, W, C] images with H, W >= 3, C in `channels` and values in [0,1] (define.ts
    * checkImages), and for a severity outside 0..5.
    */
   apply(x: Tensor4D, severity: number, rng: KeyedRng): Tensor4D;

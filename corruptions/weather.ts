@@ -3,19 +3,35 @@
  * snow, fog, brightness. Brightness is a weather corruption in the paper (Figure 1), so it is grouped here.
  * Frost is not provided: the reference blends crops of six frost photographs, and we only ship procedural
  * corruptions.
- * Adaptation to 28x28: the fog map is generated at 32x32 (the reference's mapsize) and its top-left 28x28
- * crop is used, as the reference crops [:32, :32]; snow's noise layer is drawn at the image size and its
- * flake blur lengths stay in pixels (see blur.ts for why pixel sizes are kept).
+ * Sizes come from the image: at 32x32 RGB the fog map is the reference's 32x32 and snow's noise layer
+ * 32x32, as published. Adaptation to 28x28: the fog map is generated at 32x32 (the next power of two)
+ * and its top-left 28x28 crop is used, as the reference crops [:32, :32]; snow's noise layer is drawn at
+ * the image size and its flake blur lengths stay in pixels (see blur.ts for why pixel sizes are kept).
+ * RGB steps as the reference: brightness through HSV (hsv.ts), snow's wash-out against the BT.601 grey.
  */
-import { tf, type Tensor, type Tensor4D } from '../src/engine/tf.js';
+import { tf, type Tensor4D } from '../src/engine/tf.js';
+import { editHsv } from './hsv.js';
 import { cite, defineCorruption } from './define.js';
 import { nextPowerOfTwo, plasmaFractal } from './plasma.js';
 import { clippedZoom, motionBlur } from './sampling.js';
 
-/** Luma as cv2.COLOR_RGB2GRAY (ITU-R BT.601 weights); a grey image is its own luma. */
-function luma(x: Tensor4D): Tensor4D {
+/** Luma as cv2.COLOR_RGB2GRAY (ITU-R BT.601 weights); a grey image is its own luma. [N,H,W,C] -> [N,H,W,1]. */
+export function luma(x: Tensor4D): Tensor4D {
   if (x.shape[3] === 1) return tf.clone(x);
   return tf.tidy(() => tf.sum(tf.mul(x, tf.tensor1d([0.299, 0.587, 0.114])), 3, true) as Tensor4D);
+}
+
+/**
+ * Snow's washed-out image, the deterministic half of the reference's snow:
+ * blend * x + (1 - blend) * max(x, 1.5 * grey + 0.5), where grey is cv2.cvtColor(x, COLOR_RGB2GRAY)
+ * (0.299 R + 0.587 G + 0.114 B, one value per pixel, broadcast over the channels) and a grey image is its
+ * own grey. x: [N, H, W, C] in [0,1]; returns a new tensor of the same shape (values may exceed 1).
+ */
+export function snowWash(x: Tensor4D, blend: number): Tensor4D {
+  return tf.tidy(() => {
+    const washed = tf.maximum(x, tf.add(tf.mul(luma(x), 1.5), 0.5));
+    return tf.add(tf.mul(x, blend), tf.mul(washed, 1 - blend)) as Tensor4D;
+  });
 }
 
 export interface SnowParams {
@@ -48,7 +64,11 @@ export const snow = defineCorruption<SnowParams>({
     { mean: 0.25, std: 0.3, zoom: 2.25, threshold: 0.6, radius: 12, sigma: 6, blend: 0.85 },
     { mean: 0.3, std: 0.3, zoom: 1.25, threshold: 0.65, radius: 14, sigma: 12, blend: 0.8 },
   ],
-  source: cite('snow', 'the 8-bit rounding of the flake layer (PNG round trip through ImageMagick) is omitted'),
+  source: cite('snow', {
+    native: 'noise layer 32x32, wash-out against cv2 RGB2GRAY grey (0.299, 0.587, 0.114), one flake layer on every channel',
+    other: 'noise layer drawn at the image size, flake blur lengths kept in pixels, the grey image is its own grey',
+    always: 'the 8-bit rounding of the flake layer (PNG round trip through ImageMagick) is omitted',
+  }),
   corrupt: (x, p, rng) => {
     const [n, h, w, c] = x.shape;
     const layerNoise = rng.derive('layer').normal(h * w, p.mean, p.std);
@@ -59,9 +79,7 @@ export const snow = defineCorruption<SnowParams>({
       return motionBlur(kept, p.radius, p.sigma, angles);
     });
     const out = tf.tidy(() => {
-      const gray = luma(x);
-      const washed = tf.maximum(x, tf.add(tf.mul(gray, 1.5), 0.5));
-      const base = tf.add(tf.mul(x, p.blend), tf.mul(washed, 1 - p.blend));
+      const base = snowWash(x, p.blend);
       const both = tf.add(flakes, tf.reverse(flakes, [1, 2]));
       return tf.add(base, c === 1 ? both : tf.tile(both, [1, 1, 1, c])) as Tensor4D;
     });
@@ -82,7 +100,7 @@ export const fog = defineCorruption<{ strength: number; decay: number }>({
     { strength: 1, decay: 2 },
     { strength: 1.5, decay: 1.75 },
   ],
-  source: cite('fog'),
+  source: cite('fog', { native: 'plasma map 32x32 on every channel, max over all channels', other: 'map generated at the next power of two (32 for 28) and its top-left corner used' }),
   corrupt: (x, { strength, decay }, rng) => {
     const [n, h, w] = x.shape;
     const size = nextPowerOfTwo(Math.max(h, w, 2));
@@ -100,23 +118,22 @@ export const fog = defineCorruption<{ strength: number; decay: number }>({
 });
 
 /**
- * Brightness: add `delta` to the V channel of HSV and clip. With hue and saturation fixed every channel
- * scales by V'/V, and a grey pixel (V = the grey value) simply becomes min(x + delta, 1).
+ * Brightness: add `delta` to the V channel of HSV and clip it to [0, 1]. RGB images go through
+ * skimage.color.rgb2hsv / hsv2rgb as the reference does (hsv.ts, float64 on the host); on a grey image V
+ * is the grey value itself, so a grey pixel becomes min(x + delta, 1).
  */
 export const brightness = defineCorruption<{ delta: number }>({
   name: 'brightness',
   family: 'weather',
   describe: 'brightness: add `delta` to the HSV value channel (for grey images: to the grey level)',
   severities: [{ delta: 0.05 }, { delta: 0.1 }, { delta: 0.15 }, { delta: 0.2 }, { delta: 0.3 }],
-  source: cite('brightness', 'HSV V channel + delta; on a grey image V is the grey value'),
-  corrupt: (x, { delta }) =>
-    tf.tidy(() => {
-      if (x.shape[3] === 1) return tf.add(x, delta) as Tensor4D;
-      const v = tf.max(x, 3, true);
-      const vNew = tf.minimum(tf.add(v, delta), 1);
-      const scaled: Tensor = tf.mul(x, tf.div(vNew, tf.maximum(v, 1e-12)));
-      return tf.where(tf.greater(v, 0), scaled, tf.broadcastTo(vNew, x.shape)) as Tensor4D;
-    }),
+  source: cite('brightness', { native: 'through HSV as skimage.color.rgb2hsv/hsv2rgb', other: 'V is the grey value, so min(x + delta, 1)' }),
+  corrupt: (x, { delta }) => {
+    if (x.shape[3] === 1) return tf.add(x, delta) as Tensor4D;
+    return editHsv(x, (p) => {
+      p.v = Math.min(Math.max(p.v + delta, 0), 1);
+    });
+  },
 });
 
 export const WEATHER_CORRUPTIONS = [snow, fog, brightness] as const;

@@ -6,7 +6,9 @@ Run with Debian's python and numpy (apt-get install -y python3-numpy):
 The expressions are those of the references, evaluated the same way:
 - zoom factors: hendrycks/robustness ImageNet-C/create_c/make_cifar_c.py zoom_blur,
   np.arange(1, end, 0.01); clipped_zoom's crop int(np.ceil(h / z)) and scipy.ndimage.zoom's output
-  size round(crop * z) (np.float64.__round__) for h = 28;
+  size round(crop * z) (np.float64.__round__) for h = 28 and for CIFAR-10-C's own h = 32;
+- sizes CIFAR-10-C derives from its image side 32: pixelate's int(32 * c), elastic_transform's
+  IMSIZE * c and anchors;
 - APGD checkpoints: fra31/auto-attack autoattack/autopgd_base.py (n_iter_2, n_iter_min, size_decr and
   the loop "counter3 == k ... k = max(k - size_decr, n_iter_min)");
 - Square: fra31/auto-attack autoattack/square.py p_selection (resc_schedule=True) and the side
@@ -29,11 +31,31 @@ for severity, end in enumerate([1.06, 1.11, 1.16, 1.21, 1.26], start=1):
     c = np.arange(1, end, 0.01)
     zooms[severity] = [repr(float(z)) for z in c]
 out['zoom_factors'] = zooms
-sizes = {}
-for z in np.arange(1, 1.26, 0.01):
-    ch = int(np.ceil(H / z))
-    sizes[repr(float(z))] = [ch, int(round(ch * z))]
-out['zoom_sizes'] = sizes
+def zoom_sizes(h):
+    sizes = {}
+    for z in np.arange(1, 1.26, 0.01):
+        ch = int(np.ceil(h / z))
+        sizes[repr(float(z))] = [ch, int(round(ch * z))]
+    return sizes
+
+
+out['zoom_sizes'] = zoom_sizes(H)
+# CIFAR-10-C's own image side: the sizes its clipped_zoom computes for h = 32.
+out['zoom_sizes_32'] = zoom_sizes(32)
+
+# --- sizes CIFAR-10-C derives from IMSIZE = 32 -----------------------------------------------------------
+# pixelate: x.resize((int(32 * c), int(32 * c)), BOX) per severity.
+out['pixelate_sizes_32'] = [int(32 * c) for c in [0.95, 0.9, 0.85, 0.75, 0.65]]
+# elastic_transform: c = (IMSIZE*a, IMSIZE*b, IMSIZE*d) per severity, IMSIZE = 32, as written there
+# (alpha, sigma, affine); the affine anchors sit at center_square = np.float32(shape)//2 +- min(shape)//3.
+IMSIZE = 32
+out['elastic_32'] = [[repr(float(v)) for v in c] for c in [
+    (IMSIZE * 0, IMSIZE * 0, IMSIZE * 0.08),
+    (IMSIZE * 0.05, IMSIZE * 0.2, IMSIZE * 0.07),
+    (IMSIZE * 0.08, IMSIZE * 0.06, IMSIZE * 0.06),
+    (IMSIZE * 0.1, IMSIZE * 0.04, IMSIZE * 0.05),
+    (IMSIZE * 0.1, IMSIZE * 0.03, IMSIZE * 0.03)]]
+out['elastic_anchors_32'] = [float(v) for v in np.float32([32, 32]) // 2] + [min(32, 32) // 3]
 
 
 # --- APGD checkpoints ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import { getAttack } from '../../attacks/registry.js';
 import { epsilonRange, maxEpsilon, normAscii, type InputShape } from '../../attacks/threatModels.js';
 import type { ThreatModel } from '../../attacks/types.js';
 import { didYouMean } from '../engine/suggest.js';
-import { CORRUPTION_NAMES, getCorruption } from '../../corruptions/registry.js';
+import { DEFAULT_CORRUPTION_NAMES, getCorruption } from '../../corruptions/registry.js';
 import { MAX_SEVERITY } from '../../corruptions/types.js';
 import type { SuiteName } from '../rundir/records.js';
 
@@ -483,7 +483,7 @@ export function validateConfig(
   refuseUnknownKeys(raw, CORRUPTION_KEYS, w, '');
   requireField(raw, 'checkpoints', w, 'a list of checkpoint directories');
   const common = commonFields(raw, w);
-  const all = allCorruptions ?? CORRUPTION_NAMES;
+  const all = allCorruptions ?? DEFAULT_CORRUPTION_NAMES;
   const config: CorruptionConfig = {
     suite: 'corruption',
     ...common,

@@ -8,6 +8,7 @@ import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { cpus, hostname, totalmem } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { inputError, InputError, StorageError } from '../engine/errors.js';
+import { getCorruption } from '../../corruptions/registry.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { packageRoot } from '../data/fashionMnist.js';
 import { adaptDataset, DEFAULT_DATASET, loadDataset, type ImageDataset } from '../datasets/index.js';
@@ -426,6 +427,22 @@ export async function executeRun(prep: PreparedRun, opts: ExecuteOptions): Promi
   }
 }
 
+/**
+ * Refuses, before any model loads, a corruption the dataset's images cannot take (saturate on grey
+ * images): one InputError naming the field, the corruption, the dataset's channel count and what it needs.
+ */
+function checkCorruptionChannels(names: readonly string[], data: ImageDataset, where: string): void {
+  for (const name of names) {
+    const c = getCorruption(name, where);
+    if (!c.channels.includes(data.channels))
+      throw inputError(
+        where,
+        `${name} is not defined on the dataset's ${data.channels}-channel images (${data.record?.source ?? data.source})`,
+        `corruptions for images with C in {${c.channels.join(', ')}}; leave ${name} out for this dataset`,
+      );
+  }
+}
+
 async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<RunOutcome> {
   const { config } = prep;
   if (opts.transformData && prep.workers > 1) throw new Error('internal: transformData applies to this process only; use workers = 1');
@@ -437,6 +454,7 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
     where: fromFlag('dataset') ? '--dataset' : `${prep.configFile ?? 'config'}: dataset`,
     ...(prep.configFile && !fromFlag('dataset') && config.dataset !== undefined ? { baseDir: dirname(prep.configFile) } : {}),
   });
+  if (config.suite === 'corruption') checkCorruptionChannels(config.corruptions, loaded, fromFlag('corruptions') ? '--corruptions' : `${prep.configFile ?? 'config'}: corruptions`);
   const { targets, sources } = await loadModels(config, prep.configFile, fromFlag('checkpoints'));
   const data = opts.transformData ? await opts.transformData(loaded) : loaded;
   let modelData: Map<string, ImageDataset>;

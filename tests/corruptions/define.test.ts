@@ -55,6 +55,8 @@ const DEGENERATE: number[][] = [
 ];
 
 describe.each(listCorruptions().map((c) => [c.name, c] as const))('%s', (name, c) => {
+  /** A channel count the corruption takes: grey where it can, RGB for the RGB-only ones. */
+  const ch = c.channels[0];
   test('refuses images under 3 px on a side and channel counts other than 1 and 3, at every severity, naming corruption, field and allowed values', () => {
     for (const shape of DEGENERATE)
       for (const severity of [0, 1, 3, 5]) {
@@ -63,7 +65,7 @@ describe.each(listCorruptions().map((c) => [c.name, c] as const))('%s', (name, c
         const message = (err as Error).message;
         expect(message).toContain(`corruption ${name}: image shape`);
         expect(message).toContain(`[${shape.join(', ')}]`);
-        expect(message).toContain(`(allowed: float32 NHWC images [N, H, W, C] with H, W >= ${MIN_IMAGE_SIDE} and C in {1, 3})`);
+        expect(message).toContain(`(allowed: float32 NHWC images [N, H, W, C] with H, W >= ${MIN_IMAGE_SIDE} and C in {${c.channels.join(', ')}})`);
       }
   });
 
@@ -73,12 +75,12 @@ describe.each(listCorruptions().map((c) => [c.name, c] as const))('%s', (name, c
       expect(err).toBeInstanceOf(InputError);
       expect((err as Error).message).toMatch(new RegExp(`^corruption ${name}: image shape: .* is not a batch of images \\(rank ${shape.length}\\)`));
     }
-    const ints = refusal(c, [1, 28, 28, 1], 2, (s) => tf.zeros(s, 'int32'));
+    const ints = refusal(c, [1, 28, 28, ch], 2, (s) => tf.zeros(s, 'int32'));
     expect(ints).toBeInstanceOf(InputError);
     expect((ints as Error).message).toContain(`corruption ${name}: image dtype: int32`);
     for (const bad of [1.5, -0.25, Number.NaN, Number.POSITIVE_INFINITY]) {
-      const err = refusal(c, [2, 5, 5, 1], 2, (s) => {
-        const v = Float32Array.from({ length: 50 }, () => 0.5);
+      const err = refusal(c, [2, 5, 5, ch], 2, (s) => {
+        const v = Float32Array.from({ length: 50 * ch }, () => 0.5);
         v[17] = bad;
         return tf.tensor(v, s);
       });
@@ -88,14 +90,14 @@ describe.each(listCorruptions().map((c) => [c.name, c] as const))('%s', (name, c
   });
 
   test('an rng with the wrong number of rows is an InputError', () => {
-    const x = images([2, 5, 5, 1]);
+    const x = images([2, 5, 5, ch]);
     expect(() => c.apply(x, 2, rows(3))).toThrow(InputError);
     expect(() => c.apply(x, 2, rows(3))).toThrow(`corruption ${name}: rng.sampleIndices: 3 sample indices for a batch of 2 images`);
     x.dispose();
   });
 
   test('the smallest accepted images (3 x 3, grey and RGB) give a corrupted image in [0,1], not a black one', () => {
-    for (const channels of [1, 3])
+    for (const channels of c.channels)
       for (let severity = 1; severity <= 5; severity++) {
         const x = images([2, MIN_IMAGE_SIDE, MIN_IMAGE_SIDE, channels]);
         const y = c.apply(x, severity, rows(2));
@@ -109,9 +111,9 @@ describe.each(listCorruptions().map((c) => [c.name, c] as const))('%s', (name, c
   });
 
   test('an empty batch is returned as an empty copy', () => {
-    const x = images([0, 28, 28, 1]);
+    const x = images([0, 28, 28, ch]);
     const y = c.apply(x, 3, rows(0));
-    expect(y.shape).toEqual([0, 28, 28, 1]);
+    expect(y.shape).toEqual([0, 28, 28, ch]);
     expect(y).not.toBe(x);
     tf.dispose([x, y]);
   });

@@ -3,6 +3,8 @@ import { InputError } from '../../src/engine/errors.js';
 import {
   BENCHMARK_CORRUPTION_NAMES,
   CORRUPTION_NAMES,
+  DEFAULT_CORRUPTION_NAMES,
+  RGB_ONLY_CORRUPTION_NAMES,
   corruptionKey,
   editDistance,
   formatSeverityTable,
@@ -40,6 +42,7 @@ const PUBLISHED: Record<string, unknown[]> = {
   jpeg_compression: [80, 65, 58, 50, 40],
   pixelate: [0.95, 0.9, 0.85, 0.75, 0.65],
   elastic_transform: [[0, 0, 0.08], [0.05, 0.2, 0.07], [0.08, 0.06, 0.06], [0.1, 0.04, 0.05], [0.1, 0.03, 0.03]],
+  saturate: [[0.3, 0], [0.1, 0], [1.5, 0], [2, 0.1], [2.5, 0.2]],
 };
 
 function asPublished(name: string, p: Record<string, unknown>): unknown {
@@ -60,6 +63,11 @@ describe('registry', () => {
       ['gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'glass_blur', 'motion_blur', 'zoom_blur', 'snow', 'fog',
         'brightness', 'contrast', 'elastic_transform', 'pixelate', 'jpeg_compression'].sort(),
     );
+  });
+
+  test('"all" of a corruption suite is every corruption but the RGB-only saturate', () => {
+    expect(RGB_ONLY_CORRUPTION_NAMES).toEqual(['saturate']);
+    expect(DEFAULT_CORRUPTION_NAMES).toEqual(CORRUPTION_NAMES.filter((n) => n !== 'saturate'));
   });
 
   test.each(Object.keys(PUBLISHED))('%s: the severity table is the published one, with its source cited', (name) => {
