@@ -8,7 +8,7 @@ import { wrnSize } from './import.js';
 
 type Arch = 'cnn' | 'cnnf' | 'cnnf-wrn';
 
-interface TrainArgs {
+export interface TrainArgs {
   arch: Arch;
   depth?: number;
   widen?: number;
@@ -78,7 +78,7 @@ function adversary(a: TrainArgs, wrn: boolean): TrainOptions['adv'] {
 const nameOf = (a: TrainArgs) => a.name ?? a.out.replace(/\/+$/, '').split('/').pop() ?? 'model';
 
 /** Options of the Wide-ResNet run, flags checked (one line naming the flag, exit 2). */
-function wrnOptions(a: TrainArgs): WrnTrainOptions {
+export function wrnOptions(a: TrainArgs): WrnTrainOptions {
   if (a.dataDir !== undefined) throw inputError('--data-dir', 'reads Fashion-MNIST (--arch cnn/cnnf); give the CIFAR training data as --dataset cifar10:DIR');
   if (a.dataset === undefined)
     throw inputError('--dataset', 'required with --arch cnnf-wrn', 'cifar10:DIR (DIR holds data_batch_1..5.bin and test_batch.bin of the CIFAR-10 binary version)');
