@@ -11,25 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/engine/backend.js';
 import { tf } from '../../src/engine/tf.js';
 import { loadModel } from '../../src/models/families/index.js';
-import { cifarRecords, idxBytes } from '../helpers/datasetFiles.js';
+import { idxBytes, tinyCifarDir } from '../helpers/datasetFiles.js';
 import { InputError } from '../../src/engine/errors.js';
 import { wrnOptions, type TrainArgs } from '../../src/cli/train.js';
 import { trainWrn } from '../../src/train/wrnTrainer.js';
-import { mulberry32 } from '../helpers/mulberry32.js';
 import { runBench } from '../helpers/cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'bench-train-wrn-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** data_batch_1..5.bin with `perFile` random images each, and test_batch.bin with `test` images. */
-export function tinyCifarDir(dir: string, perFile: number, test: number, seed = 15): string {
-  mkdirSync(dir, { recursive: true });
-  const rand = mulberry32(seed);
-  const labels = (n: number) => Array.from({ length: n }, () => [Math.floor(rand() * 10)]);
-  for (let i = 1; i <= 5; i++) writeFileSync(join(dir, `data_batch_${i}.bin`), cifarRecords(labels(perFile), () => Math.floor(rand() * 256)));
-  writeFileSync(join(dir, 'test_batch.bin'), cifarRecords(labels(test), () => Math.floor(rand() * 256)));
-  return dir;
-}
 
 const TINY = ['--depth', '10', '--widen', '1', '--ind', '1', '--batch-size', '4', '--epochs', '1', '--validation-size', '2', '--test-limit', '2', '--quiet'];
 
