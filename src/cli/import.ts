@@ -5,7 +5,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { InputError, inputError, showValue } from '../engine/errors.js';
 import { didYouMean } from '../engine/suggest.js';
 import { fmnistArchitecture, REFERENCE_NORMALIZATION, type ModelArchitecture, type Normalization } from '../models/architecture.js';
-import { CIFAR10_CLASS_NAMES, MAX_WRN_DEPTH, MAX_WRN_WIDEN, wrnArchitecture } from '../models/cnnfWrn/architecture.js';
+import { CIFAR10_CLASS_NAMES, CIFAR_REFERENCE_NORMALIZATION, MAX_WRN_DEPTH, MAX_WRN_WIDEN, wrnArchitecture } from '../models/cnnfWrn/architecture.js';
 import { FASHION_MNIST_CLASS_NAMES, MANIFEST_FILE, saveCheckpoint, type CheckpointManifest } from '../models/checkpoint.js';
 import { importReferenceFile } from '../models/importReference.js';
 import { handler } from './common.js';
@@ -19,7 +19,7 @@ interface ArchitectureChoice {
 }
 
 /** The Wide-ResNet's --depth and --widen: required, checked here so a bad value is one line naming the flag. */
-function wrnSize(args: ImportArgs): { depth: number; widen: number } {
+export function wrnSize(args: { depth?: number; widen?: number }): { depth: number; widen: number } {
   const { depth, widen } = args;
   if (depth === undefined || widen === undefined) throw inputError('--depth/--widen', 'required with --arch cnnf-wrn (the paper\'s network: --depth 40 --widen 2)');
   if (!Number.isInteger(depth) || depth < 10 || (depth - 4) % 6 !== 0 || depth > MAX_WRN_DEPTH)
@@ -43,8 +43,7 @@ const ARCHITECTURES: Record<string, ArchitectureChoice> = {
     },
     maxInd: (a) => (a.family === 'cnnf-wrn' ? (a.depth - 4) / 6 : 0),
     classNames: CIFAR10_CLASS_NAMES,
-    // The reference's CIFAR transform: ToTensor then Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)).
-    normalization: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+    normalization: CIFAR_REFERENCE_NORMALIZATION,
   },
 };
 export const IMPORT_ARCHITECTURES = Object.keys(ARCHITECTURES);

@@ -2,7 +2,7 @@ import { tf } from '../engine/tf.js';
 import type { ImageDataset } from '../data/fashionMnist.js';
 import { batches, rangeIndices, toBatchTensor } from '../data/batching.js';
 import { predictClasses } from './decision.js';
-import type { CnnfNetwork } from './cnnf.js';
+import type { FeedbackNetwork } from './network.js';
 
 export interface CleanAccuracy {
   first: number;
@@ -13,7 +13,7 @@ export interface CleanAccuracy {
 
 /** Clean accuracy of every output on a dataset (or a subset of its rows), in batches, by the shared decision rule. */
 export async function cleanAccuracy(
-  network: CnnfNetwork,
+  network: FeedbackNetwork,
   data: ImageDataset,
   rows: ArrayLike<number> = rangeIndices(0, data.count),
   batchSize = 200,

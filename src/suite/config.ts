@@ -36,6 +36,11 @@ export interface CheckpointEntry {
   output?: string;
   /** Per-model options for the model family (name, inputRange, mean, std, head reading, classNames). */
   options?: ModelOptions;
+  /**
+   * The command that creates the model at `dir` (e.g. the `bench import` of a released checkpoint). When
+   * `dir` does not exist the run stops with one line naming it, instead of a bare "does not exist".
+   */
+  createWith?: string;
 }
 
 /** CNN-F's prediction outputs: the `output` values that choose a prediction output rather than a head reading. */
@@ -158,7 +163,7 @@ const CORRUPTION_KEYS = [
   'seed',
   'baseline',
 ] as const;
-const CHECKPOINT_KEYS = ['dir', ...MODEL_OPTION_KEYS] as const;
+const CHECKPOINT_KEYS = ['dir', 'createWith', ...MODEL_OPTION_KEYS] as const;
 const ATTACK_KEYS = ['name', 'label', 'params', 'paths', 'limit', 'transferFrom', 'epsilons'] as const;
 
 /** Keys the validator accepts, for the schema-agreement test. */
@@ -256,7 +261,7 @@ function nonEmptyString(v: unknown, w: Where, path: string): string {
 
 function checkpointsOf(v: unknown, w: Where): CheckpointEntry[] {
   const list = nonEmptyList(v, w, 'checkpoints', 'checkpoints ({"path": ...})');
-  const allowed = 'a model path string or {"path": string, "name"?, "output"?, "inputRange"?, "mean"?, "std"?, "classNames"?}';
+  const allowed = 'a model path string or {"path": string, "name"?, "output"?, "inputRange"?, "mean"?, "std"?, "classNames"?, "createWith"?}';
   const out = list.map((c, i) => {
     const at = `checkpoints[${i}]`;
     // A bare string is the model's path.
@@ -269,6 +274,10 @@ function checkpointsOf(v: unknown, w: Where): CheckpointEntry[] {
     const rest: Record<string, unknown> = { ...c };
     delete rest.dir;
     delete rest.path;
+    if (rest.createWith !== undefined) {
+      entry.createWith = nonEmptyString(rest.createWith, w, `${at}.createWith`);
+      delete rest.createWith;
+    }
     // `output` names a prediction output (CNN-F) or how a TF.js head is read (logits, probabilities, auto).
     if (rest.output !== undefined && !(HEAD_OPTIONS as readonly unknown[]).includes(rest.output)) {
       entry.output = outputOf(rest.output, w, `${at}.output`);

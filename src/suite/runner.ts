@@ -201,8 +201,11 @@ async function loadModels(
   const loaded: SuiteModel[] = [];
   try {
     for (const [i, entry] of config.checkpoints.entries()) {
+      const path = resolveCheckpointDir(entry.dir);
+      if (entry.createWith !== undefined && !existsSync(path))
+        throw inputError(entryWhere(configFile, checkpointsFromFlag, i), `${entry.dir} does not exist; create it with: ${entry.createWith}`);
       const m = await loadSuiteModel({
-        path: resolveCheckpointDir(entry.dir),
+        path,
         output: entry.output ?? config.output,
         options: entry.options,
         where: entryWhere(configFile, checkpointsFromFlag, i),

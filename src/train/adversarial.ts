@@ -1,6 +1,6 @@
 import { tf, type Tensor1D, type Tensor4D } from '../engine/tf.js';
 import { KeyedRng } from '../engine/rng.js';
-import type { CnnfNetwork } from '../models/cnnf.js';
+import type { FeedbackNetwork } from '../models/network.js';
 import { crossEntropy } from '../../attacks/losses.js';
 
 /**
@@ -19,13 +19,13 @@ export interface AdversarialTraining {
   cleanWeight: number;
 }
 
-function inputGradient(network: CnnfNetwork, x: Tensor4D, y: Tensor1D): Tensor4D {
+function inputGradient(network: Pick<FeedbackNetwork, 'firstPassLogits'>, x: Tensor4D, y: Tensor1D): Tensor4D {
   return tf.grad((xi: tf.Tensor) => tf.sum(crossEntropy(network.firstPassLogits(xi as Tensor4D), y)))(x) as Tensor4D;
 }
 
 /** Adversarial versions of a clean batch; `rows` are the global training indices (keys the random start). */
 export function adversarialBatch(
-  network: CnnfNetwork,
+  network: Pick<FeedbackNetwork, 'firstPassLogits'>,
   x: Tensor4D,
   y: Tensor1D,
   adv: AdversarialTraining,

@@ -1,19 +1,26 @@
 import { tf, type Tensor, type Tensor1D, type Tensor4D } from '../engine/tf.js';
-import type { CnnfNetwork } from '../models/cnnf.js';
+import type { FeedbackRun } from '../models/network.js';
 import { crossEntropy } from '../../attacks/losses.js';
+
+/** What the objective needs of a network: every pass's logits and the reconstructions the losses compare. */
+export interface TrainableNetwork {
+  readonly cycles: number;
+  run(x: Tensor4D): FeedbackRun & { blockReconstructions: Tensor4D[][]; blockFeatures: Tensor4D[] };
+}
 
 /**
  * The training objective of the reference implementation (train.py): cross entropy on the first pass and
  * on every feedback cycle, each weighted 1/(cycles+1), plus per cycle the reconstruction losses (MSE of
- * the feedback reconstruction at layer ind against the first-pass activation there, and of each pooled
- * block's reconstruction against its first-pass output), weighted mseWeight / ((1 + blocks) * cycles).
+ * the feedback reconstruction at layer ind against the first-pass activation there, and of each block's
+ * reconstruction against its first-pass output: the pooled conv blocks of the Fashion-MNIST CNN-F, the
+ * three groups of the CIFAR Wide-ResNet), weighted mseWeight / ((1 + blocks) * cycles).
  *
  * Adversarial training (`cleanCount` set): the batch is [clean; adversarial]. The cross entropy per pass
  * is (cleanWeight * CE(clean) + CE(adversarial)) / 2, and the adversarial reconstructions are pulled
  * towards the clean first-pass activations, as the reference's train_adv does.
  */
 export function cnnfTrainingLoss(
-  network: CnnfNetwork,
+  network: TrainableNetwork,
   x: Tensor4D,
   y: Tensor1D,
   mseWeight: number,

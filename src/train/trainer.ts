@@ -70,13 +70,13 @@ export function trainingArchitecture(o: Pick<TrainOptions, 'arch' | 'ind' | 'cyc
   return o.arch === 'cnn' ? fmnistArchitecture(0, 0, 0) : fmnistArchitecture(o.ind, o.cycles, o.resParam);
 }
 
-async function toHost(vars: Record<string, tf.Variable>): Promise<WeightArrays> {
+export async function toHost(vars: Record<string, tf.Variable>): Promise<WeightArrays> {
   const out: WeightArrays = {};
   for (const [name, v] of Object.entries(vars)) out[name] = { shape: v.shape, data: (await v.data()) as Float32Array };
   return out;
 }
 
-async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeFile(`${path}.tmp`, JSON.stringify(value, null, 2));
   await rename(`${path}.tmp`, path);
 }

@@ -92,7 +92,7 @@ const RICH_CORRUPTION = {
   baseline: 'cnn-fmnist',
   limit: 50,
 };
-const SHIPPED = ['adversarial.json', 'corruption.json', 'ci.json', 'paper-fmnist.json'].map((f) => JSON.parse(readFileSync(join(ROOT, 'configs', f), 'utf8')));
+const SHIPPED = ['adversarial.json', 'corruption.json', 'ci.json', 'paper-fmnist.json', 'paper-cifar10.json'].map((f) => JSON.parse(readFileSync(join(ROOT, 'configs', f), 'utf8')));
 const CONFIG_BASES = [RICH_ADVERSARIAL, RICH_CORRUPTION, ...SHIPPED];
 
 /** What --resume relies on: a validated config validates again to itself. */

@@ -11,11 +11,11 @@ export interface BenchResult {
   stderr: string;
 }
 
-/** Runs `bench <args>` through tsx (no build needed) on the wasm backend, from the package root. */
-export function runBench(args: string[]): Promise<BenchResult> {
+/** Runs `bench <args>` through tsx (no build needed) on the wasm backend, from the package root (or `cwd`). */
+export function runBench(args: string[], opts: { cwd?: string } = {}): Promise<BenchResult> {
   return new Promise((done) => {
     const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
-      cwd: ROOT,
+      cwd: opts.cwd ?? ROOT,
       env: { ...process.env, BENCH_BACKEND: 'wasm' },
     });
     let stdout = '';

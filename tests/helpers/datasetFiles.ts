@@ -3,7 +3,10 @@
  * src/datasets (IDX: LeCun's MNIST page; CIFAR: the "binary version" on Krizhevsky's CIFAR page; NPY:
  * numpy.lib.format; zip: PKWARE APPNOTE local headers + central directory + end record).
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { deflateRawSync, crc32 } from 'node:zlib';
+import { mulberry32 } from './mulberry32.js';
 
 /** IDX bytes: 0x00 0x00, type byte, ndims byte, big-endian uint32 dims, payload. */
 export function idxBytes(dims: number[], payload: ArrayLike<number>, type = 0x08): Buffer {
@@ -111,3 +114,14 @@ export async function expectInputError(fn: () => unknown, ...patterns: (RegExp |
   for (const p of patterns) typeof p === 'string' ? expect(message).toContain(p) : expect(message).toMatch(p);
   return message;
 }
+
+/** A CIFAR-10 binary directory of random images and labels: data_batch_1..5.bin with `perFile` records each, test_batch.bin with `test`. */
+export function tinyCifarDir(dir: string, perFile: number, test: number, seed = 15): string {
+  mkdirSync(dir, { recursive: true });
+  const rand = mulberry32(seed);
+  const labels = (n: number) => Array.from({ length: n }, () => [Math.floor(rand() * 10)]);
+  for (let i = 1; i <= 5; i++) writeFileSync(join(dir, `data_batch_${i}.bin`), cifarRecords(labels(perFile), () => Math.floor(rand() * 256)));
+  writeFileSync(join(dir, 'test_batch.bin'), cifarRecords(labels(test), () => Math.floor(rand() * 256)));
+  return dir;
+}
+

@@ -153,6 +153,12 @@ describe('suite config validation: one line naming file, field and allowed value
     expect(dropped.baseline).toBeUndefined();
   });
 
+  it('a checkpoint entry may name the command that creates it (createWith, a non-empty string)', () => {
+    const a = validateConfig(adversarial({ checkpoints: [{ dir: 'm/x', createWith: 'bench import X.pt --out m/x' }] }), 'x');
+    expect(a.checkpoints[0]).toEqual({ dir: 'm/x', createWith: 'bench import X.pt --out m/x' });
+    expect(() => validateConfig(adversarial({ checkpoints: [{ dir: 'm/x', createWith: 3 }] }), 'x')).toThrow(/checkpoints\[0\]\.createWith/);
+  });
+
   it('a validated config re-validates to itself (what --resume reads back from run.json)', () => {
     const a = validateConfig(readJsonFile('configs/paper-fmnist.json'), 'x');
     const again = validateConfig(JSON.parse(JSON.stringify(a)), 'run.json');
@@ -163,7 +169,7 @@ describe('suite config validation: one line naming file, field and allowed value
 describe('shipped configs and their schemas', () => {
   const schema = (name: string) => JSON.parse(readFileSync(`configs/${name}.schema.json`, 'utf8'));
 
-  it.each(['adversarial', 'paper-fmnist', 'corruption', 'ci'])('configs/%s.json validates and names its schema', (name) => {
+  it.each(['adversarial', 'paper-fmnist', 'paper-cifar10', 'corruption', 'ci'])('configs/%s.json validates and names its schema', (name) => {
     const raw = readJsonFile(`configs/${name}.json`) as Record<string, unknown>;
     const config = validateConfig(raw, name);
     expect(raw.$schema).toBe(`./${config.suite}.schema.json`);

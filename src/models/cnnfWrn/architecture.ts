@@ -1,5 +1,5 @@
 import { inputError, showValue } from '../../engine/errors.js';
-import { MAX_FEEDBACK_CYCLES } from '../architecture.js';
+import { MAX_FEEDBACK_CYCLES, type Normalization } from '../architecture.js';
 
 /**
  * The CIFAR-10 CNN-F of Huang et al. (NeurIPS 2020): a pre-activation Wide-ResNet with generative
@@ -135,3 +135,6 @@ export function validateWrnArchitecture(a: Record<string, unknown>, where: strin
 
 /** CIFAR-10's class names in label order (Krizhevsky 2009, batches.meta). */
 export const CIFAR10_CLASS_NAMES: readonly string[] = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+
+/** The reference's CIFAR input transform: ToTensor then Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), i.e. [0,1] -> [-1,1]. */
+export const CIFAR_REFERENCE_NORMALIZATION: Normalization = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };

@@ -28,6 +28,18 @@ interface FeedbackSignals {
   top: Tensor;
 }
 
+/**
+ * One full inference with what the reference's training loss reads besides the logits (train.py with
+ * `inter=True` / `inter_recon=True`): the first-pass outputs of the three groups and, per cycle, the
+ * feedback's reconstructions of them (block1_recon, block2_recon, block3_recon), all NHWC.
+ */
+export interface WrnTrainingRun extends FeedbackRun {
+  /** First-pass outputs of groups 1, 2, 3: [N,32,32,16w], [N,16,16,32w], [N,8,8,64w]. */
+  blockFeatures: Tensor4D[];
+  /** Per cycle, the feedback's reconstructions of those three outputs, in the same order. */
+  blockReconstructions: Tensor4D[][];
+}
+
 /** Padding of the reference's convolutions: 1 for 3x3 (PyTorch pads both sides, also at stride 2), 0 for 1x1. */
 const padOf = (k: Tensor) => (k.shape[0] - 1) / 2;
 
@@ -60,10 +72,17 @@ function convTorchTransposed(x: Tensor4D, kernel: Tensor, stride: number, inputS
 export class WrnCnnfNetwork {
   private readonly blocks: BlockSpec[];
 
+  /**
+   * `feedbackFcKernel`, when given, is the classifier kernel the feedback's transposed linear layer uses
+   * instead of `params['fc.kernel']`. Training passes a copy made outside the gradient tape: the
+   * reference's Linear copies `weight.t()` into a separate `linear_t` by `.data` before each feedback
+   * pass, so no gradient reaches the classifier through the feedback (cnnf/layers.py, Linear.forward).
+   */
   constructor(
     readonly arch: WrnArchitecture,
     readonly normalization: Normalization,
     readonly params: WrnParams,
+    private readonly feedbackFcKernel?: Tensor,
   ) {
     this.blocks = blockSpecs(arch);
   }
@@ -125,25 +144,33 @@ export class WrnCnnfNetwork {
    * feedback reconstructs; a later pass starts from the updated activation at `ind` (conv1 and the first
    * `ind` blocks are not run again, as in the reference) with the feedback signals of the previous pass.
    */
-  private feedforward(input: Tensor4D, first: boolean, signals: FeedbackSignals | null, previous: PassState): { logits: Tensor2D; state: PassState; featureInd: Tensor4D } {
+  private feedforward(
+    input: Tensor4D,
+    first: boolean,
+    signals: FeedbackSignals | null,
+    previous: PassState,
+  ): { logits: Tensor2D; state: PassState; featureInd: Tensor4D; groupOutputs: Tensor4D[] } {
     const a = this.arch;
     const p = this.params;
     const state: PassState = { blocks: [...previous.blocks], top: previous.top };
     const fromImage = first || a.ind === 0;
     let out = fromImage ? convTorch(input, p['conv1.kernel'], 1) : input;
     let featureInd = a.ind === 0 ? input : out;
+    const groupOutputs: Tensor4D[] = [];
+    const perGroup = this.blocks.length / 3;
     for (let k = fromImage ? 0 : a.ind; k < this.blocks.length; k++) {
       const r = this.blockForward(this.blocks[k], out, signals ? signals.blocks[k] : null);
       state.blocks[k] = r.state;
       out = r.out;
       if (first && a.ind > 0 && k === a.ind - 1) featureInd = out;
+      if (this.blocks[k].index === perGroup - 1) groupOutputs.push(out);
     }
     const top = this.preActivation(out, p['final.bias'], signals ? signals.top : null);
     state.top = top.state;
     const [n, h, w, c] = top.out.shape;
     const pooled = tf.reshape(tf.div(spatialSum(top.out), h * w), [n, c]) as Tensor2D; // avg_pool2d over the whole 8x8 map
     const logits = tf.add(dense(pooled, p['fc.kernel']), p['fc.bias']) as Tensor2D;
-    return { logits, state, featureInd };
+    return { logits, state, featureInd, groupOutputs };
   }
 
   /**
@@ -152,23 +179,30 @@ export class WrnCnnfNetwork {
    * vector over the final map, InsNorm, the top AdaReLU mask, the blocks in reverse down to block `ind`
    * of the first group, and for ind = 0 the transposed conv1 to the image.
    */
-  private feedback(logits: Tensor2D, state: PassState, finalShape: readonly number[]): { reconstruction: Tensor4D; signals: FeedbackSignals } {
+  private feedback(
+    logits: Tensor2D,
+    state: PassState,
+    finalShape: readonly number[],
+  ): { reconstruction: Tensor4D; signals: FeedbackSignals; groupReconstructions: Tensor4D[] } {
     const a = this.arch;
     const eps = a.insNormEpsilon;
     if (!state.top) throw new Error('feedback before a forward pass');
-    const v = denseTransposed(logits, this.params['fc.kernel']);
+    const v = denseTransposed(logits, this.feedbackFcKernel ?? this.params['fc.kernel']);
     const [, h, w, c] = finalShape;
     const up = tf.tile(tf.reshape(v, [v.shape[0], 1, 1, c]), [1, h, w, 1]) as Tensor4D;
     const topHidden = wrnInsNorm(up, eps);
     let g = adaptiveReluFeedback(topHidden, state.top) as Tensor4D;
+    // Reconstructions of the group outputs, last group first: the input of each group's feedback.
+    const groupReconstructions: Tensor4D[] = [g];
     const blocks: FeedbackSignals['blocks'] = this.blocks.map(() => ({ hidden1: null, hidden2: null }));
     for (let k = this.blocks.length - 1; k >= a.ind; k--) {
       const r = this.blockFeedback(this.blocks[k], g, state.blocks[k]);
       blocks[k] = { hidden1: r.hidden1, hidden2: r.hidden2 };
       g = r.out;
+      if (this.blocks[k].index === 0 && this.blocks[k].group > 1) groupReconstructions.unshift(g);
     }
     if (a.ind === 0) g = convTorchTransposed(g, this.params['conv1.kernel'], 1, [0, ...this.arch.inputShape]);
-    return { reconstruction: g, signals: { blocks, top: topHidden } };
+    return { reconstruction: g, signals: { blocks, top: topHidden }, groupReconstructions };
   }
 
   /** [N, h, w, c] of the final feature map (before pooling). */
@@ -181,14 +215,17 @@ export class WrnCnnfNetwork {
   /**
    * Full inference on [0,1] pixels [N,32,32,3]: the first pass, then `cycles` rounds of generative
    * feedback to `ind`, the residual update ff <- ff + resParam (recon - ff) and a feedforward pass from
-   * there (reference run_cycles / run_average). Call inside tf.tidy or tf.grad; nothing is disposed here.
+   * there (reference run_cycles / run_average). Also returns the group outputs of the first pass and their
+   * reconstructions per cycle (the training losses' terms). Call inside tf.tidy or tf.grad; nothing is
+   * disposed here.
    */
-  run(x: Tensor4D, cycles = this.arch.cycles): FeedbackRun {
+  run(x: Tensor4D, cycles = this.arch.cycles): WrnTrainingRun {
     const a = this.arch;
     const input = this.normalize(x);
     const firstPass = this.feedforward(input, true, null, this.emptyState());
     const perPass: Tensor2D[] = [firstPass.logits];
     const reconstructions: Tensor4D[] = [];
+    const blockReconstructions: Tensor4D[][] = [];
     const shape = this.finalShape(x.shape[0]);
     let state = firstPass.state;
     let logits = firstPass.logits;
@@ -196,6 +233,7 @@ export class WrnCnnfNetwork {
     for (let cycle = 0; cycle < cycles; cycle++) {
       const fb = this.feedback(logits, state, shape);
       reconstructions.push(fb.reconstruction);
+      blockReconstructions.push(fb.groupReconstructions);
       const ffCurrent = tf.add(ffPrevious, tf.mul(a.resParam, tf.sub(fb.reconstruction, ffPrevious))) as Tensor4D;
       const pass = this.feedforward(ffCurrent, false, fb.signals, state);
       state = pass.state;
@@ -204,7 +242,16 @@ export class WrnCnnfNetwork {
       ffPrevious = ffCurrent;
     }
     const average = perPass.length === 1 ? perPass[0] : (tf.div(tf.addN(perPass), perPass.length) as Tensor2D);
-    return { first: firstPass.logits, last: logits, average, perPass, featureInd: firstPass.featureInd, reconstructions };
+    return {
+      first: firstPass.logits,
+      last: logits,
+      average,
+      perPass,
+      featureInd: firstPass.featureInd,
+      reconstructions,
+      blockFeatures: firstPass.groupOutputs,
+      blockReconstructions,
+    };
   }
 
   /** Logits of the first feedforward pass only (the reference's forward_adv). */
