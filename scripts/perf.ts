@@ -527,13 +527,13 @@ export function formatTable(rec: any): string {
     const t1 = torch.find((t) => t.threads === 1);
     const t2 = torch.find((t) => t.threads === 2);
     const widths = [7, 8, 7, 7, 7, 7, 8, 7, 7, 7, 7, 7, 7];
-    lines.push(`  wasm: 1 process (wall, per CPU-second, GFLOP/s, %matmul) and ${W} at once; PyTorch ${t1?.torch ?? ''}: 1 thread (wall, per CPU-s), 2 threads; ratios wasm / PyTorch`);
-    lines.push(pad(['case', 'MFLOP/i', '1 proc', 'cpu', 'GFLOP/s', '%mm', `${W} procs`, 'torch1', 'cpu', 'torch2', '1p/t1', 'cpu/cpu', `${W}p/t2`], widths));
+    lines.push(`  wasm: 1 process (wall, per CPU-second, GFLOP per CPU-second, % of the matmul probe per CPU-second) and ${W} at once; PyTorch ${t1?.torch ?? ''}: 1 thread (wall, per CPU-s), 2 threads; ratios wasm / PyTorch`);
+    lines.push(pad(['case', 'MFLOP/i', '1 proc', 'cpu', 'GF/cpu-s', '%mm', `${W} procs`, 'torch1', 'cpu', 'torch2', '1p/t1', 'cpu/cpu', `${W}p/t2`], widths));
     for (const r of wr.cases) {
       const a = t1?.results?.[r.case as WrnCase];
       const b = t2?.results?.[r.case as WrnCase];
       const ratio = (x: number | null | undefined, y: number | undefined) => (x != null && y ? `${(x / y).toFixed(2)}x` : '-');
-      lines.push(pad([r.case, f(r.mflopPerImage, 0), f(r.single.rate, 2), f(r.single.rateCpu, 2), f(r.single.gflops), r.single.fractionOfMatmul != null ? `${(100 * r.single.fractionOfMatmul).toFixed(0)}%` : '-',
+      lines.push(pad([r.case, f(r.mflopPerImage, 0), f(r.single.rate, 2), f(r.single.rateCpu, 2), f(r.single.gflopsCpu), r.single.fractionOfMatmulCpu != null ? `${(100 * r.single.fractionOfMatmulCpu).toFixed(0)}%` : '-',
         f(r.parallel?.rate, 2), f(a?.median_rate, 2), f(a?.cpu_rate, 2), f(b?.median_rate, 2),
         ratio(r.single.rate, a?.median_rate), ratio(r.single.rateCpu, a?.cpu_rate), ratio(r.parallel?.rate, b?.median_rate)], widths));
     }
@@ -699,9 +699,11 @@ async function main(): Promise<void> {
       for (const c of WRN_CASES) {
         progress(`wrn WRN-${cfg.depth}-${cfg.widen} ind ${cfg.ind} cycles ${cfg.cycles} ${c} batch ${opts.wrnBatch}`);
         const r = await bench.measure({ kind: 'wrn', config: cfg, case: c, batch: opts.wrnBatch }, `wrn ${c}`, [undefined]);
+        // Per CPU-second too (steadier than wall time on a shared machine), against the matmul rate per CPU-second.
+        const perCpu = (x: ReturnType<typeof simpleSummary>, mm: number | null) => ({ gflopsCpu: (x.rateCpu * flopOf[c]) / 1e9, fractionOfMatmulCpu: mm ? (x.rateCpu * flopOf[c]) / 1e9 / mm : null });
         const single = simpleSummary(r.single, flopOf[c], mmRate(1));
         const par = r.parallel ? simpleSummary(r.parallel, flopOf[c], mmRate(workers)) : null;
-        cases.push({ case: c, mflopPerImage: flopOf[c] / 1e6, single, parallel: par });
+        cases.push({ case: c, mflopPerImage: flopOf[c] / 1e6, single: { ...single, ...perCpu(single, mmRateCpu(1)) }, parallel: par ? { ...par, ...perCpu(par, mmRateCpu(workers)) } : null });
         progress(`  ${f(single.rate, 2)} /s (per CPU-second ${f(single.rateCpu, 2)})${par ? `, ${workers} at once ${f(par.rate, 2)}` : ''}`);
       }
       const torch = [];

@@ -136,6 +136,7 @@ describe('npm run perf -- --quick', () => {
     for (const c of rec.wrn.cases) {
       expect(c.single.rate).toBeGreaterThan(0);
       expect(c.single.rateCpu).toBeGreaterThan(0);
+      expect(c.single.gflopsCpu).toBeCloseTo((c.single.rateCpu * c.mflopPerImage) / 1e3, 6);
       expect(c.parallel.processes).toBe(2);
     }
     // e2e = 2 x the full inference's FLOPs, which exceed the first pass's (scripts/perf/wrnFlops.ts).
