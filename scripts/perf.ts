@@ -26,6 +26,8 @@ import { countFlops, forwardFlops, stepFlops, type FlopCount } from './perf/flop
 import { MeasuringProcess } from './perf/driver.js';
 import { CHECKPOINT_DIRS, type FinishReply, type InitReply, type ModelName, type PerfModel, type RunReply, type Task } from './perf/protocol.js';
 import { USER_MODEL, userModelFlops } from './perf/userModel.js';
+import { PAPER_WRN, QUICK_WRN, WRN_CASES, wrnArch, type WrnCase, type WrnConfig } from './perf/wrnModel.js';
+import { countWrnFlops } from './perf/wrnFlops.js';
 import type { KernelProfile } from './perf/profile.js';
 
 export const PERF_FORMAT = 'bench-perf/1';
@@ -62,9 +64,17 @@ interface Options {
   userBatches: number[];
   /** Batch of the user model's kernel profile (32; --quick 8). */
   userProfileBatch: number;
+  /** The Wide-ResNet CNN-F timed by the wrn section (WRN-40-2 ind 5 cycles 2; --quick WRN-10-1 ind 1 cycles 1). */
+  wrnConfig: WrnConfig;
+  /** Its batch (32; --quick 2). */
+  wrnBatch: number;
+  /** A checkout of yjhuangcd/CNNF: run the PyTorch reference (scripts/reference/wrn_perf.py) for the same cases. */
+  wrnTorch: string | null;
+  /** Torch thread counts of the reference runs (1 and 2). */
+  wrnTorchThreads: number[];
 }
 
-export const SECTIONS = ['matmul', 'forward', 'pgd', 'user-model', 'corruption', 'profile'] as const;
+export const SECTIONS = ['matmul', 'forward', 'pgd', 'user-model', 'wrn', 'corruption', 'profile'] as const;
 export type Section = (typeof SECTIONS)[number];
 const DEFAULT_CASES: [ModelName, GradientPath][] = [['cnn', 'first'], ['cnnf', 'e2e'], ['cnnf', 'bpda']];
 
@@ -80,9 +90,13 @@ const USAGE = `npm run perf -- [options]   (after npm run build; docs/performanc
   --steps 10 --reps 3     PGD steps per attack; timed rounds per measurement (median reported)
   --eps 0.03              L-inf radius in [0,1] pixel units
   --backend auto|wasm|cpu|tensorflow
-  --only matmul,forward,pgd,user-model,corruption,profile   sections to run (default all)
+  --only matmul,forward,pgd,user-model,wrn,corruption,profile   sections to run (default all)
   --cases cnn/first,cnnf/e2e,cnnf/bpda           PGD model/path cases
   --profile-batch 100     batch of the kernel profile
+  --wrn-batch 32          batch of the WRN-40-2 CNN-F cases (first pass, full inference, e2e PGD step)
+  --wrn-torch DIR         also run the original PyTorch code (a yjhuangcd/CNNF checkout) on the WRN cases,
+                          with /usr/bin/python3 scripts/reference/wrn_perf.py
+  --wrn-torch-threads 1,2 torch thread counts of those runs
   --suites                also time bench run --suite adversarial and --suite corruption
   --note TEXT             stored in the record (what else ran on the machine)
   --out FILE              JSON record (default reports/perf-<time>.json)
@@ -99,10 +113,10 @@ export function parseOptions(argv: string[]): Options {
     if (!a.startsWith('--')) usageError(`unexpected argument ${JSON.stringify(a)}`);
     const name = a.slice(2);
     if (['quick', 'suites', 'no-profile'].includes(name)) flags.set(name, true);
-    else if (['batches', 'workers', 'steps', 'reps', 'eps', 'backend', 'note', 'out', 'only', 'cases', 'profile-batch'].includes(name)) {
+    else if (['batches', 'workers', 'steps', 'reps', 'eps', 'backend', 'note', 'out', 'only', 'cases', 'profile-batch', 'wrn-batch', 'wrn-torch', 'wrn-torch-threads'].includes(name)) {
       if (i + 1 >= argv.length) usageError(`--${name} needs a value`);
       flags.set(name, argv[++i]);
-    } else usageError(`unknown flag --${name} (allowed: --quick --batches --workers --steps --reps --eps --backend --suites --no-profile --note --out --only --cases --profile-batch)`);
+    } else usageError(`unknown flag --${name} (allowed: --quick --batches --workers --steps --reps --eps --backend --suites --no-profile --note --out --only --cases --profile-batch --wrn-batch --wrn-torch --wrn-torch-threads)`);
   }
   const str = (k: string) => (typeof flags.get(k) === 'string' ? (flags.get(k) as string) : undefined);
   const posInt = (k: string, v: string | undefined, fallback: number) => {
@@ -150,6 +164,10 @@ export function parseOptions(argv: string[]): Options {
     profileBatch: posInt('profile-batch', str('profile-batch'), quick ? 8 : 100),
     userBatches: batchesText === undefined ? (quick ? [8] : [32, 100]) : batches,
     userProfileBatch: quick ? 8 : 32,
+    wrnConfig: quick ? QUICK_WRN : PAPER_WRN,
+    wrnBatch: posInt('wrn-batch', str('wrn-batch'), quick ? 2 : 32),
+    wrnTorch: str('wrn-torch') ?? null,
+    wrnTorchThreads: str('wrn-torch-threads') === undefined ? [1, 2] : str('wrn-torch-threads')!.split(',').map((t) => posInt('wrn-torch-threads', t.trim(), 1)),
   };
 }
 
@@ -396,6 +414,40 @@ async function timeSuite(suite: 'adversarial' | 'corruption', workers: number, b
   return { suite, command: `bench ${args.slice(cli.length).join(' ').replace(runDir, '<tmp>')}`, workers, wallSeconds: seconds, exitCode: code, stderrTail: code === 0 ? undefined : stderr.slice(-2000) };
 }
 
+// ------------------------------------------------------------------------------------ PyTorch reference
+
+/** What scripts/reference/wrn_perf.py prints (per case: seconds per batch and rates). */
+interface TorchRecord {
+  threads: number;
+  torch?: string;
+  loadavg_start?: number[];
+  loadavg_end?: number[];
+  results?: Record<WrnCase, { wall_s: number[]; cpu_s: number[]; best_rate: number; median_rate: number; cpu_rate: number }>;
+  error?: string;
+}
+
+/**
+ * Runs the original PyTorch WideResNet (a yjhuangcd/CNNF checkout at opts.wrnTorch) on the WRN cases with
+ * Debian's python3-torch: scripts/reference/wrn_perf.py, same configuration, batch and repetitions,
+ * `threads` torch threads. A failure is recorded, not thrown (the wasm figures stand on their own).
+ */
+function runTorchReference(opts: Options, threads: number): TorchRecord {
+  const c = opts.wrnConfig;
+  const args = [join(packageRoot(), 'scripts', 'reference', 'wrn_perf.py'), '--cnnf', resolve(opts.wrnTorch!), '--threads', String(threads),
+    '--batch', String(opts.wrnBatch), '--reps', String(opts.reps), '--depth', String(c.depth), '--widen', String(c.widen), '--ind', String(c.ind), '--cycles', String(c.cycles)];
+  progress(`wrn PyTorch reference, ${threads} thread(s): python3 ${args.join(' ')}`);
+  try {
+    const out = execFileSync('/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 });
+    const rec = { ...(JSON.parse(out) as TorchRecord), threads };
+    progress(`  ${WRN_CASES.map((k) => `${k} ${f(rec.results?.[k]?.median_rate, 2)}/s`).join(', ')}`);
+    return rec;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    progress(`  failed: ${(e.stderr || e.message).trim().split('\n').slice(-1)[0]}`);
+    return { threads, error: (e.stderr || e.message).slice(-2000) };
+  }
+}
+
 // ---------------------------------------------------------------------------------------------- table
 
 const f = (v: number | null | undefined, digits = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
@@ -465,6 +517,28 @@ export function formatTable(rec: any): string {
   const fw = [12, 5, 9, 10, 10];
   lines.push(pad(['model/output', 'batch', 'MFLOP/img', '1 process', `${W} at once`], fw));
   for (const r of rec.forward) lines.push(pad([`${r.model}/${r.output}`, String(r.batch), f(r.mflopPerImage), f(r.single.rate, 0), f(r.parallel?.rate, 0)], fw));
+  }
+  const wr = rec.wrn;
+  if (wr) {
+    const cfg = wr.config;
+    lines.push('');
+    lines.push(`WRN-${cfg.depth}-${cfg.widen} CNN-F (ind ${cfg.ind}, ${cfg.cycles} cycles), batch ${wr.batch}: images / s (e2e: images x steps / s of one PGD step)`);
+    const torch = (wr.torch as TorchRecord[]).filter((t) => t.results);
+    const t1 = torch.find((t) => t.threads === 1);
+    const t2 = torch.find((t) => t.threads === 2);
+    const widths = [7, 8, 7, 7, 7, 7, 8, 7, 7, 7, 7, 7, 7];
+    lines.push(`  wasm: 1 process (wall, per CPU-second, GFLOP per CPU-second, % of the matmul probe per CPU-second) and ${W} at once; PyTorch ${t1?.torch ?? ''}: 1 thread (wall, per CPU-s), 2 threads; ratios wasm / PyTorch`);
+    lines.push(pad(['case', 'MFLOP/i', '1 proc', 'cpu', 'GF/cpu-s', '%mm', `${W} procs`, 'torch1', 'cpu', 'torch2', '1p/t1', 'cpu/cpu', `${W}p/t2`], widths));
+    for (const r of wr.cases) {
+      const a = t1?.results?.[r.case as WrnCase];
+      const b = t2?.results?.[r.case as WrnCase];
+      const ratio = (x: number | null | undefined, y: number | undefined) => (x != null && y ? `${(x / y).toFixed(2)}x` : '-');
+      lines.push(pad([r.case, f(r.mflopPerImage, 0), f(r.single.rate, 2), f(r.single.rateCpu, 2), f(r.single.gflopsCpu), r.single.fractionOfMatmulCpu != null ? `${(100 * r.single.fractionOfMatmulCpu).toFixed(0)}%` : '-',
+        f(r.parallel?.rate, 2), f(a?.median_rate, 2), f(a?.cpu_rate, 2), f(b?.median_rate, 2),
+        ratio(r.single.rate, a?.median_rate), ratio(r.single.rateCpu, a?.cpu_rate), ratio(r.parallel?.rate, b?.median_rate)], widths));
+    }
+    if (!torch.length) lines.push(`  PyTorch reference: ${(wr.torch as TorchRecord[]).length ? `failed (${(wr.torch as TorchRecord[]).map((t) => t.error?.trim().split('\n').slice(-1)[0]).join('; ')})` : 'not run (--wrn-torch DIR: a yjhuangcd/CNNF checkout)'}`);
+    else lines.push(`  PyTorch load average ${torch.map((t) => `${t.threads} thread(s): ${t.loadavg_start?.map((x) => x.toFixed(1)).join(' ')} -> ${t.loadavg_end?.map((x) => x.toFixed(1)).join(' ')}`).join('; ')}`);
   }
   const c = rec.corruption;
   if (c) {
@@ -614,6 +688,37 @@ async function main(): Promise<void> {
       if (pr.profile) progress(`  cpu-fallback kernels: ${pr.profile.cpuFallbacks.length ? pr.profile.cpuFallbacks.map((c) => c.kernel).join(', ') : 'none'}`);
     }
 
+    // The Wide-ResNet CNN-F (issue 15): first pass, full inference and one e2e PGD step at one batch,
+    // and optionally the original PyTorch code on the same cases.
+    let wrn = null;
+    if (opts.only.has('wrn')) {
+      const cfg = opts.wrnConfig;
+      const wf = countWrnFlops(wrnArch(cfg));
+      const flopOf: Record<WrnCase, number> = { first: wf.firstPassFlops, forward: wf.forwardFlops, e2e: 2 * wf.forwardFlops };
+      const cases = [];
+      for (const c of WRN_CASES) {
+        progress(`wrn WRN-${cfg.depth}-${cfg.widen} ind ${cfg.ind} cycles ${cfg.cycles} ${c} batch ${opts.wrnBatch}`);
+        const r = await bench.measure({ kind: 'wrn', config: cfg, case: c, batch: opts.wrnBatch }, `wrn ${c}`, [undefined]);
+        // Per CPU-second too (steadier than wall time on a shared machine), against the matmul rate per CPU-second.
+        const perCpu = (x: ReturnType<typeof simpleSummary>, mm: number | null) => ({ gflopsCpu: (x.rateCpu * flopOf[c]) / 1e9, fractionOfMatmulCpu: mm ? (x.rateCpu * flopOf[c]) / 1e9 / mm : null });
+        const single = simpleSummary(r.single, flopOf[c], mmRate(1));
+        const par = r.parallel ? simpleSummary(r.parallel, flopOf[c], mmRate(workers)) : null;
+        cases.push({ case: c, mflopPerImage: flopOf[c] / 1e6, single: { ...single, ...perCpu(single, mmRateCpu(1)) }, parallel: par ? { ...par, ...perCpu(par, mmRateCpu(workers)) } : null });
+        progress(`  ${f(single.rate, 2)} /s (per CPU-second ${f(single.rateCpu, 2)})${par ? `, ${workers} at once ${f(par.rate, 2)}` : ''}`);
+      }
+      const torch = [];
+      if (opts.wrnTorch) for (const threads of opts.wrnTorchThreads) torch.push(runTorchReference(opts, threads));
+      wrn = {
+        config: cfg,
+        batch: opts.wrnBatch,
+        weights: 'random (scripts/perf/wrnModel.ts; the reference run loads or draws its own)',
+        flops: wf,
+        matmulGflops: matmul ? { single: matmul.single.gflops, parallel: matmul.parallel?.gflops ?? null, singleCpu: matmul.single.cpuGflops } : null,
+        cases,
+        torch,
+      };
+    }
+
     // Corruptions: generation only (their evaluation is a forward pass, measured above).
     let corruption = null;
     if (opts.only.has('corruption')) {
@@ -687,6 +792,7 @@ async function main(): Promise<void> {
       forward,
       pgd: pgdRecords,
       userModel,
+      wrn,
       corruption,
       profile,
       suites,

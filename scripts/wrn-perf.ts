@@ -1,17 +1,15 @@
-// Throughput of the Wide-ResNet CNN-F (src/models/cnnfWrn) on one backend: the first feedforward pass,
-// the full feedback inference, and one end-to-end PGD step (loss and input gradient through the
-// unrolled feedback loop, then the signed L-inf step), in images/s and images x steps/s, with the
-// analytic FLOP count of the network (scripts/perf/wrnFlops.ts) and the GFLOP/s that implies.
-// Weights are random (He-normal convolutions as the reference initialises them, biases N(0, 0.1)):
-// the arithmetic does not depend on the values.
+// Throughput of the Wide-ResNet CNN-F (src/models/cnnfWrn) on one backend, in one process: the first
+// feedforward pass, the full feedback inference, and one end-to-end PGD step (loss and input gradient
+// through the unrolled feedback loop, then the signed L-inf step), in images/s and images x steps/s, with
+// the analytic FLOP count of the network (scripts/perf/wrnFlops.ts) and the GFLOP/s that implies. The
+// timed calls are those of `npm run perf` (scripts/perf/wrnModel.ts); weights are random.
 //   npx tsx scripts/wrn-perf.ts [--backend wasm] [--batch 32] [--reps 3] [--depth 40] [--widen 2] [--ind 5] [--cycles 2]
+//       [--only first,forward,e2e] [--profile]   (--profile: the kernel profile of one e2e step instead, scripts/perf/profile.ts)
 import { tf } from '../src/engine/tf.js';
 import { initBackend } from '../src/engine/backend.js';
-import { SampleStream } from '../src/engine/rng.js';
-import { wrnArchitecture, wrnWeightSpecs } from '../src/models/cnnfWrn/architecture.js';
-import { CnnfClassifier } from '../src/models/cnnfClassifier.js';
-import { buildNetwork } from '../src/models/network.js';
 import { countWrnFlops } from './perf/wrnFlops.js';
+import { profileKernels } from './perf/profile.js';
+import { buildWrnClassifier, wrnArch, wrnCall, wrnInputs, type WrnConfig } from './perf/wrnModel.js';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,56 +17,57 @@ function option(name: string, fallback: string): string {
 }
 const batch = Number(option('batch', '32'));
 const reps = Number(option('reps', '3'));
-const arch = wrnArchitecture(Number(option('depth', '40')), Number(option('widen', '2')), Number(option('ind', '5')), Number(option('cycles', '2')), 0.1);
+const config: WrnConfig = { depth: Number(option('depth', '40')), widen: Number(option('widen', '2')), ind: Number(option('ind', '5')), cycles: Number(option('cycles', '2')) };
+const arch = wrnArch(config);
 
-/** Best and median wall time (ms) of `reps` runs after one warm-up; results are read back so the work is done. */
-async function time(run: () => tf.Tensor | tf.Tensor[]): Promise<{ best: number; median: number }> {
+/** Best and median wall time and median CPU time (ms) of `reps` runs after one warm-up; results are read back so the work is done. */
+async function time(run: () => tf.Tensor): Promise<{ best: number; median: number; cpu: number }> {
   const times: number[] = [];
+  const cpus: number[] = [];
   for (let r = 0; r <= reps; r++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const out = run();
-    const list = Array.isArray(out) ? out : [out];
-    for (const t of list) await t.data();
-    tf.dispose(list);
-    if (r > 0) times.push(performance.now() - t0);
+    await out.data();
+    tf.dispose(out);
+    const c = process.cpuUsage(c0);
+    if (r > 0) {
+      times.push(performance.now() - t0);
+      cpus.push((c.user + c.system) / 1000);
+    }
   }
   times.sort((a, b) => a - b);
-  return { best: times[0], median: times[Math.floor(times.length / 2)] };
+  cpus.sort((a, b) => a - b);
+  return { best: times[0], median: times[Math.floor(times.length / 2)], cpu: cpus[Math.floor(cpus.length / 2)] };
 }
 
 async function main() {
   const info = await initBackend(option('backend', 'wasm'));
-  const params: Record<string, tf.Tensor> = {};
-  for (const spec of wrnWeightSpecs(arch)) {
-    const s = new SampleStream(1, `perf/${spec.name}`, 0);
-    const size = spec.shape.reduce((a, b) => a * b, 1);
-    const std = spec.shape.length === 4 ? Math.sqrt(2 / (spec.shape[0] * spec.shape[1] * spec.shape[3])) : spec.name === 'fc.kernel' ? 1 / Math.sqrt(spec.shape[0]) : 0.1;
-    params[spec.name] = tf.tensor(Float32Array.from({ length: size }, () => std * s.normal()), spec.shape);
-  }
-  const classifier = new CnnfClassifier('wrn', buildNetwork(arch, { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }, params), 'last');
-  const x = tf.randomUniform([batch, 32, 32, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
-  const y = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % arch.numClasses), 'int32');
-  const eps = 8 / 255;
-  const step = 2 / 255;
-  const pgdStep = () =>
-    tf.tidy(() => {
-      const { grad } = classifier.lossAndGrad(x, y, { path: 'e2e', output: 'last', loss: 'ce' });
-      const moved = tf.add(x, tf.mul(step, tf.sign(grad)));
-      return tf.clipByValue(tf.minimum(tf.maximum(moved, tf.sub(x, eps)), tf.add(x, eps)), 0, 1);
-    });
+  const { classifier } = buildWrnClassifier(config);
+  const { x, y } = wrnInputs(batch);
   const flops = countWrnFlops(arch);
-  const rows: [string, { best: number; median: number }, number][] = [
-    ['forward, first pass (images/s)', await time(() => classifier.logits(x, 'first')), flops.firstPassFlops],
-    [`forward, ${arch.cycles} feedback cycles (images/s)`, await time(() => classifier.logits(x, 'last')), flops.forwardFlops],
-    ['PGD step, e2e path (images x steps/s)', await time(pgdStep), 2 * flops.forwardFlops],
-  ];
+  if (process.argv.includes('--profile')) {
+    const p = await profileKernels(classifier, x, y, 'e2e');
+    process.stdout.write(`e2e loss-and-gradient, batch ${batch}: ${p.wallMs.toFixed(0)} ms wall, kernels ${p.kernelMs.toFixed(0)} ms (forward alone ${p.forwardKernelMs.toFixed(0)} ms)\n`);
+    for (const k of p.kernels.filter((r) => !r.wrapper).slice(0, 25))
+      process.stdout.write(`  ${k.name.padEnd(28)} ${k.ms.toFixed(0).padStart(7)} ms ${(100 * k.share).toFixed(1).padStart(5)}% ${String(k.calls).padStart(5)} calls (forward ${k.forwardMs.toFixed(0)} ms)\n`);
+    for (const r of p.topShapes) process.stdout.write(`  ${r.name.padEnd(28)} ${r.ms.toFixed(0).padStart(7)} ms ${String(r.calls).padStart(4)} calls ${JSON.stringify(r.inputShapes)}\n`);
+    return;
+  }
+  const only = option('only', 'first,forward,e2e').split(',');
+  const rows: [string, { best: number; median: number; cpu: number }, number][] = [];
+  if (only.includes('first')) rows.push(['forward, first pass (images/s)', await time(wrnCall(classifier, 'first', x, y)), flops.firstPassFlops]);
+  if (only.includes('forward')) rows.push([`forward, ${arch.cycles} feedback cycles (images/s)`, await time(wrnCall(classifier, 'forward', x, y)), flops.forwardFlops]);
+  if (only.includes('e2e')) rows.push(['PGD step, e2e path (images x steps/s)', await time(wrnCall(classifier, 'e2e', x, y)), 2 * flops.forwardFlops]);
   process.stdout.write(
     `WRN-${arch.depth}-${arch.widen} CNN-F ind ${arch.ind}, ${arch.cycles} cycles; backend ${info.name}; batch ${batch}; best of ${reps} after a warm-up\n` +
       `FLOP per image: first pass ${(flops.firstPassFlops / 1e6).toFixed(1)} M, full inference ${(flops.forwardFlops / 1e6).toFixed(1)} M, e2e step ${((2 * flops.forwardFlops) / 1e6).toFixed(1)} M\n`,
   );
   for (const [name, t, perImage] of rows) {
     const rate = (batch * 1000) / t.best;
-    process.stdout.write(`  ${name.padEnd(42)} ${rate.toFixed(1).padStart(7)}  (best ${t.best.toFixed(0)} ms, median ${t.median.toFixed(0)} ms per batch; ${((rate * perImage) / 1e9).toFixed(2)} GFLOP/s)\n`);
+    process.stdout.write(
+      `  ${name.padEnd(42)} ${rate.toFixed(1).padStart(7)}  (best ${t.best.toFixed(0)} ms, median ${t.median.toFixed(0)} ms, median CPU ${t.cpu.toFixed(0)} ms per batch; ${((rate * perImage) / 1e9).toFixed(2)} GFLOP/s; per CPU-second ${((batch * 1000) / t.cpu).toFixed(1)})\n`,
+    );
   }
 }
 

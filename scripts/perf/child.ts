@@ -19,9 +19,12 @@ import { getCorruption } from '../../corruptions/registry.js';
 import { profileKernels, type KernelProfile } from './profile.js';
 import { CHECKPOINT_DIRS, MARK, type FinishReply, type InitReply, type PerfModel, type Request, type RunReply, type Task } from './protocol.js';
 import { buildUserModel, saveUserModel, USER_MODEL } from './userModel.js';
+import { buildWrnClassifier, wrnCall, wrnInputs } from './wrnModel.js';
 
 let data: ImageDataset | null = null;
 const models = new Map<PerfModel, SuiteModel>();
+/** WRN classifiers by configuration (random weights; kept across tasks like the checkpoints). */
+const wrns = new Map<string, ReturnType<typeof buildWrnClassifier>>();
 let current: { task: Task; run: (steps?: number) => Promise<RunReply>; dispose: () => void; profile?: KernelProfile } | null = null;
 let tensorsBeforeTask = 0;
 
@@ -78,6 +81,7 @@ async function timed(f: () => Promise<tf.Tensor | tf.Tensor[]> | tf.Tensor | tf.
 async function prepare(task: Task): Promise<void> {
   // Models stay loaded across tasks (a cache, not a leak): load before counting.
   if ('model' in task) await model(task.model);
+  if (task.kind === 'wrn' && !wrns.has(JSON.stringify(task.config))) wrns.set(JSON.stringify(task.config), buildWrnClassifier(task.config));
   tensorsBeforeTask = tf.memory().numTensors;
   const withDelta = async (f: () => Promise<Omit<RunReply, 'tensorDelta' | 'cpuSeconds'>>): Promise<RunReply> => {
     const before = tf.memory().numTensors;
@@ -138,6 +142,14 @@ async function prepare(task: Task): Promise<void> {
       current = { task, run, dispose: () => tf.dispose([x, y]) };
       break;
     }
+    case 'wrn': {
+      const { classifier } = wrns.get(JSON.stringify(task.config))!;
+      const { x, y } = wrnInputs(task.batch);
+      const call = wrnCall(classifier, task.case, x, y);
+      const run = () => withDelta(async () => ({ seconds: await timed(call), work: task.batch }));
+      current = { task, run, dispose: () => tf.dispose([x, y]) };
+      break;
+    }
     case 'profile': {
       const m = await model(task.model);
       const { x, y } = await images(task.batch, task.model);
@@ -189,6 +201,7 @@ async function handle(req: Request): Promise<unknown> {
     }
     case 'exit':
       for (const m of models.values()) m.dispose();
+      for (const w of wrns.values()) w.dispose();
       return { ok: true, maxRssMB: process.resourceUsage().maxRSS / 1024 };
   }
 }

@@ -1,6 +1,7 @@
 // Messages between scripts/perf.ts and its measuring processes (scripts/perf/child.ts).
 import type { GradientPath, OutputKind } from '../../src/models/classifier.js';
 import type { KernelProfile } from './profile.js';
+import type { WrnCase, WrnConfig } from './wrnModel.js';
 
 export const MARK = '@@perf ';
 
@@ -18,7 +19,9 @@ export type Task =
   | { kind: 'forward'; model: ModelName; output: OutputKind; batch: number }
   | { kind: 'pgd'; model: PerfModel; path: GradientPath | 'direct'; batch: number; eps: number }
   | { kind: 'corruption'; names: string[]; severity: number; batch: number }
-  | { kind: 'profile'; model: PerfModel; path: GradientPath | 'direct'; batch: number };
+  | { kind: 'profile'; model: PerfModel; path: GradientPath | 'direct'; batch: number }
+  /** The Wide-ResNet CNN-F with random weights (scripts/perf/wrnModel.ts): first pass, full inference or one e2e PGD step. */
+  | { kind: 'wrn'; config: WrnConfig; case: WrnCase; batch: number };
 
 export type Request =
   | { op: 'init'; backend: string }

@@ -63,6 +63,20 @@ describe('user model FLOP count', () => {
     expect(parseOptions(['--quick']).only.has('user-model')).toBe(true);
     expect(parseOptions([]).userBatches).toEqual([32, 100]);
   });
+
+  it('times the paper\'s WRN-40-2 CNN-F at batch 32 by default, a WRN-10-1 at batch 2 with --quick', () => {
+    const full = parseOptions([]);
+    expect(full.only.has('wrn')).toBe(true);
+    expect(full.wrnConfig).toEqual({ depth: 40, widen: 2, ind: 5, cycles: 2 });
+    expect(full.wrnBatch).toBe(32);
+    expect(full.wrnTorch).toBeNull();
+    expect(full.wrnTorchThreads).toEqual([1, 2]);
+    const quick = parseOptions(['--quick', '--wrn-torch', '/tmp/cnnf', '--wrn-torch-threads', '1']);
+    expect(quick.wrnConfig).toEqual({ depth: 10, widen: 1, ind: 1, cycles: 1 });
+    expect(quick.wrnBatch).toBe(2);
+    expect(quick.wrnTorch).toBe('/tmp/cnnf');
+    expect(quick.wrnTorchThreads).toEqual([1]);
+  });
 });
 
 describe('npm run perf -- --quick', () => {
@@ -115,6 +129,22 @@ describe('npm run perf -- --quick', () => {
     expect(um.profile.kernels.map((k: { name: string }) => k.name)).toEqual(expect.arrayContaining(['DepthwiseConv2dNativeBackpropInput', 'Conv2DBackpropFilter']));
     expect(um.profile.cpuFallbacks).toEqual([]);
     expect(r.stdout).toContain('user model (TF.js layers-model');
+    // The Wide-ResNet CNN-F section (issue 15) at its smoke size: WRN-10-1, ind 1, 1 cycle, batch 2.
+    expect(rec.wrn.config).toEqual({ depth: 10, widen: 1, ind: 1, cycles: 1 });
+    expect(rec.wrn.batch).toBe(2);
+    expect(rec.wrn.cases.map((c: { case: string }) => c.case)).toEqual(['first', 'forward', 'e2e']);
+    for (const c of rec.wrn.cases) {
+      expect(c.single.rate).toBeGreaterThan(0);
+      expect(c.single.rateCpu).toBeGreaterThan(0);
+      expect(c.single.gflopsCpu).toBeCloseTo((c.single.rateCpu * c.mflopPerImage) / 1e3, 6);
+      expect(c.parallel.processes).toBe(2);
+    }
+    // e2e = 2 x the full inference's FLOPs, which exceed the first pass's (scripts/perf/wrnFlops.ts).
+    expect(rec.wrn.cases[2].mflopPerImage).toBeCloseTo(2 * rec.wrn.cases[1].mflopPerImage, 9);
+    expect(rec.wrn.cases[1].mflopPerImage).toBeGreaterThan(rec.wrn.cases[0].mflopPerImage);
+    expect(rec.wrn.torch).toEqual([]); // the PyTorch reference runs only with --wrn-torch
+    expect(r.stdout).toContain('WRN-10-1 CNN-F (ind 1, 1 cycles), batch 2');
+    expect(r.stdout).toContain('PyTorch reference: not run');
     expect(rec.peakRssMB.length).toBe(3); // two measuring processes and the parent
     expect(rec.leaks).toEqual([]); // tf.memory().numTensors flat across every measured call
     expect(rec.targets.cnnFirst.target).toBe(370);

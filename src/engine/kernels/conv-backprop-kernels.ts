@@ -28,6 +28,7 @@ import { tf } from '../tf.js';
 import { fastPath, type FastPath } from '../fastPaths.js';
 import { runOnCpu, type TensorInfo } from './cpu-fallback.js';
 import { composite, type KernelScope } from './kernel-scope.js';
+import { cachedAdjointKernel } from './constant-kernels.js';
 
 type Pair = [number, number];
 type Shape4 = [number, number, number, number];
@@ -72,7 +73,10 @@ export function conv2dBackpropInputFast(s: KernelScope, dy: TensorInfo, filter: 
   const xShape = attrs.inputShape!;
   const g = geometry(xShape, filter.shape as Shape4, attrs, false);
   const dyp = adjointInput(s, dy, xShape[1], xShape[2], g);
-  const wAdj = s.transpose(rot180(s, filter), [0, 1, 3, 2]);
+  // A model's constant weight has its adjoint made once (./constant-kernels.ts): no Reverse, and wasm's
+  // Conv2D reuses its packed operator for that filter.
+  const cached = fastPath('constant-kernels') ? cachedAdjointKernel(filter.dataId, filter.shape) : null;
+  const wAdj = cached ? { dataId: cached.dataId, shape: cached.shape, dtype: cached.dtype } : s.transpose(rot180(s, filter), [0, 1, 3, 2]);
   return s.run('Conv2D', { x: dyp, filter: wAdj }, { strides: 1, pad: 'valid', dataFormat: 'NHWC', dilations: 1 });
 }
 

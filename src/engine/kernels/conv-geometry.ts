@@ -2,6 +2,8 @@
 // adjoint convolution. Both gradients of a stride-1 conv2d are themselves convolutions, which lets them
 // run on the backend's forward Conv2D (fast on wasm) instead of the Conv2DBackprop* kernels.
 import { tf } from '../tf.js';
+import { fastPath } from '../fastPaths.js';
+import { cachedAdjointKernel, computeAdjointKernel } from './constant-kernels.js';
 
 /** Padding (in rows/columns) that a conv2d adds on each side of the input. */
 export interface SidePadding {
@@ -41,10 +43,11 @@ export function adjointPadding(p: SidePadding, kh: number, kw: number): SidePadd
 
 /**
  * The kernel of the adjoint convolution: HWIO [kh,kw,in,out] -> [kh,kw,out,in], spatially reversed
- * (rotated by 180 degrees) and with the channel axes swapped. Differentiable.
+ * (rotated by 180 degrees) and with the channel axes swapped. Differentiable, except for a weight
+ * declared constant with registerConstantKernels (./constant-kernels.ts): then the adjoint made at
+ * registration is returned (same values; fast path `constant-kernels`).
  */
 export function adjointKernel(kernel: tf.Tensor4D): tf.Tensor4D {
-  // A 1x1 kernel is its own rotation (and wasm's Reverse is slow on large pointwise kernels).
-  const rotated = (k: tf.Tensor4D) => (k.shape[0] === 1 && k.shape[1] === 1 ? k : tf.reverse(k, [0, 1]));
-  return tf.tidy(() => tf.transpose(rotated(kernel), [0, 1, 3, 2]));
+  const cached = fastPath('constant-kernels') ? cachedAdjointKernel(kernel.dataId, kernel.shape) : null;
+  return cached ?? computeAdjointKernel(kernel);
 }

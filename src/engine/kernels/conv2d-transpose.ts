@@ -19,12 +19,31 @@ export function conv2dTransposeSame(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Ten
   return tf.tidy(() => tf.conv2d(x, adjointKernel(kernel), 1, explicitPadding(pad)));
 }
 
-/** Puts x [N,h,w,C] at every s-th row and column of a zero tensor [N,s*h,s*w,C] (x[p,q] at [s*p,s*q]). */
+/**
+ * Puts x [N,h,w,C] at every s-th row and column of a zero tensor [N,s*h,s*w,C] (x[p,q] at [s*p,s*q]),
+ * as two 3-D pads (columns, then rows). Its gradient, the subsampling dy[:, ::s, ::s, :], is two 3-D
+ * slices: autograd's gradient of a 6-D pad is a 6-D Slice, which the wasm backend runs ~5x slower
+ * (136 ms against 25 ms CPU for [8,32,32,64] -> [8,16,16,64]; scripts/perf/micro-kernels.ts).
+ */
 function zeroInsert(x: tf.Tensor4D, s: number): tf.Tensor4D {
   if (s === 1) return x;
   const [n, h, w, c] = x.shape;
-  const spread = tf.pad(tf.reshape(x, [n, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, s - 1], [0, 0], [0, s - 1], [0, 0]]);
-  return tf.reshape(spread, [n, h * s, w * s, c]);
+  const op = tf.customGrad(((xi: tf.Tensor4D) => {
+    const cols = tf.pad(tf.reshape(xi, [n * h * w, 1, c]), [[0, 0], [0, s - 1], [0, 0]]);
+    const rows = tf.pad(tf.reshape(cols, [n * h, 1, w * s * c]), [[0, 0], [0, s - 1], [0, 0]]);
+    return { value: tf.reshape(rows, [n, h * s, w * s, c]), gradFunc: (dy: tf.Tensor) => subsample(dy as tf.Tensor4D, s) };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x) as tf.Tensor4D;
+}
+
+/** dy [N,s*h,s*w,C] -> dy[:, ::s, ::s, :] [N,h,w,C] (the adjoint of zeroInsert), as two 3-D slices. */
+function subsample(dy: tf.Tensor4D, s: number): tf.Tensor4D {
+  const [n, H, W, c] = dy.shape;
+  const h = H / s;
+  const w = W / s;
+  const rows = tf.slice(tf.reshape(dy, [n * h, s, W * c]), [0, 0, 0], [n * h, 1, W * c]);
+  const cols = tf.slice(tf.reshape(rows, [n * h * w, s, c]), [0, 0, 0], [n * h * w, 1, c]);
+  return tf.reshape(cols, [n, h, w, c]);
 }
 
 /** Pads (positive amounts) or crops (negative amounts) rows and columns of an NHWC tensor. */

@@ -18,3 +18,4 @@ export {
   runOnCpu,
   NO_FALLBACK,
 } from './cpu-fallback.js';
+export { registerConstantKernels, releaseConstantKernels, cachedAdjointKernel } from './constant-kernels.js';

@@ -8,6 +8,8 @@ import { OUTPUT_KINDS, type OutputKind } from '../classifier.js';
 import { CnnfClassifier } from '../cnnfClassifier.js';
 import { wrnFirstPassFlops } from '../cnnfWrn/flops.js';
 import { buildNetwork } from '../network.js';
+import { fastPath } from '../../engine/fastPaths.js';
+import { registerConstantKernels, releaseConstantKernels } from '../../engine/kernels/index.js';
 import { readClassNames } from './options.js';
 import type { LoadedModel, LoadOptions, ModelFamily } from './types.js';
 
@@ -95,6 +97,9 @@ export async function loadCnnfModel(path: string, options: LoadOptions = {}): Pr
   }
   const params: Record<string, Tensor> = {};
   for (const [name, w] of Object.entries(weights)) params[name] = tf.keep(tf.tensor(w.data, w.shape, 'float32'));
+  // A loaded checkpoint's weights are constants (attacks differentiate w.r.t. the input only): make the
+  // adjoint convolution kernels of the feedback and of every input gradient once.
+  if (fastPath('constant-kernels')) registerConstantKernels(Object.values(params));
   const network = buildNetwork(a, manifest.normalization, params);
   const name = options.name ?? manifest.name;
   const classifier = new CnnfClassifier(name, network, defaultOutput, classNames.length === a.numClasses ? classNames : undefined);
@@ -117,7 +122,10 @@ export async function loadCnnfModel(path: string, options: LoadOptions = {}): Pr
     },
     cost: { forwardFlopsPerImage: checkpointForwardFlops(a), feedbackCycles: a.cycles },
     notices: [],
-    dispose: () => tf.dispose(Object.values(params)),
+    dispose: () => {
+      releaseConstantKernels(Object.values(params));
+      tf.dispose(Object.values(params));
+    },
   };
 }
 
