@@ -1,13 +1,13 @@
-import type { Tensor1D, Tensor4D } from '../src/engine/tf.js';
+import { tf, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier } from '../src/models/classifier.js';
 import { attackGoal, checkTargetParams, evaluate, finish, labelTensor, RowStore, targetedParams, unchanged, type AttackGoal, type Score } from './common.js';
 import { lossAndGrad } from './gradients.js';
 import type { AttackLossName } from './losses.js';
-import { ballViolation } from './norms.js';
+import { ballViolation, distances, withinBall } from './norms.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { checkEps } from './threatModels.js';
-import type { Attack, AttackCost, AttackKind, AttackResult, AttackRunOptions, TargetParams, ThreatModel } from './types.js';
+import type { Attack, AttackCost, AttackKind, AttackResult, AttackRunOptions, MinimisationResult, TargetParams, ThreatModel } from './types.js';
 
 /**
  * What one run of a fixed-epsilon attack sees (attacks/define.ts defineAttack): the batch, its goal, a store
@@ -75,15 +75,24 @@ export interface FixedEpsilonAttackSpec<P> extends AttackSpecBase<P> {
   perturb(ctx: AttackContext<P>): Promise<void> | void;
 }
 
+/** What one run of a minimisation attack sees: the fixed-epsilon context without a radius or a store. */
+export type MinimisationContext<P> = Omit<AttackContext<P>, 'eps' | 'store'>;
+
 /**
- * A minimum-norm attack (e.g. FAB, Croce & Hein 2020; DDN): one run finds, per sample, the smallest
- * perturbation that fools it, which answers every radius at once. A typed slot for the next step
- * (design.md "Seams v2"): the runner has no sweep for it yet, so defineAttack refuses it.
+ * A minimum-norm attack (FMN, Pintor et al. 2021; FAB, Croce & Hein 2020): one run finds, per sample, the
+ * smallest perturbation that fools it, which answers every radius at once (Foolbox 3's MinimizationAttack).
+ * The runner calls it once per (checkpoint, gradient path) and derives every epsilon cell of the sweep from
+ * the distances (src/suite/minimisation.ts).
  */
 export interface MinimisationAttackSpec<P> extends AttackSpecBase<P> {
   kind: 'minimisation';
-  /** Per sample: the adversarial example found and its distance in the threat model (Infinity if none). */
-  minimise(ctx: Omit<AttackContext<P>, 'eps' | 'store'>): Promise<{ xAdv: Tensor4D; distance: Float64Array }>;
+  /**
+   * Per sample: the adversarial example found [N,H,W,C] in [0,1] (any row where none was found; the template
+   * resets it to x) and its distance in the threat model (Infinity if none). The template re-measures every
+   * distance on the returned images and keeps the measured one; a claimed distance below the measured one
+   * (beyond BALL_TOLERANCE) is an internal Error naming the attack.
+   */
+  minimise(ctx: MinimisationContext<P>): Promise<{ xAdv: Tensor4D; distance: Float64Array }>;
 }
 
 export type AttackSpec<P> = FixedEpsilonAttackSpec<P> | MinimisationAttackSpec<P>;
@@ -100,13 +109,16 @@ export type AttackSpec<P> = FixedEpsilonAttackSpec<P> | MinimisationAttackSpec<P
  *   `nonFiniteLogits` from one forward pass on the returned images, and the ball check: examples outside
  *   the eps ball (float32 slack attacks/norms.ts BALL_TOLERANCE) or outside [0,1] are an internal Error
  *   naming the attack, never a result.
+ * For a minimisation spec the template also owns (see minimiseWith): the goal, one clean pass (a row the
+ * clean image already fools gets distance 0 and x itself), spec.minimise on the other rows, one forward pass
+ * on the returned images that decides fooled (a row it does not fool gets x back and distance Infinity),
+ * the distances measured on those images (attacks/norms.ts distances, the ball check's own measure) and the
+ * [0,1] check. Its `run(eps)` is that one minimisation thresholded at eps (thresholdAt).
  * Adding an attack is one file with one defineAttack call, plus its line in attacks/registry.ts.
  */
 export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
-  if (spec.kind !== 'fixed-epsilon') throw new Error(`attack ${spec.name}: kind ${spec.kind} has no runner yet (only fixed-epsilon)`);
-  const { perturb } = spec;
   const kind: AttackKind = spec.kind;
-  return {
+  const common = {
     name: spec.name,
     kind,
     threatModel: spec.threatModel,
@@ -122,6 +134,29 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
       checkTargetParams(p as Partial<TargetParams>, where);
       return p;
     },
+  };
+  if (spec.kind === 'minimisation') {
+    const minimise = (model: Classifier, x: Tensor4D, y: Tensor1D, rng: KeyedRng, options: AttackRunOptions & { params: P }) =>
+      minimiseWith(spec, model, x, y, rng, options);
+    return {
+      ...common,
+      minimise,
+      async run(model, x, y, eps, rng, options) {
+        checkEps(eps, spec.threatModel, x);
+        const goal = attackGoal(model, y, options.params as Partial<TargetParams>);
+        if (eps === 0 || goal.skip.every(Boolean)) return unchanged(model, x, goal, options.output);
+        const found = await minimise(model, x, y, rng, options);
+        try {
+          return thresholdAt(found, x, eps);
+        } finally {
+          found.xAdv.dispose();
+        }
+      },
+    };
+  }
+  const { perturb } = spec;
+  return {
+    ...common,
     async run(
       model: Classifier,
       x: Tensor4D,
@@ -135,7 +170,6 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
       const goal = attackGoal(model, y, params as Partial<TargetParams>);
       if (eps === 0 || goal.skip.every(Boolean)) return unchanged(model, x, goal, options.output);
       const store = new RowStore(x);
-      const labelsOf = (rows: readonly number[]) => rows.map((r) => goal.lossLabels[r]);
       await perturb({
         model,
         x,
@@ -147,17 +181,7 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
         threatModel: spec.threatModel,
         goal,
         store,
-        evaluate: (images, rows) => evaluate(model, images, rows ? labelsOf(rows) : goal.lossLabels, goal.targeted, options.output),
-        lossAndGrad(images, rows, loss) {
-          const labels = labelTensor(goal.lossLabels, rows);
-          const trueLabels = goal.targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
-          try {
-            return lossAndGrad(model, images, labels, { path: options.path, output: options.output, loss, targeted: goal.targeted, trueLabels });
-          } finally {
-            labels.dispose();
-            trueLabels?.dispose();
-          }
-        },
+        ...modelCalls(model, goal, options),
       });
       const result = finish(model, store, goal, options.output);
       const violation = ballViolation(result.xAdv, x, eps, spec.threatModel);
@@ -167,5 +191,135 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
       }
       return result;
     },
+  };
+}
+
+/** Bound model calls of one run on a batch (shared by both kinds): evaluate and lossAndGrad of AttackContext. */
+function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptions): Pick<AttackContext<unknown>, 'evaluate' | 'lossAndGrad'> {
+  const labelsOf = (rows: readonly number[]) => rows.map((r) => goal.lossLabels[r]);
+  return {
+    evaluate: (images, rows) => evaluate(model, images, rows ? labelsOf(rows) : goal.lossLabels, goal.targeted, options.output),
+    lossAndGrad(images, rows, loss) {
+      const labels = labelTensor(goal.lossLabels, rows);
+      const trueLabels = goal.targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
+      try {
+        return lossAndGrad(model, images, labels, { path: options.path, output: options.output, loss, targeted: goal.targeted, trueLabels });
+      } finally {
+        labels.dispose();
+        trueLabels?.dispose();
+      }
+    },
+  };
+}
+
+/**
+ * One minimisation run on a batch (the template of a minimisation spec; see defineAttack): x NHWC [N,H,W,C]
+ * in [0,1], y int32 [N]. Returns the examples and distances of MinimisationResult.
+ * Throws an Error naming the attack when an example leaves [0,1] or its measured distance exceeds the one the
+ * attack claimed (beyond BALL_TOLERANCE).
+ */
+async function minimiseWith<P>(
+  spec: MinimisationAttackSpec<P>,
+  model: Classifier,
+  x: Tensor4D,
+  y: Tensor1D,
+  rng: KeyedRng,
+  options: AttackRunOptions & { params: P },
+): Promise<MinimisationResult> {
+  const n = x.shape[0];
+  const goal = attackGoal(model, y, options.params as Partial<TargetParams>);
+  const calls = modelCalls(model, goal, options);
+  const clean = calls.evaluate(x);
+  // Rows the clean image already fools need no perturbation (distance 0); skipped rows are never fooled.
+  const cleanFooled = clean.fooled.map((f, i) => f && !goal.skip[i]);
+  const attackGoalRows: AttackGoal = { ...goal, skip: goal.skip.map((s, i) => s || cleanFooled[i]) };
+  let claimed: Float64Array | null = null;
+  let found = tf.clone(x);
+  if (!attackGoalRows.skip.every(Boolean)) {
+    found.dispose();
+    const out = await spec.minimise({
+      model,
+      x,
+      rng,
+      params: options.params,
+      path: options.path,
+      output: options.output,
+      threatModel: spec.threatModel,
+      goal: attackGoalRows,
+      ...modelCalls(model, attackGoalRows, options),
+    });
+    found = out.xAdv;
+    claimed = out.distance;
+    if (found.shape.some((d, i) => d !== x.shape[i])) {
+      found.dispose();
+      throw new Error(`attack ${spec.name} returned examples of shape [${found.shape}] for images of shape [${x.shape}]`);
+    }
+  }
+  const score = calls.evaluate(found);
+  const fooled = score.fooled.map((f, i) => f && !attackGoalRows.skip[i]);
+  // Rows not fooled (and rows fooled clean) are x itself: one tf.where on a per-row mask.
+  const xAdv = pickRows(fooled, found, x);
+  found.dispose();
+  const [lo, hi] = tf.tidy(() => [tf.min(xAdv), tf.max(xAdv)]).map((t) => {
+    const v = n === 0 ? 0 : t.dataSync()[0];
+    t.dispose();
+    return v;
+  });
+  if (n > 0 && (lo < 0 || hi > 1)) {
+    xAdv.dispose();
+    throw new Error(`attack ${spec.name} returned pixels outside [0,1]: [${lo}, ${hi}]`);
+  }
+  const measured = distances(xAdv, x, spec.threatModel);
+  const distance = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    if (cleanFooled[i]) distance[i] = 0;
+    else if (!fooled[i]) distance[i] = Infinity;
+    else {
+      distance[i] = measured[i];
+      const c = claimed?.[i] ?? Infinity;
+      if (Number.isFinite(c) && !withinBall(measured[i], c)) {
+        xAdv.dispose();
+        throw new Error(`attack ${spec.name} claimed distance ${c} for row ${i}, measured ${measured[i]}`);
+      }
+    }
+  }
+  return {
+    xAdv,
+    distance,
+    fooled: fooled.map((f, i) => f || cleanFooled[i]),
+    nonFiniteLogits: score.nonFinite.map((b, i) => (cleanFooled[i] ? clean.nonFinite[i] : b)),
+    cleanNonFiniteLogits: clean.nonFinite,
+  };
+}
+
+/** Row i of `a` where take[i], else row i of `b` (both [N,H,W,C]); a new tensor. */
+function pickRows(take: readonly boolean[], a: Tensor4D, b: Tensor4D): Tensor4D {
+  return tf.tidy(() => {
+    const mask = tf.cast(tf.reshape(tf.tensor1d(take.map((t) => (t ? 1 : 0)), 'int32'), [take.length, 1, 1, 1]), 'bool');
+    return tf.where(tf.broadcastTo(mask, b.shape), a, b) as Tensor4D;
+  });
+}
+
+/**
+ * Whether a minimisation attack's example at `distance` answers radius eps: eps > 0 and withinBall(distance,
+ * eps) (attacks/norms.ts; eps = 0 is the clean evaluation, as every attack's eps = 0 shortcut). The one rule
+ * by which both a minimisation attack's run(eps) and the runner's derived sweep (src/suite/minimisation.ts)
+ * decide a sample.
+ */
+export function answersRadius(distance: number, eps: number): boolean {
+  return eps > 0 && withinBall(distance, eps);
+}
+
+/**
+ * A minimisation result read at radius eps: per row, the example found when answersRadius(distance, eps),
+ * else x (NHWC [N,H,W,C]); fooled and nonFiniteLogits to match. A new xAdv; `found` and x stay the caller's.
+ */
+export function thresholdAt(found: MinimisationResult, x: Tensor4D, eps: number): AttackResult {
+  const take = Array.from(found.distance, (d) => answersRadius(d, eps));
+  const xAdv = pickRows(take, found.xAdv, x);
+  return {
+    xAdv,
+    fooled: take.map((t, i) => t && found.fooled[i]),
+    nonFiniteLogits: take.map((t, i) => (t ? found.nonFiniteLogits[i] : found.cleanNonFiniteLogits[i])),
   };
 }

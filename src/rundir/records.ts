@@ -194,6 +194,16 @@ export interface SuiteCellResult extends CellResult {
    * src/suite/probeAttack.ts), so a reader sees which sweep the gradient-masking checks tested.
    */
   probe?: { kind: 'large-eps' | 'more-steps'; of: string };
+  /**
+   * Cells of a minimisation attack (attacks/define.ts kind 'minimisation', e.g. fmn): one run answered every
+   * eps of the sweep (src/suite/minimisation.ts), keyed `run` (the same in every cell of the sweep; its compute
+   * time and gradients are in one of them, the others record about 0 s). `distances` holds, per sample of the
+   * cell in sampleIndices order, the norm of the smallest adversarial perturbation found (the cell's threat
+   * model, [0,1] pixel units, a float32 value): 0 for a sample misclassified clean, null where none was found.
+   * A clean-correct sample counts as broken at eps > 0 iff distance <= eps (1 + 1e-5) + 1e-5
+   * (attacks/norms.ts withinBall).
+   */
+  minimisation?: { run: string; distances: (number | null)[] };
 }
 
 export interface SuiteRunManifest extends RunManifest {

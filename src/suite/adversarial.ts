@@ -16,6 +16,7 @@ import { ballViolation } from '../../attacks/norms.js';
 import { guardQueries } from '../models/queryGuard.js';
 import { decodeBits, type GradientProbeResult, type SuiteCellResult } from '../rundir/records.js';
 import { attackId, type GradientProbeSpec, type PlannedCell, type PlanUnit } from './planner.js';
+import { isMinimisationCell, minimisedAt, runMinimisationCells } from './minimisation.js';
 import {
   bar,
   cleanCorrect,
@@ -59,6 +60,8 @@ export async function attackRows(
   onBatch: (done: number) => void,
   keep?: KeepExamples,
 ): Promise<AttackOutcome> {
+  // A minimisation attack's cell: its one run on these rows, read at the cell's eps (src/suite/minimisation.ts).
+  if (isMinimisationCell(cell)) return minimisedAt(ctx, cell, rows, onBatch, keep);
   const spec = cell.attack!;
   const attack = getAttack(spec.entry.name);
   const target = model(ctx, cell.checkpoint);
@@ -199,6 +202,9 @@ export async function runAttackUnit(
   const computed = unit.cells.filter((c) => !c.copyOf);
   if (computed.length === 0) return [];
   const n = computed[0].samples;
+  // A minimisation attack answers every eps of the sweep from one run: its missing cells are written here,
+  // and the loop below reads them all back (src/suite/minimisation.ts).
+  if (isMinimisationCell(computed[0])) await runMinimisationCells(ctx, computed, read, write, (...a) => attackCellRecord(ctx, ...a), examples);
   let correct = (await cleanCorrect(ctx, computed[0].checkpoint)).correct.slice(0, n);
   for (const cell of computed) {
     const stored = await read(cell.id);

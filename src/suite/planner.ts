@@ -148,6 +148,9 @@ function attackCostPerImage(entry: AttackEntry, path: string, source: ModelInfo,
 }
 
 function sweepCost(cells: PlannedCell[], target: ModelInfo): number {
+  // A minimisation attack runs once on every sample, whatever the number of radii (src/suite/minimisation.ts).
+  const once = cells.find((c) => !c.copyOf && c.attack && c.attack.eps > 0 && getAttack(c.attack.entry.name).kind === 'minimisation');
+  if (once) return once.samples * attackCostPerImage(once.attack!.entry, once.attack!.path, once.attack!.source, target);
   let cost = 0;
   let rank = 0;
   for (const c of cells) {
@@ -230,6 +233,8 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
           for (const other of copied) for (const eps of epsilons) cells.push(cellFor(other, eps, attackId(target.name, entry.label, path, eps)));
         units.push({ id: `sweep|${target.name}|${entry.label}|${path}`, kind: 'sweep', cells, gradientProbes: [], cost: sweepCost(cells, target) });
       }
+      if (attack.kind === 'minimisation')
+        notes.push(`${target.name} ${entry.label}: a minimisation attack; one run per computed gradient path answers its ${epsilons.length} eps cells (field minimisation)`);
       if (copied.length > 0)
         notes.push(
           `${target.name} ${entry.label}: ${source.name} has no feedback, so paths ${copied.join(', ')} equal path ${computed[0]}; ` +
