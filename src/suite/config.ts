@@ -467,7 +467,8 @@ export function validateConfig(
       suite: 'adversarial',
       ...common,
       attacks,
-      epsilons: raw.epsilons === undefined ? [] : epsilonsOf(raw.epsilons, w, 'epsilons', users),
+      // No suite list when every entry has its own: [] (what run.json records then, read back on --resume).
+      epsilons: raw.epsilons === undefined || (users.length === 0 && Array.isArray(raw.epsilons) && raw.epsilons.length === 0) ? [] : epsilonsOf(raw.epsilons, w, 'epsilons', users),
       sanity: raw.sanity === undefined ? DEFAULTS.sanity : booleanOf(raw.sanity, w, 'sanity'),
       sanityLimit: raw.sanityLimit === undefined ? DEFAULTS.sanityLimit : positiveInt(raw.sanityLimit, w, 'sanityLimit'),
     };
