@@ -25,6 +25,8 @@ const BUDGET: Record<string, Record<string, unknown>> = {
   'apgd-ce': { steps: 8, restarts: 2 },
   square: { queries: 30 },
   spsa: { steps: 3, samples: 8 },
+  fmn: { steps: 5 },
+  'fmn-l2': { steps: 5 },
 };
 const LOSSES: Record<string, Record<string, unknown>[]> = {
   fgsm: [{ loss: 'ce' }, { loss: 'margin' }],

@@ -24,7 +24,11 @@ const BUDGET: Record<string, Record<string, unknown>> = {
   'apgd-ce': { steps: 12, restarts: 2 },
   square: { queries: 60 },
   spsa: { steps: 4, samples: 16, evalBatch: 64 },
+  fmn: { steps: 20 },
+  'fmn-l2': { steps: 20 },
 };
+/** The loss of attacks without a `loss` parameter: FMN's logit difference is the margin loss (attacks/fmn.ts). */
+const OWN_LOSS: Record<string, string> = { fmn: 'margin', 'fmn-l2': 'margin' };
 const EPS: Record<'linf' | 'l2', number> = { linf: 0.03, l2: 0.3 };
 
 let model: LinearClassifier;
@@ -151,7 +155,7 @@ describe.each(listAttacks().map((a) => [a.name, a] as const))('%s', (_name, atta
     for (const o of model.calls.options) {
       expect(o.path).toBe('bpda');
       expect(o.output).toBe('last');
-      expect(o.loss).toBe(attack.parseParams(BUDGET[attack.name], 't').loss);
+      expect(o.loss).toBe(attack.parseParams(BUDGET[attack.name], 't').loss ?? OWN_LOSS[attack.name]);
     }
   });
 });

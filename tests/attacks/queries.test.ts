@@ -13,8 +13,9 @@ import { logitsF64, randomImages, randomLinear, type LinearClassifier } from '..
  * Every input an attack shows the model is a valid image: for every registered attack (the registry is
  * iterated, so a new attack is covered without editing this file), on every gradient path, targeted and
  * untargeted, with each loss / update rule and early stopping on and off, random starts on, every query
- * to logits() and lossAndGrad() is finite, inside [0,1] exactly, and inside the attack's eps ball around
- * a clean image (src/models/queryGuard.ts BALL_TOLERANCE). The clean images have pixels exactly at 0
+ * to logits() and lossAndGrad() is finite, inside [0,1] exactly, and (fixed-epsilon attacks) inside the
+ * attack's eps ball around a clean image (src/models/queryGuard.ts BALL_TOLERANCE); what the target of a
+ * transfer attack sees is inside the ball for every attack. The clean images have pixels exactly at 0
  * and 1, where an unclipped start, probe or momentum step leaves the box first.
  */
 const SHAPE: [number, number, number] = [5, 5, 3];
@@ -66,8 +67,15 @@ function paramSets(attack: AnyAttack): Record<string, unknown>[] {
 
 const show = (p: Record<string, unknown>) => JSON.stringify(p);
 
+/**
+ * The eps ball every query must lie in: a fixed-epsilon attack's own. A minimisation attack (fmn) searches for
+ * each sample's smallest perturbation whatever the radius, so only its returned examples are bounded (run(eps)
+ * thresholds them; attacks/define.ts): its queries are checked to be valid images only.
+ */
+const ballOf = (attack: AnyAttack, eps: number) => (attack.kind === 'fixed-epsilon' ? { ball: { centers: xHost, eps, norm: attack.threatModel } } : {});
+
 async function runGuarded(attack: AnyAttack, eps: number, params: Record<string, unknown>, path: GradientPath) {
-  const guarded = guardQueries(model, { who: `attack ${attack.name} ${show(params)} path ${path} eps ${eps}`, ball: { centers: xHost, eps, norm: attack.threatModel } });
+  const guarded = guardQueries(model, { who: `attack ${attack.name} ${show(params)} path ${path} eps ${eps}`, ...ballOf(attack, eps) });
   const x = tf.tensor4d(xHost, [N, ...SHAPE]);
   const y = tf.tensor1d(labels, 'int32');
   try {
@@ -99,7 +107,7 @@ describe.each(listAttacks().map((a) => [a.name, a] as const))('%s', (_name, atta
 
   it('as a transfer attack, shows the target only its final examples', async () => {
     const eps = EPSILONS[attack.threatModel][0];
-    const source = guardQueries(model, { who: `transfer source ${attack.name}`, ball: { centers: xHost, eps, norm: attack.threatModel } });
+    const source = guardQueries(model, { who: `transfer source ${attack.name}`, ...ballOf(attack, eps) });
     const seen: Float32Array[] = [];
     const recording = {
       ...target,

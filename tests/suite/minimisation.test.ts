@@ -20,7 +20,8 @@ import { cellFileName } from '../../src/rundir/files.js';
 import { decodeBits, type SuiteCellResult } from '../../src/rundir/records.js';
 import { loadSuiteModel } from '../../src/suite/loadClassifier.js';
 import { deriveSweep } from '../../src/suite/minimisation.js';
-import { executeRun, prepareRun, type RunOutcome, type RunRequest } from '../../src/suite/runner.js';
+import { executeRun, outcomeRun, prepareRun, type RunOutcome, type RunRequest } from '../../src/suite/runner.js';
+import { accuracyVsEpsTable } from '../../src/report/tables.js';
 import { saveLayersModel } from '../models/families/tfjsModels.helpers.js';
 import { npyBytes, zipBytes } from '../helpers/datasetFiles.js';
 import { mulberry32 } from '../helpers/mulberry32.js';
@@ -252,6 +253,27 @@ describe('a minimisation attack in the runner (fmn, fmn-l2 on a linear model)', 
     }
     const attackCells = (o: RunOutcome) => o.cells.filter((c) => c.kind === 'attack');
     expect({ ...numbers(attackCells(a)), ...numbers(attackCells(b)) }).toEqual(numbers(attackCells(base)));
+  });
+});
+
+describe('the report of a minimisation sweep', () => {
+  it('accuracy-vs-eps shows the median minimal perturbation over the clean-correct samples (the closed form, relative 1e-3)', () => {
+    const table = accuracyVsEpsTable(outcomeRun(base));
+    const col = table.columns.findIndex((c) => c.csvHeader === 'median_min_distance');
+    expect(col).toBeGreaterThan(0);
+    const median = (v: number[]) => {
+      const s = [...v].sort((a, b) => a - b);
+      return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    };
+    for (const [label, norm] of [
+      ['fmn', 'linf'],
+      ['fmn-l2', 'l2'],
+    ] as const) {
+      const row = table.rows.find((r) => r.values[1] === label)!;
+      const expected = median(exact[norm].filter((_, r) => r !== 3));
+      expect(Math.abs(Number(row.values[col]) / expected - 1)).toBeLessThanOrEqual(1e-3);
+    }
+    expect(table.rows.find((r) => r.values[1] === 'worst case')!.values[col]).toBeNull();
   });
 });
 
