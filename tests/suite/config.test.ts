@@ -158,6 +158,18 @@ describe('suite config validation: one line naming file, field and allowed value
     const again = validateConfig(JSON.parse(JSON.stringify(a)), 'run.json');
     expect(again).toEqual(JSON.parse(JSON.stringify(a)));
   });
+
+  it('also when every attack entry has its own epsilons (no suite list: run.json records epsilons [])', () => {
+    const a = validateConfig(
+      { suite: 'adversarial', checkpoints: ['c'], attacks: [{ name: 'pgd', epsilons: [0, 0.03] }, { name: 'pgd-l2', epsilons: [0, 1.5] }] },
+      'x',
+    ) as AdversarialConfig;
+    expect(a.epsilons).toEqual([]);
+    const again = validateConfig(JSON.parse(JSON.stringify(a)), 'run.json');
+    expect(again).toEqual(JSON.parse(JSON.stringify(a)));
+    // An entry without its own list still needs a non-empty suite list.
+    expect(() => validateConfig({ suite: 'adversarial', checkpoints: ['c'], attacks: ['pgd'], epsilons: [] }, 'x')).toThrow(/x: epsilons: must be a non-empty list/);
+  });
 });
 
 describe('shipped configs and their schemas', () => {
