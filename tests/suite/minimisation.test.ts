@@ -218,6 +218,18 @@ describe('a minimisation attack in the runner (fmn, fmn-l2 on a linear model)', 
     loaded.dispose?.();
   });
 
+  it('the example panel shows, per eps cell, the example the cell classified: misclassified exactly where the cell says broken', () => {
+    for (const label of ['fmn', 'fmn-l2']) {
+      const sidecar = JSON.parse(readFileSync(join(base.runDir, 'images', `adversarial-linear-${label}-direct.json`), 'utf8'));
+      const cells = sweep(base, label).filter((c) => c.eps! > 0);
+      expect(sidecar.details.cells).toEqual(cells.map((c) => c.id));
+      cells.forEach((cell, k) => {
+        const bits = decodeBits(cell.correctBits, N);
+        sidecar.details.predictions[k].forEach((p: number, r: number) => expect([r, p === labels[r]]).toEqual([r, bits[r]]));
+      });
+    }
+  });
+
   it('--resume recomputes a sweep with a missing cell once, giving identical cells, and keeps the stored ones', async () => {
     const dir = join(root, 'resumed');
     cpSync(base.runDir, dir, { recursive: true });
