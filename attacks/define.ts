@@ -232,10 +232,10 @@ async function minimiseWith<P>(
   const clean = calls.evaluate(x);
   // Rows the clean image already fools need no perturbation (distance 0); skipped rows are never fooled.
   const cleanFooled = clean.fooled.map((f, i) => f && !goal.skip[i]);
-  const attackGoalRows: AttackGoal = { ...goal, skip: goal.skip.map((s, i) => s || cleanFooled[i]) };
+  const toAttack: AttackGoal = { ...goal, skip: goal.skip.map((s, i) => s || cleanFooled[i]) };
   let claimed: Float64Array | null = null;
   let found = tf.clone(x);
-  if (!attackGoalRows.skip.every(Boolean)) {
+  if (!toAttack.skip.every(Boolean)) {
     found.dispose();
     const out = await spec.minimise({
       model,
@@ -245,8 +245,8 @@ async function minimiseWith<P>(
       path: options.path,
       output: options.output,
       threatModel: spec.threatModel,
-      goal: attackGoalRows,
-      ...modelCalls(model, attackGoalRows, options),
+      goal: toAttack,
+      ...modelCalls(model, toAttack, options),
     });
     found = out.xAdv;
     claimed = out.distance;
@@ -256,7 +256,7 @@ async function minimiseWith<P>(
     }
   }
   const score = calls.evaluate(found);
-  const fooled = score.fooled.map((f, i) => f && !attackGoalRows.skip[i]);
+  const fooled = score.fooled.map((f, i) => f && !toAttack.skip[i]);
   // Rows not fooled (and rows fooled clean) are x itself: one tf.where on a per-row mask.
   const xAdv = pickRows(fooled, found, x);
   found.dispose();
