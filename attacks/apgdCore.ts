@@ -19,7 +19,9 @@ import { ascentStep, linfRandomStart, projectLinf } from './norms.js';
  *   (1) at most rho (w_j - w_{j-1}) of the steps since the last checkpoint increased the loss
  *   (rho = 0.75; the reference's <=, see apgdOscillates), or (2) the step size was not reduced at the
  *   last checkpoint and the best loss has not improved since (as the paper; the reference starts with
- *   "reduced", so there (2) is off at the first checkpoint).
+ *   "reduced", so there (2) is off at the first checkpoint). After a restart from the best point, the first
+ *   step counts as a success when its loss beats that of the iterate left behind, as the reference's
+ *   loss_steps comparison does.
  * Like AutoAttack, a sample is done once an iterate fools it (by the run's goal), and a sample never
  * fooled returns its highest-loss point when that is its worst case so far.
  */
@@ -224,10 +226,9 @@ export function apgdRun(ctx: AttackContext<unknown>, shared: ApgdShared, rng: Ke
         const fewSuccesses = apgdOscillates(state.successes[i], span, opts.rho);
         const stalled = !state.reducedAtCheck[i] && state.lossBest[i] <= state.lossBestAtCheck[i];
         halve[i] = fewSuccesses || stalled;
-        if (halve[i]) {
-          state.eta[i] /= 2;
-          state.lossPrev[i] = state.lossBest[i];
-        }
+        // The iterate restarts from the best point, but the next step's success is judged against the loss
+        // of the iterate just left (the reference's loss_steps[i]), not the best loss: lossPrev stays.
+        if (halve[i]) state.eta[i] /= 2;
         state.reducedAtCheck[i] = halve[i];
         state.lossBestAtCheck[i] = state.lossBest[i];
         state.successes[i] = 0;
