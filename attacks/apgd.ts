@@ -6,17 +6,10 @@ import type { ParamSchema } from './params.js';
 import type { TargetParams } from './types.js';
 
 /**
- * APGD (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an ensemble of
- * diverse parameter-free attacks", Algorithm 1), L-inf:
- * - initial step size eta = 2 eps, first step without momentum;
- * - z = P(x_k + eta sign(g)), x_{k+1} = P(x_k + alpha (z - x_k) + (1 - alpha)(x_k - x_{k-1})), alpha = 0.75;
- * - checkpoints after windows of int(0.22 N), then 3% of N shorter each, at least 6% of N (the reference's
- *   integer form of the paper's p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06); see apgdCheckpoints);
- * - at a checkpoint the step size is halved and the iterate restarts from the best point when
- *   (1) at most rho (w_j - w_{j-1}) of the steps since the last checkpoint increased the loss
- *   (rho = 0.75; the reference's <=, see apgdOscillates), or (2) the step size was not reduced at the
- *   last checkpoint and the best loss has not improved since (as the paper; the reference starts with
- *   "reduced", so there (2) is off at the first checkpoint).
+ * APGD-CE (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an ensemble of
+ * diverse parameter-free attacks", Algorithm 1; fra31/auto-attack autoattack/autopgd_base.py APGDAttack),
+ * L-inf: step size 2 eps halved at checkpoints, momentum 0.75, restarts from the best point, with the
+ * reference's schedule (attacks/apgdCore.ts, where the algorithm and its differences from the paper are).
  * Like AutoAttack, the start is uniform in the eps ball, and a sample is done once an iterate fools it.
  * A sample never fooled returns its highest-loss point.
  */

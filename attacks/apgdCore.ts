@@ -18,10 +18,15 @@ import { ascentStep, linfRandomStart, projectLinf } from './norms.js';
  * - at a checkpoint the step size is halved and the iterate restarts from the best point when
  *   (1) at most rho (w_j - w_{j-1}) of the steps since the last checkpoint increased the loss
  *   (rho = 0.75; the reference's <=, see apgdOscillates), or (2) the step size was not reduced at the
- *   last checkpoint and the best loss has not improved since (as the paper; the reference starts with
- *   "reduced", so there (2) is off at the first checkpoint). After a restart from the best point, the first
- *   step counts as a success when its loss beats that of the iterate left behind, as the reference's
- *   loss_steps comparison does.
+ *   last checkpoint and the best loss has not improved since.
+ * Where the paper and the reference differ, this follows the reference (its numbers are what users compare
+ * with), checked step by step by replaying its per-step losses (tests/attacks/apgdCore.test.ts):
+ * - condition (2) is off at the first checkpoint (the reference starts with "reduced");
+ * - a step counts for (1) when its loss beats the previous step's loss, also the first step after a restart
+ *   from the best point (compared with the iterate left behind, the reference's loss_steps), and the very
+ *   first step is compared with 0, not with the start point's loss (the reference's first window reads
+ *   loss_steps[-1], the still-zero last entry): it counts for a positive loss (cross entropy) and not for a
+ *   negative one (DLR before success).
  * Like AutoAttack, a sample is done once an iterate fools it (by the run's goal), and a sample never
  * fooled returns its highest-loss point when that is its worst case so far.
  */
@@ -74,25 +79,86 @@ export interface ApgdRunOptions {
   targets?: Int32Array;
 }
 
-/** Per-sample host state of one APGD run; positions follow the active rows. */
-interface HostState {
+/**
+ * The step-size schedule of one APGD run on the host, per sample (positions follow the run's active rows):
+ * the step size eta (2 eps at the start), the loss-increasing steps since the last checkpoint, the best
+ * loss, and at each checkpoint (apgdCheckpoints) the halving decision of conditions (1) and (2) above. It
+ * sees only losses, so it can be replayed on the reference's own per-step losses
+ * (tests/attacks/apgdT.test.ts).
+ */
+export class ApgdSchedule {
   eta: Float32Array;
-  lossPrev: Float64Array;
-  lossBest: Float64Array;
-  lossBestAtCheck: Float64Array;
-  successes: Int32Array;
-  reducedAtCheck: boolean[];
-}
+  private lossPrev: Float64Array;
+  private lossBest: Float64Array;
+  private lossBestAtCheck: Float64Array;
+  private successes: Int32Array;
+  private reducedAtCheck: boolean[];
+  private nextCheck = 0;
+  private lastCheckAt = 0;
 
-function filterState(s: HostState, keep: number[]): HostState {
-  return {
-    eta: Float32Array.from(keep, (k) => s.eta[k]),
-    lossPrev: Float64Array.from(keep, (k) => s.lossPrev[k]),
-    lossBest: Float64Array.from(keep, (k) => s.lossBest[k]),
-    lossBestAtCheck: Float64Array.from(keep, (k) => s.lossBestAtCheck[k]),
-    successes: Int32Array.from(keep, (k) => s.successes[k]),
-    reducedAtCheck: keep.map((k) => s.reducedAtCheck[k]),
-  };
+  /**
+   * `checkpoints` from apgdCheckpoints(steps), `rho` of condition (1), `eta0` = 2 eps, `initialLoss` per sample
+   * at the start point (NaN losses are passed as -Infinity: never the best point).
+   */
+  constructor(
+    private readonly checkpoints: readonly number[],
+    private readonly rho: number,
+    eta0: number,
+    initialLoss: Float64Array,
+  ) {
+    const m = initialLoss.length;
+    this.eta = new Float32Array(m).fill(eta0);
+    // The reference's first comparison reads its still-zero last loss entry (see the header).
+    this.lossPrev = new Float64Array(m);
+    this.lossBest = Float64Array.from(initialLoss);
+    this.lossBestAtCheck = Float64Array.from(initialLoss);
+    this.successes = new Int32Array(m);
+    // The reference starts with "reduced", so condition (2) is off at the first checkpoint.
+    this.reducedAtCheck = new Array<boolean>(m).fill(true);
+  }
+
+  /**
+   * After step k (0-based) reached losses `f`: which samples improved their best loss (their iterate becomes
+   * the best point), and at a checkpoint which samples halve their step size and restart from the best point
+   * (null between checkpoints). eta is updated in place.
+   */
+  step(k: number, f: Float64Array): { improved: boolean[]; halve: boolean[] | null } {
+    const m = f.length;
+    const improved = new Array<boolean>(m);
+    for (let i = 0; i < m; i++) {
+      if (f[i] > this.lossPrev[i]) this.successes[i]++;
+      this.lossPrev[i] = f[i];
+      improved[i] = f[i] > this.lossBest[i];
+      if (improved[i]) this.lossBest[i] = f[i];
+    }
+    if (!(this.nextCheck < this.checkpoints.length && k + 1 === this.checkpoints[this.nextCheck])) return { improved, halve: null };
+    const span = this.checkpoints[this.nextCheck] - this.lastCheckAt;
+    const halve = new Array<boolean>(m);
+    for (let i = 0; i < m; i++) {
+      const fewSuccesses = apgdOscillates(this.successes[i], span, this.rho);
+      const stalled = !this.reducedAtCheck[i] && this.lossBest[i] <= this.lossBestAtCheck[i];
+      halve[i] = fewSuccesses || stalled;
+      // The iterate restarts from the best point, but the next step's success is judged against the loss
+      // of the iterate just left (the reference's loss_steps[i]), not the best loss: lossPrev stays.
+      if (halve[i]) this.eta[i] /= 2;
+      this.reducedAtCheck[i] = halve[i];
+      this.lossBestAtCheck[i] = this.lossBest[i];
+      this.successes[i] = 0;
+    }
+    this.lastCheckAt = this.checkpoints[this.nextCheck];
+    this.nextCheck++;
+    return { improved, halve };
+  }
+
+  /** Keeps the samples at `positions` (the others were retired), in that order. */
+  keep(positions: readonly number[]): void {
+    this.eta = Float32Array.from(positions, (k) => this.eta[k]);
+    this.lossPrev = Float64Array.from(positions, (k) => this.lossPrev[k]);
+    this.lossBest = Float64Array.from(positions, (k) => this.lossBest[k]);
+    this.lossBestAtCheck = Float64Array.from(positions, (k) => this.lossBestAtCheck[k]);
+    this.successes = Int32Array.from(positions, (k) => this.successes[k]);
+    this.reducedAtCheck = positions.map((k) => this.reducedAtCheck[k]);
+  }
 }
 
 function rowMask(flags: ArrayLike<boolean | number>): Tensor4D {
@@ -163,14 +229,7 @@ export function apgdRun(ctx: AttackContext<unknown>, shared: ApgdShared, rng: Ke
   let prev = tf.clone(cur);
   let xBest = tf.clone(cur);
   let gradBest = tf.clone(grad);
-  let state: HostState = {
-    eta: new Float32Array(rows.length).fill(2 * eps),
-    lossPrev: Float64Array.from(f),
-    lossBest: Float64Array.from(f),
-    lossBestAtCheck: Float64Array.from(f),
-    successes: new Int32Array(rows.length),
-    reducedAtCheck: new Array<boolean>(rows.length).fill(false),
-  };
+  const schedule = new ApgdSchedule(checkpoints, opts.rho, 2 * eps, f);
 
   /** Retires fooled samples with the iterate that fooled them. */
   const retire = () => {
@@ -179,14 +238,12 @@ export function apgdRun(ctx: AttackContext<unknown>, shared: ApgdShared, rng: Ke
     rows = keep.map((k) => rows[k]);
     [xs, cur, prev, xBest, gradBest, grad] = [xs, cur, prev, xBest, gradBest, grad].map((t) => keepRows(t, keep));
     f = Float64Array.from(keep, (k) => f[k]);
-    state = filterState(state, keep);
+    schedule.keep(keep);
   };
   retire();
 
-  let nextCheck = 0;
-  let lastCheckAt = 0;
   for (let k = 0; k < opts.steps && rows.length > 0; k++) {
-    const eta = tf.tensor4d(state.eta, [rows.length, 1, 1, 1]);
+    const eta = tf.tensor4d(schedule.eta, [rows.length, 1, 1, 1]);
     const next = tf.tidy(() => {
       const z = projectLinf(ascentStep(cur, grad, eta, 'linf'), xs, eps);
       if (k === 0) return z;
@@ -203,13 +260,7 @@ export function apgdRun(ctx: AttackContext<unknown>, shared: ApgdShared, rng: Ke
     retire();
     if (rows.length === 0) break;
 
-    const improved = new Array<boolean>(rows.length);
-    for (let i = 0; i < rows.length; i++) {
-      if (f[i] > state.lossPrev[i]) state.successes[i]++;
-      state.lossPrev[i] = f[i];
-      improved[i] = f[i] > state.lossBest[i];
-      if (improved[i]) state.lossBest[i] = f[i];
-    }
+    const { improved, halve } = schedule.step(k, f);
     if (improved.some(Boolean)) {
       const mask = rowMask(improved);
       const nb = tf.tidy(() => tf.where(tf.cast(mask, 'bool'), cur, xBest) as Tensor4D);
@@ -219,30 +270,13 @@ export function apgdRun(ctx: AttackContext<unknown>, shared: ApgdShared, rng: Ke
       gradBest = ng;
     }
 
-    if (nextCheck < checkpoints.length && k + 1 === checkpoints[nextCheck]) {
-      const span = checkpoints[nextCheck] - lastCheckAt;
-      const halve = new Array<boolean>(rows.length);
-      for (let i = 0; i < rows.length; i++) {
-        const fewSuccesses = apgdOscillates(state.successes[i], span, opts.rho);
-        const stalled = !state.reducedAtCheck[i] && state.lossBest[i] <= state.lossBestAtCheck[i];
-        halve[i] = fewSuccesses || stalled;
-        // The iterate restarts from the best point, but the next step's success is judged against the loss
-        // of the iterate just left (the reference's loss_steps[i]), not the best loss: lossPrev stays.
-        if (halve[i]) state.eta[i] /= 2;
-        state.reducedAtCheck[i] = halve[i];
-        state.lossBestAtCheck[i] = state.lossBest[i];
-        state.successes[i] = 0;
-      }
-      if (halve.some(Boolean)) {
-        const mask = rowMask(halve);
-        const nc = tf.tidy(() => tf.where(tf.cast(mask, 'bool'), xBest, cur) as Tensor4D);
-        const ng = tf.tidy(() => tf.where(tf.cast(mask, 'bool'), gradBest, grad) as Tensor4D);
-        tf.dispose([mask, cur, grad]);
-        cur = nc;
-        grad = ng;
-      }
-      lastCheckAt = checkpoints[nextCheck];
-      nextCheck++;
+    if (halve?.some(Boolean)) {
+      const mask = rowMask(halve);
+      const nc = tf.tidy(() => tf.where(tf.cast(mask, 'bool'), xBest, cur) as Tensor4D);
+      const ng = tf.tidy(() => tf.where(tf.cast(mask, 'bool'), gradBest, grad) as Tensor4D);
+      tf.dispose([mask, cur, grad]);
+      cur = nc;
+      grad = ng;
     }
   }
 

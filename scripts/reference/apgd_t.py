@@ -32,6 +32,7 @@ import subprocess
 import sys
 import types
 
+import numpy
 import torch
 
 D, C, N, H = 12, 10, 16, 8
@@ -39,13 +40,36 @@ EPS = 0.015
 MLP_EPS = 0.03
 STEPS = 30
 TARGETS = 9
+# Runs (targets) whose per-step losses and step sizes are recorded for the schedule replay test.
+SCHEDULE_RUNS = 4
+
+
+# Three recording lines added to APGDAttack.attack_single_run when the module is loaded (the computation is
+# untouched): the loss at the start point, the step size each iteration uses, and the per-step losses.
+RECORDING = [
+    ('        loss_best = loss_indiv.detach().clone()\n',
+     '        self.trace = {"initial": loss_best.tolist(), "eta": []}\n'),
+    ('        for i in range(self.n_iter):\n',
+     '            self.trace["eta"].append(step_size.view(-1).tolist())\n'),
+    ('        return (x_best, acc, loss_best, x_best_adv)\n',
+     '        self.trace["losses"] = loss_steps.tolist()\n'),
+]
 
 
 def load_reference(root):
     package = types.ModuleType('autoattack')
     package.__path__ = [f'{root}/autoattack']
     sys.modules['autoattack'] = package
-    return importlib.import_module('autoattack.autopgd_base')
+    source = open(f'{root}/autoattack/autopgd_base.py').read()
+    for anchor, line in RECORDING:
+        assert source.count(anchor) == 1, f'anchor not found once: {anchor!r}'
+        # Recording lines go after their anchor, except the last, which goes before the return.
+        source = source.replace(anchor, line + anchor) if anchor.lstrip().startswith('return') else source.replace(anchor, anchor + line)
+    module = types.ModuleType('autoattack.autopgd_base')
+    module.__file__ = f'{root}/autoattack/autopgd_base.py'
+    sys.modules['autoattack.autopgd_base'] = module
+    exec(compile(source, module.__file__, 'exec'), module.__dict__)
+    return module
 
 
 def attack_case(ref, model, x, y, eps, steps, targets):
@@ -53,14 +77,7 @@ def attack_case(ref, model, x, y, eps, steps, targets):
     n = x.shape[0]
     apgd = ref.APGDAttack_targeted(model, n_iter=steps, norm='Linf', n_restarts=1, eps=eps, seed=0, n_target_classes=targets, device='cpu')
     apgd.init_hyperparam(x)
-    # The reference's per-step losses (loss_steps, filled in place during a run), seen through the oscillation
-    # check it is passed to; read after each run.
-    seen = {}
-    check = apgd.check_oscillation
-    def recording_check(losses, j, k, y5, k3=0.75):
-        seen['losses'] = losses
-        return check(losses, j, k, y5, k3=k3)
-    apgd.check_oscillation = recording_check
+    schedules = []
     smallest_gap = [math.inf] * n
     clean = model(x).detach()
     acc = clean.max(1)[1] == y
@@ -75,9 +92,15 @@ def attack_case(ref, model, x, y, eps, steps, targets):
         apgd.y_target = ranking[idx, -target_class]
         x_best, acc_curr, _loss_best, _x_best_adv = apgd.attack_single_run(x[idx], y[idx], x_init=x[idx].clone())
         z = model(x_best).detach()
-        losses = seen['losses'].detach()
+        if len(schedules) < SCHEDULE_RUNS:
+            schedules.append({
+                'rows': idx.tolist(),
+                'initialLoss': [f32_text(v) for v in apgd.trace['initial']],
+                'losses': [[f32_text(v) for v in step] for step in apgd.trace['losses']],
+                'eta': [[f32_text(v) for v in step] for step in apgd.trace['eta']],
+            })
         for k, row in enumerate(idx.tolist()):
-            trace = losses[:, k].tolist()
+            trace = [apgd.trace['initial'][k]] + [step[k] for step in apgd.trace['losses']]
             best = trace[0]
             for i in range(1, len(trace)):
                 # Exact ties (an iterate projected back onto the same point) are exact in float32 too; the
@@ -103,6 +126,7 @@ def attack_case(ref, model, x, y, eps, steps, targets):
         'labels': y.tolist(),
         'targetRanking': ranking.flip(1).tolist(),
         'brokenByTarget': broken_by,
+        'schedules': schedules,
         'smallestLossGap': [g if math.isfinite(g) else None for g in smallest_gap],  # None: no nonzero gap
         'xAdvUnbroken': {str(r): f32(x_out[r]) for r in range(n) if broken_by[r] is None and bool(acc[r])},
     }
@@ -110,6 +134,11 @@ def attack_case(ref, model, x, y, eps, steps, targets):
 
 def f32(t):
     return [repr(float(v)) for v in t.reshape(-1).tolist()]
+
+
+def f32_text(v):
+    """The shortest text that reads back (as float32, Math.fround in JavaScript) as the float32 value v."""
+    return numpy.format_float_scientific(numpy.float32(v), unique=True, trim='-')
 
 
 def images(n):
@@ -157,7 +186,7 @@ def main():
         'classes': C,
         'linear': linear_case,
         'mlp': mlp_case,
-    }, indent=1))
+    }, separators=(',', ':')))
 
 
 if __name__ == '__main__':
