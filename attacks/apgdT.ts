@@ -83,7 +83,7 @@ export const apgdT = defineAttack<ApgdTParams>({
   isTargeted: () => false,
   // Per target and restart, each step: one input gradient and one forward pass; plus one clean forward pass.
   cost: (p) => ({ gradients: p.steps * p.restarts * p.targets, forwards: p.steps * p.restarts * p.targets + 1 }),
-  describe: 'APGD-T, Croce & Hein 2020 (AutoAttack): APGD on the targeted DLR loss against the top-9 other classes (>= 4 classes)',
+  describe: 'APGD-T, Croce & Hein 2020 (AutoAttack): APGD on the targeted DLR loss against each of the top `targets` (9) other classes by clean logit in turn, 100 iterations each (>= 4 classes)',
   defaults,
   schema,
   check(p, where) {
