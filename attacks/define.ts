@@ -7,7 +7,7 @@ import type { AttackLossName } from './losses.js';
 import { ballViolation, distances, withinBall } from './norms.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { checkEps } from './threatModels.js';
-import type { Attack, AttackCost, AttackKind, AttackResult, AttackRunOptions, MinimisationResult, TargetParams, ThreatModel } from './types.js';
+import type { Attack, AttackedModel, AttackCost, AttackKind, AttackResult, AttackRunOptions, MinimisationResult, TargetParams, ThreatModel } from './types.js';
 
 /**
  * What one run of a fixed-epsilon attack sees (attacks/define.ts defineAttack): the batch, its goal, a store
@@ -41,8 +41,15 @@ export interface AttackContext<P> {
   /**
    * Loss [rows.length] and input gradient of `images` (row k = batch row rows[k]) for the goal's labels,
    * through the run's path and output (attacks/gradients.ts lossAndGrad; the targeted DLR gets the true labels).
+   * `targets` (indexed by batch row) asks for the targeted loss towards targets[r] whatever the goal (APGD-T
+   * ascends the targeted DLR while its goal stays untargeted); the goal decides success either way.
    */
-  lossAndGrad(images: Tensor4D, rows: readonly number[], loss: AttackLossName): { loss: Tensor1D; grad: Tensor4D };
+  lossAndGrad(
+    images: Tensor4D,
+    rows: readonly number[],
+    loss: AttackLossName,
+    targets?: ArrayLike<number>,
+  ): { loss: Tensor1D; grad: Tensor4D };
 }
 
 /** What every attack declares, whatever its kind. */
@@ -64,6 +71,8 @@ interface AttackSpecBase<P> {
   schema: ParamSchema<P>;
   /** Checks across fields after the schema, throwing InputError at `where` (e.g. stepSize with relStepSize). */
   check?(params: P, where: string): void;
+  /** See Attack.checkModel: refuses a model these params cannot attack (e.g. DLR on 2 classes). */
+  checkModel?(params: P, model: AttackedModel, where: string): void;
 }
 
 /**
@@ -103,7 +112,7 @@ export type AttackSpec<P> = FixedEpsilonAttackSpec<P> | MinimisationAttackSpec<P
  * - parseParams: defaults, the schema, spec.check, then the target checks of TargetParams (targetClass
  *   needs targeted: true);
  * - run: the radius check of the threat model on x's shape (attacks/threatModels.ts checkEps, InputError),
- *   the goal (targets, rows skipped because the target is the true label; targetClass beyond the model's
+ *   spec.checkModel (InputError, before any shortcut, so eps = 0 is refused alike), the goal (targets, rows skipped because the target is the true label; targetClass beyond the model's
  *   classes is an InputError), the eps = 0 (or nothing to attack) shortcut returning a copy of x with the
  *   clean outcome, then spec.perturb, the final evaluation that sets `fooled` (never on skipped rows) and
  *   `nonFiniteLogits` from one forward pass on the returned images, and the ball check: examples outside
@@ -126,6 +135,7 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
     ...(spec.iterationParam !== undefined ? { iterationParam: spec.iterationParam } : {}),
     isTargeted: spec.isTargeted ?? ((p: P) => targetedParams(p as Partial<TargetParams>)),
     cost: spec.cost,
+    ...(spec.checkModel ? { checkModel: spec.checkModel } : {}),
     describe: spec.describe,
     defaults: spec.defaults,
     parseParams(raw: unknown, where: string): P {
@@ -167,6 +177,7 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
     ): Promise<AttackResult> {
       const params = options.params;
       checkEps(eps, spec.threatModel, x);
+      spec.checkModel?.(params, model, `attack ${spec.name}`);
       const goal = attackGoal(model, y, params as Partial<TargetParams>);
       if (eps === 0 || goal.skip.every(Boolean)) return unchanged(model, x, goal, options.output);
       const store = new RowStore(x);
@@ -199,11 +210,12 @@ function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptio
   const labelsOf = (rows: readonly number[]) => rows.map((r) => goal.lossLabels[r]);
   return {
     evaluate: (images, rows) => evaluate(model, images, rows ? labelsOf(rows) : goal.lossLabels, goal.targeted, options.output),
-    lossAndGrad(images, rows, loss) {
-      const labels = labelTensor(goal.lossLabels, rows);
-      const trueLabels = goal.targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
+    lossAndGrad(images, rows, loss, targets) {
+      const targeted = targets !== undefined || goal.targeted;
+      const labels = targets !== undefined ? tf.tensor1d(Int32Array.from(rows, (r) => targets[r]), 'int32') : labelTensor(goal.lossLabels, rows);
+      const trueLabels = targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
       try {
-        return lossAndGrad(model, images, labels, { path: options.path, output: options.output, loss, targeted: goal.targeted, trueLabels });
+        return lossAndGrad(model, images, labels, { path: options.path, output: options.output, loss, targeted, trueLabels });
       } finally {
         labels.dispose();
         trueLabels?.dispose();
@@ -226,6 +238,7 @@ async function minimiseWith<P>(
   rng: KeyedRng,
   options: AttackRunOptions & { params: P },
 ): Promise<MinimisationResult> {
+  spec.checkModel?.(options.params, model, `attack ${spec.name}`);
   const n = x.shape[0];
   const goal = attackGoal(model, y, options.params as Partial<TargetParams>);
   const calls = modelCalls(model, goal, options);

@@ -90,6 +90,12 @@ export interface Attack<P> {
    * and the sanity probes rank attacks by it; nothing selects an attack by its name.
    */
   cost(params: P): AttackCost;
+  /**
+   * Refuses (InputError at `where`) a model these (parsed) params cannot attack, e.g. the DLR loss on a model
+   * of fewer than 3 classes. Absent: every model. `run` checks it first; the planner checks it for every
+   * checkpoint before any cell runs.
+   */
+  checkModel?(params: P, model: AttackedModel, where: string): void;
   /** One line for `bench list --attacks`. */
   describe: string;
   defaults: P;
@@ -115,6 +121,12 @@ export interface Attack<P> {
     rng: KeyedRng,
     options: AttackRunOptions & { params: P },
   ): Promise<MinimisationResult>;
+}
+
+/** What Attack.checkModel looks at: the model's name (for the message) and class count. */
+export interface AttackedModel {
+  name: string;
+  numClasses: number;
 }
 
 /** Model evaluations per attacked image (see Attack.cost). */

@@ -21,6 +21,8 @@ export interface ModelInfo {
   cycles: number;
   /** The prediction output used. */
   output: string;
+  /** Classes the model scores (absent: not checked); attacks refuse models they cannot attack (Attack.checkModel). */
+  numClasses?: number;
   /**
    * Gradient paths the model declares (absent: CNN-F's first, e2e, bpda, as every run before models
    * declared them). An attack entry without `paths` attacks through all of them.
@@ -208,6 +210,8 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
         notes.push(`${entry.label}: no transfer cells for ${target.name}, the source model itself`);
         continue;
       }
+      // Refused before any cell runs (e.g. the DLR loss on a 2-class model), not halfway through the run.
+      if (source.numClasses !== undefined) attack.checkModel?.(entry.params, { name: source.name, numClasses: source.numClasses }, `attacks: ${entry.label}`);
       const n = Math.min(entry.limit ?? samples, samples);
       const cellFor = (path: string, eps: number, copyOf?: string): PlannedCell => ({
         id: attackId(target.name, entry.label, path, eps),

@@ -177,6 +177,7 @@ const infoOf = (m: SuiteModel): ModelInfo => ({
   dir: m.ref.dir,
   cycles: m.cost.feedbackCycles,
   output: m.ref.output,
+  numClasses: m.classifier.numClasses,
   gradientPaths: m.classifier.gradientPaths,
   exactPath: m.classifier.exactPath,
   // CNN-F checkpoints keep the measured cycle-based cost model; other models are scaled by their FLOPs.

@@ -107,7 +107,7 @@ describe('bench run --reporter (issue 14: reporters are wired by the CLI)', () =
 describe('bench list', () => {
   it('lists every attack with its defaults, every corruption with its severity table, and checkpoints with metrics', async () => {
     const attacks = listAttacksText();
-    for (const name of ['fgsm', 'pgd', 'apgd-ce', 'square']) expect(attacks).toContain(`  ${name}  [`);
+    for (const name of ['fgsm', 'pgd', 'apgd-ce', 'apgd-dlr', 'apgd-t', 'square']) expect(attacks).toContain(`  ${name}  [`);
     expect(attacks).toContain('steps=20');
     const corruptions = listCorruptionsText();
     expect(corruptions).toContain('gaussian_noise (noise)');

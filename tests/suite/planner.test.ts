@@ -122,6 +122,17 @@ describe('planAdversarial', () => {
     expect(chosen.probes).toContain('cnn|probe|pgd-steps80|first|0.03');
   });
 
+  it('refuses an attack the model cannot take before any cell runs: the DLR losses on too few classes', () => {
+    const config = adversarial({ attacks: ['apgd-ce', { name: 'apgd-t', params: { targets: 3 } }] });
+    // 4 classes: 3 targets fit; 3 classes: no targeted DLR, one line naming the attack, model and class count.
+    expect(planAdversarial({ config, targets: [{ ...cnn, numClasses: 4 }], sources: new Map(), samples: 5 }).cells).toContain('cnn|apgd-t|first|0.03');
+    expect(() => planAdversarial({ config, targets: [{ ...cnn, numClasses: 3 }], sources: new Map(), samples: 5 })).toThrow(
+      'attacks: apgd-t: the targeted DLR loss of apgd-t needs a model of at least 4 classes; model "cnn" has 3 (allowed: apgd-ce, or apgd-dlr (untargeted DLR needs 3 classes))',
+    );
+    const dlr = adversarial({ attacks: [{ name: 'apgd-dlr', label: 'dlr' }] });
+    expect(() => planAdversarial({ config: dlr, targets: [{ ...cnn, numClasses: 2 }], sources: new Map(), samples: 5 })).toThrow(/^attacks: dlr: the DLR loss of apgd-dlr needs a model of at least 3 classes; model "cnn" has 2/);
+  });
+
   it('refuses two checkpoints with one name (their cell ids would collide)', () => {
     expect(() => planAdversarial({ config: adversarial(), targets: [cnn, { ...cnnf, name: 'cnn' }], sources: new Map(), samples: 5 })).toThrow(InputError);
   });
