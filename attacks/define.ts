@@ -1,13 +1,14 @@
 import type { Tensor1D, Tensor4D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier } from '../src/models/classifier.js';
-import { attackGoal, checkTargetParams, evaluate, finish, labelTensor, RowStore, targetedParams, unchanged, type AttackGoal, type Score } from './common.js';
-import { lossAndGrad } from './gradients.js';
+import { attackGoal, checkTargetParams, evaluate, finish, indicesWhere, labelTensor, RowStore, targetedParams, unchanged, type AttackGoal, type Score } from './common.js';
+import { logitDifferenceAndGrad, logitsJacobian, lossAndGrad } from './gradients.js';
 import type { AttackLossName } from './losses.js';
-import { ballViolation } from './norms.js';
+import { BALL_TOLERANCE, ballViolation, distances } from './norms.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { checkEps } from './threatModels.js';
-import type { Attack, AttackCost, AttackKind, AttackResult, AttackRunOptions, TargetParams, ThreatModel } from './types.js';
+import { tf, type Tensor2D, type Tensor5D } from '../src/engine/tf.js';
+import type { Attack, AttackCost, AttackKind, AttackResult, AttackRunOptions, MinimisationResult, TargetParams, ThreatModel } from './types.js';
 
 /**
  * What one run of a fixed-epsilon attack sees (attacks/define.ts defineAttack): the batch, its goal, a store
@@ -43,6 +44,17 @@ export interface AttackContext<P> {
    * through the run's path and output (attacks/gradients.ts lossAndGrad; the targeted DLR gets the true labels).
    */
   lossAndGrad(images: Tensor4D, rows: readonly number[], loss: AttackLossName): { loss: Tensor1D; grad: Tensor4D };
+  /**
+   * z_t - z_y [rows.length] and its input gradient [rows.length,H,W,C] (one backward pass) of `images`
+   * (row k = batch row rows[k]), y the true labels and t = targets[k], through the run's path and output
+   * (attacks/gradients.ts logitDifferenceAndGrad).
+   */
+  logitDifferenceAndGrad(images: Tensor4D, rows: readonly number[], targets: ArrayLike<number>): { difference: Tensor1D; grad: Tensor4D };
+  /**
+   * Logits [M,K] and their Jacobian [M,K,H,W,C] of `images` [M,H,W,C] through the run's path and output
+   * (attacks/gradients.ts logitsJacobian: one pass over the batch tiled K times).
+   */
+  logitsJacobian(images: Tensor4D): { logits: Tensor2D; jacobian: Tensor5D };
 }
 
 /** What every attack declares, whatever its kind. */
@@ -77,8 +89,8 @@ export interface FixedEpsilonAttackSpec<P> extends AttackSpecBase<P> {
 
 /**
  * A minimum-norm attack (e.g. FAB, Croce & Hein 2020; DDN): one run finds, per sample, the smallest
- * perturbation that fools it, which answers every radius at once. A typed slot for the next step
- * (design.md "Seams v2"): the runner has no sweep for it yet, so defineAttack refuses it.
+ * perturbation that fools it, which answers every radius at once (Attack.minimise; Attack.run at one radius
+ * keeps the rows found within it).
  */
 export interface MinimisationAttackSpec<P> extends AttackSpecBase<P> {
   kind: 'minimisation';
@@ -103,10 +115,50 @@ export type AttackSpec<P> = FixedEpsilonAttackSpec<P> | MinimisationAttackSpec<P
  * Adding an attack is one file with one defineAttack call, plus its line in attacks/registry.ts.
  */
 export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
-  if (spec.kind !== 'fixed-epsilon') throw new Error(`attack ${spec.name}: kind ${spec.kind} has no runner yet (only fixed-epsilon)`);
-  const { perturb } = spec;
   const kind: AttackKind = spec.kind;
-  return {
+  /** Everything of the context but eps and the store: the batch, its goal and the bound model calls. */
+  const contextOf = (model: Classifier, x: Tensor4D, rng: KeyedRng, params: P, options: AttackRunOptions, goal: AttackGoal): Omit<AttackContext<P>, 'eps' | 'store'> => {
+    const labelsOf = (rows: readonly number[]) => rows.map((r) => goal.lossLabels[r]);
+    const request = { path: options.path, output: options.output };
+    return {
+      model,
+      x,
+      rng,
+      params,
+      path: options.path,
+      output: options.output,
+      threatModel: spec.threatModel,
+      goal,
+      evaluate: (images, rows) => evaluate(model, images, rows ? labelsOf(rows) : goal.lossLabels, goal.targeted, options.output),
+      lossAndGrad(images, rows, loss) {
+        const labels = labelTensor(goal.lossLabels, rows);
+        const trueLabels = goal.targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
+        try {
+          return lossAndGrad(model, images, labels, { ...request, loss, targeted: goal.targeted, trueLabels });
+        } finally {
+          labels.dispose();
+          trueLabels?.dispose();
+        }
+      },
+      logitDifferenceAndGrad(images, rows, targets) {
+        const labels = labelTensor(goal.trueLabels, rows);
+        const t = tf.tensor1d(Int32Array.from(targets), 'int32');
+        try {
+          return logitDifferenceAndGrad(model, images, labels, t, request);
+        } finally {
+          tf.dispose([labels, t]);
+        }
+      },
+      logitsJacobian: (images) => logitsJacobian(model, images, request),
+    };
+  };
+  const parseParams = (raw: unknown, where: string): P => {
+    const p = parseWithSchema(raw, where, spec.defaults, spec.schema);
+    spec.check?.(p, where);
+    checkTargetParams(p as Partial<TargetParams>, where);
+    return p;
+  };
+  const common = {
     name: spec.name,
     kind,
     threatModel: spec.threatModel,
@@ -116,12 +168,57 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
     cost: spec.cost,
     describe: spec.describe,
     defaults: spec.defaults,
-    parseParams(raw: unknown, where: string): P {
-      const p = parseWithSchema(raw, where, spec.defaults, spec.schema);
-      spec.check?.(p, where);
-      checkTargetParams(p as Partial<TargetParams>, where);
-      return p;
-    },
+    parseParams,
+  };
+  /** The ball check every answer passes: outside the eps ball or [0,1] is an internal Error naming the attack. */
+  const checked = (result: AttackResult, x: Tensor4D, eps: number): AttackResult => {
+    const violation = ballViolation(result.xAdv, x, eps, spec.threatModel);
+    if (violation) {
+      result.xAdv.dispose();
+      throw new Error(`attack ${spec.name} left the ${spec.threatModel} ball: ${violation}`);
+    }
+    return result;
+  };
+
+  if (spec.kind === 'minimisation') {
+    const { minimise } = spec;
+    const minimiseChecked = async (
+      model: Classifier,
+      x: Tensor4D,
+      y: Tensor1D,
+      rng: KeyedRng,
+      options: AttackRunOptions & { params: P },
+    ): Promise<MinimisationResult> => {
+      const goal = attackGoal(model, y, options.params as Partial<TargetParams>);
+      const found = await minimise(contextOf(model, x, rng, options.params, options, goal));
+      const problem = minimisationProblem(found, x, spec.threatModel, (images) => evaluate(model, images, goal.lossLabels, goal.targeted, options.output).fooled);
+      if (problem) {
+        found.xAdv.dispose();
+        throw new Error(`attack ${spec.name}: ${problem}`);
+      }
+      return found;
+    };
+    return {
+      ...common,
+      minimise: minimiseChecked,
+      async run(model, x, y, eps, rng, options): Promise<AttackResult> {
+        checkEps(eps, spec.threatModel, x);
+        const goal = attackGoal(model, y, options.params as Partial<TargetParams>);
+        if (eps === 0 || goal.skip.every(Boolean)) return unchanged(model, x, goal, options.output);
+        const found = await minimiseChecked(model, x, y, rng, options);
+        // One radius from the minimal distances: rows found within eps take their example, the rest stay x.
+        const store = new RowStore(x);
+        const within = indicesWhere(x.shape[0], (i) => found.distance[i] <= eps);
+        store.write(within, found.xAdv, within);
+        found.xAdv.dispose();
+        return checked(finish(model, store, goal, options.output), x, eps);
+      },
+    };
+  }
+
+  const { perturb } = spec;
+  return {
+    ...common,
     async run(
       model: Classifier,
       x: Tensor4D,
@@ -135,37 +232,38 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
       const goal = attackGoal(model, y, params as Partial<TargetParams>);
       if (eps === 0 || goal.skip.every(Boolean)) return unchanged(model, x, goal, options.output);
       const store = new RowStore(x);
-      const labelsOf = (rows: readonly number[]) => rows.map((r) => goal.lossLabels[r]);
-      await perturb({
-        model,
-        x,
-        eps,
-        rng,
-        params,
-        path: options.path,
-        output: options.output,
-        threatModel: spec.threatModel,
-        goal,
-        store,
-        evaluate: (images, rows) => evaluate(model, images, rows ? labelsOf(rows) : goal.lossLabels, goal.targeted, options.output),
-        lossAndGrad(images, rows, loss) {
-          const labels = labelTensor(goal.lossLabels, rows);
-          const trueLabels = goal.targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
-          try {
-            return lossAndGrad(model, images, labels, { path: options.path, output: options.output, loss, targeted: goal.targeted, trueLabels });
-          } finally {
-            labels.dispose();
-            trueLabels?.dispose();
-          }
-        },
-      });
-      const result = finish(model, store, goal, options.output);
-      const violation = ballViolation(result.xAdv, x, eps, spec.threatModel);
-      if (violation) {
-        result.xAdv.dispose();
-        throw new Error(`attack ${spec.name} left the ${spec.threatModel} ball: ${violation}`);
-      }
-      return result;
+      await perturb({ ...contextOf(model, x, rng, params, options, goal), eps, store });
+      return checked(finish(model, store, goal, options.output), x, eps);
     },
   };
+}
+
+/**
+ * Why a minimisation answer is not what it claims, or null: distances are one per row, never NaN or
+ * negative; a finite distance equals the measured ||xAdv - x|| (float32 slack BALL_TOLERANCE) and its row
+ * is fooled (one forward pass, `fooledOf`); a row with distance Infinity is x unchanged.
+ */
+export function minimisationProblem(
+  found: MinimisationResult,
+  x: Tensor4D,
+  norm: ThreatModel,
+  fooledOf: (images: Tensor4D) => boolean[],
+): string | null {
+  const n = x.shape[0];
+  if (found.distance.length !== n || found.xAdv.shape.join() !== x.shape.join())
+    return `returned ${found.distance.length} distances and images of shape [${found.xAdv.shape}] for a batch of shape [${x.shape}]`;
+  if (n === 0) return null;
+  const measured = distances(found.xAdv, x, norm);
+  const fooled = fooledOf(found.xAdv);
+  for (let i = 0; i < n; i++) {
+    const d = found.distance[i];
+    if (Number.isNaN(d) || d < 0) return `row ${i}: distance ${d}`;
+    if (d === Infinity) {
+      if (measured[i] !== 0) return `row ${i}: no adversarial found (distance Infinity) but the image moved by ${measured[i]}`;
+      continue;
+    }
+    if (Math.abs(measured[i] - d) > BALL_TOLERANCE * (1 + d)) return `row ${i}: reported distance ${d}, measured ${measured[i]}`;
+    if (!fooled[i]) return `row ${i}: reported adversarial at distance ${d} is not misclassified`;
+  }
+  return null;
 }

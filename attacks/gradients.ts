@@ -1,4 +1,4 @@
-import { tf, type Tensor1D, type Tensor2D, type Tensor4D } from '../src/engine/tf.js';
+import { tf, type Tensor1D, type Tensor2D, type Tensor4D, type Tensor5D } from '../src/engine/tf.js';
 import { inputError } from '../src/engine/errors.js';
 import type { Classifier, LogitsRequest } from '../src/models/classifier.js';
 import { attackLoss, logitDifference, type AttackLossName } from './losses.js';
@@ -110,7 +110,7 @@ export function logitsJacobian(
   model: Classifier | Differentiable,
   x: Tensor4D,
   options: LogitGradientOptions,
-): { logits: Tensor2D; jacobian: tf.Tensor5D } {
+): { logits: Tensor2D; jacobian: Tensor5D } {
   const m = differentiable(model, 'logit Jacobian');
   const [n, h, w, c] = x.shape;
   const request = { output: options.output, path: options.path };
@@ -127,7 +127,7 @@ export function logitsJacobian(
       return tf.sum(tf.where(column, z, tf.zerosLike(z)));
     })(tiled);
     // [K*N,H,W,C] -> [K,N,H,W,C] -> [N,K,H,W,C]
-    return tf.transpose(tf.reshape(grad, [classes, n, h, w, c]), [1, 0, 2, 3, 4]) as tf.Tensor5D;
+    return tf.transpose(tf.reshape(grad, [classes, n, h, w, c]), [1, 0, 2, 3, 4]) as Tensor5D;
   });
   return { logits: logits!, jacobian };
 }

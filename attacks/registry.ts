@@ -1,6 +1,7 @@
 import { inputError, showValue } from '../src/engine/errors.js';
 import { didYouMean } from '../src/engine/suggest.js';
 import { apgdCe } from './apgd.js';
+import { fabTL2, fabTLinf } from './fab.js';
 import { fgsm } from './fgsm.js';
 import { pgd, pgdL2 } from './pgd.js';
 import { spsa } from './spsa.js';
@@ -8,7 +9,7 @@ import { square } from './square.js';
 import type { AnyAttack } from './types.js';
 
 /** Every attack the harness knows, by name. Adding an attack = one module (a defineAttack call, attacks/define.ts) + one line here. */
-const ATTACKS: readonly AnyAttack[] = [fgsm, pgd, pgdL2, apgdCe, square, spsa];
+const ATTACKS: readonly AnyAttack[] = [fgsm, pgd, pgdL2, apgdCe, fabTLinf, fabTL2, square, spsa];
 
 export function listAttacks(): readonly AnyAttack[] {
   return ATTACKS;

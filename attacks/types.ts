@@ -6,7 +6,7 @@ export type ThreatModel = 'linf' | 'l2';
 
 /**
  * fixed-epsilon: one run answers one radius; minimisation: one run finds each sample's smallest fooling
- * perturbation, answering every radius (attacks/define.ts; no attack of that kind yet).
+ * perturbation, answering every radius (attacks/define.ts; FAB, attacks/fab.ts).
  */
 export type AttackKind = 'fixed-epsilon' | 'minimisation';
 
@@ -75,6 +75,32 @@ export interface Attack<P> {
     rng: KeyedRng,
     options: AttackRunOptions & { params: P },
   ): Promise<AttackResult>;
+  /**
+   * Minimisation attacks only (kind 'minimisation'): one run giving each sample's smallest adversarial
+   * example and its distance, which answers every radius. `run` at one eps is this, thresholded.
+   */
+  minimise?(
+    classifier: Classifier,
+    x: Tensor4D,
+    y: Tensor1D,
+    rng: KeyedRng,
+    options: AttackRunOptions & { params: P },
+  ): Promise<MinimisationResult>;
+}
+
+/** What one run of a minimisation attack finds (Attack.minimise). */
+export interface MinimisationResult {
+  /**
+   * Per sample, the adversarial example of smallest distance found (NHWC, same shape as x, in [0,1]), or
+   * x itself where none was found.
+   */
+  xAdv: Tensor4D;
+  /**
+   * distance[i] = ||xAdv[i] - x[i]|| in the attack's threat model (float64 of the float32 pixels), under
+   * which xAdv[i] is misclassified (untargeted goal); 0 for a sample misclassified clean; Infinity where
+   * nothing was found. The sample is fooled at every radius eps >= distance[i].
+   */
+  distance: Float64Array;
 }
 
 /** Model evaluations per attacked image (see Attack.cost). */
