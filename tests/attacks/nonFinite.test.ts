@@ -6,7 +6,7 @@ import { listAttacks } from '../../attacks/registry.js';
 import { transferAttack } from '../../attacks/transfer.js';
 import type { AnyAttack } from '../../attacks/types.js';
 import { NO_PREDICTION, predictClasses } from '../../src/models/decision.js';
-import { KIND_PIXEL, nonFiniteClassifier, STUB_SHAPE, stubLogits } from '../helpers/nonFiniteClassifier.js';
+import { differentiableNonFiniteClassifier, KIND_PIXEL, nonFiniteClassifier, STUB_SHAPE, stubLogits } from '../helpers/nonFiniteClassifier.js';
 
 /**
  * Every registered attack on a model whose logits, losses and gradients hold NaN and infinities (see
@@ -23,6 +23,8 @@ const BUDGET: Record<string, Record<string, unknown>> = {
   pgd: { steps: 5, restarts: 2 },
   'pgd-l2': { steps: 5, restarts: 2 },
   'apgd-ce': { steps: 8, restarts: 2 },
+  'fab-t': { steps: 5, restarts: 2, targets: 3 },
+  'fab-t-l2': { steps: 5, restarts: 2, targets: 3 },
   square: { queries: 30 },
   spsa: { steps: 3, samples: 8 },
 };
@@ -70,7 +72,7 @@ function decided(xAdv: Float32Array, r: number, label: number, targeted: boolean
 
 const cases = listAttacks().flatMap((attack) =>
   (LOSSES[attack.name] ?? [{}]).flatMap((extra) =>
-    [false, true].map((targeted) => [`${attack.name} ${JSON.stringify(extra)}${targeted ? ' targeted' : ''}`, attack, extra, targeted] as const),
+    ('targeted' in attack.defaults ? [false, true] : [false]).map((targeted) => [`${attack.name} ${JSON.stringify(extra)}${targeted ? ' targeted' : ''}`, attack, extra, targeted] as const),
   ),
 );
 
@@ -80,7 +82,8 @@ describe('attacks on NaN and infinite logits, losses and gradients', () => {
   });
 
   it.each(cases)('%s finishes with valid images and fooled by the shared decision rule', async (_name, attack: AnyAttack, extra, targeted) => {
-    const model = nonFiniteClassifier();
+    // Minimisation attacks (FAB) take per-class gradients through logitsFor.
+    const model = attack.kind === 'minimisation' ? differentiableNonFiniteClassifier() : nonFiniteClassifier();
     const x = tf.tensor4d(X, [4, ...STUB_SHAPE]);
     const y = tf.tensor1d(LABELS, 'int32');
     const params = attack.parseParams({ ...BUDGET[attack.name], ...extra, ...(targeted ? { targeted: true, targetClass: 1 } : {}) }, 'test');

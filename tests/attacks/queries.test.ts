@@ -7,7 +7,7 @@ import { guardQueries, InvalidQueryError } from '../../src/models/queryGuard.js'
 import { listAttacks } from '../../attacks/registry.js';
 import { transferAttack } from '../../attacks/transfer.js';
 import type { AnyAttack } from '../../attacks/types.js';
-import { logitsF64, randomImages, randomLinear, type LinearClassifier } from '../helpers/linearClassifier.js';
+import { logitsF64, randomImages, randomLinear, withLogitsFor, type LinearClassifier } from '../helpers/linearClassifier.js';
 
 /**
  * Every input an attack shows the model is a valid image: for every registered attack (the registry is
@@ -15,7 +15,10 @@ import { logitsF64, randomImages, randomLinear, type LinearClassifier } from '..
  * untargeted, with each loss / update rule and early stopping on and off, random starts on, every query
  * to logits() and lossAndGrad() is finite, inside [0,1] exactly, and inside the attack's eps ball around
  * a clean image (src/models/queryGuard.ts BALL_TOLERANCE). The clean images have pixels exactly at 0
- * and 1, where an unclipped start, probe or momentum step leaves the box first.
+ * and 1, where an unclipped start, probe or momentum step leaves the box first. Minimisation attacks (FAB)
+ * search beyond any radius by design: their queries are checked for [0,1] and finiteness only (their answer
+ * at eps is ball-checked by the template, attacks/define.ts), and they get the model's differentiable logits
+ * (per-class gradients need logitsFor, which every loaded model offers).
  */
 const SHAPE: [number, number, number] = [5, 5, 3];
 const D = 75;
@@ -34,6 +37,8 @@ const VARIANTS: Record<string, readonly unknown[]> = {
 };
 
 let model: LinearClassifier;
+/** `model` with logitsFor, for the minimisation attacks. */
+let differentiable: LinearClassifier;
 let target: LinearClassifier;
 let xHost: Float32Array;
 let labels: number[];
@@ -41,6 +46,7 @@ let labels: number[];
 beforeAll(async () => {
   await initBackend('wasm');
   model = randomLinear(41, SHAPE, 10, 0.5);
+  differentiable = withLogitsFor(model);
   target = randomLinear(42, SHAPE, 10, 0.5);
   xHost = randomImages(43, N, SHAPE);
   for (let i = 0; i < xHost.length; i += 3) xHost[i] = (i / 3) % 2 === 0 ? 0 : 1; // a third of the pixels saturated
@@ -48,7 +54,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  model.dispose();
+  differentiable.dispose(); // and model
   target.dispose();
 });
 
@@ -66,8 +72,15 @@ function paramSets(attack: AnyAttack): Record<string, unknown>[] {
 
 const show = (p: Record<string, unknown>) => JSON.stringify(p);
 
+/** The model an attack sees, and the ball its queries must stay in (none for minimisation attacks). */
+function setting(attack: AnyAttack, eps: number) {
+  const minimisation = attack.kind === 'minimisation';
+  return { model: minimisation ? differentiable : model, ball: minimisation ? undefined : { centers: xHost, eps, norm: attack.threatModel } };
+}
+
 async function runGuarded(attack: AnyAttack, eps: number, params: Record<string, unknown>, path: GradientPath) {
-  const guarded = guardQueries(model, { who: `attack ${attack.name} ${show(params)} path ${path} eps ${eps}`, ball: { centers: xHost, eps, norm: attack.threatModel } });
+  const { model, ball } = setting(attack, eps);
+  const guarded = guardQueries(model, { who: `attack ${attack.name} ${show(params)} path ${path} eps ${eps}`, ball });
   const x = tf.tensor4d(xHost, [N, ...SHAPE]);
   const y = tf.tensor1d(labels, 'int32');
   try {
@@ -94,12 +107,13 @@ describe.each(listAttacks().map((a) => [a.name, a] as const))('%s', (_name, atta
           expect(guarded.queriedImages).toBeGreaterThan(N);
           runs++;
         }
-    expect(runs).toBeGreaterThanOrEqual(2 * paths.length * 2); // both eps, all paths, targeted both ways
+    expect(runs).toBeGreaterThanOrEqual(2 * paths.length * ('targeted' in attack.defaults ? 2 : 1)); // both eps, all paths, targeted both ways
   });
 
   it('as a transfer attack, shows the target only its final examples', async () => {
     const eps = EPSILONS[attack.threatModel][0];
-    const source = guardQueries(model, { who: `transfer source ${attack.name}`, ball: { centers: xHost, eps, norm: attack.threatModel } });
+    const { model, ball } = setting(attack, eps);
+    const source = guardQueries(model, { who: `transfer source ${attack.name}`, ball });
     const seen: Float32Array[] = [];
     const recording = {
       ...target,
