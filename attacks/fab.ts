@@ -262,7 +262,7 @@ async function minimiseFab(ctx: AttackContext<FabParams>, untargeted: boolean): 
   return { xAdv: tf.tensor4d(best, x.shape as [number, number, number, number]), distance };
 }
 
-const DESCRIBE = 'FAB-T, Croce & Hein 2020 (AutoAttack): minimum-norm targeted boundary attack, 9 targets x 100 steps; one run answers every eps';
+const DESCRIBE = 'FAB-T, Croce & Hein 2020 (as in AutoAttack): minimum-norm boundary attack towards the 9 runner-up classes, 100 steps each';
 
 function fabT(norm: ThreatModel) {
   return defineAttack<FabParams>({
