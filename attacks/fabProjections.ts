@@ -78,21 +78,9 @@ function corner(f: Faces, out: Float64Array): Float64Array {
 export function projectHyperplaneBoxLinf(t: ArrayLike<number>, w: ArrayLike<number>, b: number, out = new Float64Array(t.length)): Float64Array {
   const f = faces(t, w, b, (v) => v === 0);
   if (f.gap >= f.reach) return corner(f, out);
-  const order = f.active.slice().sort((i, j) => f.cap[i] - f.cap[j]);
-  // Walk the breakpoints: below cap_(k) the unsaturated coordinates move lambda each.
-  let saturated = 0; // sum of |w_i| cap_i over coordinates at their face
-  let free = 0; // sum of |w_i| over the others
-  for (const i of order) free += Math.abs(w[i]);
-  let lambda = Infinity;
-  for (const i of order) {
-    const candidate = (f.gap - saturated) / free;
-    if (candidate <= f.cap[i]) {
-      lambda = candidate;
-      break;
-    }
-    saturated += Math.abs(w[i]) * f.cap[i];
-    free -= Math.abs(w[i]);
-  }
+  const weight = new Float64Array(t.length);
+  for (const i of f.active) weight[i] = Math.abs(w[i]);
+  const lambda = solveBreakpoints(weight, f.cap, f.active, f.gap);
   if (!Number.isFinite(lambda)) return corner(f, out); // float rounding at the last breakpoint
   out.fill(0);
   for (const i of f.active) out[i] = f.direction[i] * Math.min(lambda, f.cap[i]);
@@ -111,22 +99,64 @@ export function projectHyperplaneBoxL2(t: ArrayLike<number>, w: ArrayLike<number
   if (f.gap >= f.reach) return corner(f, out);
   const limit = new Float64Array(t.length); // alpha at which coordinate i reaches its face
   for (const i of f.active) limit[i] = f.cap[i] / Math.abs(w[i]);
-  const order = f.active.slice().sort((i, j) => limit[i] - limit[j]);
-  let saturated = 0; // sum of |w_i| cap_i over coordinates at their face
-  let free = 0; // sum of w_i^2 over the others
-  for (const i of order) free += w[i] * w[i];
-  let alpha = Infinity;
-  for (const i of order) {
-    const candidate = (f.gap - saturated) / free;
-    if (candidate <= limit[i]) {
-      alpha = candidate;
-      break;
-    }
-    saturated += Math.abs(w[i]) * f.cap[i];
-    free -= w[i] * w[i];
-  }
+  const weight = new Float64Array(t.length);
+  for (const i of f.active) weight[i] = w[i] * w[i];
+  // sum_i min(alpha w_i^2, |w_i| cap_i) = sum_i w_i^2 min(alpha, limit_i): the L-inf equation in alpha.
+  const alpha = solveBreakpoints(weight, limit, f.active, f.gap);
   if (!Number.isFinite(alpha)) return corner(f, out);
   out.fill(0);
   for (const i of f.active) out[i] = alpha < limit[i] ? f.direction[i] * alpha * Math.abs(w[i]) : f.direction[i] * f.cap[i];
   return out;
+}
+
+/**
+ * The lambda >= 0 with sum_i a_i min(lambda, c_i) = g over the indices `active` (a_i > 0, c_i >= 0, and
+ * 0 <= g < sum_i a_i c_i), or Infinity when float rounding leaves no unsaturated coordinate. The sum is
+ * piecewise linear and increasing in lambda, with breakpoints c_i; instead of sorting them (O(D log D)),
+ * a quickselect-style search (expected O(D)) partitions the breakpoints around a pivot p, evaluates the sum
+ * at p from the parts already classified, and keeps the side holding lambda: below p every c_i > p is
+ * unsaturated, above it every c_i <= p is saturated. Pivots come from a fixed linear congruential sequence.
+ */
+function solveBreakpoints(a: Float64Array, c: Float64Array, active: readonly number[], g: number): number {
+  const idx = Int32Array.from(active);
+  let lo = 0;
+  let hi = idx.length;
+  let saturated = 0; // sum of a_i c_i over coordinates known to be at their face (c_i < lambda)
+  let free = 0; // sum of a_i over coordinates known to move by lambda (c_i >= lambda)
+  let seed = 0x9e3779b9;
+  while (lo < hi) {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    const pivot = c[idx[lo + (seed % (hi - lo))]];
+    // Three-way partition of idx[lo, hi): [lo, lt) below the pivot, [lt, gt) equal, [gt, hi) above.
+    let lt = lo;
+    let gt = hi;
+    let k = lo;
+    let belowAC = 0;
+    let equalA = 0;
+    let aboveA = 0;
+    while (k < gt) {
+      const i = idx[k];
+      if (c[i] < pivot) {
+        belowAC += a[i] * c[i];
+        idx[k++] = idx[lt];
+        idx[lt++] = i;
+      } else if (c[i] > pivot) {
+        aboveA += a[i];
+        idx[k] = idx[--gt];
+        idx[gt] = i;
+      } else {
+        equalA += a[i];
+        k++;
+      }
+    }
+    const atPivot = saturated + belowAC + pivot * (free + equalA + aboveA);
+    if (atPivot >= g) {
+      free += equalA + aboveA; // lambda <= pivot
+      hi = lt;
+    } else {
+      saturated += belowAC + pivot * equalA; // lambda > pivot
+      lo = gt;
+    }
+  }
+  return free > 0 ? (g - saturated) / free : Infinity;
 }
