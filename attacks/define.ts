@@ -1,4 +1,3 @@
-import type { Tensor1D, Tensor4D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier } from '../src/models/classifier.js';
 import { attackGoal, checkTargetParams, evaluate, finish, indicesWhere, labelTensor, RowStore, targetedParams, unchanged, type AttackGoal, type Score } from './common.js';
@@ -7,7 +6,7 @@ import type { AttackLossName } from './losses.js';
 import { BALL_TOLERANCE, ballViolation, distances } from './norms.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
 import { checkEps } from './threatModels.js';
-import { tf, type Tensor2D, type Tensor5D } from '../src/engine/tf.js';
+import { tf, type Tensor1D, type Tensor2D, type Tensor4D, type Tensor5D } from '../src/engine/tf.js';
 import type { Attack, AttackCost, AttackKind, AttackResult, AttackRunOptions, MinimisationResult, TargetParams, ThreatModel } from './types.js';
 
 /**
@@ -112,6 +111,10 @@ export type AttackSpec<P> = FixedEpsilonAttackSpec<P> | MinimisationAttackSpec<P
  *   `nonFiniteLogits` from one forward pass on the returned images, and the ball check: examples outside
  *   the eps ball (float32 slack attacks/norms.ts BALL_TOLERANCE) or outside [0,1] are an internal Error
  *   naming the attack, never a result.
+ * A minimisation spec gets `minimise` (spec.minimise under the untargeted or targeted goal of its params,
+ * then minimisationProblem's check: an answer whose distances disagree with its images, or whose examples
+ * are not misclassified, is an internal Error naming the attack) and a `run` at one eps that keeps the
+ * examples found within eps and leaves the other rows clean (same shortcut, evaluation and ball check).
  * Adding an attack is one file with one defineAttack call, plus its line in attacks/registry.ts.
  */
 export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {

@@ -256,3 +256,41 @@ describe('per-class logit gradients', () => {
     tf.dispose([x, y]);
   });
 });
+
+describe('per-class logit gradients through CNN-F (committed checkpoint, e2e path)', () => {
+  it('the tiled Jacobian equals one backward pass per class, and the difference gradient J_t - J_y', async () => {
+    const { loadCnnfModel } = await import('../../src/models/families/cnnf.js');
+    const { join } = await import('node:path');
+    const model = await loadCnnfModel(join(import.meta.dirname, '..', '..', 'checkpoints', 'cnnf-fmnist'));
+    const cnnf = model.classifier;
+    const n = 2;
+    const size = 28 * 28;
+    const xHost = randomImages(70, n, [28, 28, 1]);
+    const x = tf.tensor4d(xHost, [n, 28, 28, 1]);
+    const request = { path: 'e2e', output: 'last' };
+    const { logits, jacobian } = logitsJacobian(cnnf, x, request);
+    const J = host(jacobian);
+    const K = cnnf.numClasses;
+    expect(jacobian.shape).toEqual([n, K, 28, 28, 1]);
+    const plain = cnnf.logits(x, 'last');
+    expect(host(logits)).toEqual(host(plain).map((v) => expect.closeTo(v, 4)));
+    plain.dispose();
+    for (let k = 0; k < K; k++) {
+      const g = tf.tidy(() => tf.grad((xi: tf.Tensor) => tf.sum(tf.slice(cnnf.logitsFor!(xi as Tensor4D, request), [0, k], [n, 1])))(x));
+      const single = host(g);
+      g.dispose();
+      for (let r = 0; r < n; r++)
+        for (let i = 0; i < size; i++) expect(Math.abs(J[(r * K + k) * size + i] - single[r * size + i])).toBeLessThan(1e-4);
+    }
+    const y = tf.tensor1d([3, 7], 'int32');
+    const t = tf.tensor1d([5, 0], 'int32');
+    const { grad } = logitDifferenceAndGrad(cnnf, x, y, t, request);
+    const d = host(grad);
+    [3, 7].forEach((yy, r) => {
+      const tt = [5, 0][r];
+      for (let i = 0; i < size; i++) expect(Math.abs(d[r * size + i] - (J[(r * K + tt) * size + i] - J[(r * K + yy) * size + i]))).toBeLessThan(1e-4);
+    });
+    tf.dispose([x, y, t, logits, jacobian, grad]);
+    model.dispose();
+  }, 120_000);
+});
