@@ -165,8 +165,8 @@ function hyperplanes(ctx: AttackContext<FabParams>, run: Run, size: number): { g
 /** One FAB run (a target rank and a restart) over run.rows, improving `distance` and `best` in place. */
 function fabRun(ctx: AttackContext<FabParams>, run: Run, size: number, distance: Float64Array, best: Float32Array): void {
   const p = ctx.params;
-  const norm_ = ctx.threatModel;
-  const project = norm_ === 'linf' ? projectHyperplaneBoxLinf : projectHyperplaneBoxL2;
+  const threat = ctx.threatModel;
+  const project = threat === 'linf' ? projectHyperplaneBoxLinf : projectHyperplaneBoxL2;
   const m = run.rows.length;
   const w = new Float64Array(size);
   const d1 = new Float64Array(size);
@@ -193,8 +193,8 @@ function fabRun(ctx: AttackContext<FabParams>, run: Run, size: number, distance:
         project(x1, w, b, d1);
         project(x0, w, b, d2);
       }
-      const a1 = Math.max(norm(d1, norm_), NORM_FLOOR);
-      const a2 = Math.max(norm(d2, norm_), NORM_FLOOR);
+      const a1 = Math.max(norm(d1, threat), NORM_FLOOR);
+      const a2 = Math.max(norm(d2, threat), NORM_FLOOR);
       const alpha = Math.min(Math.max(a1 / (a1 + a2), 0), p.alphaMax);
       for (let i = 0; i < size; i++) {
         const v = (x1[i] + p.eta * d1[i]) * (1 - alpha) + (x0[i] + p.eta * d2[i]) * alpha;
@@ -209,7 +209,7 @@ function fabRun(ctx: AttackContext<FabParams>, run: Run, size: number, distance:
       const row = run.rows[k];
       const x1 = run.x1.subarray(k * size, (k + 1) * size);
       const x0 = run.x0.subarray(k * size, (k + 1) * size);
-      const dist = distanceOf(x1, x0, norm_);
+      const dist = distanceOf(x1, x0, threat);
       if (dist < distance[row]) {
         distance[row] = dist;
         best.set(x1, row * size);
