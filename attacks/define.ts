@@ -1,8 +1,8 @@
-import { tf, type Tensor1D, type Tensor4D } from '../src/engine/tf.js';
+import { tf, type Tensor1D, type Tensor2D, type Tensor4D, type Tensor5D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier } from '../src/models/classifier.js';
 import { attackGoal, checkTargetParams, evaluate, finish, labelTensor, RowStore, targetedParams, unchanged, type AttackGoal, type Score } from './common.js';
-import { lossAndGrad } from './gradients.js';
+import { logitDifferenceAndGrad, logitsJacobian, lossAndGrad } from './gradients.js';
 import type { AttackLossName } from './losses.js';
 import { ballViolation, distances, withinBall } from './norms.js';
 import { parseWithSchema, type ParamSchema } from './params.js';
@@ -50,6 +50,17 @@ export interface AttackContext<P> {
     loss: AttackLossName,
     targets?: ArrayLike<number>,
   ): { loss: Tensor1D; grad: Tensor4D };
+  /**
+   * z_t - z_y [rows.length] and its input gradient [rows.length,H,W,C] (one backward pass) of `images`
+   * (row k = batch row rows[k]), y the true labels and t = targets[k], through the run's path and output
+   * (attacks/gradients.ts logitDifferenceAndGrad).
+   */
+  logitDifferenceAndGrad(images: Tensor4D, rows: readonly number[], targets: ArrayLike<number>): { difference: Tensor1D; grad: Tensor4D };
+  /**
+   * Logits [M,K] and their Jacobian [M,K,H,W,C] of `images` [M,H,W,C] through the run's path and output
+   * (attacks/gradients.ts logitsJacobian: one pass over the batch tiled K times).
+   */
+  logitsJacobian(images: Tensor4D): { logits: Tensor2D; jacobian: Tensor5D };
 }
 
 /** What every attack declares, whatever its kind. */
@@ -206,7 +217,7 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
 }
 
 /** Bound model calls of one run on a batch (shared by both kinds): evaluate and lossAndGrad of AttackContext. */
-function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptions): Pick<AttackContext<unknown>, 'evaluate' | 'lossAndGrad'> {
+function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptions): Pick<AttackContext<unknown>, 'evaluate' | 'lossAndGrad' | 'logitDifferenceAndGrad' | 'logitsJacobian'> {
   const labelsOf = (rows: readonly number[]) => rows.map((r) => goal.lossLabels[r]);
   return {
     evaluate: (images, rows) => evaluate(model, images, rows ? labelsOf(rows) : goal.lossLabels, goal.targeted, options.output),
@@ -221,6 +232,16 @@ function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptio
         trueLabels?.dispose();
       }
     },
+    logitDifferenceAndGrad(images, rows, targets) {
+      const labels = labelTensor(goal.trueLabels, rows);
+      const t = tf.tensor1d(Int32Array.from(targets), 'int32');
+      try {
+        return logitDifferenceAndGrad(model, images, labels, t, { path: options.path, output: options.output });
+      } finally {
+        tf.dispose([labels, t]);
+      }
+    },
+    logitsJacobian: (images) => logitsJacobian(model, images, { path: options.path, output: options.output }),
   };
 }
 

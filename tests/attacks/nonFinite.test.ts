@@ -26,6 +26,8 @@ const BUDGET: Record<string, Record<string, unknown>> = {
   'apgd-ce': { steps: 8, restarts: 2 },
   'apgd-dlr': { steps: 8, restarts: 2 },
   'apgd-t': { steps: 4, restarts: 2, targets: 3 },
+  'fab-t': { steps: 5, restarts: 2, targets: 3 },
+  'fab-t-l2': { steps: 5, restarts: 2, targets: 3 },
   square: { queries: 30 },
   spsa: { steps: 3, samples: 8 },
   fmn: { steps: 5 },

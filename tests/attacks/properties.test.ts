@@ -1,5 +1,6 @@
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
-import { tf } from '../../src/engine/tf.js';
+import { tf, type Tensor4D } from '../../src/engine/tf.js';
+import type { Classifier, LogitsRequest } from '../../src/models/classifier.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { KeyedRng } from '../../src/engine/rng.js';
 import { listAttacks } from '../../attacks/registry.js';
@@ -9,7 +10,8 @@ import { logitsF64, NEEDS_LOGITS_FOR, randomImages, randomLinear, type LinearCla
 /**
  * Contract properties every attack must hold, on random images (with pixels exactly at 0 and 1) and a
  * 10-class linear model: the threat model's ball and [0,1], eps = 0 is the identity, determinism,
- * batch-size independence, fooled[] agreeing with the model, no tensor leaks.
+ * batch-size independence, fooled[] agreeing with the model, no tensor leaks. Minimisation attacks (FAB) run
+ * through their one-radius `run` and get the model's differentiable logits (per-class gradients need logitsFor).
  */
 const SHAPE: [number, number, number] = [5, 5, 3];
 const D = 75;
@@ -24,6 +26,8 @@ const BUDGET: Record<string, Record<string, unknown>> = {
   'apgd-ce': { steps: 12, restarts: 2 },
   'apgd-dlr': { steps: 12, restarts: 2 },
   'apgd-t': { steps: 6, restarts: 2, targets: 3 },
+  'fab-t': { steps: 10, restarts: 2, targets: 4 },
+  'fab-t-l2': { steps: 10, restarts: 2, targets: 4 },
   square: { queries: 60 },
   spsa: { steps: 4, samples: 16, evalBatch: 64 },
   fmn: { steps: 20 },
@@ -67,7 +71,7 @@ async function runRows(
   eps: number,
   seed = 5,
   params: Record<string, unknown> = BUDGET[attack.name],
-  options: Partial<AttackRunOptions> = {},
+  options: Partial<AttackRunOptions> & { model?: Classifier } = {},
 ): Promise<Outcome> {
   const x = tf.tensor4d(Float32Array.from(rows.flatMap((r) => Array.from(xHost.subarray(r * D, (r + 1) * D)))), [rows.length, ...SHAPE]);
   const y = tf.tensor1d(rows.map((r) => labels[r]), 'int32');

@@ -130,4 +130,25 @@ export function logitsF64(model: LinearClassifier, images: ArrayLike<number>, n:
  * Attacks whose loss a stub's hand-written lossAndGrad does not offer (the DLR losses: the stubs write out ce
  * and margin only): tests give them a model with logitsFor.
  */
-export const NEEDS_LOGITS_FOR: readonly string[] = ['apgd-dlr', 'apgd-t'];
+export const NEEDS_LOGITS_FOR: readonly string[] = ['apgd-dlr', 'apgd-t', 'fab-t', 'fab-t-l2'];
+
+/**
+ * The same linear model offering differentiable logits (logitsFor: flatten(x) W + b), as every loaded
+ * model does, so attacks take any gradient of it by autodiff (per-class gradients, DLR); its hand-written
+ * lossAndGrad stays available.
+ */
+export function withLogitsFor(model: LinearClassifier): LinearClassifier & Required<Pick<Classifier, 'logitsFor'>> {
+  const inputs = model.inputShape[0] * model.inputShape[1] * model.inputShape[2];
+  const W = tf.keep(tf.tensor2d(model.weights, [inputs, model.numClasses]));
+  const b = tf.keep(tf.tensor1d(model.bias));
+  return {
+    ...model,
+    logits: (x: Tensor4D, output?: OutputKind) => model.logits(x, output),
+    lossAndGrad: (x: Tensor4D, y: Tensor1D, options: LossAndGradOptions) => model.lossAndGrad(x, y, options),
+    logitsFor: (x: Tensor4D) => tf.add(tf.matMul(tf.reshape(x, [x.shape[0], inputs]), W), b) as Tensor2D,
+    dispose() {
+      model.dispose();
+      tf.dispose([W, b]);
+    },
+  };
+}

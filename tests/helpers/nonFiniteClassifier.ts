@@ -107,3 +107,56 @@ export function nonFiniteClassifier(options: { logitsFor?: boolean } = {}): Clas
     },
   };
 }
+
+/**
+ * The same stub offering differentiable logits (logitsFor, for attacks that take per-class gradients, FAB):
+ * the forward pass is stubLogits; the input gradient of logit j is, per kind, +-Infinity (label-inf), NaN
+ * (nan), NaN and +-Infinity mixed (tie-inf), or W_j with pixel 5 set to +Infinity (finite), the patterns of
+ * its lossAndGrad.
+ */
+export function differentiableNonFiniteClassifier(): Classifier & Required<Pick<Classifier, 'logitsFor'>> {
+  const base = nonFiniteClassifier();
+  const gradientOf = (kind: number, i: number, j: number): number =>
+    kind === 0
+      ? i % 2 === 0
+        ? Infinity
+        : -Infinity
+      : kind === 1
+        ? NaN
+        : kind === 2
+          ? i % 3 === 0
+            ? NaN
+            : i % 3 === 1
+              ? Infinity
+              : -Infinity
+          : i === 5
+            ? Infinity
+            : weight(i, j);
+  const logitsFor = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([x]);
+    const xs = x.dataSync() as Float32Array;
+    const n = x.shape[0];
+    const value = tf.tensor2d(
+      Array.from({ length: n }, (_, r) => stubLogits(xs.subarray(r * D, (r + 1) * D))).flat(),
+      [n, C],
+    );
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const rows = saved[0].dataSync() as Float32Array;
+        const dys = dy.dataSync();
+        const dx = new Float32Array(n * D);
+        for (let r = 0; r < n; r++) {
+          const kind = kindOf(Array.from(rows.subarray(r * D, (r + 1) * D)));
+          for (let i = 0; i < D; i++) {
+            let acc = 0;
+            for (let j = 0; j < C; j++) if (dys[r * C + j] !== 0) acc += dys[r * C + j] * gradientOf(kind, i, j);
+            dx[r * D + i] = acc;
+          }
+        }
+        return tf.tensor(dx, saved[0].shape);
+      },
+    };
+  }) as (x: Tensor4D) => Tensor2D;
+  return { ...base, logits: base.logits, lossAndGrad: base.lossAndGrad, logitsFor: (x: Tensor4D) => logitsFor(x) };
+}
