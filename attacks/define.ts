@@ -2,10 +2,10 @@ import type { Tensor1D, Tensor4D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier } from '../src/models/classifier.js';
 import { attackGoal, checkTargetParams, evaluate, finish, labelTensor, RowStore, targetedParams, unchanged, type AttackGoal, type Score } from './common.js';
-import { lossAndGrad } from './gradients.js';
+import { eotLossAndGrad } from './gradients.js';
 import type { AttackLossName } from './losses.js';
 import { ballViolation } from './norms.js';
-import { parseWithSchema, type ParamSchema } from './params.js';
+import { parseWithSchema, type FieldSpec, type ParamSchema } from './params.js';
 import { checkEps } from './threatModels.js';
 import type { Attack, AttackCost, AttackKind, AttackResult, AttackRunOptions, TargetParams, ThreatModel } from './types.js';
 
@@ -44,6 +44,18 @@ export interface AttackContext<P> {
    */
   lossAndGrad(images: Tensor4D, rows: readonly number[], loss: AttackLossName): { loss: Tensor1D; grad: Tensor4D };
 }
+
+/**
+ * The parameter every gradient attack gets from the template (defineAttack): `eot: n` averages the loss and
+ * the input gradient over n forward and backward passes (Expectation over Transformation, Athalye et al.
+ * 2018, "Obfuscated Gradients Give a False Sense of Security", Sec. 4.3; AutoAttack's `eot_iter`), the
+ * gradient to use against a randomised model. Absent = 1 (one pass; recorded params stay as they were).
+ */
+export interface EotParams {
+  eot?: number;
+}
+
+const EOT_FIELD: FieldSpec = { kind: 'int', min: 1, max: 1000, optional: true };
 
 /** What every attack declares, whatever its kind. */
 interface AttackSpecBase<P> {
@@ -106,6 +118,9 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
   if (spec.kind !== 'fixed-epsilon') throw new Error(`attack ${spec.name}: kind ${spec.kind} has no runner yet (only fixed-epsilon)`);
   const { perturb } = spec;
   const kind: AttackKind = spec.kind;
+  // Gradient attacks take `eot` (Expectation over Transformation) from the template, not from their own schema.
+  const schema = (spec.usesGradient ? { ...spec.schema, eot: EOT_FIELD } : spec.schema) as ParamSchema<P>;
+  const eotOf = (p: P) => (spec.usesGradient ? ((p as Partial<EotParams>).eot ?? 1) : 1);
   return {
     name: spec.name,
     kind,
@@ -113,11 +128,15 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
     usesGradient: spec.usesGradient,
     ...(spec.iterationParam !== undefined ? { iterationParam: spec.iterationParam } : {}),
     isTargeted: spec.isTargeted ?? ((p: P) => targetedParams(p as Partial<TargetParams>)),
-    cost: spec.cost,
+    // EOT: every input gradient is n forward and backward passes.
+    cost: (p: P) => {
+      const c = spec.cost(p);
+      return { gradients: c.gradients * eotOf(p), forwards: c.forwards };
+    },
     describe: spec.describe,
     defaults: spec.defaults,
     parseParams(raw: unknown, where: string): P {
-      const p = parseWithSchema(raw, where, spec.defaults, spec.schema);
+      const p = parseWithSchema(raw, where, spec.defaults, schema);
       spec.check?.(p, where);
       checkTargetParams(p as Partial<TargetParams>, where);
       return p;
@@ -152,7 +171,8 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
           const labels = labelTensor(goal.lossLabels, rows);
           const trueLabels = goal.targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
           try {
-            return lossAndGrad(model, images, labels, { path: options.path, output: options.output, loss, targeted: goal.targeted, trueLabels });
+            const request = { path: options.path, output: options.output, loss, targeted: goal.targeted, trueLabels };
+            return eotLossAndGrad(model, images, labels, request, eotOf(params));
           } finally {
             labels.dispose();
             trueLabels?.dispose();
