@@ -194,6 +194,29 @@ export interface SuiteCellResult extends CellResult {
    * src/suite/probeAttack.ts), so a reader sees which sweep the gradient-masking checks tested.
    */
   probe?: { kind: 'large-eps' | 'more-steps'; of: string };
+  /** Cells of a cascade (ensemble) of attacks (src/suite/cascade.ts). */
+  cascade?: CascadeCellInfo;
+}
+
+/**
+ * A cascade cell (src/suite/cascade.ts): a stage cell (`stage` set) holds the robust accuracy after stages
+ * 1..stage at its eps, and `broken`, the samples this stage broke that the earlier stages left correct; the
+ * cascade's worst-case cell (`stage` absent) holds the same bits as its last stage and `brokenBy`.
+ */
+export interface CascadeCellInfo {
+  /** The cascade's label (config: attacks[].cascade). */
+  label: string;
+  /** Stage labels in order (attack entry labels). */
+  stages: string[];
+  /** 1-based stage index; absent on the worst-case cell. */
+  stage?: number;
+  /** Stage cells: samples broken by this stage (correct after stage - 1, wrong after it). */
+  broken?: number;
+  /**
+   * Worst-case cell: per sample, 0 = misclassified clean, k = broken by stage k (the first stage after
+   * which it is wrong at this eps), -1 = robust to every stage.
+   */
+  brokenBy?: number[];
 }
 
 export interface SuiteRunManifest extends RunManifest {

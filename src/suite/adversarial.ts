@@ -113,7 +113,7 @@ export async function attackRows(
   return { correct, gradientEvaluations: counting.gradientImages, nonFiniteLogits: nonFinite };
 }
 
-function attackCellRecord(
+export function attackCellRecord(
   ctx: RunContext,
   cell: PlannedCell,
   correct: boolean[],

@@ -25,6 +25,7 @@ import type { CheckpointRef, ProbeRecord, SanityCheck, SuiteCellResult, SuiteNam
 import { RunStore } from '../rundir/store.js';
 import { runCleanCell, type RunContext } from './context.js';
 import { runAttackUnit, runGradientProbe } from './adversarial.js';
+import { runCascadeUnit } from './cascade.js';
 import { runCorruptionUnit, type CorruptionLookup } from './corruption.js';
 import { computeSanityChecks } from './sanity.js';
 import { IMAGES_DIR, sweepPanel, writeRunImages } from './images.js';
@@ -364,6 +365,10 @@ async function executeUnits(
         await panel?.finish();
         break;
       }
+      case 'cascade':
+        await runCascadeUnit(ctx, unit, (id) => store.readCell(id), async (c) => store.writeCell(c));
+        for (const cell of unit.cells) cells.push((await store.readCell(cell.id))!);
+        break;
       case 'probe-attack':
         for (const rec of await runAttackUnit(
           ctx,
