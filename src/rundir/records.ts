@@ -238,7 +238,25 @@ export interface GradientProbeResult {
   zero: number;
   /** Samples with a NaN or infinite gradient entry. */
   nonFinite: number;
+  /**
+   * The model's scores on the probe images (src/suite/outputProbe.ts; absent in probes recorded before it):
+   * `repeat`, the same images scored `calls` times (a deterministic model gives identical scores); `range`,
+   * the scores' extremes and the largest |row sum - 1| (scores that look like probabilities, not logits).
+   */
+  outputs?: OutputProbe;
   completedAt: string;
+}
+
+/** What src/suite/outputProbe.ts measures of a model's scores (AutoAttack's check_randomized and check_range_output). */
+export interface OutputProbe {
+  repeat: {
+    calls: number;
+    /** Largest L2 distance between two calls' L2-normalised score rows. */
+    maxDiff: number;
+    /** Correctly classified images in each call. */
+    correct: number[];
+  };
+  range: { min: number; max: number; maxRowSumError: number };
 }
 
 export type ProbeRecord = SuiteCellResult | GradientProbeResult;
