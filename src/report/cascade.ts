@@ -89,7 +89,11 @@ export function cascadeText(run: RunData): string {
     lines.push(`${r.checkpoint} ${r.label} (${r.chain === 'none' ? 'no gradient path' : `path ${r.chain}`}, ${normSymbol(threatModelOf(first))} ε=${fmtEps(r.eps)})`);
     if (r.clean) lines.push(`  clean accuracy: ${accuracy(estimate(r.clean.correct, r.clean.samples))}`);
     for (const s of r.stages)
-      lines.push(`  ${stageName(s)}: ${s.cascade!.broken ?? '?'} of ${s.attacked ?? '?'} attacked broken; robust accuracy after ${stageName(s)}: ${accuracy(estimate(s.correct, s.samples))} (${s.timings.seconds.toFixed(1)} s)`);
+      // AutoAttack's "x out of y successfully perturbed": y = correct before the stage (some broken by it at a smaller ε).
+      lines.push(
+        `  ${stageName(s)}: ${s.cascade!.broken ?? '?'} of ${s.cascade!.broken === undefined ? '?' : s.correct + s.cascade!.broken} broken; ` +
+          `robust accuracy after ${stageName(s)}: ${accuracy(estimate(s.correct, s.samples))} (${s.timings.seconds.toFixed(1)} s)`,
+      );
     if (r.worst) lines.push(`  robust accuracy: ${accuracy(estimate(r.worst.correct, r.worst.samples))}`);
   }
   return lines.length === 0 ? '' : `Cascades (each stage attacks only the samples the earlier ones left correct)\n${lines.join('\n')}`;

@@ -58,8 +58,8 @@ describe('cascade log', () => {
     const text = cascadeText(run());
     expect(text).toContain('m aa (path e2e, L∞ ε=0.03)');
     expect(text).toContain('  clean accuracy: 87.5% (95% CI 52.9-97.8%)');
-    expect(text).toContain('  apgd-ce: 3 of 7 attacked broken; robust accuracy after apgd-ce: 50.0%');
-    expect(text).toContain('  apgd-t: 1 of 4 attacked broken; robust accuracy after apgd-t: 37.5%');
+    expect(text).toContain('  apgd-ce: 3 of 7 broken; robust accuracy after apgd-ce: 50.0%');
+    expect(text).toContain('  apgd-t: 1 of 4 broken; robust accuracy after apgd-t: 37.5%');
     expect(text).toContain('  robust accuracy: 37.5%');
     expect(terminalText(run())).toContain(text);
   });
