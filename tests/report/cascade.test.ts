@@ -8,6 +8,7 @@ import type { SuiteCellResult } from '../../src/rundir/records.js';
 import { cascadeTable, cascadeText } from '../../src/report/cascade.js';
 import { buildTables, toMarkdown } from '../../src/report/tables.js';
 import { terminalText } from '../../src/report/reporters/terminal.js';
+import { strongestWhiteBoxSeries } from '../../src/report/charts.js';
 import { cell, checkpointRef, manifest } from './fixtures.js';
 
 // 8 samples, 7 correct clean; stage 1 breaks 3, stage 2 breaks 1, stage 3 none.
@@ -62,5 +63,9 @@ describe('cascade log', () => {
     expect(text).toContain('  apgd-t: 1 of 4 broken; robust accuracy after apgd-t: 37.5%');
     expect(text).toContain('  robust accuracy: 37.5%');
     expect(terminalText(run())).toContain(text);
+  });
+
+  it('the headline\'s strongest single attack is never a combination: of a cascade only its first stage counts', () => {
+    expect(JSON.parse(strongestWhiteBoxSeries(run()).get('m')!)[0]).toBe('aa/apgd-ce');
   });
 });
