@@ -9,6 +9,7 @@ import { InputError } from '../../src/engine/errors.js';
 import { readJsonFile, validateConfig, type AdversarialConfig } from '../../src/suite/config.js';
 import { prepareRun, presetConfigFile, PRESETS } from '../../src/suite/runner.js';
 import { listAttacks } from '../../attacks/registry.js';
+import { requestFromArgs } from '../../src/cli/run.js';
 
 const STANDARD = [
   { stage: 'apgd-ce', params: { steps: 100, restarts: 1 } },
@@ -39,6 +40,8 @@ describe('presets', () => {
   it('an unknown preset, or a preset with --config, is one line naming --preset', async () => {
     await expect(prepareRun({ preset: 'autoatack' })).rejects.toThrow(/--preset: unknown preset "autoatack" \(did you mean "autoattack"\?\)/);
     await expect(prepareRun({ preset: 'autoattack', configFile: 'configs/ci.json' })).rejects.toThrow(InputError);
+    await expect(prepareRun({ preset: 'autoattack', resume: '/nonexistent' })).rejects.toThrow(/--preset: --resume continues a run with its own settings/);
     expect(Object.keys(PRESETS)).toEqual(['autoattack', 'autoattack-l2']);
+    expect(requestFromArgs({ preset: 'autoattack', quiet: true, workers: 1, reporter: 'terminal' }).preset).toBe('autoattack');
   });
 });
