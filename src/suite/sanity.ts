@@ -282,7 +282,9 @@ function randomised(name: string, probes: GradientProbeResult[], cells: SuiteCel
   const differs = maxDiff > AUTOATTACK_CHECKS.randomAlpha || correct.some((c) => c !== correct[0]);
   if (!differs) return check(name, 'deterministic', 'pass', `${calls} identical calls on ${probes[0].samples} images give the same scores (largest normalised difference ${maxDiff.toExponential(1)})`, numbers);
   const what = `${calls} identical calls on ${probes[0].samples} images give different scores (largest L2 distance of normalised scores ${maxDiff.toPrecision(3)}; correct ${correct.join(', ')}): the model is randomised`;
-  const gradient = cells.filter((c) => c.kind === 'attack' && c.path !== 'none' && !c.copyOf && c.attackParams !== undefined);
+  // Gradient attacks by what the attack declares (a cascade's score-based stage records its chain's path).
+  const usesGradient = (c: SuiteCellResult) => listAttacks().find((a) => a.name === (c.method ?? c.attack))?.usesGradient ?? (c.path !== 'none');
+  const gradient = cells.filter((c) => c.kind === 'attack' && !c.copyOf && c.attackParams !== undefined && usesGradient(c));
   const withoutEot = gradient.filter((c) => !(typeof c.attackParams?.eot === 'number' && c.attackParams.eot > 1));
   if (gradient.length > 0 && withoutEot.length === 0) return check(name, 'deterministic', 'pass', `${what}; every gradient attack averages its gradients over eot > 1 passes`, numbers);
   const attacks = [...new Set(withoutEot.map((c) => c.attack))];

@@ -211,7 +211,9 @@ describe("AutoAttack's checks (autoattack/checks.py)", () => {
     }
     expect(checks({ probes: [outputsProbe({ repeat: { ...same, maxDiff: 0.5e-4 }, range })], cells: [pgd] }).deterministic.status).toBe('pass');
     const eot = cell('pgd', 'e2e', 0.03, 50, 100, { attackParams: { steps: 20, eot: 10 } });
-    const withEot = checks({ probes: [outputsProbe({ repeat: { ...same, maxDiff: 0.1 }, range })], cells: [eot] }).deterministic;
+    // A cascade's Square stage records its chain's path but takes no gradient: it needs no eot.
+    const square = cell('aa/square', 'e2e', 0.03, 40, 100, { method: 'square', attackParams: { queries: 10 }, cascade: { label: 'aa', stages: ['pgd', 'square'], stage: 2 } });
+    const withEot = checks({ probes: [outputsProbe({ repeat: { ...same, maxDiff: 0.1 }, range })], cells: [eot, square] }).deterministic;
     expect(withEot.status).toBe('pass');
     expect(withEot.detail).toContain('eot > 1');
     expect(checks({ probes: [outputsProbe(undefined)] }).deterministic.status).toBe('skip');
