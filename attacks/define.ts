@@ -2,10 +2,10 @@ import { tf, type Tensor1D, type Tensor2D, type Tensor4D, type Tensor5D } from '
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier } from '../src/models/classifier.js';
 import { attackGoal, checkTargetParams, evaluate, finish, labelTensor, RowStore, targetedParams, unchanged, type AttackGoal, type Score } from './common.js';
-import { logitDifferenceAndGrad, logitsJacobian, lossAndGrad } from './gradients.js';
+import { eotLossAndGrad, logitDifferenceAndGrad, logitsJacobian } from './gradients.js';
 import type { AttackLossName } from './losses.js';
 import { ballViolation, distances, withinBall } from './norms.js';
-import { parseWithSchema, type ParamSchema } from './params.js';
+import { parseWithSchema, type FieldSpec, type ParamSchema } from './params.js';
 import { checkEps } from './threatModels.js';
 import type { Attack, AttackedModel, AttackCost, AttackKind, AttackResult, AttackRunOptions, MinimisationResult, TargetParams, ThreatModel } from './types.js';
 
@@ -62,6 +62,18 @@ export interface AttackContext<P> {
    */
   logitsJacobian(images: Tensor4D): { logits: Tensor2D; jacobian: Tensor5D };
 }
+
+/**
+ * The parameter every gradient attack gets from the template (defineAttack): `eot: n` averages the loss and
+ * the input gradient over n forward and backward passes (Expectation over Transformation, Athalye et al.
+ * 2018, "Obfuscated Gradients Give a False Sense of Security", Sec. 4.3; AutoAttack's `eot_iter`), the
+ * gradient to use against a randomised model. Absent = 1 (one pass; recorded params stay as they were).
+ */
+export interface EotParams {
+  eot?: number;
+}
+
+const EOT_FIELD: FieldSpec = { kind: 'int', min: 1, max: 1000, optional: true };
 
 /** What every attack declares, whatever its kind. */
 interface AttackSpecBase<P> {
@@ -138,6 +150,9 @@ export type AttackSpec<P> = FixedEpsilonAttackSpec<P> | MinimisationAttackSpec<P
  */
 export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
   const kind: AttackKind = spec.kind;
+  // Gradient attacks take `eot` (Expectation over Transformation) from the template, not from their own schema.
+  const schema = (spec.usesGradient ? { ...spec.schema, eot: EOT_FIELD } : spec.schema) as ParamSchema<P>;
+  const eotOf = (p: P) => (spec.usesGradient ? ((p as Partial<EotParams>).eot ?? 1) : 1);
   const common = {
     name: spec.name,
     kind,
@@ -145,12 +160,16 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
     usesGradient: spec.usesGradient,
     ...(spec.iterationParam !== undefined ? { iterationParam: spec.iterationParam } : {}),
     isTargeted: spec.isTargeted ?? ((p: P) => targetedParams(p as Partial<TargetParams>)),
-    cost: spec.cost,
+    // EOT: every input gradient is n forward and backward passes.
+    cost: (p: P) => {
+      const c = spec.cost(p);
+      return { gradients: c.gradients * eotOf(p), forwards: c.forwards };
+    },
     ...(spec.checkModel ? { checkModel: spec.checkModel } : {}),
     describe: spec.describe,
     defaults: spec.defaults,
     parseParams(raw: unknown, where: string): P {
-      const p = parseWithSchema(raw, where, spec.defaults, spec.schema);
+      const p = parseWithSchema(raw, where, spec.defaults, schema);
       spec.check?.(p, where);
       checkTargetParams(p as Partial<TargetParams>, where);
       return p;
@@ -203,7 +222,7 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
         threatModel: spec.threatModel,
         goal,
         store,
-        ...modelCalls(model, goal, options),
+        ...modelCalls(model, goal, options, eotOf(params)),
       });
       const result = finish(model, store, goal, options.output);
       const violation = ballViolation(result.xAdv, x, eps, spec.threatModel);
@@ -217,7 +236,7 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
 }
 
 /** Bound model calls of one run on a batch (shared by both kinds): evaluate and lossAndGrad of AttackContext. */
-function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptions): Pick<AttackContext<unknown>, 'evaluate' | 'lossAndGrad' | 'logitDifferenceAndGrad' | 'logitsJacobian'> {
+function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptions, eot: number): Pick<AttackContext<unknown>, 'evaluate' | 'lossAndGrad' | 'logitDifferenceAndGrad' | 'logitsJacobian'> {
   const labelsOf = (rows: readonly number[]) => rows.map((r) => goal.lossLabels[r]);
   return {
     evaluate: (images, rows) => evaluate(model, images, rows ? labelsOf(rows) : goal.lossLabels, goal.targeted, options.output),
@@ -226,7 +245,7 @@ function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptio
       const labels = targets !== undefined ? tf.tensor1d(Int32Array.from(rows, (r) => targets[r]), 'int32') : labelTensor(goal.lossLabels, rows);
       const trueLabels = targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
       try {
-        return lossAndGrad(model, images, labels, { path: options.path, output: options.output, loss, targeted, trueLabels });
+        return eotLossAndGrad(model, images, labels, { path: options.path, output: options.output, loss, targeted, trueLabels }, eot);
       } finally {
         labels.dispose();
         trueLabels?.dispose();
@@ -262,7 +281,8 @@ async function minimiseWith<P>(
   spec.checkModel?.(options.params, model, `attack ${spec.name}`);
   const n = x.shape[0];
   const goal = attackGoal(model, y, options.params as Partial<TargetParams>);
-  const calls = modelCalls(model, goal, options);
+  const eot = spec.usesGradient ? ((options.params as Partial<EotParams>).eot ?? 1) : 1;
+  const calls = modelCalls(model, goal, options, eot);
   const clean = calls.evaluate(x);
   // Rows the clean image already fools need no perturbation (distance 0); skipped rows are never fooled.
   const cleanFooled = clean.fooled.map((f, i) => f && !goal.skip[i]);
@@ -280,7 +300,7 @@ async function minimiseWith<P>(
       output: options.output,
       threatModel: spec.threatModel,
       goal: toAttack,
-      ...modelCalls(model, toAttack, options),
+      ...modelCalls(model, toAttack, options, eot),
     });
     found = out.xAdv;
     claimed = out.distance;

@@ -131,3 +131,33 @@ export function logitsJacobian(
   });
   return { logits: logits!, jacobian };
 }
+
+/**
+ * Expectation over Transformation (Athalye et al. 2018, Sec. 4.3; AutoAttack's eot_iter): the mean of `n`
+ * calls of lossAndGrad on the same images, loss [N] and gradient [N,H,W,C]. For a deterministic model it
+ * equals one call; for a randomised one (random input transformations, noise) it estimates the expected
+ * gradient with n times less variance. n = 1 is a plain lossAndGrad call.
+ */
+export function eotLossAndGrad(
+  model: Classifier,
+  x: Tensor4D,
+  labels: Tensor1D,
+  options: AttackGradientOptions,
+  n: number,
+): { loss: Tensor1D; grad: Tensor4D } {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`internal: eot must be a positive integer, got ${n}`);
+  if (n === 1) return lossAndGrad(model, x, labels, options);
+  let loss = tf.zeros([x.shape[0]]) as Tensor1D;
+  let grad = tf.zerosLike(x) as Tensor4D;
+  for (let k = 0; k < n; k++) {
+    const one = lossAndGrad(model, x, labels, options);
+    const nextLoss = tf.add(loss, one.loss) as Tensor1D;
+    const nextGrad = tf.add(grad, one.grad) as Tensor4D;
+    tf.dispose([loss, grad, one.loss, one.grad]);
+    loss = nextLoss;
+    grad = nextGrad;
+  }
+  const out = { loss: tf.div(loss, n) as Tensor1D, grad: tf.div(grad, n) as Tensor4D };
+  tf.dispose([loss, grad]);
+  return out;
+}

@@ -3,7 +3,7 @@
 //       [--attack fab-t|fab-t-l2] [--steps 100] [--targets 9] [--path e2e] [--output last] [--eps 0.01,0.03,0.1]
 // Prints per-eps robust accuracy (a sample is robust at eps iff FAB-T found nothing within eps), the
 // distance quartiles of the samples broken, the wall time, and checks every example found: misclassified at
-// its reported distance (the template's minimisationProblem check, attacks/define.ts).
+// its reported distance (the minimisation template's checks, attacks/define.ts minimiseWith).
 import { join } from 'node:path';
 import { tf } from '../src/engine/tf.js';
 import { initBackend } from '../src/engine/backend.js';

@@ -50,6 +50,8 @@ export function listAttacksText(): string {
     lines.push(`  ${a.name}  [${a.threatModel}, ${answers}, ${kind}; eps: ${epsilonRange(a.threatModel, shape)}${a.threatModel === 'l2' ? ' on 28x28x1 images' : ''}]`);
     lines.push(`    ${a.describe}`);
     const defaults = Object.entries(a.defaults as Record<string, unknown>).map(([k, v]) => `${k}=${formatValue(v)}`);
+    // Every gradient attack takes eot from the template (attacks/define.ts EotParams).
+    if (a.usesGradient) defaults.push('eot=1');
     lines.push(`    params: ${defaults.join(', ')}`);
   }
   return lines.join('\n');

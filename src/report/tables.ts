@@ -13,6 +13,7 @@ import type { RunData } from '../rundir/read.js';
 import { checkpointNames, corruptionSummary, epsKey, estimate, runThreatModels, summaryRows, worstCase, MCE_BOOTSTRAP, type CorruptionEntry, type Estimate } from '../suite/summary.js';
 import { attackLabel, epsCsv, epsWithNorm, escapeMarkdownCell, fmtEps, pathLabel, pct, ratioWithInterval, withInterval } from './format.js';
 import { normSymbol, threatModelOf } from '../../attacks/threatModels.js';
+import { cascadeTable } from './cascade.js';
 import type { ThreatModel } from '../../attacks/types.js';
 
 /**
@@ -303,6 +304,8 @@ export function cellsTable(run: RunData): Table {
 export function buildTables(run: RunData, baseline?: string): Table[] {
   const tables = [summaryTable(run, baseline)];
   if (run.cells.some((c) => c.kind === 'attack')) tables.push(accuracyVsEpsTable(run));
+  const cascade = cascadeTable(run);
+  if (cascade) tables.push(cascade);
   if (run.cells.some((c) => c.kind === 'corruption')) tables.push(corruptionTable(run, baseline));
   tables.push(cellsTable(run));
   return tables;

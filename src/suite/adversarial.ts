@@ -14,7 +14,8 @@ import { transferAttack } from '../../attacks/transfer.js';
 import type { AnyAttack } from '../../attacks/types.js';
 import { ballViolation } from '../../attacks/norms.js';
 import { guardQueries } from '../models/queryGuard.js';
-import { decodeBits, type GradientProbeResult, type SuiteCellResult } from '../rundir/records.js';
+import { decodeBits, type GradientProbeResult, type OutputProbe, type SuiteCellResult } from '../rundir/records.js';
+import { measureOutputs } from './outputProbe.js';
 import { attackId, type GradientProbeSpec, type PlannedCell, type PlanUnit } from './planner.js';
 import { isMinimisationCell, minimisedAt, runMinimisationCells } from './minimisation.js';
 import {
@@ -116,7 +117,7 @@ export async function attackRows(
   return { correct, gradientEvaluations: counting.gradientImages, nonFiniteLogits: nonFinite };
 }
 
-function attackCellRecord(
+export function attackCellRecord(
   ctx: RunContext,
   cell: PlannedCell,
   correct: boolean[],
@@ -265,10 +266,12 @@ export async function runGradientProbe(ctx: RunContext, spec: GradientProbeSpec)
   const m = model(ctx, spec.checkpoint);
   let zero = 0;
   let nonFinite = 0;
+  let outputs: OutputProbe | undefined;
   const rows = Array.from({ length: Math.min(spec.samples, ctx.data.count) }, (_, i) => i);
   for (const batch of batches(rows, ctx.batchSize)) {
     const { x, y } = toBatch(dataFor(ctx, spec.checkpoint), batch);
     const guarded = guardQueries(m.classifier, { who: `gradient probe ${spec.id}` });
+    outputs = measureOutputs(guarded, x, y, m.ref.output, outputs);
     const { loss, grad } = guarded.lossAndGrad(x, y, { path: spec.path, output: m.ref.output });
     const g = grad.dataSync();
     const size = g.length / batch.length;
@@ -294,6 +297,7 @@ export async function runGradientProbe(ctx: RunContext, spec: GradientProbeSpec)
     samples: rows.length,
     zero,
     nonFinite,
+    ...(outputs ? { outputs } : {}),
     completedAt: new Date().toISOString(),
   };
   await ctx.store.writeProbe(rec);

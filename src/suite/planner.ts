@@ -89,6 +89,12 @@ export interface PlannedCell {
   continues?: { entry: AttackEntry; epsilons: number[] };
   /** Sanity-probe cells: which probe, and the label of the attack entry it runs (recorded in the cell). */
   probe?: { kind: 'large-eps' | 'more-steps'; of: string };
+  /**
+   * Cells of a cascade (src/suite/cascade.ts): its label, the stage (1-based; 0 = the cascade's worst-case
+   * cell), the stage labels, and the gradient path of the chain (`none` without gradient stages). A stage
+   * cell's `attack` is the stage's own spec (a score-based stage has path none there).
+   */
+  cascade?: { label: string; stage: number; stages: string[]; chain: string };
 }
 
 export interface GradientProbeSpec {
@@ -98,7 +104,7 @@ export interface GradientProbeSpec {
   samples: number;
 }
 
-export type UnitKind = 'clean' | 'sweep' | 'corruption' | 'probe-attack' | 'probe-gradients';
+export type UnitKind = 'clean' | 'sweep' | 'cascade' | 'corruption' | 'probe-attack' | 'probe-gradients';
 
 /** Cells that execute together, in order. */
 export interface PlanUnit {
@@ -201,6 +207,7 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
     });
 
   for (const entry of config.attacks) {
+    if (entry.cascade) continue;
     const attack = getAttack(entry.name);
     const source0 = entry.transferFrom ? sources.get(entry.transferFrom) : undefined;
     if (entry.transferFrom && !source0) throw new Error(`internal: transfer source ${entry.transferFrom} not resolved`);
@@ -246,6 +253,8 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
         );
     }
   }
+
+  units.push(...planCascades(config, targets, samples, notes));
 
   if (config.sanity) {
     const choice = chooseProbeAttack(config.attacks);
@@ -312,6 +321,71 @@ function planProbes(config: AdversarialConfig, pgdEntry: AttackEntry, targets: M
         gradientProbes: gradPaths.map((path) => ({ id: `${target.name}|probe|gradients|${path}`, checkpoint: target.name, path, samples: n })),
         cost: n * gradPaths.reduce((s, p) => s + gradientCost(target, p), 0),
       });
+  }
+  return units;
+}
+
+/** Cascade stages grouped by cascade label, in config order. */
+export function cascadesOf(entries: readonly AttackEntry[]): { label: string; stages: AttackEntry[] }[] {
+  const out: { label: string; stages: AttackEntry[] }[] = [];
+  for (const e of entries) {
+    if (!e.cascade) continue;
+    const c = out.find((x) => x.label === e.cascade);
+    if (c) c.stages.push(e);
+    else out.push({ label: e.cascade, stages: [e] });
+  }
+  return out;
+}
+
+/**
+ * One unit per (cascade, target, chain): a chain is one gradient path its gradient stages attack through
+ * (distinct paths only: a feedforward model's paths are one chain), or `none` when every stage is
+ * score-based. The unit's cells: each stage's cells in stage order, eps ascending, then the worst-case cells
+ * (ids attackId(target, label, chain, eps); a stage's attackId(target, label/stage, chain, eps)).
+ */
+function planCascades(config: AdversarialConfig, targets: ModelInfo[], samples: number, notes: string[]): PlanUnit[] {
+  const units: PlanUnit[] = [];
+  for (const { label, stages } of cascadesOf(config.attacks)) {
+    const epsilons = epsilonsFor(config, stages[0]);
+    const names = stages.map((s) => s.label);
+    const gradientStage = stages.find((s) => getAttack(s.name).usesGradient);
+    for (const target of targets) {
+      const requested = gradientStage ? pathsFor(gradientStage, target) : ['none'];
+      const chains = gradientStage ? distinctPaths(requested, target) : ['none'];
+      if (chains.length < requested.length)
+        notes.push(`${target.name} ${label}: ${target.name} has no feedback, so paths ${requested.join(', ')} are one cascade, run through ${chains[0]}`);
+      for (const chain of chains) {
+        const cells: PlannedCell[] = [];
+        let cost = 0;
+        stages.forEach((entry, k) => {
+          const attack = getAttack(entry.name);
+          const path = attack.usesGradient ? chain : 'none';
+          for (const eps of epsilons)
+            cells.push({
+              id: attackId(target.name, `${label}/${entry.label}`, chain, eps),
+              kind: 'attack',
+              checkpoint: target.name,
+              samples,
+              attack: { entry, path, eps, threatModel: attack.threatModel, usesGradient: attack.usesGradient, source: target, transfer: false },
+              cascade: { label, stage: k + 1, stages: names, chain },
+            });
+          // Later stages see only the survivors of the earlier ones: a rough geometric decay, as sweeps.
+          cost += sweepCost(cells.slice(-epsilons.length), target) / (1 + k);
+        });
+        const last = stages[stages.length - 1];
+        const lastAttack = getAttack(last.name);
+        for (const eps of epsilons)
+          cells.push({
+            id: attackId(target.name, label, chain, eps),
+            kind: 'attack',
+            checkpoint: target.name,
+            samples,
+            attack: { entry: last, path: lastAttack.usesGradient ? chain : 'none', eps, threatModel: lastAttack.threatModel, usesGradient: lastAttack.usesGradient, source: target, transfer: false },
+            cascade: { label, stage: 0, stages: names, chain },
+          });
+        units.push({ id: `cascade|${target.name}|${label}|${chain}`, kind: 'cascade', cells, gradientProbes: [], cost });
+      }
+    }
   }
   return units;
 }

@@ -5,7 +5,11 @@ import { InputError } from '../../src/engine/errors.js';
 import type { Classifier } from '../../src/models/classifier.js';
 import { guardQueries, InvalidQueryError } from '../../src/models/queryGuard.js';
 import { CountingClassifier } from '../../src/suite/context.js';
-import { logitDifferenceAndGrad, logitsJacobian, lossAndGrad } from '../../attacks/gradients.js';
+import { eotLossAndGrad, logitDifferenceAndGrad, logitsJacobian, lossAndGrad } from '../../attacks/gradients.js';
+import { fgsm } from '../../attacks/fgsm.js';
+import { square } from '../../attacks/square.js';
+import { KeyedRng } from '../../src/engine/rng.js';
+import { randomizedClassifier } from '../helpers/randomizedClassifier.js';
 import { randomImages, randomLinear, type LinearClassifier } from '../helpers/linearClassifier.js';
 
 /**
@@ -293,4 +297,87 @@ describe('per-class logit gradients through CNN-F (committed checkpoint, e2e pat
     tf.dispose([x, y, t, logits, jacobian, grad]);
     model.dispose();
   }, 120_000);
+});
+describe('EOT (eot: n, attacks/gradients.ts eotLossAndGrad and the defineAttack template)', () => {
+  it('n passes of a randomised model average to the mean of n separate calls, and the mean is closer to the expected gradient', () => {
+    const model = randomizedClassifier(stub, 11);
+    const { x, y } = batch(5);
+    const n = 8;
+    model.reset();
+    const singles = Array.from({ length: n }, () => {
+      const r = lossAndGrad(model, x, y, { path: 'first', loss: 'ce' });
+      const out = { loss: host(r.loss), grad: host(r.grad) };
+      tf.dispose([r.loss, r.grad]);
+      return out;
+    });
+    model.reset();
+    const eot = eotLossAndGrad(model, x, y, { path: 'first', loss: 'ce' }, n);
+    const eotGrad = host(eot.grad);
+    const eotLoss = host(eot.loss);
+    expect(model.masks.length).toBe(n);
+    eotGrad.forEach((g, i) => expect(g).toBeCloseTo(singles.reduce((s, r) => s + r.grad[i], 0) / n, 5));
+    eotLoss.forEach((l, i) => expect(l).toBeCloseTo(singles.reduce((s, r) => s + r.loss[i], 0) / n, 5));
+    // Two single calls differ (the model is randomised)...
+    expect(singles[0].grad).not.toEqual(singles[1].grad);
+    // ...and averaging reduces the gradient's variance: over 20 repeats, the spread of 8-pass means is below
+    // half that of single passes (1/8 of it in expectation).
+    const sq = (a: number[], b: number[]) => a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0);
+    const repeats = 20;
+    const spread = (k: number) => {
+      const draws = Array.from({ length: repeats }, () => {
+        const r = eotLossAndGrad(model, x, y, { path: 'first', loss: 'ce' }, k);
+        const g = host(r.grad);
+        tf.dispose([r.loss, r.grad]);
+        return g;
+      });
+      const mean = draws[0].map((_, i) => draws.reduce((s, d) => s + d[i], 0) / repeats);
+      return draws.reduce((s, d) => s + sq(d, mean), 0) / repeats;
+    };
+    const one = spread(1);
+    const eight = spread(8);
+    expect(eight).toBeLessThan(one / 2);
+    tf.dispose([x, y, eot.loss, eot.grad]);
+  });
+
+  it('every gradient attack takes eot: FGSM with eot 4 takes 4 passes per gradient and declares 4x the gradients', async () => {
+    const model = randomizedClassifier(stub, 12);
+    const { x, y } = batch(6);
+    const rng = new KeyedRng(0, 'eot', [0, 1, 2, 3]);
+    const params = fgsm.parseParams({ eot: 4 }, 'params');
+    expect(fgsm.cost(params).gradients).toBe(4 * fgsm.cost(fgsm.parseParams({}, 'params')).gradients);
+    expect(() => square.parseParams({ eot: 2 }, 'params')).toThrow(/unknown parameter/);
+    expect(() => fgsm.parseParams({ eot: 0 }, 'params')).toThrow(InputError);
+    model.reset();
+    const res = await fgsm.run(model, x, y, 0.1, rng, { path: 'first', output: 'last', params });
+    // 4 gradient passes and the final evaluation (one forward).
+    expect(model.masks.length).toBe(5);
+    // FGSM's step is the sign of the mean of the 4 passes' gradients: check against the masks drawn.
+    const [h, w, c] = SHAPE;
+    const xHost = host(x);
+    const labels = host(y);
+    const advHost = host(res.xAdv);
+    for (let r = 0; r < N; r++) {
+      for (let i = 0; i < h * w * c; i++) {
+        // d ce / d x_i = mean_k m_k,i * sum_j (p_kj - onehot_j) W_ij, p from the masked logits of pass k.
+        let g = 0;
+        for (let k = 0; k < 4; k++) {
+          const m = model.masks[k];
+          const logits = Array.from({ length: C }, (_, j) => {
+            let s = stub.bias[j];
+            for (let q = 0; q < D; q++) s += xHost[r * D + q] * m[r * D + q] * stub.weights[q * C + j];
+            return s;
+          });
+          const mx = Math.max(...logits);
+          const e = logits.map((v) => Math.exp(v - mx));
+          const sum = e.reduce((a, v) => a + v, 0);
+          let dz = 0;
+          for (let j = 0; j < C; j++) dz += (e[j] / sum - (j === labels[r] ? 1 : 0)) * stub.weights[i * C + j];
+          g += (m[r * D + i] * dz) / 4;
+        }
+        const expected = Math.min(1, Math.max(0, xHost[r * D + i] + 0.1 * Math.sign(g)));
+        if (Math.abs(g) > 1e-5) expect(advHost[r * D + i]).toBeCloseTo(expected, 5);
+      }
+    }
+    tf.dispose([x, y, res.xAdv]);
+  });
 });
