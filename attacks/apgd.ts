@@ -1,25 +1,15 @@
-import { tf, type Tensor4D } from '../src/engine/tf.js';
 import { inputError } from '../src/engine/errors.js';
-import { gatherRows, indicesWhere, keepRows, scoreLogits, retireFooled, keepWorstCase } from './common.js';
+import { apgdRun, apgdStart } from './apgdCore.js';
 import { defineAttack, type AttackContext } from './define.js';
 import { LOSS_KINDS, type AttackLossName } from './losses.js';
-import { ascentStep, linfRandomStart, projectLinf } from './norms.js';
 import type { ParamSchema } from './params.js';
-import { pyInt } from '../src/engine/pyNumeric.js';
 import type { TargetParams } from './types.js';
 
 /**
- * APGD (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an ensemble of
- * diverse parameter-free attacks", Algorithm 1), L-inf:
- * - initial step size eta = 2 eps, first step without momentum;
- * - z = P(x_k + eta sign(g)), x_{k+1} = P(x_k + alpha (z - x_k) + (1 - alpha)(x_k - x_{k-1})), alpha = 0.75;
- * - checkpoints after windows of int(0.22 N), then 3% of N shorter each, at least 6% of N (the reference's
- *   integer form of the paper's p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06); see apgdCheckpoints);
- * - at a checkpoint the step size is halved and the iterate restarts from the best point when
- *   (1) at most rho (w_j - w_{j-1}) of the steps since the last checkpoint increased the loss
- *   (rho = 0.75; the reference's <=, see apgdOscillates), or (2) the step size was not reduced at the
- *   last checkpoint and the best loss has not improved since (as the paper; the reference starts with
- *   "reduced", so there (2) is off at the first checkpoint).
+ * APGD-CE (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an ensemble of
+ * diverse parameter-free attacks", Algorithm 1; fra31/auto-attack autoattack/autopgd_base.py APGDAttack),
+ * L-inf: step size 2 eps halved at checkpoints, momentum 0.75, restarts from the best point, with the
+ * reference's schedule (attacks/apgdCore.ts, where the algorithm and its differences from the paper are).
  * Like AutoAttack, the start is uniform in the eps ball, and a sample is done once an iterate fools it.
  * A sample never fooled returns its highest-loss point.
  */
@@ -34,7 +24,7 @@ export interface ApgdParams extends TargetParams {
   rho: number;
 }
 
-const defaults: ApgdParams = {
+export const apgdDefaults: ApgdParams = {
   steps: 100,
   restarts: 1,
   randomStart: true,
@@ -45,7 +35,7 @@ const defaults: ApgdParams = {
   targetClass: undefined,
 };
 
-const schema: ParamSchema<ApgdParams> = {
+export const apgdSchema: ParamSchema<ApgdParams> = {
   steps: { kind: 'int', min: 1 },
   restarts: { kind: 'int', min: 1 },
   randomStart: { kind: 'boolean' },
@@ -56,191 +46,19 @@ const schema: ParamSchema<ApgdParams> = {
   targetClass: { kind: 'int', min: 0, optional: true },
 };
 
-/**
- * Iteration counts (1-based, <= steps) after which the step-size conditions are checked, as AutoAttack's
- * reference computes them (fra31/auto-attack, autoattack/autopgd_base.py, L-inf and L2): the first
- * window is n_iter_2 = max(int(0.22 * steps), 1) iterations, and each later one shrinks by
- * size_decr = max(int(0.03 * steps), 1) down to n_iter_min = max(int(0.06 * steps), 1). The products are
- * float64 and truncated as Python's int() does (int(0.22 * 50) = 11, int(0.03 * 50) = 1). This is the
- * paper's p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06) with every length truncated separately; at
- * 100 or 1000 steps both give the same list, at 50 the reference checks at 11, 21, 30, 38, 45 (the
- * paper's ceil(p_j N): 11, 21, 29, 35, 40, 44, 47, 50).
- */
-export function apgdCheckpoints(steps: number): number[] {
-  const first = Math.max(pyInt(0.22 * steps), 1);
-  const shortest = Math.max(pyInt(0.06 * steps), 1);
-  const shrink = Math.max(pyInt(0.03 * steps), 1);
-  const out: number[] = [];
-  for (let window = first, at = first; at <= steps; window = Math.max(window - shrink, shortest), at += window) out.push(at);
-  return out;
-}
+/** Moved to attacks/apgdCore.ts (shared with apgd-dlr and apgd-t); re-exported for existing importers. */
+export { apgdCheckpoints, apgdOscillates } from './apgdCore.js';
 
 /**
- * The reference's oscillation test at a checkpoint closing a window of `span` iterations: halve when
- * successes <= span * rho, the product taken in float64 and then, as the reference compares it with a
- * float32 tensor, rounded to float32 (autopgd_base.py check_oscillation: t <= k * k3). The paper writes
- * "<"; the reference's "<=" halves when exactly rho of the steps increased the loss (12 of 16 at 0.75).
+ * APGD's restarts on one batch (apgd-ce, apgd-dlr): the clean check, then up to `restarts` runs of
+ * attacks/apgdCore.ts apgdRun, each on the rows no earlier run fooled, from its own random start (key
+ * `restart<i>`); per sample the first fooling iterate, or the lowest-margin best-loss point over the runs.
  */
-export function apgdOscillates(successes: number, span: number, rho: number): boolean {
-  return successes <= Math.fround(span * rho);
-}
-
-/** Per-sample host state of one APGD run; positions follow the active rows. */
-interface HostState {
-  eta: Float32Array;
-  lossPrev: Float64Array;
-  lossBest: Float64Array;
-  lossBestAtCheck: Float64Array;
-  successes: Int32Array;
-  reducedAtCheck: boolean[];
-}
-
-function filterState(s: HostState, keep: number[]): HostState {
-  return {
-    eta: Float32Array.from(keep, (k) => s.eta[k]),
-    lossPrev: Float64Array.from(keep, (k) => s.lossPrev[k]),
-    lossBest: Float64Array.from(keep, (k) => s.lossBest[k]),
-    lossBestAtCheck: Float64Array.from(keep, (k) => s.lossBestAtCheck[k]),
-    successes: Int32Array.from(keep, (k) => s.successes[k]),
-    reducedAtCheck: keep.map((k) => s.reducedAtCheck[k]),
-  };
-}
-
-function rowMask(flags: ArrayLike<boolean | number>): Tensor4D {
-  return tf.tensor4d(Float32Array.from(flags as ArrayLike<number>, (f) => (f ? 1 : 0)), [flags.length, 1, 1, 1]);
-}
-
-async function perturbApgd(ctx: AttackContext<ApgdParams>): Promise<void> {
-  const { model: classifier, x, eps, rng, goal, store, params: p, output } = ctx;
-  const n = x.shape[0];
-  const checkpoints = apgdCheckpoints(p.steps);
-  const done = goal.skip.slice();
-  const bestMargin = new Float64Array(n).fill(Infinity);
-  const labelsOf = (rows: number[]) => rows.map((r) => goal.lossLabels[r]);
-  const classes = classifier.numClasses;
-
-  const clean = ctx.evaluate(x);
-  clean.fooled.forEach((f, i) => (done[i] ||= f));
-
+export function perturbApgdRestarts(ctx: AttackContext<unknown>, p: Omit<ApgdParams, keyof TargetParams>): void {
+  const shared = apgdStart(ctx);
   for (let restart = 0; restart < p.restarts; restart++) {
-    let rows = indicesWhere(n, (i) => !done[i]);
-    if (rows.length === 0) break;
-    let xs = gatherRows(x, rows);
-    let cur = p.randomStart ? linfRandomStart(xs, eps, rng.derive(`restart${restart}`).select(rows)) : tf.clone(xs);
-
-    /** Loss and gradient at `cur`, plus the fooled mask, in one host read. */
-    const probe = (): { grad: Tensor4D; f: Float64Array; fooled: boolean[] } => {
-      const { loss, grad } = ctx.lossAndGrad(cur, rows, p.loss);
-      const logits = classifier.logits(cur, output);
-      const packed = tf.tidy(() => tf.concat([logits, tf.reshape(loss, [-1, 1])], 1));
-      const values = packed.dataSync();
-      tf.dispose([loss, logits, packed]);
-      const width = classes + 1;
-      const m = rows.length;
-      const logitValues = new Float32Array(m * classes);
-      const f = new Float64Array(m);
-      for (let k = 0; k < m; k++) {
-        logitValues.set(values.subarray(k * width, k * width + classes), k * classes);
-        // A NaN loss (NaN or overflowing logits) ranks below every other value: never the best point.
-        const v = values[k * width + classes];
-        f[k] = Number.isNaN(v) ? -Infinity : v;
-      }
-      const score = scoreLogits(logitValues, classes, labelsOf(rows), goal.targeted);
-      return { grad, f, fooled: score.fooled };
-    };
-
-    let { grad, f, fooled } = probe();
-    let prev = tf.clone(cur);
-    let xBest = tf.clone(cur);
-    let gradBest = tf.clone(grad);
-    let state: HostState = {
-      eta: new Float32Array(rows.length).fill(2 * eps),
-      lossPrev: Float64Array.from(f),
-      lossBest: Float64Array.from(f),
-      lossBestAtCheck: Float64Array.from(f),
-      successes: new Int32Array(rows.length),
-      reducedAtCheck: new Array<boolean>(rows.length).fill(false),
-    };
-
-    /** Retires fooled samples with the iterate that fooled them. */
-    const retire = () => {
-      const keep = retireFooled(store, cur, rows, fooled, done);
-      if (!keep) return;
-      rows = keep.map((k) => rows[k]);
-      [xs, cur, prev, xBest, gradBest, grad] = [xs, cur, prev, xBest, gradBest, grad].map((t) => keepRows(t, keep));
-      f = Float64Array.from(keep, (k) => f[k]);
-      state = filterState(state, keep);
-    };
-    retire();
-
-    let nextCheck = 0;
-    let lastCheckAt = 0;
-    for (let k = 0; k < p.steps && rows.length > 0; k++) {
-      const eta = tf.tensor4d(state.eta, [rows.length, 1, 1, 1]);
-      const next = tf.tidy(() => {
-        const z = projectLinf(ascentStep(cur, grad, eta, 'linf'), xs, eps);
-        if (k === 0) return z;
-        const a = p.momentum;
-        const moved = tf.add(tf.add(cur, tf.mul(tf.sub(z, cur), a)), tf.mul(tf.sub(cur, prev), 1 - a)) as Tensor4D;
-        return projectLinf(moved, xs, eps);
-      });
-      eta.dispose();
-      prev.dispose();
-      grad.dispose();
-      prev = cur;
-      cur = next;
-      ({ grad, f, fooled } = probe());
-      retire();
-      if (rows.length === 0) break;
-
-      const improved = new Array<boolean>(rows.length);
-      for (let i = 0; i < rows.length; i++) {
-        if (f[i] > state.lossPrev[i]) state.successes[i]++;
-        state.lossPrev[i] = f[i];
-        improved[i] = f[i] > state.lossBest[i];
-        if (improved[i]) state.lossBest[i] = f[i];
-      }
-      if (improved.some(Boolean)) {
-        const mask = rowMask(improved);
-        const nb = tf.tidy(() => tf.where(tf.cast(mask, 'bool'), cur, xBest) as Tensor4D);
-        const ng = tf.tidy(() => tf.where(tf.cast(mask, 'bool'), grad, gradBest) as Tensor4D);
-        tf.dispose([mask, xBest, gradBest]);
-        xBest = nb;
-        gradBest = ng;
-      }
-
-      if (nextCheck < checkpoints.length && k + 1 === checkpoints[nextCheck]) {
-        const span = checkpoints[nextCheck] - lastCheckAt;
-        const halve = new Array<boolean>(rows.length);
-        for (let i = 0; i < rows.length; i++) {
-          const fewSuccesses = apgdOscillates(state.successes[i], span, p.rho);
-          const stalled = !state.reducedAtCheck[i] && state.lossBest[i] <= state.lossBestAtCheck[i];
-          halve[i] = fewSuccesses || stalled;
-          if (halve[i]) {
-            state.eta[i] /= 2;
-            state.lossPrev[i] = state.lossBest[i];
-          }
-          state.reducedAtCheck[i] = halve[i];
-          state.lossBestAtCheck[i] = state.lossBest[i];
-          state.successes[i] = 0;
-        }
-        if (halve.some(Boolean)) {
-          const mask = rowMask(halve);
-          const nc = tf.tidy(() => tf.where(tf.cast(mask, 'bool'), xBest, cur) as Tensor4D);
-          const ng = tf.tidy(() => tf.where(tf.cast(mask, 'bool'), gradBest, grad) as Tensor4D);
-          tf.dispose([mask, cur, grad]);
-          cur = nc;
-          grad = ng;
-        }
-        lastCheckAt = checkpoints[nextCheck];
-        nextCheck++;
-      }
-    }
-
-    // Samples never fooled in this run: their best-loss point, kept if it is the worst case so far.
-    const score = ctx.evaluate(xBest, rows);
-    keepWorstCase(store, xBest, rows, score, bestMargin, done);
-    tf.dispose([xs, cur, prev, xBest, gradBest, grad]);
+    if (shared.done.every(Boolean)) break;
+    apgdRun(ctx, shared, ctx.rng.derive(`restart${restart}`), p);
   }
 }
 
@@ -253,11 +71,11 @@ export const apgdCe = defineAttack<ApgdParams>({
   // Each step: one input gradient and one forward pass (the loss and fooled check of the new iterate).
   cost: (p) => ({ gradients: p.steps * p.restarts, forwards: p.steps * p.restarts }),
   describe: 'APGD-CE, Croce & Hein 2020 (AutoAttack): step-size-free PGD with momentum, 100 iterations',
-  defaults,
-  schema,
+  defaults: apgdDefaults,
+  schema: apgdSchema,
   check(p, where) {
     if (p.restarts > 1 && !p.randomStart)
       throw inputError(`${where}.restarts`, 'restarts > 1 repeat the same run without randomStart', 'restarts: 1, or randomStart: true');
   },
-  perturb: perturbApgd,
+  perturb: (ctx) => perturbApgdRestarts(ctx, ctx.params),
 });

@@ -1,13 +1,13 @@
-import type { Tensor1D, Tensor4D } from '../src/engine/tf.js';
+import { tf, type Tensor1D, type Tensor2D, type Tensor4D, type Tensor5D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier } from '../src/models/classifier.js';
 import { attackGoal, checkTargetParams, evaluate, finish, labelTensor, RowStore, targetedParams, unchanged, type AttackGoal, type Score } from './common.js';
-import { lossAndGrad } from './gradients.js';
+import { eotLossAndGrad, logitDifferenceAndGrad, logitsJacobian } from './gradients.js';
 import type { AttackLossName } from './losses.js';
-import { ballViolation } from './norms.js';
-import { parseWithSchema, type ParamSchema } from './params.js';
+import { ballViolation, distances, withinBall } from './norms.js';
+import { parseWithSchema, type FieldSpec, type ParamSchema } from './params.js';
 import { checkEps } from './threatModels.js';
-import type { Attack, AttackCost, AttackKind, AttackResult, AttackRunOptions, TargetParams, ThreatModel } from './types.js';
+import type { Attack, AttackedModel, AttackCost, AttackKind, AttackResult, AttackRunOptions, MinimisationResult, TargetParams, ThreatModel } from './types.js';
 
 /**
  * What one run of a fixed-epsilon attack sees (attacks/define.ts defineAttack): the batch, its goal, a store
@@ -41,9 +41,39 @@ export interface AttackContext<P> {
   /**
    * Loss [rows.length] and input gradient of `images` (row k = batch row rows[k]) for the goal's labels,
    * through the run's path and output (attacks/gradients.ts lossAndGrad; the targeted DLR gets the true labels).
+   * `targets` (indexed by batch row) asks for the targeted loss towards targets[r] whatever the goal (APGD-T
+   * ascends the targeted DLR while its goal stays untargeted); the goal decides success either way.
    */
-  lossAndGrad(images: Tensor4D, rows: readonly number[], loss: AttackLossName): { loss: Tensor1D; grad: Tensor4D };
+  lossAndGrad(
+    images: Tensor4D,
+    rows: readonly number[],
+    loss: AttackLossName,
+    targets?: ArrayLike<number>,
+  ): { loss: Tensor1D; grad: Tensor4D };
+  /**
+   * z_t - z_y [rows.length] and its input gradient [rows.length,H,W,C] (one backward pass) of `images`
+   * (row k = batch row rows[k]), y the true labels and t = targets[k], through the run's path and output
+   * (attacks/gradients.ts logitDifferenceAndGrad).
+   */
+  logitDifferenceAndGrad(images: Tensor4D, rows: readonly number[], targets: ArrayLike<number>): { difference: Tensor1D; grad: Tensor4D };
+  /**
+   * Logits [M,K] and their Jacobian [M,K,H,W,C] of `images` [M,H,W,C] through the run's path and output
+   * (attacks/gradients.ts logitsJacobian: one pass over the batch tiled K times).
+   */
+  logitsJacobian(images: Tensor4D): { logits: Tensor2D; jacobian: Tensor5D };
 }
+
+/**
+ * The parameter every gradient attack gets from the template (defineAttack): `eot: n` averages the loss and
+ * the input gradient over n forward and backward passes (Expectation over Transformation, Athalye et al.
+ * 2018, "Obfuscated Gradients Give a False Sense of Security", Sec. 4.3; AutoAttack's `eot_iter`), the
+ * gradient to use against a randomised model. Absent = 1 (one pass; recorded params stay as they were).
+ */
+export interface EotParams {
+  eot?: number;
+}
+
+const EOT_FIELD: FieldSpec = { kind: 'int', min: 1, max: 1000, optional: true };
 
 /** What every attack declares, whatever its kind. */
 interface AttackSpecBase<P> {
@@ -64,6 +94,8 @@ interface AttackSpecBase<P> {
   schema: ParamSchema<P>;
   /** Checks across fields after the schema, throwing InputError at `where` (e.g. stepSize with relStepSize). */
   check?(params: P, where: string): void;
+  /** See Attack.checkModel: refuses a model these params cannot attack (e.g. DLR on 2 classes). */
+  checkModel?(params: P, model: AttackedModel, where: string): void;
 }
 
 /**
@@ -75,15 +107,24 @@ export interface FixedEpsilonAttackSpec<P> extends AttackSpecBase<P> {
   perturb(ctx: AttackContext<P>): Promise<void> | void;
 }
 
+/** What one run of a minimisation attack sees: the fixed-epsilon context without a radius or a store. */
+export type MinimisationContext<P> = Omit<AttackContext<P>, 'eps' | 'store'>;
+
 /**
- * A minimum-norm attack (e.g. FAB, Croce & Hein 2020; DDN): one run finds, per sample, the smallest
- * perturbation that fools it, which answers every radius at once. A typed slot for the next step
- * (design.md "Seams v2"): the runner has no sweep for it yet, so defineAttack refuses it.
+ * A minimum-norm attack (FMN, Pintor et al. 2021; FAB, Croce & Hein 2020): one run finds, per sample, the
+ * smallest perturbation that fools it, which answers every radius at once (Foolbox 3's MinimizationAttack).
+ * The runner calls it once per (checkpoint, gradient path) and derives every epsilon cell of the sweep from
+ * the distances (src/suite/minimisation.ts).
  */
 export interface MinimisationAttackSpec<P> extends AttackSpecBase<P> {
   kind: 'minimisation';
-  /** Per sample: the adversarial example found and its distance in the threat model (Infinity if none). */
-  minimise(ctx: Omit<AttackContext<P>, 'eps' | 'store'>): Promise<{ xAdv: Tensor4D; distance: Float64Array }>;
+  /**
+   * Per sample: the adversarial example found [N,H,W,C] in [0,1] (any row where none was found; the template
+   * resets it to x) and its distance in the threat model (Infinity if none). The template re-measures every
+   * distance on the returned images and keeps the measured one; a claimed distance below the measured one
+   * (beyond BALL_TOLERANCE) is an internal Error naming the attack.
+   */
+  minimise(ctx: MinimisationContext<P>): Promise<{ xAdv: Tensor4D; distance: Float64Array }>;
 }
 
 export type AttackSpec<P> = FixedEpsilonAttackSpec<P> | MinimisationAttackSpec<P>;
@@ -94,34 +135,68 @@ export type AttackSpec<P> = FixedEpsilonAttackSpec<P> | MinimisationAttackSpec<P
  * - parseParams: defaults, the schema, spec.check, then the target checks of TargetParams (targetClass
  *   needs targeted: true);
  * - run: the radius check of the threat model on x's shape (attacks/threatModels.ts checkEps, InputError),
- *   the goal (targets, rows skipped because the target is the true label; targetClass beyond the model's
+ *   spec.checkModel (InputError, before any shortcut, so eps = 0 is refused alike), the goal (targets, rows skipped because the target is the true label; targetClass beyond the model's
  *   classes is an InputError), the eps = 0 (or nothing to attack) shortcut returning a copy of x with the
  *   clean outcome, then spec.perturb, the final evaluation that sets `fooled` (never on skipped rows) and
  *   `nonFiniteLogits` from one forward pass on the returned images, and the ball check: examples outside
  *   the eps ball (float32 slack attacks/norms.ts BALL_TOLERANCE) or outside [0,1] are an internal Error
  *   naming the attack, never a result.
+ * For a minimisation spec the template also owns (see minimiseWith): the goal, one clean pass (a row the
+ * clean image already fools gets distance 0 and x itself), spec.minimise on the other rows, one forward pass
+ * on the returned images that decides fooled (a row it does not fool gets x back and distance Infinity),
+ * the distances measured on those images (attacks/norms.ts distances, the ball check's own measure) and the
+ * [0,1] check. Its `run(eps)` is that one minimisation thresholded at eps (thresholdAt).
  * Adding an attack is one file with one defineAttack call, plus its line in attacks/registry.ts.
  */
 export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
-  if (spec.kind !== 'fixed-epsilon') throw new Error(`attack ${spec.name}: kind ${spec.kind} has no runner yet (only fixed-epsilon)`);
-  const { perturb } = spec;
   const kind: AttackKind = spec.kind;
-  return {
+  // Gradient attacks take `eot` (Expectation over Transformation) from the template, not from their own schema.
+  const schema = (spec.usesGradient ? { ...spec.schema, eot: EOT_FIELD } : spec.schema) as ParamSchema<P>;
+  const eotOf = (p: P) => (spec.usesGradient ? ((p as Partial<EotParams>).eot ?? 1) : 1);
+  const common = {
     name: spec.name,
     kind,
     threatModel: spec.threatModel,
     usesGradient: spec.usesGradient,
     ...(spec.iterationParam !== undefined ? { iterationParam: spec.iterationParam } : {}),
     isTargeted: spec.isTargeted ?? ((p: P) => targetedParams(p as Partial<TargetParams>)),
-    cost: spec.cost,
+    // EOT: every input gradient is n forward and backward passes.
+    cost: (p: P) => {
+      const c = spec.cost(p);
+      return { gradients: c.gradients * eotOf(p), forwards: c.forwards };
+    },
+    ...(spec.checkModel ? { checkModel: spec.checkModel } : {}),
     describe: spec.describe,
     defaults: spec.defaults,
     parseParams(raw: unknown, where: string): P {
-      const p = parseWithSchema(raw, where, spec.defaults, spec.schema);
+      const p = parseWithSchema(raw, where, spec.defaults, schema);
       spec.check?.(p, where);
       checkTargetParams(p as Partial<TargetParams>, where);
       return p;
     },
+  };
+  if (spec.kind === 'minimisation') {
+    const minimise = (model: Classifier, x: Tensor4D, y: Tensor1D, rng: KeyedRng, options: AttackRunOptions & { params: P }) =>
+      minimiseWith(spec, model, x, y, rng, options);
+    return {
+      ...common,
+      minimise,
+      async run(model, x, y, eps, rng, options) {
+        checkEps(eps, spec.threatModel, x);
+        const goal = attackGoal(model, y, options.params as Partial<TargetParams>);
+        if (eps === 0 || goal.skip.every(Boolean)) return unchanged(model, x, goal, options.output);
+        const found = await minimise(model, x, y, rng, options);
+        try {
+          return thresholdAt(found, x, eps);
+        } finally {
+          found.xAdv.dispose();
+        }
+      },
+    };
+  }
+  const { perturb } = spec;
+  return {
+    ...common,
     async run(
       model: Classifier,
       x: Tensor4D,
@@ -132,10 +207,10 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
     ): Promise<AttackResult> {
       const params = options.params;
       checkEps(eps, spec.threatModel, x);
+      spec.checkModel?.(params, model, `attack ${spec.name}`);
       const goal = attackGoal(model, y, params as Partial<TargetParams>);
       if (eps === 0 || goal.skip.every(Boolean)) return unchanged(model, x, goal, options.output);
       const store = new RowStore(x);
-      const labelsOf = (rows: readonly number[]) => rows.map((r) => goal.lossLabels[r]);
       await perturb({
         model,
         x,
@@ -147,17 +222,7 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
         threatModel: spec.threatModel,
         goal,
         store,
-        evaluate: (images, rows) => evaluate(model, images, rows ? labelsOf(rows) : goal.lossLabels, goal.targeted, options.output),
-        lossAndGrad(images, rows, loss) {
-          const labels = labelTensor(goal.lossLabels, rows);
-          const trueLabels = goal.targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
-          try {
-            return lossAndGrad(model, images, labels, { path: options.path, output: options.output, loss, targeted: goal.targeted, trueLabels });
-          } finally {
-            labels.dispose();
-            trueLabels?.dispose();
-          }
-        },
+        ...modelCalls(model, goal, options, eotOf(params)),
       });
       const result = finish(model, store, goal, options.output);
       const violation = ballViolation(result.xAdv, x, eps, spec.threatModel);
@@ -167,5 +232,148 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
       }
       return result;
     },
+  };
+}
+
+/** Bound model calls of one run on a batch (shared by both kinds): evaluate and lossAndGrad of AttackContext. */
+function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptions, eot: number): Pick<AttackContext<unknown>, 'evaluate' | 'lossAndGrad' | 'logitDifferenceAndGrad' | 'logitsJacobian'> {
+  const labelsOf = (rows: readonly number[]) => rows.map((r) => goal.lossLabels[r]);
+  return {
+    evaluate: (images, rows) => evaluate(model, images, rows ? labelsOf(rows) : goal.lossLabels, goal.targeted, options.output),
+    lossAndGrad(images, rows, loss, targets) {
+      const targeted = targets !== undefined || goal.targeted;
+      const labels = targets !== undefined ? tf.tensor1d(Int32Array.from(rows, (r) => targets[r]), 'int32') : labelTensor(goal.lossLabels, rows);
+      const trueLabels = targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
+      try {
+        return eotLossAndGrad(model, images, labels, { path: options.path, output: options.output, loss, targeted, trueLabels }, eot);
+      } finally {
+        labels.dispose();
+        trueLabels?.dispose();
+      }
+    },
+    logitDifferenceAndGrad(images, rows, targets) {
+      const labels = labelTensor(goal.trueLabels, rows);
+      const t = tf.tensor1d(Int32Array.from(targets), 'int32');
+      try {
+        return logitDifferenceAndGrad(model, images, labels, t, { path: options.path, output: options.output });
+      } finally {
+        tf.dispose([labels, t]);
+      }
+    },
+    logitsJacobian: (images) => logitsJacobian(model, images, { path: options.path, output: options.output }),
+  };
+}
+
+/**
+ * One minimisation run on a batch (the template of a minimisation spec; see defineAttack): x NHWC [N,H,W,C]
+ * in [0,1], y int32 [N]. Returns the examples and distances of MinimisationResult.
+ * Throws an Error naming the attack when an example leaves [0,1] or its measured distance exceeds the one the
+ * attack claimed (beyond BALL_TOLERANCE).
+ */
+async function minimiseWith<P>(
+  spec: MinimisationAttackSpec<P>,
+  model: Classifier,
+  x: Tensor4D,
+  y: Tensor1D,
+  rng: KeyedRng,
+  options: AttackRunOptions & { params: P },
+): Promise<MinimisationResult> {
+  spec.checkModel?.(options.params, model, `attack ${spec.name}`);
+  const n = x.shape[0];
+  const goal = attackGoal(model, y, options.params as Partial<TargetParams>);
+  const eot = spec.usesGradient ? ((options.params as Partial<EotParams>).eot ?? 1) : 1;
+  const calls = modelCalls(model, goal, options, eot);
+  const clean = calls.evaluate(x);
+  // Rows the clean image already fools need no perturbation (distance 0); skipped rows are never fooled.
+  const cleanFooled = clean.fooled.map((f, i) => f && !goal.skip[i]);
+  const toAttack: AttackGoal = { ...goal, skip: goal.skip.map((s, i) => s || cleanFooled[i]) };
+  let claimed: Float64Array | null = null;
+  let found = tf.clone(x);
+  if (!toAttack.skip.every(Boolean)) {
+    found.dispose();
+    const out = await spec.minimise({
+      model,
+      x,
+      rng,
+      params: options.params,
+      path: options.path,
+      output: options.output,
+      threatModel: spec.threatModel,
+      goal: toAttack,
+      ...modelCalls(model, toAttack, options, eot),
+    });
+    found = out.xAdv;
+    claimed = out.distance;
+    if (found.shape.some((d, i) => d !== x.shape[i])) {
+      found.dispose();
+      throw new Error(`attack ${spec.name} returned examples of shape [${found.shape}] for images of shape [${x.shape}]`);
+    }
+  }
+  const score = calls.evaluate(found);
+  const fooled = score.fooled.map((f, i) => f && !toAttack.skip[i]);
+  // Rows not fooled (and rows fooled clean) are x itself: one tf.where on a per-row mask.
+  const xAdv = pickRows(fooled, found, x);
+  found.dispose();
+  const [lo, hi] = tf.tidy(() => [tf.min(xAdv), tf.max(xAdv)]).map((t) => {
+    const v = n === 0 ? 0 : t.dataSync()[0];
+    t.dispose();
+    return v;
+  });
+  if (n > 0 && (lo < 0 || hi > 1)) {
+    xAdv.dispose();
+    throw new Error(`attack ${spec.name} returned pixels outside [0,1]: [${lo}, ${hi}]`);
+  }
+  const measured = distances(xAdv, x, spec.threatModel);
+  const distance = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    if (cleanFooled[i]) distance[i] = 0;
+    else if (!fooled[i]) distance[i] = Infinity;
+    else {
+      distance[i] = measured[i];
+      const c = claimed?.[i] ?? Infinity;
+      if (Number.isFinite(c) && !withinBall(measured[i], c)) {
+        xAdv.dispose();
+        throw new Error(`attack ${spec.name} claimed distance ${c} for row ${i}, measured ${measured[i]}`);
+      }
+    }
+  }
+  return {
+    xAdv,
+    distance,
+    fooled: fooled.map((f, i) => f || cleanFooled[i]),
+    nonFiniteLogits: score.nonFinite.map((b, i) => (cleanFooled[i] ? clean.nonFinite[i] : b)),
+    cleanNonFiniteLogits: clean.nonFinite,
+  };
+}
+
+/** Row i of `a` where take[i], else row i of `b` (both [N,H,W,C]); a new tensor. */
+function pickRows(take: readonly boolean[], a: Tensor4D, b: Tensor4D): Tensor4D {
+  return tf.tidy(() => {
+    const mask = tf.cast(tf.reshape(tf.tensor1d(take.map((t) => (t ? 1 : 0)), 'int32'), [take.length, 1, 1, 1]), 'bool');
+    return tf.where(tf.broadcastTo(mask, b.shape), a, b) as Tensor4D;
+  });
+}
+
+/**
+ * Whether a minimisation attack's example at `distance` answers radius eps: eps > 0 and withinBall(distance,
+ * eps) (attacks/norms.ts; eps = 0 is the clean evaluation, as every attack's eps = 0 shortcut). The one rule
+ * by which both a minimisation attack's run(eps) and the runner's derived sweep (src/suite/minimisation.ts)
+ * decide a sample.
+ */
+export function answersRadius(distance: number, eps: number): boolean {
+  return eps > 0 && withinBall(distance, eps);
+}
+
+/**
+ * A minimisation result read at radius eps: per row, the example found when answersRadius(distance, eps),
+ * else x (NHWC [N,H,W,C]); fooled and nonFiniteLogits to match. A new xAdv; `found` and x stay the caller's.
+ */
+export function thresholdAt(found: MinimisationResult, x: Tensor4D, eps: number): AttackResult {
+  const take = Array.from(found.distance, (d) => answersRadius(d, eps));
+  const xAdv = pickRows(take, found.xAdv, x);
+  return {
+    xAdv,
+    fooled: take.map((t, i) => t && found.fooled[i]),
+    nonFiniteLogits: take.map((t, i) => (t ? found.nonFiniteLogits[i] : found.cleanNonFiniteLogits[i])),
   };
 }

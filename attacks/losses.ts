@@ -119,6 +119,19 @@ export function targetedDlr(logits: Tensor2D, trueLabels: Tensor1D, targets: Ten
 }
 
 /**
+ * Per-sample logit difference z_t - z_y, [N], for int32 targets t [N] and labels y [N] (the function whose zero
+ * set is the decision boundary between y and t, linearised by FAB: Croce & Hein, ICML 2020; AutoAttack's
+ * fab_pt.py get_diff_logits_grads_batch_targeted differentiates the same value). Each logit is picked with a
+ * mask (exact at any logit scale, gradient to the two entries only); 0 when t = y.
+ */
+export function logitDifference(logits: Tensor2D, labels: Tensor1D, targets: Tensor1D): Tensor1D {
+  return tf.tidy(() => {
+    const classes = logits.shape[1];
+    return tf.sub(pick(logits, labelMask(targets, classes)), pick(logits, labelMask(labels, classes))) as Tensor1D;
+  });
+}
+
+/**
  * The losses an attack can ascend, by name: `ce` (cross entropy), `margin` (C&W), `dlr` (Difference of Logits
  * Ratio; targeted: the targeted DLR).
  */

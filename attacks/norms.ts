@@ -122,6 +122,16 @@ export function distances(xAdv: Tensor4D, x: Tensor4D, norm: ThreatModel): Float
 export const BALL_TOLERANCE = 1e-5;
 
 /**
+ * Whether a perturbation of norm `distance` (a value of `distances`, float32 read as a number) lies inside
+ * the ball of radius eps, with the relative and absolute float32 slack BALL_TOLERANCE: distance <=
+ * eps (1 + BALL_TOLERANCE) + BALL_TOLERANCE. The one rule of the ball check (ballViolation) and of a
+ * minimisation attack's sweep (a sample found at `distance` is broken at every eps > 0 this accepts).
+ */
+export function withinBall(distance: number, eps: number): boolean {
+  return distance <= eps * (1 + BALL_TOLERANCE) + BALL_TOLERANCE;
+}
+
+/**
  * Why adversarial examples `xAdv` are outside the threat model, or null when they are inside: the largest
  * distance to x above eps (relative and absolute slack BALL_TOLERANCE for float32 rounding), or a pixel
  * outside [0,1] (exactly: the projections clip, so no slack there), e.g.
@@ -140,6 +150,6 @@ export function ballViolation(xAdv: Tensor4D, x: Tensor4D, eps: number, norm: Th
       t.dispose();
       return v;
     });
-  if (dist <= eps * (1 + BALL_TOLERANCE) + BALL_TOLERANCE && lo >= 0 && hi <= 1) return null;
+  if (withinBall(dist, eps) && lo >= 0 && hi <= 1) return null;
   return `distance ${dist} for eps ${eps}, pixels in [${lo}, ${hi}]`;
 }

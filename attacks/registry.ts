@@ -1,14 +1,18 @@
 import { inputError, showValue } from '../src/engine/errors.js';
 import { didYouMean } from '../src/engine/suggest.js';
 import { apgdCe } from './apgd.js';
+import { apgdDlr } from './apgdDlr.js';
+import { apgdT } from './apgdT.js';
+import { fabTL2, fabTLinf } from './fab.js';
 import { fgsm } from './fgsm.js';
+import { fmn, fmnL2 } from './fmn.js';
 import { pgd, pgdL2 } from './pgd.js';
 import { spsa } from './spsa.js';
 import { square } from './square.js';
 import type { AnyAttack } from './types.js';
 
 /** Every attack the harness knows, by name. Adding an attack = one module (a defineAttack call, attacks/define.ts) + one line here. */
-const ATTACKS: readonly AnyAttack[] = [fgsm, pgd, pgdL2, apgdCe, square, spsa];
+const ATTACKS: readonly AnyAttack[] = [fgsm, pgd, pgdL2, apgdCe, apgdDlr, apgdT, fabTLinf, fabTL2, square, spsa, fmn, fmnL2];
 
 export function listAttacks(): readonly AnyAttack[] {
   return ATTACKS;

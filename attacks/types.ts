@@ -6,7 +6,7 @@ export type ThreatModel = 'linf' | 'l2';
 
 /**
  * fixed-epsilon: one run answers one radius; minimisation: one run finds each sample's smallest fooling
- * perturbation, answering every radius (attacks/define.ts; no attack of that kind yet).
+ * perturbation, answering every radius (attacks/define.ts; Foolbox 3's split of the two kinds).
  */
 export type AttackKind = 'fixed-epsilon' | 'minimisation';
 
@@ -33,6 +33,30 @@ export interface AttackResult {
 }
 
 /**
+ * The answer of a minimisation attack's one run (Attack.minimise), for a batch of N images.
+ */
+export interface MinimisationResult {
+  /**
+   * Per sample, the smallest adversarial example found [N,H,W,C] in [0,1]; x's row itself where none was
+   * found (distance Infinity) and where x already fools the model (distance 0).
+   */
+  xAdv: Tensor4D;
+  /**
+   * Per sample, ||xAdv - x|| in the attack's threat model ([0,1] pixel units), measured on the returned
+   * float32 images exactly as attacks/norms.ts ballViolation measures them: 0 when x already fools the
+   * model, Infinity when no adversarial example was found (or a skipped row). The example answers radius
+   * eps iff withinBall(distance, eps) (attacks/norms.ts) and eps > 0.
+   */
+  distance: Float64Array;
+  /** fooled[i]: xAdv[i] fools the model (one forward pass on options.output); false exactly where distance is Infinity. */
+  fooled: boolean[];
+  /** nonFiniteLogits[i]: the logits of xAdv[i] hold a NaN or an infinity. */
+  nonFiniteLogits: boolean[];
+  /** The same of the clean image x[i] (what a radius below the distance returns). */
+  cleanNonFiniteLogits: boolean[];
+}
+
+/**
  * One adversarial attack, built by attacks/define.ts defineAttack. Gradient attacks ascend a loss of
  * attacks/losses.ts (for targeted attacks, labels = targets, the negated ce / margin of the target or the
  * targeted DLR, as attackLoss defines it), differentiated through the model's logitsFor by
@@ -43,7 +67,11 @@ export interface AttackResult {
  */
 export interface Attack<P> {
   name: string;
-  /** How it answers radii (attacks/define.ts); every attack today is fixed-epsilon. */
+  /**
+   * How it answers radii (attacks/define.ts). A minimisation attack also has `minimise`; its `run(eps)` is
+   * minimise followed by thresholding at eps (thresholdAt), so every caller of `run` gets the same answer
+   * a sweep derived from one minimise call gives.
+   */
   kind: AttackKind;
   threatModel: ThreatModel;
   /** False for score-based attacks (square, spsa): they run once, not once per gradient path. */
@@ -62,6 +90,12 @@ export interface Attack<P> {
    * and the sanity probes rank attacks by it; nothing selects an attack by its name.
    */
   cost(params: P): AttackCost;
+  /**
+   * Refuses (InputError at `where`) a model these (parsed) params cannot attack, e.g. the DLR loss on a model
+   * of fewer than 3 classes. Absent: every model. `run` checks it first; the planner checks it for every
+   * checkpoint before any cell runs.
+   */
+  checkModel?(params: P, model: AttackedModel, where: string): void;
   /** One line for `bench list --attacks`. */
   describe: string;
   defaults: P;
@@ -75,6 +109,24 @@ export interface Attack<P> {
     rng: KeyedRng,
     options: AttackRunOptions & { params: P },
   ): Promise<AttackResult>;
+  /**
+   * Minimisation attacks only (kind 'minimisation'): one run finding, per sample of x (NHWC [N,H,W,C] in
+   * [0,1]) with labels y (int32 [N]), the smallest perturbation in the threat model that fools the model;
+   * see MinimisationResult. The caller owns x, y and the returned xAdv.
+   */
+  minimise?(
+    classifier: Classifier,
+    x: Tensor4D,
+    y: Tensor1D,
+    rng: KeyedRng,
+    options: AttackRunOptions & { params: P },
+  ): Promise<MinimisationResult>;
+}
+
+/** What Attack.checkModel looks at: the model's name (for the message) and class count. */
+export interface AttackedModel {
+  name: string;
+  numClasses: number;
 }
 
 /** Model evaluations per attacked image (see Attack.cost). */

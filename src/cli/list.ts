@@ -45,9 +45,13 @@ export function listAttacksText(): string {
     const kind = a.usesGradient ? "gradient, through the model's gradient paths" : 'score-based, no gradient';
     // The L2 bound is the diagonal of the attacked model's input: shown for Fashion-MNIST's 28x28x1.
     const shape = { height: 28, width: 28, channels: 1 };
-    lines.push(`  ${a.name}  [${a.threatModel}, ${kind}; eps: ${epsilonRange(a.threatModel, shape)}${a.threatModel === 'l2' ? ' on 28x28x1 images' : ''}]`);
+    // The attack kind (attacks/define.ts): a minimisation attack runs once and answers every eps of the sweep.
+    const answers = a.kind === 'minimisation' ? 'minimisation: one run answers every eps' : 'fixed-epsilon: one run per eps';
+    lines.push(`  ${a.name}  [${a.threatModel}, ${answers}, ${kind}; eps: ${epsilonRange(a.threatModel, shape)}${a.threatModel === 'l2' ? ' on 28x28x1 images' : ''}]`);
     lines.push(`    ${a.describe}`);
     const defaults = Object.entries(a.defaults as Record<string, unknown>).map(([k, v]) => `${k}=${formatValue(v)}`);
+    // Every gradient attack takes eot from the template (attacks/define.ts EotParams).
+    if (a.usesGradient) defaults.push('eot=1');
     lines.push(`    params: ${defaults.join(', ')}`);
   }
   return lines.join('\n');

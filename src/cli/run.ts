@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { handler, startBackend, withBackendOption } from './common.js';
-import { executeRun, outcomeRun, prepareRun, type RunRequest } from '../suite/runner.js';
+import { executeRun, outcomeRun, prepareRun, PRESETS, type RunRequest } from '../suite/runner.js';
 import type { ConfigOverrides } from '../suite/config.js';
 import type { RunData } from '../rundir/read.js';
 import { parseReporters, REPORTER_NAMES, RUN_REPORTERS, runReporters, type Reporter, type ReporterOptions } from '../report/reporters/index.js';
@@ -15,6 +15,7 @@ import { parseReporters, REPORTER_NAMES, RUN_REPORTERS, runReporters, type Repor
 export interface RunArgs extends ConfigOverrides {
   suite?: string;
   config?: string;
+  preset?: string;
   out?: string;
   resume?: string;
   shard?: string;
@@ -44,7 +45,7 @@ export function requestFromArgs(a: RunArgs): RunRequest {
     dataset: a.dataset,
     labels: a.labels,
   };
-  return { suite: a.suite, configFile: a.config, overrides, out: a.out, resume: a.resume, shard: a.shard, workers: a.workers };
+  return { suite: a.suite, configFile: a.config, ...(a.preset !== undefined ? { preset: a.preset } : {}), overrides, out: a.out, resume: a.resume, shard: a.shard, workers: a.workers };
 }
 
 /**
@@ -77,6 +78,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
       y
         .option('suite', { type: 'string', choices: ['adversarial', 'corruption'], describe: 'suite to run (default config configs/<suite>.json)' })
         .option('config', { type: 'string', describe: 'suite config JSON (see configs/*.schema.json)' })
+        .option('preset', {
+          type: 'string',
+          describe: `a shipped config by name: ${Object.entries(PRESETS).map(([k, v]) => `${k} (${v})`).join('; ')}`,
+        })
         .option('limit', { type: 'number', describe: 'number of test images' })
         .option('offset', { type: 'number', describe: 'index of the first test image' })
         .option('batch-size', { type: 'number', describe: 'images per batch (results do not depend on it)' })
@@ -114,6 +119,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         })
         .example('$0 run --suite adversarial', 'the default adversarial suite (configs/adversarial.json)')
         .example('$0 run --config configs/ci.json --limit 50', 'a config with fewer images')
+        .example('$0 run --preset autoattack --limit 1000', "AutoAttack's standard ensemble (L-inf) on the default checkpoints")
         .example('$0 run --suite adversarial --models my-model/model.json --dataset folder:images --labels model', 'a TF.js model on an image folder')
         .example('$0 run --config configs/ci.json --reporter terminal,github-summary', 'in a GitHub workflow: the table in the log, the headline in the job summary')
         .example('$0 run --resume reports/adversarial-20250101-120000', 'finish an interrupted run'),

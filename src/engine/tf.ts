@@ -9,6 +9,7 @@ export type Tensor = tf.Tensor;
 export type Tensor1D = tf.Tensor1D;
 export type Tensor2D = tf.Tensor2D;
 export type Tensor4D = tf.Tensor4D;
+export type Tensor5D = tf.Tensor5D;
 
 // PROD silences tfjs's console warnings, among them the "install the node backend" banner on the cpu
 // backend: the CLI prints the backend it chose itself, once.

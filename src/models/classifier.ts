@@ -49,7 +49,10 @@ export interface Classifier {
   /**
    * Differentiable scores [N, classes] (see DeclaredClassifier.logitsFor), usable inside tf.grad. Attacks
    * take their gradients through it with their own loss (attacks/gradients.ts); a classifier without it
-   * (a test stub with hand-written gradients) is differentiated through lossAndGrad instead.
+   * (a test stub with hand-written gradients) is differentiated through lossAndGrad instead. Per-class
+   * logit gradients come from it too (attacks/gradients.ts): logitDifferenceAndGrad, the gradient of
+   * z_t - z_y for one target per sample in one backward pass, and logitsJacobian, the Jacobian
+   * [N, classes, H, W, C] in one pass over the batch tiled once per class; without logitsFor there are none.
    */
   logitsFor?(x: Tensor4D, request?: LogitsRequest): Tensor2D;
   /**

@@ -145,7 +145,7 @@ function targetedCell(c: CellResult): boolean {
  * Per checkpoint, the series (attackSeries key) of its strongest single white-box attack of one threat
  * model (all threat models when `threatModel` is omitted): among the untargeted gradient sweeps on the
  * checkpoint itself (path not 'none', no transfer source, params not targeted: what the records say the
- * attack is, never its name or position), the one with the lowest mean accuracy over its eps > 0 cells,
+ * attack is, never its name or position; of a cascade, its first stage only), the one with the lowest mean accuracy over its eps > 0 cells,
  * i.e. the sweep closest to setting the worst case. Ties keep the first.
  */
 export function strongestWhiteBoxSeries(run: RunData, threatModel?: ThreatModel): Map<string, string> {
@@ -156,6 +156,9 @@ export function strongestWhiteBoxSeries(run: RunData, threatModel?: ThreatModel)
       const c0 = cells[0];
       if (threatModel && threatModelOf(c0) !== threatModel) continue;
       if (!c0.path || c0.path === 'none' || c0.transferFrom || targetedCell(c0)) continue;
+      // A cascade's later stages and its worst case combine several attacks; its first stage is one attack.
+      const cascade = (c0 as CellResult).cascade;
+      if (cascade && cascade.stage !== 1) continue;
       const attacked = cells.filter((c) => (c.eps ?? 0) > 0);
       if (attacked.length === 0) continue;
       const mean = attacked.reduce((s, c) => s + c.correct / Math.max(1, c.samples), 0) / attacked.length;

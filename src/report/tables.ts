@@ -8,11 +8,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { CORRUPTION_FAMILIES } from '../../corruptions/types.js';
-import type { CellResult } from '../rundir/records.js';
+import type { CellResult, SuiteCellResult } from '../rundir/records.js';
 import type { RunData } from '../rundir/read.js';
 import { checkpointNames, corruptionSummary, epsKey, estimate, runThreatModels, summaryRows, worstCase, MCE_BOOTSTRAP, type CorruptionEntry, type Estimate } from '../suite/summary.js';
 import { attackLabel, epsCsv, epsWithNorm, escapeMarkdownCell, fmtEps, pathLabel, pct, ratioWithInterval, withInterval } from './format.js';
 import { normSymbol, threatModelOf } from '../../attacks/threatModels.js';
+import { cascadeTable } from './cascade.js';
 import type { ThreatModel } from '../../attacks/types.js';
 
 /**
@@ -91,8 +92,29 @@ export function attackSeries(run: RunData, checkpoint: string): { key: string; c
   return [...series].map(([key, cells]) => ({ key, cells }));
 }
 
+/**
+ * The median minimal perturbation of a minimisation attack's series (cells with `minimisation` distances,
+ * src/suite/minimisation.ts), over the samples classified correctly clean (distance > 0 or none found), a
+ * sample without an adversarial example counting as infinitely far; null for other attacks.
+ */
+export function medianDistance(cells: readonly CellResult[]): number | null {
+  const distances = cells.map((c) => (c as SuiteCellResult).minimisation?.distances).find((d) => d !== undefined);
+  if (!distances) return null;
+  const attacked = distances.filter((d) => d !== 0).map((d) => d ?? Infinity).sort((a, b) => a - b);
+  if (attacked.length === 0) return null;
+  const mid = attacked.length >> 1;
+  return attacked.length % 2 === 1 ? attacked[mid] : (attacked[mid - 1] + attacked[mid]) / 2;
+}
+
+function medianDistanceText(cells: readonly CellResult[]): string | null {
+  const m = medianDistance(cells);
+  return m === null ? null : Number.isFinite(m) ? String(Number(m.toPrecision(4))) : '∞';
+}
+
 export function accuracyVsEpsTable(run: RunData): Table {
   const epsilons = attackEpsilons(run);
+  // A column for the minimisation attacks' median minimal perturbation, when the run has one.
+  const minimising = run.cells.some((c) => (c as SuiteCellResult).minimisation !== undefined);
   const worst = worstCase(run);
   const rows: TableRow[] = [];
   for (const checkpoint of checkpointNames(run)) {
@@ -101,14 +123,24 @@ export function accuracyVsEpsTable(run: RunData): Table {
     for (const { cells } of series) {
       const byEps = new Map(cells.map((c) => [columnKey(threatModelOf(c), epsKey(c.eps!)), estimate(c.correct, c.samples)]));
       rows.push({
-        values: [checkpoint, attackLabel(cells[0]), pathLabel(cells[0]), normSymbol(threatModelOf(cells[0])), ...epsilons.map((e) => byEps.get(columnKey(e.threatModel, e.eps)) ?? null)],
+        values: [
+          checkpoint,
+          attackLabel(cells[0]),
+          pathLabel(cells[0]),
+          normSymbol(threatModelOf(cells[0])),
+          ...epsilons.map((e) => byEps.get(columnKey(e.threatModel, e.eps)) ?? null),
+          ...(minimising ? [medianDistanceText(cells)] : []),
+        ],
       });
     }
     // One worst case per threat model: it combines only attacks measured in that norm.
     for (const threatModel of runThreatModels(run.cells)) {
       const w = new Map(worst.filter((r) => r.checkpoint === checkpoint && r.threatModel === threatModel).map((r) => [columnKey(r.threatModel, r.eps), r as Estimate]));
       if (w.size === 0) continue;
-      rows.push({ values: [checkpoint, 'worst case', 'all', normSymbol(threatModel), ...epsilons.map((e) => w.get(columnKey(e.threatModel, e.eps)) ?? null)], emphasis: true });
+      rows.push({
+        values: [checkpoint, 'worst case', 'all', normSymbol(threatModel), ...epsilons.map((e) => w.get(columnKey(e.threatModel, e.eps)) ?? null), ...(minimising ? [null] : [])],
+        emphasis: true,
+      });
     }
   }
   const norms = runThreatModels(run.cells).map(normSymbol).join(' and ');
@@ -117,13 +149,17 @@ export function accuracyVsEpsTable(run: RunData): Table {
     title: 'Robust accuracy vs ε',
     note:
       `Accuracy (%) with its 95% Wilson interval under each attack and gradient path; ε is the radius in the ${norms} norm, in [0,1] pixel units. ` +
-      'The worst case counts a sample as robust only if every attack of that norm at that ε (and the clean prediction) left it correct.',
+      'The worst case counts a sample as robust only if every attack of that norm at that ε (and the clean prediction) left it correct.' +
+      (minimising
+        ? ' A minimisation attack (e.g. fmn) ran once per row and its cells follow from each sample\'s smallest perturbation found; median min ‖δ‖ is its median over the samples classified correctly clean (∞ when fewer than half were broken).'
+        : ''),
     columns: [
       { header: 'checkpoint', kind: 'text' },
       { header: 'attack', kind: 'text' },
       { header: 'path', kind: 'text' },
       { header: 'norm', kind: 'text' },
       ...epsilons.map((e) => ({ header: epsWithNorm(e.threatModel, e.eps), csvHeader: epsCsv(e.threatModel, e.eps), kind: 'estimate' as const })),
+      ...(minimising ? [{ header: 'median min ‖δ‖', csvHeader: 'median_min_distance', kind: 'text' as const }] : []),
     ],
     rows,
   };
@@ -268,6 +304,8 @@ export function cellsTable(run: RunData): Table {
 export function buildTables(run: RunData, baseline?: string): Table[] {
   const tables = [summaryTable(run, baseline)];
   if (run.cells.some((c) => c.kind === 'attack')) tables.push(accuracyVsEpsTable(run));
+  const cascade = cascadeTable(run);
+  if (cascade) tables.push(cascade);
   if (run.cells.some((c) => c.kind === 'corruption')) tables.push(corruptionTable(run, baseline));
   tables.push(cellsTable(run));
   return tables;

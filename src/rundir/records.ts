@@ -194,6 +194,39 @@ export interface SuiteCellResult extends CellResult {
    * src/suite/probeAttack.ts), so a reader sees which sweep the gradient-masking checks tested.
    */
   probe?: { kind: 'large-eps' | 'more-steps'; of: string };
+  /**
+   * Cells of a minimisation attack (attacks/define.ts kind 'minimisation', e.g. fmn): one run answered every
+   * eps of the sweep (src/suite/minimisation.ts), keyed `run` (the same in every cell of the sweep; its compute
+   * time and gradients are in one of them, the others record about 0 s). `distances` holds, per sample of the
+   * cell in sampleIndices order, the norm of the smallest adversarial perturbation found (the cell's threat
+   * model, [0,1] pixel units, a float32 value): 0 for a sample misclassified clean, null where none was found.
+   * A clean-correct sample counts as broken at eps > 0 iff distance <= eps (1 + 1e-5) + 1e-5
+   * (attacks/norms.ts withinBall).
+   */
+  minimisation?: { run: string; distances: (number | null)[] };
+  /** Cells of a cascade (ensemble) of attacks (src/suite/cascade.ts). */
+  cascade?: CascadeCellInfo;
+}
+
+/**
+ * A cascade cell (src/suite/cascade.ts): a stage cell (`stage` set) holds the robust accuracy after stages
+ * 1..stage at its eps, and `broken`, the samples this stage broke that the earlier stages left correct; the
+ * cascade's worst-case cell (`stage` absent) holds the same bits as its last stage and `brokenBy`.
+ */
+export interface CascadeCellInfo {
+  /** The cascade's label (config: attacks[].cascade). */
+  label: string;
+  /** Stage labels in order (attack entry labels). */
+  stages: string[];
+  /** 1-based stage index; absent on the worst-case cell. */
+  stage?: number;
+  /** Stage cells: samples broken by this stage (correct after stage - 1, wrong after it). */
+  broken?: number;
+  /**
+   * Worst-case cell: per sample, 0 = misclassified clean, k = broken by stage k (the first stage after
+   * which it is wrong at this eps), -1 = robust to every stage.
+   */
+  brokenBy?: number[];
 }
 
 export interface SuiteRunManifest extends RunManifest {
@@ -215,7 +248,25 @@ export interface GradientProbeResult {
   zero: number;
   /** Samples with a NaN or infinite gradient entry. */
   nonFinite: number;
+  /**
+   * The model's scores on the probe images (src/suite/outputProbe.ts; absent in probes recorded before it):
+   * `repeat`, the same images scored `calls` times (a deterministic model gives identical scores); `range`,
+   * the scores' extremes and the largest |row sum - 1| (scores that look like probabilities, not logits).
+   */
+  outputs?: OutputProbe;
   completedAt: string;
+}
+
+/** What src/suite/outputProbe.ts measures of a model's scores (AutoAttack's check_randomized and check_range_output). */
+export interface OutputProbe {
+  repeat: {
+    calls: number;
+    /** Largest L2 distance between two calls' L2-normalised score rows. */
+    maxDiff: number;
+    /** Correctly classified images in each call. */
+    correct: number[];
+  };
+  range: { min: number; max: number; maxRowSumError: number };
 }
 
 export type ProbeRecord = SuiteCellResult | GradientProbeResult;

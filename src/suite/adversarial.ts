@@ -14,8 +14,10 @@ import { transferAttack } from '../../attacks/transfer.js';
 import type { AnyAttack } from '../../attacks/types.js';
 import { ballViolation } from '../../attacks/norms.js';
 import { guardQueries } from '../models/queryGuard.js';
-import { decodeBits, type GradientProbeResult, type SuiteCellResult } from '../rundir/records.js';
+import { decodeBits, type GradientProbeResult, type OutputProbe, type SuiteCellResult } from '../rundir/records.js';
+import { measureOutputs } from './outputProbe.js';
 import { attackId, type GradientProbeSpec, type PlannedCell, type PlanUnit } from './planner.js';
+import { isMinimisationCell, minimisedAt, runMinimisationCells } from './minimisation.js';
 import {
   bar,
   cleanCorrect,
@@ -59,6 +61,8 @@ export async function attackRows(
   onBatch: (done: number) => void,
   keep?: KeepExamples,
 ): Promise<AttackOutcome> {
+  // A minimisation attack's cell: its one run on these rows, read at the cell's eps (src/suite/minimisation.ts).
+  if (isMinimisationCell(cell)) return minimisedAt(ctx, cell, rows, onBatch, keep);
   const spec = cell.attack!;
   const attack = getAttack(spec.entry.name);
   const target = model(ctx, cell.checkpoint);
@@ -113,7 +117,7 @@ export async function attackRows(
   return { correct, gradientEvaluations: counting.gradientImages, nonFiniteLogits: nonFinite };
 }
 
-function attackCellRecord(
+export function attackCellRecord(
   ctx: RunContext,
   cell: PlannedCell,
   correct: boolean[],
@@ -199,6 +203,9 @@ export async function runAttackUnit(
   const computed = unit.cells.filter((c) => !c.copyOf);
   if (computed.length === 0) return [];
   const n = computed[0].samples;
+  // A minimisation attack answers every eps of the sweep from one run: its missing cells are written here,
+  // and the loop below reads them all back (src/suite/minimisation.ts).
+  if (isMinimisationCell(computed[0])) await runMinimisationCells(ctx, computed, read, write, (...a) => attackCellRecord(ctx, ...a), examples);
   let correct = (await cleanCorrect(ctx, computed[0].checkpoint)).correct.slice(0, n);
   for (const cell of computed) {
     const stored = await read(cell.id);
@@ -259,10 +266,12 @@ export async function runGradientProbe(ctx: RunContext, spec: GradientProbeSpec)
   const m = model(ctx, spec.checkpoint);
   let zero = 0;
   let nonFinite = 0;
+  let outputs: OutputProbe | undefined;
   const rows = Array.from({ length: Math.min(spec.samples, ctx.data.count) }, (_, i) => i);
   for (const batch of batches(rows, ctx.batchSize)) {
     const { x, y } = toBatch(dataFor(ctx, spec.checkpoint), batch);
     const guarded = guardQueries(m.classifier, { who: `gradient probe ${spec.id}` });
+    outputs = measureOutputs(guarded, x, y, m.ref.output, outputs);
     const { loss, grad } = guarded.lossAndGrad(x, y, { path: spec.path, output: m.ref.output });
     const g = grad.dataSync();
     const size = g.length / batch.length;
@@ -288,6 +297,7 @@ export async function runGradientProbe(ctx: RunContext, spec: GradientProbeSpec)
     samples: rows.length,
     zero,
     nonFinite,
+    ...(outputs ? { outputs } : {}),
     completedAt: new Date().toISOString(),
   };
   await ctx.store.writeProbe(rec);

@@ -68,6 +68,12 @@ export interface AttackEntry {
    * `epsilons`: an L2 attack needs radii in another range than an L-inf one.
    */
   epsilons?: number[];
+  /**
+   * The cascade (ensemble) this entry is a stage of (src/suite/cascade.ts): entries with the same `cascade`
+   * label run, in config order, each only on the samples every earlier stage left correct (AutoAttack's
+   * way, Croce & Hein 2020). Absent = the entry runs on its own.
+   */
+  cascade?: string;
 }
 
 export interface SanityOptions {
@@ -164,7 +170,7 @@ const CORRUPTION_KEYS = [
   'baseline',
 ] as const;
 const CHECKPOINT_KEYS = ['dir', 'createWith', ...MODEL_OPTION_KEYS] as const;
-const ATTACK_KEYS = ['name', 'label', 'params', 'paths', 'limit', 'transferFrom', 'epsilons'] as const;
+const ATTACK_KEYS = ['name', 'label', 'params', 'paths', 'limit', 'transferFrom', 'epsilons', 'cascade'] as const;
 
 /** Keys the validator accepts, for the schema-agreement test. */
 export const CONFIG_KEYS = {
@@ -399,8 +405,15 @@ function attacksOf(v: unknown, w: Where): AttackEntry[] {
         throw inputError(w.field(`${at}.label`), `invalid label ${show(label)}`, 'letters, digits and . _ @ + -');
       entry.label = label;
     }
+    if (raw.cascade !== undefined) {
+      const cascade = nonEmptyString(raw.cascade, w, `${at}.cascade`);
+      if (!/^[A-Za-z0-9._@+-]+$/.test(cascade))
+        throw inputError(w.field(`${at}.cascade`), `invalid cascade label ${show(cascade)}`, 'letters, digits and . _ @ + -');
+      entry.cascade = cascade;
+    }
     return entry;
   });
+  checkCascades(entries, list, w);
   const labels = entries.map((e) => e.label);
   // The later of two entries with one label is the one named in the error.
   const dup = labels.findIndex((l, i) => labels.indexOf(l) !== i);
@@ -411,6 +424,42 @@ function attacksOf(v: unknown, w: Where): AttackEntry[] {
       'a distinct "label" for each entry (e.g. "pgd40")',
     );
   return entries;
+}
+
+/**
+ * The rules of a cascade (src/suite/cascade.ts): its stages share the samples, the radii and the gradient
+ * paths, so a stage may not have its own `limit` or `transferFrom`; the stages' epsilon lists (their own or
+ * the suite's) and threat models must agree, and so must the gradient stages' `paths`; the cascade's label
+ * is not an entry's label (its worst-case cells are named by it).
+ */
+function checkCascades(entries: readonly AttackEntry[], raw: readonly unknown[], w: Where): void {
+  const labels = [...new Set(entries.flatMap((e) => (e.cascade ? [e.cascade] : [])))];
+  for (const label of labels) {
+    const stages = entries.map((e, i) => ({ e, i })).filter(({ e }) => e.cascade === label);
+    const first = stages[0];
+    const clash = entries.findIndex((e) => e.label === label);
+    if (clash >= 0)
+      throw inputError(w.field(`attacks[${first.i}].cascade`), `the cascade ${show(label)} has the label of attacks[${clash}]; cell ids would collide`, 'a cascade label no attack entry uses');
+    const threatModel = getAttack(first.e.name).threatModel;
+    let gradientPaths: string[] | undefined | null = null;
+    for (const { e, i } of stages) {
+      const at = `attacks[${i}]`;
+      const given = isObject(raw[i]) ? (raw[i] as Record<string, unknown>) : {};
+      for (const key of ['limit', 'transferFrom'] as const)
+        if (given[key] !== undefined)
+          throw inputError(w.field(`${at}.${key}`), `a stage of the cascade ${show(label)} runs on every evaluated image of every target`, `leave "${key}" out of cascade stages`);
+      const attack = getAttack(e.name);
+      if (attack.threatModel !== threatModel)
+        throw inputError(w.field(`${at}.name`), `${e.name} is ${normAscii(attack.threatModel)} but the cascade ${show(label)} starts with an ${normAscii(threatModel)} attack`, `${normAscii(threatModel)} attacks in one cascade`);
+      if (JSON.stringify(e.epsilons ?? null) !== JSON.stringify(first.e.epsilons ?? null))
+        throw inputError(w.field(`${at}.epsilons`), `the stages of the cascade ${show(label)} must share their radii`, 'the same "epsilons" in every stage (or none)');
+      if (!attack.usesGradient) continue;
+      const paths = e.paths === undefined ? undefined : [...e.paths].sort();
+      if (gradientPaths !== null && JSON.stringify(paths ?? null) !== JSON.stringify(gradientPaths ?? null))
+        throw inputError(w.field(`${at}.paths`), `the gradient stages of the cascade ${show(label)} must attack the same paths`, 'the same "paths" in every gradient stage (or none)');
+      gradientPaths = paths;
+    }
+  }
 }
 
 function corruptionsOf(v: unknown, w: Where, all: readonly string[]): string[] {
@@ -476,7 +525,8 @@ export function validateConfig(
       suite: 'adversarial',
       ...common,
       attacks,
-      epsilons: raw.epsilons === undefined ? [] : epsilonsOf(raw.epsilons, w, 'epsilons', users),
+      // No suite list when every entry has its own: [] (what run.json records then, read back on --resume).
+      epsilons: raw.epsilons === undefined || (users.length === 0 && Array.isArray(raw.epsilons) && raw.epsilons.length === 0) ? [] : epsilonsOf(raw.epsilons, w, 'epsilons', users),
       sanity: raw.sanity === undefined ? DEFAULTS.sanity : booleanOf(raw.sanity, w, 'sanity'),
       sanityLimit: raw.sanityLimit === undefined ? DEFAULTS.sanityLimit : positiveInt(raw.sanityLimit, w, 'sanityLimit'),
     };

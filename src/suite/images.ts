@@ -35,6 +35,7 @@ import { encodePng, imageGrid } from '../report/png.js';
 import { corruptionTiles } from '../cli/preview.js';
 import { getCorruption } from '../../corruptions/registry.js';
 import { attackRows, type KeepExamples } from './adversarial.js';
+import { isMinimisationCell } from './minimisation.js';
 import { cleanCorrect, dataFor, model, type RunContext } from './context.js';
 import { adaptBatch } from '../datasets/index.js';
 import type { CorruptionLookup } from './corruption.js';
@@ -239,6 +240,8 @@ async function drawSweepPanel(
   const clean = rows.map((r) => data.images.slice(r * size, (r + 1) * size));
   // Which rows each cell attacked: those still correct after the previous eps (the cells' own rule).
   let before = (await cleanCorrect(ctx, checkpoint)).correct.slice(0, samples);
+  // A minimisation attack ran once on every clean-correct row (src/suite/minimisation.ts): its batches are those.
+  const runRows = isMinimisationCell(first) ? before.flatMap((c, i) => (c ? [i] : [])) : null;
   let previous: Float32Array[] = clean;
   const examples: Float32Array[][] = [];
   const attacked: boolean[][] = [];
@@ -248,7 +251,7 @@ async function drawSweepPanel(
     if (missing.length > 0) {
       // Computed before this process ran the unit (--resume): recompute the batches of survivors that held
       // these rows, as the cell did, so float results (and bytes) are the cell's own.
-      const survivors = before.flatMap((c, i) => (c ? [i] : []));
+      const survivors = runRows ?? before.flatMap((c, i) => (c ? [i] : []));
       for (const batch of batches(survivors, ctx.batchSize))
         if (batch.some((r) => missing.includes(r))) await attackRows(ctx, cell, batch, () => undefined, keepFor(cell));
     }

@@ -21,6 +21,8 @@ export interface ModelInfo {
   cycles: number;
   /** The prediction output used. */
   output: string;
+  /** Classes the model scores (absent: not checked); attacks refuse models they cannot attack (Attack.checkModel). */
+  numClasses?: number;
   /**
    * Gradient paths the model declares (absent: CNN-F's first, e2e, bpda, as every run before models
    * declared them). An attack entry without `paths` attacks through all of them.
@@ -87,6 +89,12 @@ export interface PlannedCell {
   continues?: { entry: AttackEntry; epsilons: number[] };
   /** Sanity-probe cells: which probe, and the label of the attack entry it runs (recorded in the cell). */
   probe?: { kind: 'large-eps' | 'more-steps'; of: string };
+  /**
+   * Cells of a cascade (src/suite/cascade.ts): its label, the stage (1-based; 0 = the cascade's worst-case
+   * cell), the stage labels, and the gradient path of the chain (`none` without gradient stages). A stage
+   * cell's `attack` is the stage's own spec (a score-based stage has path none there).
+   */
+  cascade?: { label: string; stage: number; stages: string[]; chain: string };
 }
 
 export interface GradientProbeSpec {
@@ -96,7 +104,7 @@ export interface GradientProbeSpec {
   samples: number;
 }
 
-export type UnitKind = 'clean' | 'sweep' | 'corruption' | 'probe-attack' | 'probe-gradients';
+export type UnitKind = 'clean' | 'sweep' | 'cascade' | 'corruption' | 'probe-attack' | 'probe-gradients';
 
 /** Cells that execute together, in order. */
 export interface PlanUnit {
@@ -148,6 +156,9 @@ function attackCostPerImage(entry: AttackEntry, path: string, source: ModelInfo,
 }
 
 function sweepCost(cells: PlannedCell[], target: ModelInfo): number {
+  // A minimisation attack runs once on every sample, whatever the number of radii (src/suite/minimisation.ts).
+  const once = cells.find((c) => !c.copyOf && c.attack && c.attack.eps > 0 && getAttack(c.attack.entry.name).kind === 'minimisation');
+  if (once) return once.samples * attackCostPerImage(once.attack!.entry, once.attack!.path, once.attack!.source, target);
   let cost = 0;
   let rank = 0;
   for (const c of cells) {
@@ -196,6 +207,7 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
     });
 
   for (const entry of config.attacks) {
+    if (entry.cascade) continue;
     const attack = getAttack(entry.name);
     const source0 = entry.transferFrom ? sources.get(entry.transferFrom) : undefined;
     if (entry.transferFrom && !source0) throw new Error(`internal: transfer source ${entry.transferFrom} not resolved`);
@@ -205,6 +217,8 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
         notes.push(`${entry.label}: no transfer cells for ${target.name}, the source model itself`);
         continue;
       }
+      // Refused before any cell runs (e.g. the DLR loss on a 2-class model), not halfway through the run.
+      if (source.numClasses !== undefined) attack.checkModel?.(entry.params, { name: source.name, numClasses: source.numClasses }, `attacks: ${entry.label}`);
       const n = Math.min(entry.limit ?? samples, samples);
       const cellFor = (path: string, eps: number, copyOf?: string): PlannedCell => ({
         id: attackId(target.name, entry.label, path, eps),
@@ -230,6 +244,8 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
           for (const other of copied) for (const eps of epsilons) cells.push(cellFor(other, eps, attackId(target.name, entry.label, path, eps)));
         units.push({ id: `sweep|${target.name}|${entry.label}|${path}`, kind: 'sweep', cells, gradientProbes: [], cost: sweepCost(cells, target) });
       }
+      if (attack.kind === 'minimisation')
+        notes.push(`${target.name} ${entry.label}: a minimisation attack; one run per computed gradient path answers its ${epsilons.length} eps cells (field minimisation)`);
       if (copied.length > 0)
         notes.push(
           `${target.name} ${entry.label}: ${source.name} has no feedback, so paths ${copied.join(', ')} equal path ${computed[0]}; ` +
@@ -237,6 +253,8 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
         );
     }
   }
+
+  units.push(...planCascades(config, targets, samples, notes));
 
   if (config.sanity) {
     const choice = chooseProbeAttack(config.attacks);
@@ -303,6 +321,71 @@ function planProbes(config: AdversarialConfig, pgdEntry: AttackEntry, targets: M
         gradientProbes: gradPaths.map((path) => ({ id: `${target.name}|probe|gradients|${path}`, checkpoint: target.name, path, samples: n })),
         cost: n * gradPaths.reduce((s, p) => s + gradientCost(target, p), 0),
       });
+  }
+  return units;
+}
+
+/** Cascade stages grouped by cascade label, in config order. */
+export function cascadesOf(entries: readonly AttackEntry[]): { label: string; stages: AttackEntry[] }[] {
+  const out: { label: string; stages: AttackEntry[] }[] = [];
+  for (const e of entries) {
+    if (!e.cascade) continue;
+    const c = out.find((x) => x.label === e.cascade);
+    if (c) c.stages.push(e);
+    else out.push({ label: e.cascade, stages: [e] });
+  }
+  return out;
+}
+
+/**
+ * One unit per (cascade, target, chain): a chain is one gradient path its gradient stages attack through
+ * (distinct paths only: a feedforward model's paths are one chain), or `none` when every stage is
+ * score-based. The unit's cells: each stage's cells in stage order, eps ascending, then the worst-case cells
+ * (ids attackId(target, label, chain, eps); a stage's attackId(target, label/stage, chain, eps)).
+ */
+function planCascades(config: AdversarialConfig, targets: ModelInfo[], samples: number, notes: string[]): PlanUnit[] {
+  const units: PlanUnit[] = [];
+  for (const { label, stages } of cascadesOf(config.attacks)) {
+    const epsilons = epsilonsFor(config, stages[0]);
+    const names = stages.map((s) => s.label);
+    const gradientStage = stages.find((s) => getAttack(s.name).usesGradient);
+    for (const target of targets) {
+      const requested = gradientStage ? pathsFor(gradientStage, target) : ['none'];
+      const chains = gradientStage ? distinctPaths(requested, target) : ['none'];
+      if (chains.length < requested.length)
+        notes.push(`${target.name} ${label}: ${target.name} has no feedback, so paths ${requested.join(', ')} are one cascade, run through ${chains[0]}`);
+      for (const chain of chains) {
+        const cells: PlannedCell[] = [];
+        let cost = 0;
+        stages.forEach((entry, k) => {
+          const attack = getAttack(entry.name);
+          const path = attack.usesGradient ? chain : 'none';
+          for (const eps of epsilons)
+            cells.push({
+              id: attackId(target.name, `${label}/${entry.label}`, chain, eps),
+              kind: 'attack',
+              checkpoint: target.name,
+              samples,
+              attack: { entry, path, eps, threatModel: attack.threatModel, usesGradient: attack.usesGradient, source: target, transfer: false },
+              cascade: { label, stage: k + 1, stages: names, chain },
+            });
+          // Later stages see only the survivors of the earlier ones: a rough geometric decay, as sweeps.
+          cost += sweepCost(cells.slice(-epsilons.length), target) / (1 + k);
+        });
+        const last = stages[stages.length - 1];
+        const lastAttack = getAttack(last.name);
+        for (const eps of epsilons)
+          cells.push({
+            id: attackId(target.name, label, chain, eps),
+            kind: 'attack',
+            checkpoint: target.name,
+            samples,
+            attack: { entry: last, path: lastAttack.usesGradient ? chain : 'none', eps, threatModel: lastAttack.threatModel, usesGradient: lastAttack.usesGradient, source: target, transfer: false },
+            cascade: { label, stage: 0, stages: names, chain },
+          });
+        units.push({ id: `cascade|${target.name}|${label}|${chain}`, kind: 'cascade', cells, gradientProbes: [], cost });
+      }
+    }
   }
   return units;
 }

@@ -4,7 +4,8 @@
  * (attacks/types.ts), never by its name or its position in the config:
  * - eligible: a white-box gradient attack (`usesGradient`, not a transfer entry), on the L-inf threat
  *   model (the large-eps probe's eps 0.5 is an L-inf radius), iterative (`iterationParam`: the more-steps
- *   probe raises it), and untargeted (`isTargeted(params)` false: a targeted attack's success is reaching
+ *   probe raises it), a fixed-epsilon attack (the probes run one radius each and continue a sweep of
+ *   per-eps survivors; a minimisation attack such as fmn answers radii from one run instead), and untargeted (`isTargeted(params)` false: a targeted attack's success is reaching
  *   one class, a weaker goal than leaving the true one, so it neither sets the worst case nor tests it);
  * - among the eligible, the largest gradient budget per image (`cost(params).gradients`, steps x restarts):
  *   the sweep most likely to set the worst case; equal budgets keep the config's order, the only use of
@@ -29,7 +30,7 @@ export function probeCandidates(entries: readonly AttackEntry[]): AttackEntry[] 
   return entries.filter((e) => {
     if (e.transferFrom) return false;
     const a = getAttack(e.name);
-    return a.usesGradient && a.threatModel === 'linf' && a.iterationParam !== undefined && !a.isTargeted(e.params);
+    return a.usesGradient && a.kind === 'fixed-epsilon' && a.threatModel === 'linf' && a.iterationParam !== undefined && !a.isTargeted(e.params);
   });
 }
 
@@ -63,6 +64,6 @@ export function chooseProbeAttack(entries: readonly AttackEntry[]): ProbeAttackC
   return {
     entry: { name: 'pgd', label, params: pgd.parseParams(undefined, 'pgd') as Record<string, unknown>, ...(paths.length > 0 ? { paths } : {}) },
     fromConfig: false,
-    reason: 'sanity probes run PGD with its defaults: no untargeted, iterative, white-box L-inf attack in the config',
+    reason: 'sanity probes run PGD with its defaults: no untargeted, iterative, fixed-epsilon, white-box L-inf attack in the config',
   };
 }

@@ -15,6 +15,7 @@ import { adaptDataset, DEFAULT_DATASET, loadDataset, type ImageDataset } from '.
 import { batches, toBatch } from '../data/batching.js';
 import { tf } from '../engine/tf.js';
 import { dirname } from 'node:path';
+import { didYouMean } from '../engine/suggest.js';
 import { applyOverrides, readJsonFile, SUITE_NAMES, validateConfig, type ConfigOverrides, type SuiteConfig } from './config.js';
 import { loadSuiteModel, type SuiteModel } from './loadClassifier.js';
 import { parseShard, planAdversarial, planCorruption, restrictPlan, shardUnits, type ModelInfo, type Plan, type PlanUnit, type Shard } from './planner.js';
@@ -26,6 +27,7 @@ import type { CheckpointRef, ProbeRecord, SanityCheck, SuiteCellResult, SuiteNam
 import { RunStore } from '../rundir/store.js';
 import { runCleanCell, type RunContext } from './context.js';
 import { runAttackUnit, runGradientProbe } from './adversarial.js';
+import { runCascadeUnit } from './cascade.js';
 import { runCorruptionUnit, type CorruptionLookup } from './corruption.js';
 import { computeSanityChecks } from './sanity.js';
 import { IMAGES_DIR, sweepPanel, writeRunImages } from './images.js';
@@ -35,6 +37,8 @@ export interface RunRequest {
   /** Which suite; with no --config its default config configs/<suite>.json is used. */
   suite?: string;
   configFile?: string;
+  /** A named config shipped in configs/ (PRESETS, e.g. autoattack), instead of a config file. */
+  preset?: string;
   overrides?: ConfigOverrides;
   /** Run directory (default reports/<suite>-<timestamp>). */
   out?: string;
@@ -100,7 +104,22 @@ function defaultRunDir(suite: string): string {
   return dir;
 }
 
-const RESUME_CONFLICTS: Record<string, string> = { configFile: '--config', out: '--out', shard: '--shard', suite: '--suite' };
+const RESUME_CONFLICTS: Record<string, string> = { configFile: '--config', preset: '--preset', out: '--out', shard: '--shard', suite: '--suite' };
+
+/**
+ * Named configs (`bench run --preset NAME` reads configs/NAME.json): AutoAttack's standard version as a
+ * cascade (Croce & Hein 2020), L-inf and L2.
+ */
+export const PRESETS: Readonly<Record<string, string>> = {
+  autoattack: "AutoAttack's standard version, L-inf: APGD-CE, APGD-T, FAB-T, Square as a cascade",
+  'autoattack-l2': "AutoAttack's standard version, L2: APGD-CE, APGD-T, FAB-T, Square as a cascade",
+};
+
+/** The config file of a preset; an unknown name is one InputError line. */
+export function presetConfigFile(name: string): string {
+  if (!Object.hasOwn(PRESETS, name)) throw inputError('--preset', `unknown preset ${JSON.stringify(name)}${didYouMean(name, Object.keys(PRESETS))}`, Object.keys(PRESETS).join(', '));
+  return join(packageRoot(), 'configs', `${name}.json`);
+}
 
 /** Reads, overrides and validates the config (no model or data is loaded). */
 export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
@@ -121,9 +140,11 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   }
   if (req.suite !== undefined && !SUITE_NAMES.includes(req.suite as SuiteName))
     throw inputError('--suite', `unknown suite ${JSON.stringify(req.suite)}`, SUITE_NAMES.join(', '));
-  if (req.suite === undefined && req.configFile === undefined)
-    throw inputError('bench run', 'name a suite or a config file', '--suite adversarial|corruption, or --config FILE');
-  const configFile = req.configFile ?? join(packageRoot(), 'configs', `${req.suite}.json`);
+  if (req.preset !== undefined && req.configFile !== undefined)
+    throw inputError('--preset', 'a preset is a config; it cannot be combined with --config', '--preset NAME or --config FILE');
+  if (req.suite === undefined && req.configFile === undefined && req.preset === undefined)
+    throw inputError('bench run', 'name a suite, a preset or a config file', '--suite adversarial|corruption, --preset autoattack, or --config FILE');
+  const configFile = req.configFile ?? (req.preset !== undefined ? presetConfigFile(req.preset) : join(packageRoot(), 'configs', `${req.suite}.json`));
   const raw = readJsonFile(configFile);
   const { raw: overridden, origins } = applyOverrides(raw, req.overrides ?? {});
   const config = validateConfig(overridden, configFile, origins);
@@ -178,6 +199,7 @@ const infoOf = (m: SuiteModel): ModelInfo => ({
   dir: m.ref.dir,
   cycles: m.cost.feedbackCycles,
   output: m.ref.output,
+  numClasses: m.classifier.numClasses,
   gradientPaths: m.classifier.gradientPaths,
   exactPath: m.classifier.exactPath,
   // Fashion-MNIST CNN-F checkpoints keep the measured cycle-based cost model; other models (the CIFAR
@@ -369,6 +391,10 @@ async function executeUnits(
         await panel?.finish();
         break;
       }
+      case 'cascade':
+        await runCascadeUnit(ctx, unit, (id) => store.readCell(id), async (c) => store.writeCell(c));
+        for (const cell of unit.cells) cells.push((await store.readCell(cell.id))!);
+        break;
       case 'probe-attack':
         for (const rec of await runAttackUnit(
           ctx,

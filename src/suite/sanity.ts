@@ -12,6 +12,15 @@
  * - logits-finite: no NaN or infinite logits on the clean images or on the attacks' final examples (such
  *   an image has no prediction and counts as misclassified, src/models/decision.ts, so the accuracy
  *   would measure a numerical overflow, not robustness).
+ * AutoAttack's own checks (fra31/auto-attack autoattack/checks.py, with its thresholds):
+ * - deterministic (check_randomized): 5 identical calls on the probe images give the same scores and
+ *   predictions, else the model is randomised and gradient attacks need `eot` (attacks/define.ts EotParams);
+ * - scores-not-probabilities (check_range_output): the scores read as logits are not a probability distribution;
+ * - square-after-white-box (check_square_sr): in a cascade, a score-based stage does not lower the robust
+ *   accuracy the white-box stages left by more than 0.2 points;
+ * - dlr-classes (check_n_classes): enough classes for the DLR losses and the targeted attacks' target counts.
+ * Its check_zero_gradients is gradients-finite above; check_dynamic (a forward pass that itself takes
+ * gradients) has no TF.js equivalent and is not made.
  * The probe attack is the config's strongest untargeted white-box iterative L-inf entry (probeAttack.ts);
  * each probe cell records it (field `probe`). Everything is computed from the stored records, so a resumed or merged run gets the same checks.
  * "Beyond the interval" means outside the reference value's 95% Wilson interval.
@@ -46,7 +55,8 @@ function check(checkpoint: string, name: string, status: SanityCheck['status'], 
 }
 
 const isAttack = (c: SuiteCellResult) => c.kind === 'attack';
-const isWhiteBox = (c: SuiteCellResult) => isAttack(c) && c.path !== undefined && c.path !== 'none' && !c.transferFrom;
+// Cascade cells hold the accuracy after several attacks: they are compared by square-after-white-box, not here.
+const isWhiteBox = (c: SuiteCellResult) => isAttack(c) && c.path !== undefined && c.path !== 'none' && !c.transferFrom && !c.cascade;
 const sweepKey = (c: SuiteCellResult) => `${c.attack}/${c.path}`;
 
 function monotone(name: string, cells: SuiteCellResult[]): SanityCheck {
@@ -145,7 +155,7 @@ function moreSteps(name: string, probes: SuiteCellResult[]): SanityCheck {
 }
 
 function notBetter(name: string, checkName: string, what: string, cells: SuiteCellResult[], pick: (c: SuiteCellResult) => boolean): SanityCheck {
-  const candidates = cells.filter((c) => isAttack(c) && pick(c) && !c.copyOf && (c.eps ?? 0) > 0);
+  const candidates = cells.filter((c) => isAttack(c) && pick(c) && !c.copyOf && !c.cascade && (c.eps ?? 0) > 0);
   if (candidates.length === 0) return check(name, checkName, 'skip', `no ${what} cells in this run`);
   const whiteBox = cells.filter(isWhiteBox);
   const numbers: Record<string, number> = {};
@@ -247,6 +257,119 @@ function logitsFinite(name: string, cells: SuiteCellResult[], probes: SuiteCellR
   );
 }
 
+/** AutoAttack's thresholds (fra31/auto-attack autoattack/checks.py). */
+export const AUTOATTACK_CHECKS = {
+  /** check_randomized: largest L2 distance between L2-normalised score rows of identical calls. */
+  randomAlpha: 1e-4,
+  /** check_range_output: scores within [-alpha, 1 + alpha] with row sums within alpha of 1 look like probabilities. */
+  rangeAlpha: 1e-5,
+  /** check_square_sr: Square lowering the robust accuracy left by the white-box attacks by more than this (a fraction). */
+  squareAlpha: 0.002,
+} as const;
+
+const firstOutputs = (probes: GradientProbeResult[]) => probes.find((p) => p.outputs)?.outputs;
+
+/**
+ * randomised: the same images scored 5 times give different scores or predictions (AutoAttack's
+ * check_randomized, which then asks for its "rand" version with EOT): a gradient attack needs `eot`.
+ * Passes (saying so) when the model is randomised but every gradient attack cell averaged over eot > 1.
+ */
+function randomised(name: string, probes: GradientProbeResult[], cells: SuiteCellResult[]): SanityCheck {
+  const o = firstOutputs(probes);
+  if (!o) return check(name, 'deterministic', 'skip', 'no output probe in this run (sanity off, in another shard, or recorded before it existed)');
+  const { calls, maxDiff, correct } = o.repeat;
+  const numbers = { calls, maxDiff: Number.isFinite(maxDiff) ? maxDiff : -1, samples: probes[0].samples };
+  const differs = maxDiff > AUTOATTACK_CHECKS.randomAlpha || correct.some((c) => c !== correct[0]);
+  if (!differs) return check(name, 'deterministic', 'pass', `${calls} identical calls on ${probes[0].samples} images give the same scores (largest normalised difference ${maxDiff.toExponential(1)})`, numbers);
+  const what = `${calls} identical calls on ${probes[0].samples} images give different scores (largest L2 distance of normalised scores ${maxDiff.toPrecision(3)}; correct ${correct.join(', ')}): the model is randomised`;
+  // Gradient attacks by what the attack declares (a cascade's score-based stage records its chain's path).
+  const usesGradient = (c: SuiteCellResult) => listAttacks().find((a) => a.name === (c.method ?? c.attack))?.usesGradient ?? (c.path !== 'none');
+  const gradient = cells.filter((c) => c.kind === 'attack' && !c.copyOf && c.attackParams !== undefined && usesGradient(c));
+  const withoutEot = gradient.filter((c) => !(typeof c.attackParams?.eot === 'number' && c.attackParams.eot > 1));
+  if (gradient.length > 0 && withoutEot.length === 0) return check(name, 'deterministic', 'pass', `${what}; every gradient attack averages its gradients over eot > 1 passes`, numbers);
+  const attacks = [...new Set(withoutEot.map((c) => c.attack))];
+  return check(
+    name,
+    'deterministic',
+    'warn',
+    `${what}, so one gradient is a noisy estimate: use EOT, e.g. "params": {"eot": 20} on the gradient attacks (AutoAttack's rand version averages 20)` +
+      (attacks.length > 0 ? `; without it: ${attacks.slice(0, 4).join(', ')}${attacks.length > 4 ? ', ...' : ''}` : ''),
+    numbers,
+  );
+}
+
+/** scores-not-probabilities: AutoAttack's check_range_output; attacks need logits, not probabilities. */
+function scoresNotProbabilities(name: string, probes: GradientProbeResult[]): SanityCheck {
+  const o = firstOutputs(probes);
+  if (!o) return check(name, 'scores-not-probabilities', 'skip', 'no output probe in this run (sanity off, in another shard, or recorded before it existed)');
+  const { min, max, maxRowSumError } = o.range;
+  const a = AUTOATTACK_CHECKS.rangeAlpha;
+  const numbers = { min, max, maxRowSumError };
+  if (max < 1 + a && min > -a && maxRowSumError < a)
+    return check(
+      name,
+      'scores-not-probabilities',
+      'warn',
+      `the scores bench reads as logits lie in [0, 1] and each row sums to 1 (within ${a}): they look like probabilities; losses on them ` +
+        'saturate and gradient attacks may overestimate robustness: give bench the logits (the tensor before the softmax, or output: probabilities for a TF.js model)',
+      numbers,
+    );
+  return check(name, 'scores-not-probabilities', 'pass', `the scores are not a probability distribution (range ${min.toPrecision(3)}..${max.toPrecision(3)}, largest |row sum - 1| ${maxRowSumError.toPrecision(3)})`, numbers);
+}
+
+/**
+ * square-after-white-box: in a cascade (src/suite/cascade.ts), a score-based stage that lowers the robust
+ * accuracy the white-box stages before it left by more than 0.2 points (AutoAttack's check_square_sr) hints
+ * at masked gradients.
+ */
+function squareAfterWhiteBox(name: string, cells: SuiteCellResult[]): SanityCheck {
+  const stages = cells.filter((c) => isAttack(c) && c.cascade?.stage !== undefined && (c.eps ?? 0) > 0);
+  const gradientAttack = (c: SuiteCellResult) => listAttacks().find((a) => a.name === (c.method ?? c.attack))?.usesGradient;
+  const late = stages.filter((c) => gradientAttack(c) === false && stages.some((w) => sameRun(w, c) && w.cascade!.stage! < c.cascade!.stage! && gradientAttack(w)));
+  if (late.length === 0) return check(name, 'square-after-white-box', 'skip', 'no cascade with a score-based stage after white-box stages in this run');
+  const numbers: Record<string, number> = {};
+  const bad: string[] = [];
+  let worst = 0;
+  for (const c of late) {
+    const before = stages.filter((w) => sameRun(w, c) && w.cascade!.stage! < c.cascade!.stage!).sort((a, b) => a.accuracy - b.accuracy)[0];
+    const drop = before.accuracy - c.accuracy;
+    worst = Math.max(worst, drop);
+    numbers[`${c.attack}.${c.path}.${c.eps}.drop`] = drop;
+    // The reference's comparison, as it computes it: acc_square < acc - alpha.
+    if (c.accuracy < before.accuracy - AUTOATTACK_CHECKS.squareAlpha)
+      bad.push(`${c.attack} (path ${c.path}, eps ${c.eps}) lowers ${pct(before.accuracy)} to ${pct(c.accuracy)} (${c.cascade!.broken ?? before.correct - c.correct} samples)`);
+  }
+  if (bad.length > 0)
+    return check(name, 'square-after-white-box', 'warn', `the score-based stage breaks samples the white-box stages left robust: ${bad.join('; ')}; the gradients may be masked (run Square with more queries, or an adaptive attack)`, numbers);
+  return check(name, 'square-after-white-box', 'pass', `score-based stages lower the white-box stages' robust accuracy by at most ${(100 * worst).toFixed(1)} points (AutoAttack warns above 0.2)`, numbers);
+}
+
+const sameRun = (a: SuiteCellResult, b: SuiteCellResult) => a.cascade!.label === b.cascade!.label && a.path === b.path && a.eps === b.eps;
+
+/**
+ * dlr-classes: AutoAttack's check_n_classes. The DLR loss needs 3 classes (it divides by z_1 - z_3), the
+ * targeted DLR 4 (z_1 - (z_3 + z_4) / 2), and a targeted attack over its top-k classes needs k + 1 classes.
+ */
+function dlrClasses(name: string, numClasses: number, cells: SuiteCellResult[]): SanityCheck {
+  const attackCells = cells.filter((c) => isAttack(c) && c.attackParams && !c.copyOf);
+  const problems = new Set<string>();
+  let users = 0;
+  for (const c of attackCells) {
+    const method = c.method ?? c.attack ?? '';
+    const p = c.attackParams!;
+    const targetedDlr = /^apgd-t(-|$)/.test(method) || (p.loss === 'dlr' && p.targeted === true);
+    const dlr = targetedDlr || /^apgd-dlr/.test(method) || p.loss === 'dlr';
+    const targets = typeof p.targets === 'number' ? p.targets : undefined;
+    if (dlr || targets !== undefined) users++;
+    if (dlr && numClasses <= 2) problems.add(`${c.attack}: with ${numClasses} classes the DLR loss is not defined`);
+    else if (targetedDlr && numClasses <= 3) problems.add(`${c.attack}: with ${numClasses} classes the targeted DLR loss is not defined`);
+    if (targets !== undefined && targets + 1 > numClasses) problems.add(`${c.attack}: ${targets} target classes but only ${numClasses - 1} possible`);
+  }
+  if (users === 0) return check(name, 'dlr-classes', 'skip', 'no DLR or top-k targeted attack in this run');
+  if (problems.size > 0) return check(name, 'dlr-classes', 'warn', `${[...problems].join('; ')} (AutoAttack's check_n_classes)`, { numClasses });
+  return check(name, 'dlr-classes', 'pass', `${numClasses} classes: enough for the DLR losses and target counts used`, { numClasses });
+}
+
 /** Every sanity check for every checkpoint, from the run's records. */
 export function computeSanityChecks(input: SanityInput): SanityCheck[] {
   const out: SanityCheck[] = [];
@@ -264,6 +387,10 @@ export function computeSanityChecks(input: SanityInput): SanityCheck[] {
       gradients(name, gradientProbes),
       logitsFinite(name, cells, attackProbes),
       scoresAreLogits(checkpoint),
+      randomised(name, gradientProbes, cells),
+      scoresNotProbabilities(name, gradientProbes),
+      squareAfterWhiteBox(name, cells),
+      dlrClasses(name, numClasses, cells),
     );
   }
   return out;

@@ -7,6 +7,7 @@ import { transferAttack } from '../../attacks/transfer.js';
 import type { AnyAttack } from '../../attacks/types.js';
 import { NO_PREDICTION, predictClasses } from '../../src/models/decision.js';
 import { KIND_PIXEL, nonFiniteClassifier, STUB_SHAPE, stubLogits } from '../helpers/nonFiniteClassifier.js';
+import { NEEDS_LOGITS_FOR } from '../helpers/linearClassifier.js';
 
 /**
  * Every registered attack on a model whose logits, losses and gradients hold NaN and infinities (see
@@ -23,8 +24,14 @@ const BUDGET: Record<string, Record<string, unknown>> = {
   pgd: { steps: 5, restarts: 2 },
   'pgd-l2': { steps: 5, restarts: 2 },
   'apgd-ce': { steps: 8, restarts: 2 },
+  'apgd-dlr': { steps: 8, restarts: 2 },
+  'apgd-t': { steps: 4, restarts: 2, targets: 3 },
+  'fab-t': { steps: 5, restarts: 2, targets: 3 },
+  'fab-t-l2': { steps: 5, restarts: 2, targets: 3 },
   square: { queries: 30 },
   spsa: { steps: 3, samples: 8 },
+  fmn: { steps: 5 },
+  'fmn-l2': { steps: 5 },
 };
 const LOSSES: Record<string, Record<string, unknown>[]> = {
   fgsm: [{ loss: 'ce' }, { loss: 'margin' }],
@@ -68,9 +75,10 @@ function decided(xAdv: Float32Array, r: number, label: number, targeted: boolean
   return targeted ? p === label : p !== label;
 }
 
+// Targeted variants for the attacks that have a `targeted` parameter (apgd-t's goal is always untargeted).
 const cases = listAttacks().flatMap((attack) =>
   (LOSSES[attack.name] ?? [{}]).flatMap((extra) =>
-    [false, true].map((targeted) => [`${attack.name} ${JSON.stringify(extra)}${targeted ? ' targeted' : ''}`, attack, extra, targeted] as const),
+    ('targeted' in (attack.defaults as object) ? [false, true] : [false]).map((targeted) => [`${attack.name} ${JSON.stringify(extra)}${targeted ? ' targeted' : ''}`, attack, extra, targeted] as const),
   ),
 );
 
@@ -80,7 +88,7 @@ describe('attacks on NaN and infinite logits, losses and gradients', () => {
   });
 
   it.each(cases)('%s finishes with valid images and fooled by the shared decision rule', async (_name, attack: AnyAttack, extra, targeted) => {
-    const model = nonFiniteClassifier();
+    const model = nonFiniteClassifier({ logitsFor: NEEDS_LOGITS_FOR.includes(attack.name) });
     const x = tf.tensor4d(X, [4, ...STUB_SHAPE]);
     const y = tf.tensor1d(LABELS, 'int32');
     const params = attack.parseParams({ ...BUDGET[attack.name], ...extra, ...(targeted ? { targeted: true, targetClass: 1 } : {}) }, 'test');

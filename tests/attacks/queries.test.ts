@@ -7,14 +7,15 @@ import { guardQueries, InvalidQueryError } from '../../src/models/queryGuard.js'
 import { listAttacks } from '../../attacks/registry.js';
 import { transferAttack } from '../../attacks/transfer.js';
 import type { AnyAttack } from '../../attacks/types.js';
-import { logitsF64, randomImages, randomLinear, type LinearClassifier } from '../helpers/linearClassifier.js';
+import { logitsF64, NEEDS_LOGITS_FOR, randomImages, randomLinear, type LinearClassifier } from '../helpers/linearClassifier.js';
 
 /**
  * Every input an attack shows the model is a valid image: for every registered attack (the registry is
  * iterated, so a new attack is covered without editing this file), on every gradient path, targeted and
  * untargeted, with each loss / update rule and early stopping on and off, random starts on, every query
- * to logits() and lossAndGrad() is finite, inside [0,1] exactly, and inside the attack's eps ball around
- * a clean image (src/models/queryGuard.ts BALL_TOLERANCE). The clean images have pixels exactly at 0
+ * to logits() and lossAndGrad() is finite, inside [0,1] exactly, and (fixed-epsilon attacks) inside the
+ * attack's eps ball around a clean image (src/models/queryGuard.ts BALL_TOLERANCE); what the target of a
+ * transfer attack sees is inside the ball for every attack. The clean images have pixels exactly at 0
  * and 1, where an unclipped start, probe or momentum step leaves the box first.
  */
 const SHAPE: [number, number, number] = [5, 5, 3];
@@ -24,7 +25,7 @@ const N = 4;
 const EPSILONS = { linf: [0.05, 0.5], l2: [0.4, 1] } as const;
 
 /** Small budgets for any attack's usual knobs (only the keys an attack has are set). */
-const SMALL: Record<string, unknown> = { steps: 5, restarts: 2, queries: 30, samples: 6, evalBatch: 8 };
+const SMALL: Record<string, unknown> = { steps: 5, restarts: 2, queries: 30, samples: 6, evalBatch: 8, targets: 2 };
 /** Options tried one value at a time when an attack has them. */
 const VARIANTS: Record<string, readonly unknown[]> = {
   targeted: [false, true],
@@ -34,6 +35,9 @@ const VARIANTS: Record<string, readonly unknown[]> = {
 };
 
 let model: LinearClassifier;
+/** The same model with differentiable logits (logitsFor), for the attacks in NEEDS_LOGITS_FOR. */
+let modelWithLogits: LinearClassifier;
+const modelFor = (attack: AnyAttack) => (NEEDS_LOGITS_FOR.includes(attack.name) ? modelWithLogits : model);
 let target: LinearClassifier;
 let xHost: Float32Array;
 let labels: number[];
@@ -41,6 +45,7 @@ let labels: number[];
 beforeAll(async () => {
   await initBackend('wasm');
   model = randomLinear(41, SHAPE, 10, 0.5);
+  modelWithLogits = randomLinear(41, SHAPE, 10, 0.5, { logitsFor: true });
   target = randomLinear(42, SHAPE, 10, 0.5);
   xHost = randomImages(43, N, SHAPE);
   for (let i = 0; i < xHost.length; i += 3) xHost[i] = (i / 3) % 2 === 0 ? 0 : 1; // a third of the pixels saturated
@@ -49,6 +54,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   model.dispose();
+  modelWithLogits.dispose();
   target.dispose();
 });
 
@@ -66,8 +72,15 @@ function paramSets(attack: AnyAttack): Record<string, unknown>[] {
 
 const show = (p: Record<string, unknown>) => JSON.stringify(p);
 
+/**
+ * The eps ball every query must lie in: a fixed-epsilon attack's own. A minimisation attack (fmn) searches for
+ * each sample's smallest perturbation whatever the radius, so only its returned examples are bounded (run(eps)
+ * thresholds them; attacks/define.ts): its queries are checked to be valid images only.
+ */
+const ballOf = (attack: AnyAttack, eps: number) => (attack.kind === 'fixed-epsilon' ? { ball: { centers: xHost, eps, norm: attack.threatModel } } : {});
+
 async function runGuarded(attack: AnyAttack, eps: number, params: Record<string, unknown>, path: GradientPath) {
-  const guarded = guardQueries(model, { who: `attack ${attack.name} ${show(params)} path ${path} eps ${eps}`, ball: { centers: xHost, eps, norm: attack.threatModel } });
+  const guarded = guardQueries(modelFor(attack), { who: `attack ${attack.name} ${show(params)} path ${path} eps ${eps}`, ...ballOf(attack, eps) });
   const x = tf.tensor4d(xHost, [N, ...SHAPE]);
   const y = tf.tensor1d(labels, 'int32');
   try {
@@ -94,12 +107,13 @@ describe.each(listAttacks().map((a) => [a.name, a] as const))('%s', (_name, atta
           expect(guarded.queriedImages).toBeGreaterThan(N);
           runs++;
         }
-    expect(runs).toBeGreaterThanOrEqual(2 * paths.length * 2); // both eps, all paths, targeted both ways
+    // Both eps, all paths, targeted both ways when the attack can be targeted (apgd-t's goal is untargeted).
+    expect(runs).toBeGreaterThanOrEqual(2 * paths.length * ('targeted' in (attack.defaults as object) ? 2 : 1));
   });
 
   it('as a transfer attack, shows the target only its final examples', async () => {
     const eps = EPSILONS[attack.threatModel][0];
-    const source = guardQueries(model, { who: `transfer source ${attack.name}`, ball: { centers: xHost, eps, norm: attack.threatModel } });
+    const source = guardQueries(modelFor(attack), { who: `transfer source ${attack.name}`, ...ballOf(attack, eps) });
     const seen: Float32Array[] = [];
     const recording = {
       ...target,

@@ -42,6 +42,43 @@ describe('bench run with an L2 attack (issue 13, item 7)', () => {
   });
 });
 
+describe('bench run with a minimisation attack (fmn)', () => {
+  it('writes one cell per eps from one run: one progress bar, the gradients of one run, PGD probes, the median distance column', { timeout: 300_000 }, async () => {
+    const out = join(tmp, 'fmn-run');
+    const config = join(tmp, 'fmn.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        suite: 'adversarial',
+        checkpoints: ['checkpoints/cnn-fmnist'],
+        attacks: [{ name: 'fmn', params: { steps: 10 }, paths: ['first'] }],
+        epsilons: [0, 0.02, 0.05, 0.1],
+        limit: 4,
+        sanityLimit: 2,
+      }),
+    );
+    const r = await bench(['run', '--config', config, '--workers', '1', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stderr.split('\n');
+    expect(lines.filter((l) => /^cnn-fmnist\|fmn\|first\|minimise \(one run for 4 eps\) adversarial examples found for \d+ of \d+/.test(l))).toHaveLength(1);
+    expect(lines.some((l) => l.startsWith('cnn-fmnist|fmn|first|0.05'))).toBe(false);
+    const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
+    const ids = ['0', '0.02', '0.05', '0.1'].map((e) => `cnn-fmnist|fmn|first|${e}`);
+    expect(run.cells).toEqual(['cnn-fmnist|clean', ...ids]);
+    expect(run.plan.units.find((u: { id: string }) => u.id === 'sweep|cnn-fmnist|fmn|first').cells).toEqual(ids);
+    // The probes run PGD's defaults: fmn answers radii from one run, so it is not a probe attack.
+    expect(run.probes.length).toBeGreaterThan(0);
+    expect(run.probes.every((id: string) => !id.includes('|fmn|'))).toBe(true);
+    const cells = readdirSync(join(out, 'cells'))
+      .filter((f) => f.includes('_fmn_'))
+      .map((f) => JSON.parse(readFileSync(join(out, 'cells', f), 'utf8')));
+    const attacked = cells.find((c) => c.eps === 0.02).attacked;
+    expect(cells.map((c) => c.timings.gradientEvaluations ?? 0).reduce((a: number, b: number) => a + b, 0)).toBe(10 * attacked);
+    expect(cells.every((c) => c.minimisation.distances.length === 4)).toBe(true);
+    expect(readFileSync(join(out, 'tables', 'accuracy-vs-eps.csv'), 'utf8').split('\n')[0]).toMatch(/,median_min_distance$/);
+  });
+});
+
 describe('bench run --reporter (issue 14: reporters are wired by the CLI)', () => {
   it('refuses an unknown reporter in one line before any work', async () => {
     const r = await bench(['run', '--suite', 'adversarial', '--reporter', 'terminal,junit', '--quiet', '--out', join(tmp, 'never')]);
@@ -70,7 +107,7 @@ describe('bench run --reporter (issue 14: reporters are wired by the CLI)', () =
 describe('bench list', () => {
   it('lists every attack with its defaults, every corruption with its severity table, and checkpoints with metrics', async () => {
     const attacks = listAttacksText();
-    for (const name of ['fgsm', 'pgd', 'apgd-ce', 'square']) expect(attacks).toContain(`  ${name}  [`);
+    for (const name of ['fgsm', 'pgd', 'apgd-ce', 'apgd-dlr', 'apgd-t', 'square']) expect(attacks).toContain(`  ${name}  [`);
     expect(attacks).toContain('steps=20');
     const corruptions = listCorruptionsText();
     expect(corruptions).toContain('gaussian_noise (noise)');

@@ -1,6 +1,6 @@
 import { tf, type Tensor1D, type Tensor2D, type Tensor4D } from '../../src/engine/tf.js';
 import { SampleStream } from '../../src/engine/rng.js';
-import type { Classifier, LossAndGradOptions, OutputKind } from '../../src/models/classifier.js';
+import type { Classifier, LogitsRequest, LossAndGradOptions, OutputKind } from '../../src/models/classifier.js';
 
 /**
  * A linear classifier for attack tests: logits = flatten(x) W + b, with the loss gradient written out
@@ -10,12 +10,16 @@ import type { Classifier, LossAndGradOptions, OutputKind } from '../../src/model
  * and dloss/dx = (dloss/dz) W^T, where `l` is the label passed in. For targeted: true (labels are the
  * targets) both are negated, so an attack always ascends the returned loss (the convention of
  * attacks/losses.ts attackLoss). It counts calls so tests can check what an attack used.
+ *
+ * With `{ logitsFor: true }` it also offers differentiable logits (Classifier.logitsFor, the same forward
+ * pass), which attacks/gradients.ts then prefers: what an attack whose loss the stub does not write out
+ * (the DLR losses) needs. Without it, attacks take the hand-written gradients above.
  */
 export interface LinearClassifier extends Classifier {
   /** Weights [inputs, classes] row-major, as float32 values (the model's exact parameters). */
   readonly weights: Float32Array;
   readonly bias: Float32Array;
-  readonly calls: { logits: number; lossAndGrad: number; options: LossAndGradOptions[] };
+  readonly calls: { logits: number; lossAndGrad: number; options: LossAndGradOptions[]; logitsFor: (LogitsRequest | undefined)[] };
   dispose(): void;
 }
 
@@ -24,6 +28,7 @@ export function linearClassifier(
   numClasses: number,
   weights: ArrayLike<number>,
   bias: ArrayLike<number>,
+  options: { logitsFor?: boolean } = {},
 ): LinearClassifier {
   const inputs = inputShape[0] * inputShape[1] * inputShape[2];
   const w32 = Float32Array.from(weights);
@@ -31,7 +36,7 @@ export function linearClassifier(
   if (w32.length !== inputs * numClasses || b32.length !== numClasses) throw new Error('linearClassifier: bad parameter sizes');
   const W = tf.keep(tf.tensor2d(w32, [inputs, numClasses]));
   const b = tf.keep(tf.tensor1d(b32));
-  const calls = { logits: 0, lossAndGrad: 0, options: [] as LossAndGradOptions[] };
+  const calls = { logits: 0, lossAndGrad: 0, options: [] as LossAndGradOptions[], logitsFor: [] as (LogitsRequest | undefined)[] };
   const forward = (x: Tensor4D) => tf.add(tf.matMul(tf.reshape(x, [x.shape[0], inputs]), W), b) as Tensor2D;
 
   return {
@@ -46,6 +51,14 @@ export function linearClassifier(
       calls.logits++;
       return tf.tidy(() => forward(x));
     },
+    ...(options.logitsFor
+      ? {
+          logitsFor(x: Tensor4D, request?: LogitsRequest): Tensor2D {
+            calls.logitsFor.push(request);
+            return forward(x);
+          },
+        }
+      : {}),
     lossAndGrad(x: Tensor4D, y: Tensor1D, options: LossAndGradOptions) {
       calls.lossAndGrad++;
       calls.options.push(options);
@@ -79,12 +92,18 @@ export function linearClassifier(
 }
 
 /** Gaussian weights (std `scale`) and biases, reproducible from `seed`. */
-export function randomLinear(seed: number, inputShape: [number, number, number], numClasses: number, scale = 1): LinearClassifier {
+export function randomLinear(
+  seed: number,
+  inputShape: [number, number, number],
+  numClasses: number,
+  scale = 1,
+  options: { logitsFor?: boolean } = {},
+): LinearClassifier {
   const inputs = inputShape[0] * inputShape[1] * inputShape[2];
   const s = new SampleStream(seed, 'linear-weights', 0);
   const w = Array.from({ length: inputs * numClasses }, () => scale * s.normal());
   const bias = Array.from({ length: numClasses }, () => 0.1 * s.normal());
-  return linearClassifier(inputShape, numClasses, w, bias);
+  return linearClassifier(inputShape, numClasses, w, bias, options);
 }
 
 /** Uniform images in [lo, hi], reproducible from `seed`, as [n, H, W, C] host values. */
@@ -105,4 +124,31 @@ export function logitsF64(model: LinearClassifier, images: ArrayLike<number>, n:
       return z;
     }),
   );
+}
+
+/**
+ * Attacks whose loss a stub's hand-written lossAndGrad does not offer (the DLR losses: the stubs write out ce
+ * and margin only): tests give them a model with logitsFor.
+ */
+export const NEEDS_LOGITS_FOR: readonly string[] = ['apgd-dlr', 'apgd-t', 'fab-t', 'fab-t-l2'];
+
+/**
+ * The same linear model offering differentiable logits (logitsFor: flatten(x) W + b), as every loaded
+ * model does, so attacks take any gradient of it by autodiff (per-class gradients, DLR); its hand-written
+ * lossAndGrad stays available.
+ */
+export function withLogitsFor(model: LinearClassifier): LinearClassifier & Required<Pick<Classifier, 'logitsFor'>> {
+  const inputs = model.inputShape[0] * model.inputShape[1] * model.inputShape[2];
+  const W = tf.keep(tf.tensor2d(model.weights, [inputs, model.numClasses]));
+  const b = tf.keep(tf.tensor1d(model.bias));
+  return {
+    ...model,
+    logits: (x: Tensor4D, output?: OutputKind) => model.logits(x, output),
+    lossAndGrad: (x: Tensor4D, y: Tensor1D, options: LossAndGradOptions) => model.lossAndGrad(x, y, options),
+    logitsFor: (x: Tensor4D) => tf.add(tf.matMul(tf.reshape(x, [x.shape[0], inputs]), W), b) as Tensor2D,
+    dispose() {
+      model.dispose();
+      tf.dispose([W, b]);
+    },
+  };
 }

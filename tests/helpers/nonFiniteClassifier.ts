@@ -13,6 +13,11 @@ import type { Classifier, LossAndGradOptions, OutputKind } from '../../src/model
  *            loss NaN, gradient NaN and +-Infinity mixed;
  *   kind 3 'finite':    finite linear logits z = x W; the gradient of the margin (onehot(j*) - onehot(y)) W^T,
  *            but with one component (pixel 5) set to +Infinity.
+ * With `{ logitsFor: true }` it also offers the same logits as differentiable tf ops (Classifier.logitsFor,
+ * which attacks/gradients.ts then prefers), for attacks whose loss lossAndGrad does not write out (DLR):
+ * the kinds' constant rows are constants, kind 0's third logit 3 + sum(x) and kind 3's x W carry the
+ * gradient, which autodiff takes through the attack's loss (NaN where the loss is NaN; kind 3's gradient
+ * is then finite).
  */
 export const KIND_PIXEL = [0.125, 0.375, 0.625, 0.875];
 export const STUB_SHAPE: [number, number, number] = [4, 4, 1];
@@ -40,7 +45,22 @@ export function stubLogits(row: ArrayLike<number>): number[] {
   });
 }
 
-export function nonFiniteClassifier(): Classifier & { calls: { logits: number; lossAndGrad: number } } {
+/** stubLogits as differentiable tf ops on a batch [N,4,4,1]: each row's kind read from its first pixel. */
+function differentiableLogits(x: Tensor4D): Tensor2D {
+  const n = x.shape[0];
+  const v = x.dataSync() as Float32Array;
+  const kinds = Array.from({ length: n }, (_, r) => kindOf(Array.from(v.subarray(r * D, (r + 1) * D))));
+  const constant = kinds.flatMap((k) => (k === 0 ? [Infinity, -Infinity, 0, -Infinity] : k === 1 ? [NaN, 1, 2, 3] : k === 2 ? [Infinity, 0, Infinity, 0] : [0, 0, 0, 0]));
+  const W = Array.from({ length: D * C }, (_, t) => weight(Math.floor(t / C), t % C));
+  const flat = tf.reshape(x, [n, D]);
+  const linear = tf.matMul(flat, tf.tensor2d(W, [D, C]));
+  const third = tf.tile(tf.add(tf.sum(flat, 1, true), 3), [1, C]);
+  const isLinear = tf.tensor2d(kinds.flatMap((k) => new Array<boolean>(C).fill(k === 3)), [n, C], 'bool');
+  const isThird = tf.tensor2d(kinds.flatMap((k) => [false, false, k === 0, false]), [n, C], 'bool');
+  return tf.where(isLinear, linear, tf.where(isThird, third, tf.tensor2d(constant, [n, C]))) as Tensor2D;
+}
+
+export function nonFiniteClassifier(options: { logitsFor?: boolean } = {}): Classifier & { calls: { logits: number; lossAndGrad: number } } {
   const calls = { logits: 0, lossAndGrad: 0 };
   const rowsOf = (x: Tensor4D) => {
     const v = x.dataSync() as Float32Array;
@@ -56,6 +76,7 @@ export function nonFiniteClassifier(): Classifier & { calls: { logits: number; l
       calls.logits++;
       return tf.tensor2d(rowsOf(x).flatMap(stubLogits), [x.shape[0], C]);
     },
+    ...(options.logitsFor ? { logitsFor: differentiableLogits } : {}),
     lossAndGrad(x: Tensor4D, y: Tensor1D, options: LossAndGradOptions) {
       calls.lossAndGrad++;
       const labels = y.dataSync();
@@ -85,4 +106,57 @@ export function nonFiniteClassifier(): Classifier & { calls: { logits: number; l
       return { loss: tf.tensor1d(loss), grad: tf.tensor4d(grad, x.shape as [number, number, number, number]) };
     },
   };
+}
+
+/**
+ * The same stub offering differentiable logits (logitsFor, for attacks that take per-class gradients, FAB):
+ * the forward pass is stubLogits; the input gradient of logit j is, per kind, +-Infinity (label-inf), NaN
+ * (nan), NaN and +-Infinity mixed (tie-inf), or W_j with pixel 5 set to +Infinity (finite), the patterns of
+ * its lossAndGrad.
+ */
+export function differentiableNonFiniteClassifier(): Classifier & Required<Pick<Classifier, 'logitsFor'>> {
+  const base = nonFiniteClassifier();
+  const gradientOf = (kind: number, i: number, j: number): number =>
+    kind === 0
+      ? i % 2 === 0
+        ? Infinity
+        : -Infinity
+      : kind === 1
+        ? NaN
+        : kind === 2
+          ? i % 3 === 0
+            ? NaN
+            : i % 3 === 1
+              ? Infinity
+              : -Infinity
+          : i === 5
+            ? Infinity
+            : weight(i, j);
+  const logitsFor = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([x]);
+    const xs = x.dataSync() as Float32Array;
+    const n = x.shape[0];
+    const value = tf.tensor2d(
+      Array.from({ length: n }, (_, r) => stubLogits(xs.subarray(r * D, (r + 1) * D))).flat(),
+      [n, C],
+    );
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const rows = saved[0].dataSync() as Float32Array;
+        const dys = dy.dataSync();
+        const dx = new Float32Array(n * D);
+        for (let r = 0; r < n; r++) {
+          const kind = kindOf(Array.from(rows.subarray(r * D, (r + 1) * D)));
+          for (let i = 0; i < D; i++) {
+            let acc = 0;
+            for (let j = 0; j < C; j++) if (dys[r * C + j] !== 0) acc += dys[r * C + j] * gradientOf(kind, i, j);
+            dx[r * D + i] = acc;
+          }
+        }
+        return tf.tensor(dx, saved[0].shape);
+      },
+    };
+  }) as (x: Tensor4D) => Tensor2D;
+  return { ...base, logits: base.logits, lossAndGrad: base.lossAndGrad, logitsFor: (x: Tensor4D) => logitsFor(x) };
 }

@@ -21,6 +21,21 @@ function adversarial(extra: Record<string, unknown> = {}): AdversarialConfig {
 }
 
 describe('planAdversarial', () => {
+  it('a minimisation attack (fmn) is one unit per computed path, priced as one run whatever the number of radii', () => {
+    const planFor = (epsilons: number[]) =>
+      planAdversarial({ config: adversarial({ attacks: [{ name: 'fmn', params: { steps: 10 } }], epsilons }), targets: [cnn, cnnf], sources: new Map(), samples: 20 });
+    const few = planFor([0, 0.01]);
+    const many = planFor([0, 0.01, 0.02, 0.05, 0.1]);
+    const sweeps = (p: typeof few) => p.units.filter((u) => u.kind === 'sweep');
+    // The CNN: one computed path (the others are copies in the same unit); CNN-F: one unit per path.
+    expect(sweeps(many).map((u) => u.id)).toEqual(['sweep|cnn|fmn|first', 'sweep|cnnf|fmn|first', 'sweep|cnnf|fmn|e2e', 'sweep|cnnf|fmn|bpda']);
+    expect(sweeps(many)[0].cells).toHaveLength(15);
+    expect(sweeps(many).map((u) => u.cost)).toEqual(sweeps(few).map((u) => u.cost));
+    // 10 gradients (3 forward passes each on the CNN) and 10 forward passes per image, 20 images.
+    expect(sweeps(many)[0].cost).toBe(20 * (10 * 3 + 10 * 1));
+    expect(many.notes.some((n) => n.includes('cnn fmn: a minimisation attack; one run per computed gradient path answers its 5 eps cells'))).toBe(true);
+  });
+
   it('an attack with its own epsilons sweeps those radii (an L2 attack beside L-inf ones); the L-inf probes keep L-inf radii', () => {
     const config = adversarial({
       attacks: [{ name: 'pgd', paths: ['first'] }, { name: 'pgd-l2', paths: ['first'], epsilons: [0, 1.5, 3] }],
@@ -105,6 +120,17 @@ describe('planAdversarial', () => {
     expect(probe.continues!.epsilons).toEqual([0.01, 0.02]);
     const chosen = planAdversarial({ config: adversarial({ sanity: true, sanityEps: 0.03 }), targets: [cnn], sources: new Map(), samples: 20 });
     expect(chosen.probes).toContain('cnn|probe|pgd-steps80|first|0.03');
+  });
+
+  it('refuses an attack the model cannot take before any cell runs: the DLR losses on too few classes', () => {
+    const config = adversarial({ attacks: ['apgd-ce', { name: 'apgd-t', params: { targets: 3 } }] });
+    // 4 classes: 3 targets fit; 3 classes: no targeted DLR, one line naming the attack, model and class count.
+    expect(planAdversarial({ config, targets: [{ ...cnn, numClasses: 4 }], sources: new Map(), samples: 5 }).cells).toContain('cnn|apgd-t|first|0.03');
+    expect(() => planAdversarial({ config, targets: [{ ...cnn, numClasses: 3 }], sources: new Map(), samples: 5 })).toThrow(
+      'attacks: apgd-t: the targeted DLR loss of apgd-t needs a model of at least 4 classes; model "cnn" has 3 (allowed: apgd-ce, or apgd-dlr (untargeted DLR needs 3 classes))',
+    );
+    const dlr = adversarial({ attacks: [{ name: 'apgd-dlr', label: 'dlr' }] });
+    expect(() => planAdversarial({ config: dlr, targets: [{ ...cnn, numClasses: 2 }], sources: new Map(), samples: 5 })).toThrow(/^attacks: dlr: the DLR loss of apgd-dlr needs a model of at least 3 classes; model "cnn" has 2/);
   });
 
   it('refuses two checkpoints with one name (their cell ids would collide)', () => {

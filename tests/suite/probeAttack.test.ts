@@ -46,6 +46,17 @@ describe('the sanity probes choose their attack by what it is', () => {
     expect(chooseProbeAttack(tie).entry.label).toBe('a');
   });
 
+  it('a minimisation attack (fmn) is never a candidate, even with the largest budget: the probes run one radius of a survivor sweep', () => {
+    const entries = attacksOf([
+      { name: 'fmn', params: { steps: 500 }, paths: ['first'] },
+      { name: 'pgd', params: { steps: 10 }, paths: ['first'] },
+    ]);
+    expect(probeCandidates(entries).map((e) => e.name)).toEqual(['pgd']);
+    const alone = chooseProbeAttack(attacksOf([{ name: 'fmn', paths: ['first'] }]));
+    expect(alone.fromConfig).toBe(false);
+    expect(alone.entry.name).toBe('pgd');
+  });
+
   it('one-step, score-based, L2, transfer and targeted entries are never candidates', () => {
     const entries = attacksOf([
       { name: 'fgsm', paths: ['first'] },

@@ -109,7 +109,7 @@ describe('adversarial runner', () => {
     for (const c of base.cells) expect(c.accuracy).toBeCloseTo(c.correct / c.samples, 12);
     expect(base.cells.find((c) => c.id === 'cnnf-fmnist|clean')!.accuracy).toBe(1);
     const sanity = JSON.parse(readFileSync(join(base.runDir, 'sanity.json'), 'utf8'));
-    expect(sanity.length).toBe(2 * 8); // eight checks per checkpoint (logits-finite and scores-are-logits included)
+    expect(sanity.length).toBe(2 * 12); // twelve checks per checkpoint (logits-finite, scores-are-logits and AutoAttack's four included)
   });
 
   it('skipping misclassified and already-broken samples gives the plain loop\'s answer (attack every sample at every eps)', async () => {

@@ -44,6 +44,8 @@ const gradientProbe = (path: string, zero: number, nonFinite: number): GradientP
   completedAt: '',
 });
 
+const outputsProbe = (outputs: GradientProbeResult['outputs']): GradientProbeResult => ({ ...gradientProbe('e2e', 0, 0), ...(outputs ? { outputs } : {}) });
+
 const byName = (checks: ReturnType<typeof computeSanityChecks>) => Object.fromEntries(checks.map((c) => [c.name, c]));
 
 describe('sanity checks', () => {
@@ -190,4 +192,64 @@ describe('sanity probes on a run with a targeted PGD listed before an untargeted
     expect(byCheck['large-eps-chance'].detail).toContain('entry pgd-untargeted');
     expect(byCheck['more-steps'].detail).toContain('entry pgd-untargeted');
   }, 120_000);
+});
+
+describe("AutoAttack's checks (autoattack/checks.py)", () => {
+  const checks = (opts: { numClasses?: number; cells?: SuiteCellResult[]; probes?: GradientProbeResult[] }) =>
+    byName(computeSanityChecks({ checkpoints: [{ name: 'm', numClasses: opts.numClasses ?? 10 }], cells: opts.cells ?? [], probes: opts.probes ?? [] }));
+  const range = { min: -3, max: 4, maxRowSumError: 2 };
+  const same = { calls: 5, maxDiff: 0, correct: [90, 90, 90, 90, 90] };
+
+  it('deterministic: warns, saying to use EOT, when identical calls differ (check_randomized); passes when every gradient attack uses eot', () => {
+    const pgd = cell('pgd', 'e2e', 0.03, 50, 100, { attackParams: { steps: 20 } });
+    expect(checks({ probes: [outputsProbe({ repeat: same, range })], cells: [pgd] }).deterministic.status).toBe('pass');
+    // Scores differ by more than 1e-4 (normalised), or the predictions differ.
+    for (const repeat of [{ ...same, maxDiff: 2e-4 }, { ...same, correct: [90, 90, 89, 90, 90] }]) {
+      const c = checks({ probes: [outputsProbe({ repeat, range })], cells: [pgd] }).deterministic;
+      expect(c.status).toBe('warn');
+      expect(c.detail).toMatch(/randomised.*use EOT, e\.g\. "params": \{"eot": 20\}.*without it: pgd/);
+    }
+    expect(checks({ probes: [outputsProbe({ repeat: { ...same, maxDiff: 0.5e-4 }, range })], cells: [pgd] }).deterministic.status).toBe('pass');
+    const eot = cell('pgd', 'e2e', 0.03, 50, 100, { attackParams: { steps: 20, eot: 10 } });
+    // A cascade's Square stage records its chain's path but takes no gradient: it needs no eot.
+    const square = cell('aa/square', 'e2e', 0.03, 40, 100, { method: 'square', attackParams: { queries: 10 }, cascade: { label: 'aa', stages: ['pgd', 'square'], stage: 2 } });
+    const withEot = checks({ probes: [outputsProbe({ repeat: { ...same, maxDiff: 0.1 }, range })], cells: [eot, square] }).deterministic;
+    expect(withEot.status).toBe('pass');
+    expect(withEot.detail).toContain('eot > 1');
+    expect(checks({ probes: [outputsProbe(undefined)] }).deterministic.status).toBe('skip');
+  });
+
+  it('scores-not-probabilities: warns when scores lie in [0, 1] and rows sum to 1 (check_range_output)', () => {
+    const probs = { min: 0.001, max: 0.97, maxRowSumError: 3e-7 };
+    expect(checks({ probes: [outputsProbe({ repeat: same, range: probs })] })['scores-not-probabilities'].status).toBe('warn');
+    expect(checks({ probes: [outputsProbe({ repeat: same, range: { ...probs, maxRowSumError: 0.2 } })] })['scores-not-probabilities'].status).toBe('pass');
+    expect(checks({ probes: [outputsProbe({ repeat: same, range: { ...probs, min: -0.5 } })] })['scores-not-probabilities'].status).toBe('pass');
+    expect(checks({ probes: [outputsProbe({ repeat: same, range })] })['scores-not-probabilities'].status).toBe('pass');
+  });
+
+  it('square-after-white-box: warns when the cascade\'s Square stage lowers the white-box robust accuracy by more than 0.2 points (check_square_sr)', () => {
+    const stage = (attack: string, method: string, stageNo: number, correct: number, n = 1000) =>
+      cell(`aa/${attack}`, 'e2e', 0.03, correct, n, { method, cascade: { label: 'aa', stages: ['apgd-ce', 'pgd', 'square'], stage: stageNo } });
+    const run = (squareCorrect: number) => [stage('apgd-ce', 'apgd-ce', 1, 300), stage('pgd', 'pgd', 2, 290), stage('square', 'square', 3, squareCorrect)];
+    // 290 -> 288 of 1000 is 0.2 points: not more than AutoAttack's alpha; 287 is.
+    expect(checks({ cells: run(288) })['square-after-white-box'].status).toBe('pass');
+    const warn = checks({ cells: run(287) })['square-after-white-box'];
+    expect(warn.status).toBe('warn');
+    expect(warn.detail).toContain('aa/square (path e2e, eps 0.03) lowers 29.0% to 28.7%');
+    expect(checks({ cells: [cell('square', 'none', 0.03, 10)] })['square-after-white-box'].status).toBe('skip');
+    // Cascade cells are cumulative: the black-box-not-better check leaves them alone.
+    expect(checks({ cells: run(100) })['black-box-not-better'].status).toBe('skip');
+  });
+
+  it('dlr-classes: DLR needs 3 classes, the targeted DLR 4, k targets k + 1 (check_n_classes)', () => {
+    const dlr = cell('apgd-ce', 'e2e', 0.03, 5, 10, { attackParams: { loss: 'dlr' } });
+    const apgdT = cell('apgd-t', 'e2e', 0.03, 5, 10, { attackParams: { targets: 9 } });
+    const fabT = cell('fab-t', 'e2e', 0.03, 5, 10, { attackParams: { targets: 9 } });
+    expect(checks({ numClasses: 2, cells: [dlr] })['dlr-classes']).toMatchObject({ status: 'warn', detail: expect.stringContaining('with 2 classes the DLR loss is not defined') });
+    expect(checks({ numClasses: 3, cells: [dlr] })['dlr-classes'].status).toBe('pass');
+    expect(checks({ numClasses: 3, cells: [apgdT] })['dlr-classes'].detail).toContain('with 3 classes the targeted DLR loss is not defined');
+    expect(checks({ numClasses: 5, cells: [fabT] })['dlr-classes'].detail).toContain('fab-t: 9 target classes but only 4 possible');
+    expect(checks({ numClasses: 10, cells: [apgdT, fabT] })['dlr-classes'].status).toBe('pass');
+    expect(checks({ numClasses: 10, cells: [cell('pgd', 'e2e', 0.03, 5, 10, { attackParams: { loss: 'ce' } })] })['dlr-classes'].status).toBe('skip');
+  });
 });

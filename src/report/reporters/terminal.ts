@@ -9,6 +9,7 @@ import { corruptionSummary } from '../../suite/summary.js';
 import { type RunData } from '../../rundir/read.js';
 import { adversarialTable, corruptionTable, mceSummary } from '../../suite/table.js';
 import type { Reporter } from './types.js';
+import { cascadeText } from '../cascade.js';
 
 /** The terminal text of a run (ends with a newline). */
 export function terminalText(run: RunData): string {
@@ -19,6 +20,8 @@ export function terminalText(run: RunData): string {
     const mce = mceSummary(corruptionSummary({ ...run, sanity: [] }));
     if (mce) text += `\n${mce}\n`;
   }
+  const cascades = cascadeText(run);
+  if (cascades) text += `\n${cascades}\n`;
   const notes = (run.manifest as { notes?: unknown }).notes;
   if (Array.isArray(notes) && notes.length > 0) text += `${notes.map((n) => `note: ${String(n)}`).join('\n')}\n`;
   if (run.sanity.length > 0) text += `\n${formatSanity(run.sanity)}\n`;

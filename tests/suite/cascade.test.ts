@@ -1,0 +1,198 @@
+/**
+ * The cascade (ensemble) of attacks, src/suite/cascade.ts: each stage attacks only the samples every earlier
+ * stage left correct, AutoAttack's rule. The runner's cells are checked against a plain re-implementation of
+ * that rule with the attacks called directly (same rng keys), and the minimisation stage's derivation against
+ * thresholding each sample's distance at every eps.
+ */
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tf } from '../../src/engine/tf.js';
+import { initBackend, type BackendInfo } from '../../src/engine/backend.js';
+import { InputError } from '../../src/engine/errors.js';
+import { KeyedRng } from '../../src/engine/rng.js';
+import { loadFashionMnist, type ImageDataset } from '../../src/data/fashionMnist.js';
+import { cellFileName } from '../../src/rundir/files.js';
+import { decodeBits, type SuiteCellResult } from '../../src/rundir/records.js';
+import { loadSuiteModel, type SuiteModel } from '../../src/suite/loadClassifier.js';
+import { executeRun, prepareRun, type RunOutcome, type RunRequest } from '../../src/suite/runner.js';
+import { brokenBy, deriveFromDistances } from '../../src/suite/cascade.js';
+import { validateConfig } from '../../src/suite/config.js';
+import { worstCase } from '../../src/suite/summary.js';
+import { getAttack } from '../../attacks/registry.js';
+import { fixtureCheckpoint } from './fixtures.js';
+
+const N = 10;
+const SEED = 5;
+const EPS = [0, 0.02, 0.05];
+const STAGES = [
+  { name: 'fgsm', label: 'fgsm', params: {} },
+  { name: 'pgd', label: 'pgd', params: { steps: 2 } },
+  { name: 'square', label: 'square', params: { queries: 6 } },
+];
+let root: string;
+let backend: BackendInfo;
+let cnnf: SuiteModel;
+let data: ImageDataset;
+let outcome: RunOutcome;
+
+const configOf = () => ({
+  suite: 'adversarial',
+  checkpoints: [join(root, 'cnnf')],
+  attacks: STAGES.map((s) => ({ name: s.name, params: s.params, cascade: 'ens', ...(s.name !== 'square' ? { paths: ['exact'] } : {}) })),
+  epsilons: EPS,
+  limit: N,
+  batchSize: 100,
+  seed: SEED,
+  sanity: false,
+});
+
+async function run(req: RunRequest): Promise<RunOutcome> {
+  const prep = await prepareRun(req);
+  return executeRun(prep, { backend, quiet: true, transformData: (d) => ({ ...d, labels: data.labels.slice(0, d.count) }) });
+}
+
+beforeAll(async () => {
+  backend = await initBackend('wasm');
+  root = mkdtempSync(join(tmpdir(), 'bench-cascade-'));
+  await fixtureCheckpoint('cnnf', join(root, 'cnnf'), 'cnnf-fmnist');
+  cnnf = await loadSuiteModel({ path: join(root, 'cnnf'), output: 'last', where: 'cnnf' });
+  const loaded = await loadFashionMnist('test', { limit: N });
+  // Labels: the model's own clean predictions, except two, so the clean cell has misclassified samples too.
+  const x = tf.tensor4d(loaded.images, [N, 28, 28, 1]);
+  const logits = cnnf.classifier.logits(x, 'last');
+  const pred = tf.argMax(logits, 1);
+  const labels = Int32Array.from(pred.dataSync());
+  labels[3] = (labels[3] + 1) % 10;
+  labels[7] = (labels[7] + 1) % 10;
+  tf.dispose([x, logits, pred]);
+  data = { ...loaded, labels };
+  const path = join(root, 'cascade.json');
+  writeFileSync(path, JSON.stringify(configOf()));
+  outcome = await run({ configFile: path, out: join(root, 'run') });
+}, 300_000);
+
+afterAll(() => {
+  cnnf?.dispose();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+const bits = (c: SuiteCellResult) => decodeBits(c.correctBits, c.samples);
+const cell = (id: string) => outcome.cells.find((c) => c.id === id)!;
+
+describe('cascade runner', () => {
+  it('equals the plain AutoAttack loop: per eps, each stage attacks the survivors of the earlier stages (and of its own smaller eps)', async () => {
+    const x = tf.tensor4d(data.images, [N, 28, 28, 1]);
+    const clean = Array.from({ length: N }, (_, i) => i !== 3 && i !== 7);
+    expect(bits(cell('cnnf-fmnist|clean'))).toEqual(clean);
+    let before = EPS.map(() => clean);
+    for (const stage of STAGES) {
+      const attack = getAttack(stage.name);
+      const params = attack.parseParams(stage.params, 'p');
+      let prev = clean;
+      const now: boolean[][] = [];
+      for (const [k, eps] of EPS.entries()) {
+        const id = `cnnf-fmnist|ens/${stage.label}|e2e|${eps}`;
+        const start = before[k].map((ok, i) => ok && prev[i]);
+        const rows = start.flatMap((ok, i) => (ok ? [i] : []));
+        const correct = start.slice();
+        if (eps > 0 && rows.length > 0) {
+          const xs = tf.gather(x, rows) as tf.Tensor4D;
+          const ys = tf.tensor1d(rows.map((r) => data.labels[r]), 'int32');
+          const res = await attack.run(cnnf.classifier, xs, ys, eps, new KeyedRng(SEED, id, rows), {
+            path: attack.usesGradient ? 'e2e' : 'first',
+            output: 'last',
+            params,
+          });
+          rows.forEach((r, j) => (correct[r] = !res.fooled[j]));
+          tf.dispose([xs, ys, res.xAdv]);
+        }
+        const rec = cell(id);
+        expect(bits(rec), id).toEqual(correct);
+        expect(rec.attacked).toBe(eps > 0 ? rows.length : 0);
+        expect(rec.cascade).toMatchObject({ label: 'ens', stage: STAGES.indexOf(stage) + 1, stages: ['fgsm', 'pgd', 'square'] });
+        expect(rec.cascade!.broken).toBe(before[k].filter(Boolean).length - correct.filter(Boolean).length);
+        now.push(correct);
+        prev = correct;
+      }
+      before = now;
+    }
+    tf.dispose(x);
+    // The attacks break something, so the stages are exercised.
+    expect(cell(`cnnf-fmnist|ens|e2e|0.05`).correct).toBeLessThan(8);
+  }, 300_000);
+
+  it('the worst-case cell holds the last stage\'s bits and which stage broke each sample; the run\'s worst case agrees', () => {
+    for (const eps of EPS) {
+      const w = cell(`cnnf-fmnist|ens|e2e|${eps}`);
+      const stages = STAGES.map((s) => bits(cell(`cnnf-fmnist|ens/${s.label}|e2e|${eps}`)));
+      expect(bits(w)).toEqual(stages[2]);
+      expect(w.attack).toBe('ens');
+      expect(w.cascade!.stage).toBeUndefined();
+      const by = w.cascade!.brokenBy!;
+      expect(by[3]).toBe(0);
+      expect(by[7]).toBe(0);
+      by.forEach((s, i) => {
+        if (s === -1) expect(stages.every((b) => b[i])).toBe(true);
+        if (s > 0) {
+          expect(stages[s - 1][i]).toBe(false);
+          if (s > 1) expect(stages[s - 2][i]).toBe(true);
+        }
+      });
+      const row = worstCase({ dir: outcome.runDir, manifest: outcome.manifest, cells: outcome.cells, sanity: [] }).find((r) => r.eps === eps)!;
+      expect(row.correct).toBe(w.correct);
+    }
+  });
+
+  it('--resume recomputes deleted stage and worst-case cells identically', async () => {
+    const dir = outcome.runDir;
+    unlinkSync(join(dir, 'cells', cellFileName('cnnf-fmnist|ens/pgd|e2e|0.05')));
+    unlinkSync(join(dir, 'cells', cellFileName('cnnf-fmnist|ens|e2e|0.02')));
+    const resumed = await run({ resume: dir });
+    const strip = (cs: SuiteCellResult[]) => cs.map(({ timings, completedAt, ...rest }) => (void timings, void completedAt, rest));
+    expect(strip(resumed.cells)).toEqual(strip(outcome.cells));
+  }, 300_000);
+});
+
+describe('minimisation stages', () => {
+  it('one run\'s distances answer every eps: the same cells as thresholding each eps on that eps\'s survivors', () => {
+    const eps = [0, 0.01, 0.03, 0.1];
+    // Correct after the earlier stages, per eps (monotone: a sample broken at a smaller eps stays broken).
+    const previous = [
+      [true, true, true, false, true, true],
+      [true, true, true, false, true, false],
+      [true, false, true, false, true, false],
+      [false, false, true, false, true, false],
+    ];
+    const rows = [0, 1, 2, 4, 5];
+    const distance = [0.02, 0.005, Infinity, 0.1, 0.03];
+    const derived = deriveFromDistances(previous, eps, rows, distance);
+    // Per eps: attack that eps's survivors; broken iff distance <= eps.
+    const d = new Map(rows.map((r, j) => [r, distance[j]]));
+    const expected = previous.map((b, k) => b.map((ok, i) => (eps[k] === 0 ? ok : ok && !(d.get(i)! <= eps[k]))));
+    expect(derived).toEqual(expected);
+    expect(derived[1]).toEqual([true, false, true, false, true, false]);
+    expect(derived[3]).toEqual([false, false, true, false, false, false]);
+    expect(() => deriveFromDistances(previous, eps, [0, 1, 2, 5], [1, 1, 1, 1])).toThrow(/not attacked/);
+  });
+
+  it('brokenBy names the first stage after which a sample is wrong', () => {
+    expect(brokenBy([false, true, true, true], [[false, true, false, true], [false, false, false, true]])).toEqual([0, 2, 1, -1]);
+  });
+});
+
+describe('cascade config', () => {
+  const base = () => ({ suite: 'adversarial', checkpoints: ['c'], epsilons: [0.03] });
+  const bad = (attacks: unknown[]) => () => validateConfig({ ...base(), attacks }, 'f.json');
+  it('refuses stages with their own images, mixed threat models or paths, and a label that collides', () => {
+    expect(bad([{ name: 'pgd', cascade: 'aa', limit: 5 }, { name: 'square', cascade: 'aa' }])).toThrow(/attacks\[0\]\.limit: a stage of the cascade "aa"/);
+    expect(bad([{ name: 'pgd', cascade: 'aa' }, { name: 'pgd-l2', cascade: 'aa', epsilons: [0.5] }])).toThrow(InputError);
+    expect(bad([{ name: 'pgd', cascade: 'aa' }, { name: 'pgd-l2', cascade: 'aa' }])).toThrow(/L2 but the cascade "aa" starts with an L-inf attack/);
+    expect(bad([{ name: 'pgd', cascade: 'aa', paths: ['e2e'] }, { name: 'fgsm', cascade: 'aa', paths: ['first'] }])).toThrow(/must attack the same paths/);
+    expect(bad([{ name: 'pgd', cascade: 'fgsm' }, { name: 'fgsm' }])).toThrow(/has the label of attacks\[1\]/);
+    expect(bad([{ name: 'pgd', cascade: 'a b' }])).toThrow(/invalid cascade label/);
+    const ok = validateConfig({ ...base(), attacks: [{ name: 'pgd', cascade: 'aa' }, { name: 'square', cascade: 'aa' }, 'fgsm'] }, 'f.json');
+    expect(ok.suite === 'adversarial' && ok.attacks.map((a) => a.cascade)).toEqual(['aa', 'aa', undefined]);
+  });
+});
