@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf, type Tensor1D, type Tensor2D, type Tensor4D } from '../../src/engine/tf.js';
 import { initBackend } from '../../src/engine/backend.js';
+import { InputError } from '../../src/engine/errors.js';
 import { KeyedRng } from '../../src/engine/rng.js';
 import { getAttack } from '../../attacks/registry.js';
 import { apgdCheckpoints, ApgdSchedule } from '../../attacks/apgdCore.js';
@@ -223,5 +224,29 @@ describe('APGD L2 iterates', () => {
     } finally {
       if (model !== base) model.dispose();
     }
+  });
+});
+
+describe('APGD L2 DLR attacks on too few classes', () => {
+  async function refusal(name: string, classes: number): Promise<string> {
+    const model = linearClassifier([1, 2, 1], classes, new Array<number>(2 * classes).fill(0.1), new Array<number>(classes).fill(0), { logitsFor: true });
+    try {
+      await runAttack(name, model, [0.5, 0.5], [0], 0.1, { steps: 2 });
+    } catch (err) {
+      expect(err).toBeInstanceOf(InputError);
+      return (err as Error).message;
+    } finally {
+      model.dispose();
+    }
+    throw new Error(`${name} ran on a ${classes}-class model`);
+  }
+
+  it('refuse as their L-inf versions do, suggesting the L2 attacks', async () => {
+    expect(await refusal('apgd-dlr-l2', 2)).toBe(
+      'attack apgd-dlr-l2: the DLR loss of apgd-dlr-l2 needs a model of at least 3 classes; model "linear" has 2 (allowed: apgd-ce-l2 (cross entropy), or pgd-l2 with loss margin)',
+    );
+    expect(await refusal('apgd-t-l2', 3)).toBe(
+      'attack apgd-t-l2: the targeted DLR loss of apgd-t-l2 needs a model of at least 4 classes; model "linear" has 3 (allowed: apgd-ce-l2, or apgd-dlr-l2 (untargeted DLR needs 3 classes))',
+    );
   });
 });
