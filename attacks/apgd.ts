@@ -3,12 +3,12 @@ import { apgdRun, apgdStart } from './apgdCore.js';
 import { defineAttack, type AttackContext } from './define.js';
 import { LOSS_KINDS, type AttackLossName } from './losses.js';
 import type { ParamSchema } from './params.js';
-import type { TargetParams } from './types.js';
+import type { TargetParams, ThreatModel } from './types.js';
 
 /**
  * APGD-CE (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an ensemble of
  * diverse parameter-free attacks", Algorithm 1; fra31/auto-attack autoattack/autopgd_base.py APGDAttack),
- * L-inf: step size 2 eps halved at checkpoints, momentum 0.75, restarts from the best point, with the
+ * L-inf (`apgd-ce`) and L2 (`apgd-ce-l2`, the reference's norm='L2'): step size 2 eps halved at checkpoints, momentum 0.75, restarts from the best point, with the
  * reference's schedule (attacks/apgdCore.ts, where the algorithm and its differences from the paper are).
  * Like AutoAttack, the start is uniform in the eps ball, and a sample is done once an iterate fools it.
  * A sample never fooled returns its highest-loss point.
@@ -62,20 +62,37 @@ export function perturbApgdRestarts(ctx: AttackContext<unknown>, p: Omit<ApgdPar
   }
 }
 
-export const apgdCe = defineAttack<ApgdParams>({
-  name: 'apgd-ce',
-  kind: 'fixed-epsilon',
-  threatModel: 'linf',
-  usesGradient: true,
-  iterationParam: 'steps',
-  // Each step: one input gradient and one forward pass (the loss and fooled check of the new iterate).
-  cost: (p) => ({ gradients: p.steps * p.restarts, forwards: p.steps * p.restarts }),
-  describe: 'APGD-CE, Croce & Hein 2020 (AutoAttack): step-size-free PGD with momentum, 100 iterations',
-  defaults: apgdDefaults,
-  schema: apgdSchema,
-  check(p, where) {
-    if (p.restarts > 1 && !p.randomStart)
-      throw inputError(`${where}.restarts`, 'restarts > 1 repeat the same run without randomStart', 'restarts: 1, or randomStart: true');
-  },
-  perturb: (ctx) => perturbApgdRestarts(ctx, ctx.params),
-});
+/** Refuses restarts > 1 without a random start (every run would be the same). */
+export function checkApgdRestarts(p: { restarts: number; randomStart: boolean }, where: string): void {
+  if (p.restarts > 1 && !p.randomStart)
+    throw inputError(`${where}.restarts`, 'restarts > 1 repeat the same run without randomStart', 'restarts: 1, or randomStart: true');
+}
+
+/** The name of an APGD attack under `norm`: `base` for L-inf, `base`-l2 for L2 (apgd-ce, apgd-ce-l2). */
+export function apgdName(base: string, norm: ThreatModel): string {
+  return norm === 'linf' ? base : `${base}-l2`;
+}
+
+const makeApgdCe = (norm: ThreatModel) =>
+  defineAttack<ApgdParams>({
+    name: apgdName('apgd-ce', norm),
+    kind: 'fixed-epsilon',
+    threatModel: norm,
+    usesGradient: true,
+    iterationParam: 'steps',
+    // Each step: one input gradient and one forward pass (the loss and fooled check of the new iterate).
+    cost: (p) => ({ gradients: p.steps * p.restarts, forwards: p.steps * p.restarts }),
+    describe:
+      norm === 'linf'
+        ? 'APGD-CE, Croce & Hein 2020 (AutoAttack): step-size-free PGD with momentum, 100 iterations'
+        : 'APGD-CE L2, Croce & Hein 2020 (AutoAttack): step-size-free PGD with momentum, normalised gradient steps, 100 iterations',
+    defaults: apgdDefaults,
+    schema: apgdSchema,
+    check: checkApgdRestarts,
+    perturb: (ctx) => perturbApgdRestarts(ctx, ctx.params),
+  });
+
+/** APGD-CE under L-inf: `apgd-ce`. */
+export const apgdCe = makeApgdCe('linf');
+/** APGD-CE under L2: `apgd-ce-l2`. */
+export const apgdCeL2 = makeApgdCe('l2');

@@ -5,14 +5,22 @@ import { inputError } from '../src/engine/errors.js';
 import { gatherRows, indicesWhere, keepRows, scoreLogits, retireFooled, keepWorstCase } from './common.js';
 import type { AttackContext } from './define.js';
 import type { AttackLossName } from './losses.js';
-import { ascentStep, linfRandomStart, projectLinf } from './norms.js';
+import { ascentStep, dampedL2Direction, l2SphereStart, linfRandomStart, project } from './norms.js';
+import type { ThreatModel } from './types.js';
 
 /*
  * The APGD iteration shared by apgd-ce, apgd-dlr and apgd-t (Croce & Hein, ICML 2020, "Reliable evaluation
  * of adversarial robustness with an ensemble of diverse parameter-free attacks", Algorithm 1; reference
- * fra31/auto-attack, autoattack/autopgd_base.py APGDAttack.attack_single_run), L-inf:
- * - initial step size eta = 2 eps, first step without momentum;
- * - z = P(x_k + eta sign(g)), x_{k+1} = P(x_k + alpha (z - x_k) + (1 - alpha)(x_k - x_{k-1})), alpha = 0.75;
+ * fra31/auto-attack, autoattack/autopgd_base.py APGDAttack.attack_single_run), L-inf and L2 (the run's
+ * threat model, ctx.threatModel):
+ * - initial step size eta = 2 eps (both norms), first step without momentum;
+ * - z = P(x_k + eta d), x_{k+1} = P(x_k + alpha (z - x_k) + (1 - alpha)(x_k - x_{k-1})), alpha = 0.75, with
+ *   d = sign(g) for L-inf and d = g / (||g||_2 + 1e-12) for L2 (norms.ts dampedL2Direction), and P the
+ *   projection onto the eps ball followed by the clip to [0,1] (norms.ts projectLinf, projectL2: the
+ *   reference's x + (x' - x) / ||x' - x|| min(eps, ||x' - x||) then clamp, with the radius shrunk by 1e-6
+ *   relative so float32 rounding stays in the ball);
+ * - the random start: uniform in the L-inf box, or for L2 on the sphere of radius eps along a normalised
+ *   Gaussian (norms.ts l2SphereStart), then clipped to [0,1];
  * - checkpoints after windows of int(0.22 N), then 3% of N shorter each, at least 6% of N (the reference's
  *   integer form of the paper's p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06); see apgdCheckpoints);
  * - at a checkpoint the step size is halved and the iterate restarts from the best point when
@@ -161,6 +169,17 @@ export class ApgdSchedule {
   }
 }
 
+/** APGD's start in the eps ball of `norm` around x [N,H,W,C] (AutoAttack's, see the header). */
+function apgdRandomStart(norm: ThreatModel, x: Tensor4D, eps: number, rng: KeyedRng): Tensor4D {
+  return norm === 'linf' ? linfRandomStart(x, eps, rng) : l2SphereStart(x, eps, rng);
+}
+
+/** The unprojected step x + eta d of the header, eta a per-row [N,1,1,1] step size. */
+function apgdStep(norm: ThreatModel, x: Tensor4D, grad: Tensor4D, eta: Tensor4D): Tensor4D {
+  if (norm === 'linf') return ascentStep(x, grad, eta, 'linf');
+  return tf.tidy(() => tf.add(x, tf.mul(dampedL2Direction(grad), eta)) as Tensor4D);
+}
+
 function rowMask(flags: ArrayLike<boolean | number>): Tensor4D {
   return tf.tensor4d(Float32Array.from(flags as ArrayLike<number>, (f) => (f ? 1 : 0)), [flags.length, 1, 1, 1]);
 }
@@ -186,13 +205,14 @@ export function apgdStart(ctx: AttackContext<unknown>): ApgdShared {
 }
 
 /**
- * One APGD run (one restart) on the batch rows not yet done, L-inf ball of radius ctx.eps: rows fooled by an
+ * One APGD run (one restart) on the batch rows not yet done, in the ball of radius ctx.eps of the run's
+ * threat model (ctx.threatModel, L-inf or L2): rows fooled by an
  * iterate are written to ctx.store with that iterate and marked done; the others end at their best-loss
  * point, stored when its goal margin is below the row's best so far (the per-sample worst case over runs).
  * `rng` is the run's own generator (e.g. derived for the restart); its draws are keyed by sample.
  */
 export function apgdRun(ctx: AttackContext<unknown>, shared: ApgdShared, rng: KeyedRng, opts: ApgdRunOptions): void {
-  const { model: classifier, x, eps, goal, store, output } = ctx;
+  const { model: classifier, x, eps, goal, store, output, threatModel } = ctx;
   const { done, bestMargin } = shared;
   const n = x.shape[0];
   const checkpoints = apgdCheckpoints(opts.steps);
@@ -202,7 +222,7 @@ export function apgdRun(ctx: AttackContext<unknown>, shared: ApgdShared, rng: Ke
   let rows = indicesWhere(n, (i) => !done[i]);
   if (rows.length === 0) return;
   let xs = gatherRows(x, rows);
-  let cur = opts.randomStart ? linfRandomStart(xs, eps, rng.select(rows)) : tf.clone(xs);
+  let cur = opts.randomStart ? apgdRandomStart(threatModel, xs, eps, rng.select(rows)) : tf.clone(xs);
 
   /** Loss and gradient at `cur`, plus the fooled mask, in one host read. */
   const probe = (): { grad: Tensor4D; f: Float64Array; fooled: boolean[] } => {
@@ -245,11 +265,11 @@ export function apgdRun(ctx: AttackContext<unknown>, shared: ApgdShared, rng: Ke
   for (let k = 0; k < opts.steps && rows.length > 0; k++) {
     const eta = tf.tensor4d(schedule.eta, [rows.length, 1, 1, 1]);
     const next = tf.tidy(() => {
-      const z = projectLinf(ascentStep(cur, grad, eta, 'linf'), xs, eps);
+      const z = project(apgdStep(threatModel, cur, grad, eta), xs, eps, threatModel);
       if (k === 0) return z;
       const a = opts.momentum;
       const moved = tf.add(tf.add(cur, tf.mul(tf.sub(z, cur), a)), tf.mul(tf.sub(cur, prev), 1 - a)) as Tensor4D;
-      return projectLinf(moved, xs, eps);
+      return project(moved, xs, eps, threatModel);
     });
     eta.dispose();
     prev.dispose();
@@ -290,12 +310,23 @@ export function apgdRun(ctx: AttackContext<unknown>, shared: ApgdShared, rng: Ke
  * Refuses a model with fewer classes than a DLR loss needs (InputError at `where`, one line naming the attack,
  * the model's class count and the attack to use instead): the DLR denominator z_pi1 - z_pi3 needs a third
  * class, the targeted one's z_pi1 - (z_pi3 + z_pi4)/2 a fourth. AutoAttack only warns here
- * (autoattack/checks.py check_n_classes) and then fails inside its sort; bench refuses up front.
+ * (autoattack/checks.py check_n_classes) and then fails inside its sort; bench refuses up front. The
+ * attacks suggested are those of the same threat model `norm` (L2: apgd-ce-l2, pgd-l2, ...).
  */
-export function checkDlrClasses(attack: string, model: { name: string; numClasses: number }, targeted: boolean, where: string): void {
+export function checkDlrClasses(
+  attack: string,
+  model: { name: string; numClasses: number },
+  targeted: boolean,
+  where: string,
+  norm: ThreatModel = 'linf',
+): void {
   const needed = targeted ? 4 : 3;
   if (model.numClasses >= needed) return;
-  const instead = model.numClasses >= 3 ? 'apgd-ce, or apgd-dlr (untargeted DLR needs 3 classes)' : 'apgd-ce (cross entropy), or pgd with loss margin';
+  const l2 = norm === 'l2' ? '-l2' : '';
+  const instead =
+    model.numClasses >= 3
+      ? `apgd-ce${l2}, or apgd-dlr${l2} (untargeted DLR needs 3 classes)`
+      : `apgd-ce${l2} (cross entropy), or pgd${l2} with loss margin`;
   throw inputError(
     where,
     `the ${targeted ? 'targeted ' : ''}DLR loss of ${attack} needs a model of at least ${needed} classes; model ${JSON.stringify(model.name)} has ${model.numClasses}`,

@@ -1,12 +1,14 @@
 import { inputError } from '../src/engine/errors.js';
+import { apgdName, checkApgdRestarts } from './apgd.js';
 import { apgdRun, checkDlrClasses, type ApgdShared } from './apgdCore.js';
 import { scoreLogits } from './common.js';
 import { defineAttack, type AttackContext } from './define.js';
 import type { ParamSchema } from './params.js';
+import type { ThreatModel } from './types.js';
 
 /**
  * APGD-T (Croce & Hein, ICML 2020, section 4; fra31/auto-attack, autoattack/autopgd_base.py
- * APGDAttack_targeted): for each of the `targets` classes ranked highest by the clean logits after the top
+ * APGDAttack_targeted), L-inf (`apgd-t`) and L2 (`apgd-t-l2`, the reference's norm='L2'): for each of the `targets` classes ranked highest by the clean logits after the top
  * one (the 2nd, 3rd, ... largest clean logit, as the reference's output.sort()[1][:, -target_class]),
  * in that order, `restarts` APGD runs (attacks/apgdCore.ts: the same step-size schedule, momentum and
  * checkpoints, n_iter_2 = int(0.22 N) etc.) ascending the targeted DLR
@@ -73,31 +75,34 @@ async function perturbApgdT(ctx: AttackContext<ApgdTParams>): Promise<void> {
   }
 }
 
-export const apgdT = defineAttack<ApgdTParams>({
-  name: 'apgd-t',
-  kind: 'fixed-epsilon',
-  threatModel: 'linf',
-  usesGradient: true,
-  iterationParam: 'steps',
-  // Untargeted success (any misclassification), whatever the targeted loss.
-  isTargeted: () => false,
-  // Per target and restart, each step: one input gradient and one forward pass; plus one clean forward pass.
-  cost: (p) => ({ gradients: p.steps * p.restarts * p.targets, forwards: p.steps * p.restarts * p.targets + 1 }),
-  describe: 'APGD-T, Croce & Hein 2020 (AutoAttack): APGD on the targeted DLR loss against each of the top `targets` (9) other classes by clean logit in turn, 100 iterations each (>= 4 classes)',
-  defaults,
-  schema,
-  check(p, where) {
-    if (p.restarts > 1 && !p.randomStart)
-      throw inputError(`${where}.restarts`, 'restarts > 1 repeat the same run without randomStart', 'restarts: 1, or randomStart: true');
-  },
-  checkModel(p, model, where) {
-    checkDlrClasses('apgd-t', model, true, where);
-    if (p.targets > model.numClasses - 1)
-      throw inputError(
-        `${where}: targets`,
-        `${p.targets} target classes, but model ${JSON.stringify(model.name)} has only ${model.numClasses - 1} classes besides the true one`,
-        `integers 1..${model.numClasses - 1}`,
-      );
-  },
-  perturb: perturbApgdT,
-});
+const makeApgdT = (norm: ThreatModel) =>
+  defineAttack<ApgdTParams>({
+    name: apgdName('apgd-t', norm),
+    kind: 'fixed-epsilon',
+    threatModel: norm,
+    usesGradient: true,
+    iterationParam: 'steps',
+    // Untargeted success (any misclassification), whatever the targeted loss.
+    isTargeted: () => false,
+    // Per target and restart, each step: one input gradient and one forward pass; plus one clean forward pass.
+    cost: (p) => ({ gradients: p.steps * p.restarts * p.targets, forwards: p.steps * p.restarts * p.targets + 1 }),
+    describe: `APGD-T${norm === 'linf' ? '' : ' L2'}, Croce & Hein 2020 (AutoAttack): APGD on the targeted DLR loss against each of the top \`targets\` (9) other classes by clean logit in turn, 100 iterations each (>= 4 classes)`,
+    defaults,
+    schema,
+    check: checkApgdRestarts,
+    checkModel(p, model, where) {
+      checkDlrClasses(apgdName('apgd-t', norm), model, true, where, norm);
+      if (p.targets > model.numClasses - 1)
+        throw inputError(
+          `${where}: targets`,
+          `${p.targets} target classes, but model ${JSON.stringify(model.name)} has only ${model.numClasses - 1} classes besides the true one`,
+          `integers 1..${model.numClasses - 1}`,
+        );
+    },
+    perturb: perturbApgdT,
+  });
+
+/** APGD-T under L-inf: `apgd-t`. */
+export const apgdT = makeApgdT('linf');
+/** APGD-T under L2: `apgd-t-l2`. */
+export const apgdTL2 = makeApgdT('l2');

@@ -37,6 +37,26 @@ export function l2RandomStart(x: Tensor4D, eps: number, rng: KeyedRng): Tensor4D
   return tf.tidy(() => tf.clipByValue(tf.add(x, tf.tensor4d(gauss, x.shape, 'float32')), 0, 1) as Tensor4D);
 }
 
+/**
+ * AutoAttack's L2 start (fra31/auto-attack, autoattack/autopgd_base.py attack_single_run, norm 'L2'): on the
+ * sphere of radius eps around x along a normalised Gaussian direction, x + eps t / (||t||_2 + 1e-12), then
+ * clipped to [0,1] (which only shrinks the norm). Unlike l2RandomStart the radius is always eps, not
+ * uniform in the ball; it is shrunk by 1e-6 relative as projectL2 does, so float32 rounding stays inside.
+ * x: [N,H,W,C] in [0,1]; eps: L2 radius in [0,1] pixel units; rng restricted to the rows of x.
+ */
+export function l2SphereStart(x: Tensor4D, eps: number, rng: KeyedRng): Tensor4D {
+  const rows = x.shape[0];
+  const size = x.shape[1] * x.shape[2] * x.shape[3];
+  const t = rng.derive('l2-sphere-start').normal(size);
+  for (let r = 0; r < rows; r++) {
+    let sq = 0;
+    for (let i = 0; i < size; i++) sq += t[r * size + i] ** 2;
+    const scale = (eps * (1 - 1e-6)) / (Math.sqrt(sq) + 1e-12);
+    for (let i = 0; i < size; i++) t[r * size + i] *= scale;
+  }
+  return tf.tidy(() => tf.clipByValue(tf.add(x, tf.tensor4d(t, x.shape, 'float32')), 0, 1) as Tensor4D);
+}
+
 /** A random start of the threat model's ball: linfRandomStart or l2RandomStart. */
 export function randomStart(norm: ThreatModel, x: Tensor4D, eps: number, rng: KeyedRng): Tensor4D {
   return norm === 'linf' ? linfRandomStart(x, eps, rng) : l2RandomStart(x, eps, rng);
@@ -62,6 +82,25 @@ export function ascentDirection(grad: Tensor4D, norm: ThreatModel): Tensor4D {
     const scaled = tf.div(kept, tf.where(tf.greater(m, 0), m, tf.onesLike(m)));
     const n = rowNormsL2(scaled as Tensor4D);
     return tf.div(scaled, tf.where(tf.greater(n, 0), n, tf.onesLike(n))) as Tensor4D;
+  });
+}
+
+/**
+ * AutoAttack's normalised L2 gradient g / (||g||_2 + 1e-12) per row of [N,H,W,C] (fra31/auto-attack,
+ * autoattack/autopgd_base.py normalize, norm 'L2'): ascentDirection(grad, 'l2') scaled by n / (n + 1e-12),
+ * n = ||g||_2, so a vanishing gradient (n near or below 1e-12) gives a proportionally shorter step, as in
+ * the reference, instead of a unit one. n is computed as m ||g / m|| (m = max |g|) so it cannot overflow;
+ * NaN components count as 0 and a row with infinite components is the unit vector of their signs.
+ */
+export function dampedL2Direction(grad: Tensor4D): Tensor4D {
+  return tf.tidy(() => {
+    const g = tf.where(tf.isNaN(grad), tf.zerosLike(grad), grad);
+    const m = tf.max(tf.abs(g), [1, 2, 3], true);
+    const finiteM = tf.where(tf.logicalAnd(tf.greater(m, 0), tf.isFinite(m)), m, tf.onesLike(m));
+    const n = tf.where(tf.isInf(m), m, tf.mul(finiteM, rowNormsL2(tf.div(g, finiteM) as Tensor4D)));
+    // n / (n + 1e-12) written as 1 / (1 + 1e-12 / n): 0 at n = 0, 1 at n = Infinity.
+    const factor = tf.div(1, tf.add(1, tf.div(1e-12, n)));
+    return tf.mul(ascentDirection(grad, 'l2'), factor) as Tensor4D;
   });
 }
 

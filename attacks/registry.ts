@@ -1,8 +1,8 @@
 import { inputError, showValue } from '../src/engine/errors.js';
 import { didYouMean } from '../src/engine/suggest.js';
-import { apgdCe } from './apgd.js';
-import { apgdDlr } from './apgdDlr.js';
-import { apgdT } from './apgdT.js';
+import { apgdCe, apgdCeL2 } from './apgd.js';
+import { apgdDlr, apgdDlrL2 } from './apgdDlr.js';
+import { apgdT, apgdTL2 } from './apgdT.js';
 import { fabTL2, fabTLinf } from './fab.js';
 import { fgsm } from './fgsm.js';
 import { fmn, fmnL2 } from './fmn.js';
@@ -12,7 +12,7 @@ import { square } from './square.js';
 import type { AnyAttack } from './types.js';
 
 /** Every attack the harness knows, by name. Adding an attack = one module (a defineAttack call, attacks/define.ts) + one line here. */
-const ATTACKS: readonly AnyAttack[] = [fgsm, pgd, pgdL2, apgdCe, apgdDlr, apgdT, fabTLinf, fabTL2, square, spsa, fmn, fmnL2];
+const ATTACKS: readonly AnyAttack[] = [fgsm, pgd, pgdL2, apgdCe, apgdCeL2, apgdDlr, apgdDlrL2, apgdT, apgdTL2, fabTLinf, fabTL2, square, spsa, fmn, fmnL2];
 
 export function listAttacks(): readonly AnyAttack[] {
   return ATTACKS;

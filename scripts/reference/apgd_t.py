@@ -72,10 +72,11 @@ def load_reference(root):
     return module
 
 
-def attack_case(ref, model, x, y, eps, steps, targets):
-    """bench's apgd-t at randomStart: false, done with the reference's own APGD run (see the docstring)."""
+def attack_case(ref, model, x, y, eps, steps, targets, norm='Linf'):
+    """bench's apgd-t (norm 'L2': apgd-t-l2) at randomStart: false, done with the reference's own APGD run
+    (see the docstring)."""
     n = x.shape[0]
-    apgd = ref.APGDAttack_targeted(model, n_iter=steps, norm='Linf', n_restarts=1, eps=eps, seed=0, n_target_classes=targets, device='cpu')
+    apgd = ref.APGDAttack_targeted(model, n_iter=steps, norm=norm, n_restarts=1, eps=eps, seed=0, n_target_classes=targets, device='cpu')
     apgd.init_hyperparam(x)
     schedules = []
     smallest_gap = [math.inf] * n

@@ -159,6 +159,27 @@ describe('closed-form worst case of a two-class linear model', () => {
     }
   });
 
+  it('APGD-CE L2 breaks exactly the samples whose minimal L2 distance m / ||w_y - w_j||_2 is below eps, and reaches the optimum on the rest', async () => {
+    const { best, foolable, scale } = optimum(EPS_L2, l2);
+    // The closed-form minimal distances straddle eps (foolable iff m0 / ||d||_2 < eps).
+    expect(foolable).toEqual(m0.map((m, r) => m / l2[r] < EPS_L2));
+    for (const params of [{ steps: 30, randomStart: false }, { steps: 30 }]) {
+      const { xAdv, fooled, margins } = await attack('apgd-ce-l2', EPS_L2, params);
+      expect(fooled).toEqual(foolable);
+      expectAtOptimum(
+        margins,
+        best,
+        scale,
+        foolable.flatMap((f, r) => (f ? [] : [r])),
+      );
+      for (let r = 0; r < N; r++) {
+        let sq = 0;
+        for (let i = 0; i < D; i++) sq += (xAdv[r * D + i] - xHost[r * D + i]) ** 2;
+        expect(Math.sqrt(sq)).toBeLessThanOrEqual(EPS_L2 * (1 + 1e-6));
+      }
+    }
+  });
+
   it('no attack fools a sample whose closed-form optimum does not cross zero; score-based ones find most that do', async () => {
     const { foolable } = optimum(EPS_LINF, l1);
     const nFoolable = foolable.filter(Boolean).length;

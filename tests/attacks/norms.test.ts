@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { tf, type Tensor4D } from '../../src/engine/tf.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { KeyedRng } from '../../src/engine/rng.js';
-import { ascentDirection, ascentStep, ballViolation, distances, project, randomStart } from '../../attacks/norms.js';
+import { ascentDirection, ascentStep, ballViolation, dampedL2Direction, distances, l2SphereStart, project, randomStart } from '../../attacks/norms.js';
 import type { ThreatModel } from '../../attacks/types.js';
 import { randomImages } from '../helpers/linearClassifier.js';
 
@@ -124,5 +124,37 @@ describe('ballViolation', () => {
     const outsideBox = tf.tensor4d([0.5, 0.5, 0.5, 1.0078125], [1, 2, 2, 1]) as Tensor4D; // 1 + 2^-7
     expect(ballViolation(outsideBox, x, 1, 'linf')).toBe('distance 0.5078125 for eps 1, pixels in [0.5, 1.0078125]');
     tf.dispose([x, out, outsideBox]);
+  });
+});
+
+describe("AutoAttack's L2 geometry (autopgd_base.py, norm 'L2')", () => {
+  it('l2SphereStart: on the sphere of radius eps for interior images, clipped to [0,1] at the box, keyed per sample', () => {
+    const eps = 0.4;
+    const inner = images(8, 0.45, 0.55); // |delta_i| <= eps < 0.45: the box is never hit
+    const rng = new KeyedRng(4, 'cell', [20, 21, 22, 23, 24, 25]);
+    const s = l2SphereStart(inner, eps, rng);
+    const d = hostDistance(host(s), host(inner), 'l2');
+    for (const v of d) expect(v).toBeCloseTo(eps, 5);
+    const x2 = tf.slice(inner, [3, 0, 0, 0], [1, ...SHAPE]) as Tensor4D;
+    const s2 = l2SphereStart(x2, eps, new KeyedRng(4, 'cell', [23]));
+    expect(host(s2)).toEqual(host(s).slice(3 * D, 4 * D));
+    // At the box edge the clip only shrinks the perturbation.
+    const edge = tf.zeros([N, ...SHAPE]) as Tensor4D;
+    const e = l2SphereStart(edge, eps, rng);
+    expect(Math.min(...host(e))).toBe(0);
+    expect(ballViolation(e, edge, eps, 'l2')).toBeNull();
+    for (const v of hostDistance(host(e), host(edge), 'l2')) expect(v).toBeLessThan(eps);
+    tf.dispose([inner, s, x2, s2, edge, e]);
+  });
+
+  it('dampedL2Direction: g / (||g||_2 + 1e-12), so a vanishing gradient gives a proportionally shorter step', () => {
+    // Rows: ||g|| = 5 (a unit step), ||g|| = 1e-12 (half a step), ||g|| = 5e-13 (a third), zero, and
+    // components that would overflow ||g||^2 in float32 (a unit step).
+    const g = tf.tensor4d([3, -4, 0, 6e-13, -8e-13, 0, 3e-13, -4e-13, 0, 0, 0, 0, 3e30, -4e30, 0], [5, 1, 1, 3]) as Tensor4D;
+    const dir = host(dampedL2Direction(g));
+    const unit = [0.6, -0.8, 0];
+    const expected = [1, 0.5, 1 / 3, 0, 1].flatMap((f) => unit.map((u) => u * f));
+    dir.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 6));
+    tf.dispose(g);
   });
 });

@@ -130,7 +130,7 @@ export function logitsF64(model: LinearClassifier, images: ArrayLike<number>, n:
  * Attacks whose loss a stub's hand-written lossAndGrad does not offer (the DLR losses: the stubs write out ce
  * and margin only): tests give them a model with logitsFor.
  */
-export const NEEDS_LOGITS_FOR: readonly string[] = ['apgd-dlr', 'apgd-t', 'fab-t', 'fab-t-l2'];
+export const NEEDS_LOGITS_FOR: readonly string[] = ['apgd-dlr', 'apgd-dlr-l2', 'apgd-t', 'apgd-t-l2', 'fab-t', 'fab-t-l2'];
 
 /**
  * The same linear model offering differentiable logits (logitsFor: flatten(x) W + b), as every loaded
