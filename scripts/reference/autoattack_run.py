@@ -4,7 +4,8 @@
         --eps 0.03,0.1 --attacks apgd-ce,square --square-queries 200 --out reports/aa/cnn.json
 
 Needs Debian's python3-torch and python3-numpy, a checkout of fra31/auto-attack (AUTOATTACK_SRC, default
-/tmp/aa) and of yjhuangcd/CNNF (CNNF_SRC, default /tmp/cnnf); the model is scripts/reference/bench_model.py.
+/tmp/t16-aa) and of yjhuangcd/CNNF (CNNF_SRC, default /tmp/t16-cnnf), both made by
+scripts/reference/checkout.sh; the model is scripts/reference/bench_model.py.
 Images: the first --n of the vendored Fashion-MNIST test set (data/fashion-mnist), NCHW in [0,1].
 
 Attack names (bench's in brackets): apgd-ce [apgd], apgd-dlr [apgd-dlr], apgd-t [apgd-t], fab-t [fab-t],
@@ -29,7 +30,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.environ.get('AUTOATTACK_SRC', '/tmp/aa'))
+sys.path.insert(0, os.environ.get('AUTOATTACK_SRC', '/tmp/t16-aa'))
 
 from bench_model import BenchModel, load_fashion_mnist_test  # noqa: E402
 from autoattack import AutoAttack  # noqa: E402

@@ -27,11 +27,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-CNNF_SRC = os.environ.get('CNNF_SRC', '/tmp/cnnf')
+CNNF_SRC = os.environ.get('CNNF_SRC', '/tmp/t16-cnnf')
 
 
 def _import_reference_cnnf():
-    """Imports cnnf.model_mnist from a checkout of yjhuangcd/CNNF (CNNF_SRC, default /tmp/cnnf).
+    """Imports cnnf.model_mnist from a checkout of yjhuangcd/CNNF (CNNF_SRC, default /tmp/t16-cnnf).
     Its training-only imports (torchvision, tensorboardX, matplotlib) are stubbed: the class needs none."""
     for name in ['torchvision', 'tensorboardX', 'matplotlib', 'matplotlib.pyplot']:
         if name not in sys.modules:
