@@ -7,7 +7,9 @@
 //   npx tsx scripts/autoattack-side-by-side.ts --reference reports/aa/cnn-square200.json \
 //       [--checkpoint checkpoints/cnn-fmnist] [--output last] [--path e2e] [--n 1000] [--eps 0.03,0.1]
 //       [--attacks apgd,square] [--params '{"square":{"queries":200}}'] [--seed 0] [--batch 250]
-//       [--cascade] [--out reports/aa/bench-cnn-square200.json]
+//       [--cascade] [--out reports/aa/bench-cnn-square200.json] [--load reports/aa/bench-cnn-square200.json]
+// --load reads bench's per-sample outcomes from an earlier --out instead of running the attacks again
+// (to compare one bench run with several reference runs).
 // Attack names are bench's; their AutoAttack names: apgd -> apgd-ce, apgd-dlr, apgd-t, fab-t, square.
 // --cascade runs the attacks in order, each on the samples every previous one left correct (AutoAttack's
 // standard evaluation), and compares stage by stage with a reference run of attack `standard`.
@@ -30,7 +32,7 @@ const flag = (name: string) => process.argv.includes(`--${name}`);
 const AA_NAME: Record<string, string> = { apgd: 'apgd-ce', 'apgd-ce': 'apgd-ce', 'apgd-dlr': 'apgd-dlr', 'apgd-t': 'apgd-t', 'fab-t': 'fab-t', square: 'square' };
 
 interface RefStage { attack: string; seconds: number; robust: boolean[] }
-interface RefRun { eps: number; attack: string; seconds: number; stages: RefStage[]; robust: boolean[] }
+interface RefRun { eps: number; attack: string; seconds: number; cpuSeconds?: number; stages: RefStage[]; robust: boolean[] }
 interface Reference { config: Record<string, unknown>; labels: number[]; cleanLogits: number[][]; clean: boolean[]; runs: RefRun[] }
 
 const referencePath = option('reference', '');
@@ -40,12 +42,14 @@ const output = option('output', 'last');
 const path = option('path', 'e2e');
 const n = Number(option('n', String(reference?.labels.length ?? 1000)));
 const epsList = option('eps', reference ? [...new Set(reference.runs.map((r) => r.eps))].join(',') : '0.03').split(',').map(Number);
-const attacks = option('attacks', 'apgd').split(',');
+const attacks = option('attacks', 'apgd').split(',').filter((a) => a !== '');
 const extraParams: Record<string, Record<string, unknown>> = JSON.parse(option('params', '{}'));
 const seed = Number(option('seed', '0'));
 const batchSize = Number(option('batch', '250'));
 const cascade = flag('cascade');
 const outPath = option('out', '');
+const loadPath = option('load', '');
+const loaded: BenchRun[] = loadPath ? JSON.parse(readFileSync(loadPath, 'utf8')).runs : [];
 
 const backend = await initBackend(option('backend', 'wasm'));
 const data = await loadFashionMnist('test', { limit: n });
@@ -89,14 +93,20 @@ function tryAttack(name: string) {
     return undefined;
   }
 }
-interface BenchRun { eps: number; attack: string; seconds: number; robust: boolean[] }
+interface BenchRun { eps: number; attack: string; seconds: number; cpuSeconds?: number; robust: boolean[] }
 async function runAttack(name: string, eps: number, alive: boolean[]): Promise<BenchRun> {
+  if (loadPath) {
+    const found = loaded.find((r) => r.attack === name && r.eps === eps);
+    if (!found) throw new Error(`${loadPath} has no run of ${name} at eps ${eps}`);
+    return { ...found, robust: found.robust.slice(0, n) };
+  }
   // APGD-CE is `apgd` after the rename of issue 16 and `apgd-ce` before it; either name finds it.
   const attack = name === 'apgd' || name === 'apgd-ce' ? (tryAttack(name) ?? getAttack(name === 'apgd' ? 'apgd-ce' : 'apgd')) : getAttack(name);
   const params = attack.parseParams(extraParams[name] ?? {}, `params.${name}`);
   const robust = [...alive];
   const todo = alive.flatMap((a, i) => (a ? [i] : []));
   const started = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let start = 0; start < todo.length; start += batchSize) {
     const rows = todo.slice(start, start + batchSize);
     const { x, y, sampleIndices } = toBatch(data, rows);
@@ -107,7 +117,8 @@ async function runAttack(name: string, eps: number, alive: boolean[]): Promise<B
     y.dispose();
     rows.forEach((r, k) => (robust[r] = !res.fooled[k] && !res.nonFiniteLogits?.[k]));
   }
-  return { eps, attack: name, seconds: (performance.now() - started) / 1000, robust };
+  const cpu = process.cpuUsage(cpu0);
+  return { eps, attack: name, seconds: (performance.now() - started) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, robust };
 }
 
 /** Wilson 95% interval of a proportion k / m. */
@@ -133,7 +144,8 @@ for (const eps of epsList) {
     const ref = cascade
       ? reference?.runs.find((r) => r.eps === eps && r.attack === 'standard')?.stages.find((s) => s.attack === aaName)
       : reference?.runs.find((r) => r.eps === eps && r.attack === aaName);
-    let cells = `| ${name}${cascade ? ' (cascade)' : ''} | ${eps} | ${pct(acc(run.robust))} | ${run.seconds.toFixed(0)} s |`;
+    const time = (r: { seconds: number; cpuSeconds?: number }) => `${r.seconds.toFixed(0)} s${r.cpuSeconds !== undefined ? ` (cpu ${r.cpuSeconds.toFixed(0)} s)` : ''}`;
+    let cells = `| ${name}${cascade ? ' (cascade)' : ''} | ${eps} | ${pct(acc(run.robust))} | ${time(run)} |`;
     if (ref) {
       const r = ref.robust.slice(0, n);
       const k = r.filter(Boolean).length;
@@ -141,13 +153,13 @@ for (const eps of epsList) {
       const onlyBench = run.robust.filter((b, i) => !b && r[i]).length;
       const onlyAa = run.robust.filter((b, i) => b && !r[i]).length;
       const inside = acc(run.robust) >= lo && acc(run.robust) <= hi;
-      cells += ` ${pct(k / n)} | [${pct(lo)}, ${pct(hi)}]${inside ? '' : ' (outside)'} | ${onlyBench} | ${onlyAa} | ${ref.seconds.toFixed(0)} s |`;
+      cells += ` ${pct(k / n)} | [${pct(lo)}, ${pct(hi)}]${inside ? '' : ' (outside)'} | ${onlyBench} | ${onlyAa} | ${time(ref)} |`;
     } else cells += ' - | - | - | - | - |';
     rowsOut.push(cells);
     console.log(cells);
   }
 }
-console.log('\n| attack | eps | bench robust | bench time | AutoAttack robust | AutoAttack 95% interval | broken only by bench | broken only by AutoAttack | AutoAttack time |');
+console.log('\n| attack | eps | bench robust | bench time (wall, cpu) | AutoAttack robust | AutoAttack 95% interval | broken only by bench | broken only by AutoAttack | AutoAttack time (wall, cpu) |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rowsOut) console.log(r);
 if (outPath) {

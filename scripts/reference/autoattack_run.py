@@ -17,7 +17,7 @@ attack is that evaluation with attacks_to_run = [name]. --square-queries overrid
 standard version, True in the SquareAttack class's default).
 
 Output JSON: {config, labels, cleanLogits (first --logits-n rows), clean: [bool], runs: [{eps, attack,
-seconds, stages: [{attack, seconds, robust: [bool]}], robust: [bool]}]}. robust[i] is true when sample i
+seconds (wall), cpuSeconds (this process's CPU time; on a shared machine the fairer of the two), stages: [{attack, seconds, robust: [bool]}], robust: [bool]}]}. robust[i] is true when sample i
 is classified correctly after the attack (false for clean errors), as AutoAttack's robust_flags.
 """
 import argparse
@@ -62,18 +62,19 @@ def run_one(model, x, y, clean, eps, attack, args):
     calls = []
     for obj in [adversary.apgd, adversary.apgd_targeted, adversary.fab, adversary.square]:
         def wrapped(xb, yb, _obj=obj, _orig=obj.perturb):
-            t0 = time.time()
+            t0, c0 = time.time(), time.process_time()
             out = _orig(xb, yb)
-            calls.append((stage_name(adversary, _obj), out.detach().clone(), time.time() - t0))
+            calls.append((stage_name(adversary, _obj), out.detach().clone(), time.time() - t0, time.process_time() - c0))
             return out
         obj.perturb = wrapped
-    t0 = time.time()
+    noops = count_square_noops(adversary.square) if args.count_noops else None
+    t0, c0 = time.time(), time.process_time()
     adversary.run_standard_evaluation(x, y, bs=args.batch)
-    seconds = time.time() - t0
+    seconds, cpu = time.time() - t0, time.process_time() - c0
     robust = clean.clone()
     stages = []
     order = []
-    for name, _, _ in calls:
+    for name, *_ in calls:
         if name not in order:
             order.append(name)
     for name in order:
@@ -84,8 +85,35 @@ def run_one(model, x, y, clean, eps, attack, args):
         with torch.no_grad():
             pred = torch.cat([model(adv[i:i + 500]).argmax(1) for i in range(0, adv.shape[0], 500)])
         robust[idx] = pred == y[idx]
-        stages.append({'attack': name, 'seconds': sum(c[2] for c in outs), 'robust': robust.tolist()})
-    return {'eps': eps, 'attack': attack, 'seconds': seconds, 'stages': stages, 'robust': robust.tolist()}
+        stages.append({'attack': name, 'seconds': sum(c[2] for c in outs), 'cpuSeconds': sum(c[3] for c in outs),
+                       'robust': robust.tolist()})
+    run = {'eps': eps, 'attack': attack, 'seconds': seconds, 'cpuSeconds': cpu, 'stages': stages, 'robust': robust.tolist()}
+    if noops is not None:
+        run['squareProposals'], run['squareNoOps'] = noops['proposals'], noops['noops']
+    return run
+
+
+def count_square_noops(sq):
+    """Counts Square's L-inf proposals that change no pixel. attack_single_run calls check_shape three
+    times per iteration, on x_curr, x_best_curr and x_new in that order (square.py), so the third call's
+    rows are compared with the second's."""
+    stats = {'proposals': 0, 'noops': 0, 'calls': 0, 'best': None}
+    orig = sq.check_shape
+
+    def check_shape(t):
+        out = orig(t)
+        stats['calls'] += 1
+        phase = stats['calls'] % 3
+        if phase == 2:
+            stats['best'] = out.clone()
+        elif phase == 0:
+            same = (out == stats['best']).view(out.shape[0], -1).all(1)
+            stats['proposals'] += int(out.shape[0])
+            stats['noops'] += int(same.sum())
+        return out
+
+    sq.check_shape = check_shape
+    return stats
 
 
 def main():
@@ -102,6 +130,7 @@ def main():
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--logits-n', type=int, default=1000)
     ap.add_argument('--verbose', action='store_true')
+    ap.add_argument('--count-noops', action='store_true', help="count Square's proposals that change no pixel")
     ap.add_argument('--out', required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -119,16 +148,24 @@ def main():
         'clean': clean.tolist(),
         'runs': [],
     }
+
+    def save():
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out + '.tmp', 'w') as f:
+            json.dump(result, f)
+        os.replace(args.out + '.tmp', args.out)
+
+    save()
     for eps in [float(e) for e in args.eps.split(',')]:
-        for attack in args.attacks.split(','):
+        for attack in [a for a in args.attacks.split(',') if a]:
             run = run_one(model, x, y, clean, eps, attack, args)
             result['runs'].append(run)
+            if 'squareNoOps' in run:
+                print(f'square proposals {run["squareProposals"]}, changing no pixel {run["squareNoOps"]} '
+                      f'({run["squareNoOps"] / max(run["squareProposals"], 1):.1%})')
             print(f'eps {eps} {attack}: robust {sum(run["robust"]) / len(run["robust"]):.2%} in {run["seconds"]:.1f} s '
                   + ' '.join(f'{s["attack"]}={sum(s["robust"]) / len(s["robust"]):.2%}' for s in run['stages']), flush=True)
-            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-            with open(args.out + '.tmp', 'w') as f:
-                json.dump(result, f)
-            os.replace(args.out + '.tmp', args.out)
+            save()
 
 
 if __name__ == '__main__':
