@@ -8,27 +8,60 @@ import { roundHalfEven } from '../src/engine/pyNumeric.js';
 
 /**
  * Square Attack, L-inf (Andriushchenko, Croce, Flammarion & Hein, ECCV 2020, Algorithm 1 with the
- * L-inf sampling distribution of their Algorithm 2). Score-based random search on the margin loss:
- * - start from vertical stripes: every (column, channel) gets x + eps or x - eps, sign at random;
- * - each iteration proposes one square window of side s = round(sqrt(p * pixels)) whose pixels are set
- *   to x +/- eps (one random sign per channel), and keeps it if the margin decreases;
- * - p follows the paper's piecewise-constant schedule, halving at iterations 10, 50, 200, 500, 1000,
- *   2000, 4000, 6000, 8000 of a 10000-query budget, rescaled to the actual budget as in AutoAttack.
- * The budget counts the start as one query; the clean check is not counted. Each sample draws from its
- * own keyed stream, and stops querying once fooled.
+ * L-inf sampling distribution of their Algorithm 2), by default step for step as AutoAttack's
+ * autoattack/square.py (fra31/auto-attack) runs it. Score-based random search on the margin loss
+ * (logit of the label minus the largest other logit; targeted: the other way round):
+ * - start from vertical stripes: every (column, channel) gets x + eps or x - eps, sign at random
+ *   (one query, always kept);
+ * - then `queries` iterations; iteration i proposes one square window of side
+ *   s = max(round(sqrt(p_i * pixels)), 1) (at most the image side) at a random offset, whose pixels are
+ *   set to x +/- eps (one random sign per channel), and keeps it if the margin strictly decreases (or the
+ *   sample is fooled). A sample stops querying once fooled, so it uses at most queries + 1 evaluations.
+ * - p_i follows the paper's piecewise-constant schedule: p_init halves after iterations 10, 50, 200, 500,
+ *   1000, 2000, 4000, 6000, 8000 of a 10000-iteration budget; with rescaleSchedule (square.py's
+ *   resc_schedule, the SquareAttack class default) the iteration is first mapped to that budget as
+ *   int(i / queries * 10000). AutoAttack's standard ensemble runs Square with resc_schedule=False and
+ *   5000 queries, where p stops at p_init / 128.
+ * - the window's top-left offset is drawn from 0 .. side - s - 1 as square.py's random_int(0, h - s)
+ *   (and the original code's randint(0, h - s)) do: the last offset is never drawn, so on 28 x 28 images
+ *   single-pixel windows never reach the last row and column. `allOffsets` draws from 0 .. side - s.
+ * - a proposal may change no pixel (the window already sits at the drawn signs; with 1-pixel windows
+ *   half of them): square.py still spends the query on it. `skipNoOps` redraws the signs until the window
+ *   changes (up to 16 times), as the authors' original code (max-andr/square-attack) does.
+ * Differences from square.py that do not change the search distribution: each sample draws its own
+ *   window and signs from its keyed stream (square.py draws one window and sign per iteration for the
+ *   whole batch), so results do not depend on batch composition; square.py runs `queries` iterations
+ *   after the start, the original code queries - 1 (its budget counts the start).
  */
 export interface SquareParams extends TargetParams {
-  /** Query budget per sample (model evaluations), the start included. */
+  /** Iterations (proposals) after the initial stripes, AutoAttack's n_queries; at most queries + 1 model evaluations per sample. */
   queries: number;
   /** Initial fraction of pixels changed per square; AutoAttack's default 0.8. */
   pInit: number;
+  /** Rescale the 10000-iteration p schedule to `queries` (square.py resc_schedule; true in the SquareAttack class, false in AutoAttack's standard ensemble). */
+  rescaleSchedule: boolean;
+  /** Redraw a proposal's signs while it would change no pixel (the original code's resampling); off in square.py. */
+  skipNoOps: boolean;
+  /** Draw the window offset from all side - s + 1 positions (square.py never draws the last one). */
+  allOffsets: boolean;
 }
 
-const defaults: SquareParams = { queries: 1000, pInit: 0.8, targeted: false, targetClass: undefined };
+const defaults: SquareParams = {
+  queries: 1000,
+  pInit: 0.8,
+  rescaleSchedule: true,
+  skipNoOps: false,
+  allOffsets: false,
+  targeted: false,
+  targetClass: undefined,
+};
 
 const schema: ParamSchema<SquareParams> = {
   queries: { kind: 'int', min: 1 },
   pInit: { kind: 'number', min: 0, max: 1, exclusiveMin: true },
+  rescaleSchedule: { kind: 'boolean' },
+  skipNoOps: { kind: 'boolean' },
+  allOffsets: { kind: 'boolean' },
   targeted: { kind: 'boolean' },
   targetClass: { kind: 'int', min: 0, optional: true },
 };
@@ -38,12 +71,13 @@ const HALVING_POINTS = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000];
 
 /**
  * Fraction of pixels in the square at iteration `iteration` (0-based) of a budget of `budget` iterations,
- * as AutoAttack's square.py p_selection with resc_schedule: the iteration is rescaled to a 10000 budget
- * as int(it / n_queries * 10000) (float64, in that order, truncated), then p_init is halved once per
- * boundary it exceeds (10 < it <= 50: p_init / 2, ..., 8000 < it: p_init / 512).
+ * as AutoAttack's square.py p_selection: with `rescale` (resc_schedule) the iteration is mapped to a
+ * 10000 budget as int(it / n_queries * 10000) (float64, in that order, truncated); without, it is used
+ * as is. Then p_init is halved once per boundary it exceeds (10 < it <= 50: p_init / 2, ...,
+ * 8000 < it: p_init / 512).
  */
-export function squareFraction(iteration: number, budget: number, pInit: number): number {
-  const scaled = Math.floor((iteration / budget) * 10000);
+export function squareFraction(iteration: number, budget: number, pInit: number, rescale = true): number {
+  const scaled = rescale ? Math.floor((iteration / budget) * 10000) : iteration;
   let halvings = 0;
   for (const point of HALVING_POINTS) if (scaled > point) halvings++;
   return pInit / 2 ** halvings;
@@ -120,34 +154,33 @@ async function perturbSquare(ctx: AttackContext<SquareParams>): Promise<void> {
   });
   accept(starts, query(starts));
 
-  const iterations = p.queries - 1;
   const channelSigns = new Float32Array(channels);
-  for (let it = 0; it < iterations && rows.length > 0; it++) {
-    const side = squareSide(squareFraction(it, iterations, p.pInit), height, width, channels);
+  /** Whether setting the window to x0 +/- eps (channelSigns) would change any pixel of `current`. */
+  const windowChanges = (x0: Float32Array, current: Float32Array, top: number, left: number, side: number) => {
+    for (let h = top; h < top + side; h++)
+      for (let w = left; w < left + side; w++)
+        for (let c = 0; c < channels; c++) {
+          const idx = (h * width + w) * channels + c;
+          if (Math.abs(clip01(x0[idx] + eps * channelSigns[c]) - current[idx]) > 1e-7) return true;
+        }
+    return false;
+  };
+
+  for (let it = 0; it < p.queries && rows.length > 0; it++) {
+    const side = squareSide(squareFraction(it, p.queries, p.pInit, p.rescaleSchedule), height, width, channels);
     const candidates = rows.map((r) => {
       const s = streams.get(r)!;
       const x0 = original(r);
       const current = best.get(r)!;
-      // Uniform over all height - side + 1 offsets (the paper). AutoAttack's random_int(0, h - s) and the
-      // original code's randint(0, h - s) never draw the last one, so their last row and column keep the
-      // initial stripes; we do not copy that (on small images it leaves a sixth of the pixels unreachable).
-      const top = s.int(height - side + 1);
-      const left = s.int(width - side + 1);
-      // Redraw the channel signs while the window would not change at all (the paper's resampling).
-      for (let attempt = 0; attempt < 16; attempt++) {
+      // square.py: random_int(0, h - s) = floor(uniform[0, h - s)), never h - s (0 when s = h).
+      const top = p.allOffsets ? s.int(height - side + 1) : s.int(Math.max(height - side, 1));
+      const left = p.allOffsets ? s.int(width - side + 1) : s.int(Math.max(width - side, 1));
+      const draw = () => {
         for (let c = 0; c < channels; c++) channelSigns[c] = s.next() < 0.5 ? -1 : 1;
-        let changes = false;
-        for (let h = top; h < top + side && !changes; h++)
-          for (let w = left; w < left + side && !changes; w++)
-            for (let c = 0; c < channels; c++) {
-              const idx = (h * width + w) * channels + c;
-              if (Math.abs(clip01(x0[idx] + eps * channelSigns[c]) - current[idx]) > 1e-7) {
-                changes = true;
-                break;
-              }
-            }
-        if (changes) break;
-      }
+      };
+      draw();
+      // skipNoOps: redraw the signs while the window would not change at all (the original code's loop).
+      for (let attempt = 0; p.skipNoOps && attempt < 16 && !windowChanges(x0, current, top, left, side); attempt++) draw();
       const candidate = Float32Array.from(current);
       for (let h = top; h < top + side; h++)
         for (let w = left; w < left + side; w++)
@@ -169,7 +202,7 @@ export const square = defineAttack<SquareParams>({
   usesGradient: false,
   iterationParam: 'queries',
   // Samples stop querying once fooled: about half the query budget on average.
-  cost: (p) => ({ gradients: 0, forwards: 0.5 * p.queries }),
+  cost: (p) => ({ gradients: 0, forwards: 0.5 * (p.queries + 1) }),
   describe: 'Square Attack L-inf, Andriushchenko et al. 2020: score-based random search, 1000 queries',
   defaults,
   schema,

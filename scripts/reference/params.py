@@ -11,7 +11,7 @@ The expressions are those of the references, evaluated the same way:
   IMSIZE * c and anchors;
 - APGD checkpoints: fra31/auto-attack autoattack/autopgd_base.py (n_iter_2, n_iter_min, size_decr and
   the loop "counter3 == k ... k = max(k - size_decr, n_iter_min)");
-- Square: fra31/auto-attack autoattack/square.py p_selection (resc_schedule=True) and the side
+- Square: fra31/auto-attack autoattack/square.py p_selection (resc_schedule True and False) and the side
   max(int(round(math.sqrt(p * n_features / c))), 1), min(s, min(h, w));
 - motion-blur tap offsets: ImageMagick magick/effect.c MotionBlurImage (point = width (sin a, cos a),
   offset = ceil(i * point / hypot(point) - 0.5)), which CIFAR-10-C's motion_blur and snow call via Wand.
@@ -80,10 +80,10 @@ out['apgd_checkpoints'] = {n: apgd_checks(n) for n in [1, 2, 5, 10, 20, 25, 40, 
 
 # --- Square ------------------------------------------------------------------------------------------
 class P:
-    """square.py's p_selection with rescale_schedule=True (copied condition by condition)."""
+    """square.py's p_selection (copied condition by condition); rescale_schedule is its resc_schedule."""
 
-    def __init__(self, p_init, n_queries):
-        self.p_init, self.n_queries, self.rescale_schedule = p_init, n_queries, True
+    def __init__(self, p_init, n_queries, rescale_schedule=True):
+        self.p_init, self.n_queries, self.rescale_schedule = p_init, n_queries, rescale_schedule
 
     def p_selection(self, it):
         if self.rescale_schedule:
@@ -117,9 +117,8 @@ def side(p, c, h, w):
     return min(s, min(h, w))
 
 
-square = {}
-for n_queries, p_init in [(99, 0.8), (999, 0.8), (1000, 0.05), (5000, 0.8), (333, 0.3)]:
-    sel = P(p_init, n_queries)
+def schedule_rows(n_queries, p_init, rescale_schedule=True):
+    sel = P(p_init, n_queries, rescale_schedule)
     # Every iteration at which p changes, plus the ends: [iteration, repr(p), side for 1x28x28, side for 3x28x28].
     rows = []
     last = None
@@ -130,8 +129,13 @@ for n_queries, p_init in [(99, 0.8), (999, 0.8), (1000, 0.05), (5000, 0.8), (333
             if it > 0 and p != last:
                 rows.append([it - 1, repr(last), side(last, 1, H, H), side(last, 3, H, H)])
             last = p
-    square[f'{n_queries}/{p_init}'] = sorted(rows)
-out['square_schedule'] = square
+    return sorted(rows)
+
+
+out['square_schedule'] = {f'{n}/{p}': schedule_rows(n, p) for n, p in [(99, 0.8), (999, 0.8), (1000, 0.05), (5000, 0.8), (333, 0.3)]}
+# resc_schedule=False, as AutoAttack's standard ensemble constructs SquareAttack (autoattack.py: n_queries=5000,
+# p_init=.8, resc_schedule=False): the iteration is not rescaled, so p stops at p_init / 128 after 4000.
+out['square_schedule_fixed'] = {f'{n}/{p}': schedule_rows(n, p, False) for n, p in [(5000, 0.8), (200, 0.8), (10000, 0.05)]}
 # Sides at fractions where sqrt(p * n_features / c) is a tie k + 0.5 (Python rounds to even).
 out['square_side_ties'] = [[repr(p), c, side(p, c, H, H)] for p in [6.25 / 784, 20.25 / 784, 12.25 / 784, 42.25 / 784] for c in [1, 3]]
 

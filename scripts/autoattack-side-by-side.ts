@@ -1,0 +1,170 @@
+// Side by side with the original AutoAttack: bench's attacks and fra31/auto-attack on the same model,
+// images and epsilons. The reference side is scripts/reference/autoattack_run.py (run it first; it writes
+// per-sample outcomes and the PyTorch model's clean logits); this script runs bench's attacks on the same
+// first --n test images, checks that the two models agree (max abs logit difference), and prints per
+// attack and eps: robust accuracy of each, AutoAttack's 95% interval, samples broken by only one of the
+// two, and wall time.
+//   npx tsx scripts/autoattack-side-by-side.ts --reference reports/aa/cnn-square200.json \
+//       [--checkpoint checkpoints/cnn-fmnist] [--output last] [--path e2e] [--n 1000] [--eps 0.03,0.1]
+//       [--attacks apgd,square] [--params '{"square":{"queries":200}}'] [--seed 0] [--batch 250]
+//       [--cascade] [--out reports/aa/bench-cnn-square200.json] [--load reports/aa/bench-cnn-square200.json]
+// --load reads bench's per-sample outcomes from an earlier --out instead of running the attacks again
+// (to compare one bench run with several reference runs).
+// Attack names are bench's; their AutoAttack names: apgd -> apgd-ce, apgd-dlr, apgd-t, fab-t, square.
+// --cascade runs the attacks in order, each on the samples every previous one left correct (AutoAttack's
+// standard evaluation), and compares stage by stage with a reference run of attack `standard`.
+import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { tf } from '../src/engine/tf.js';
+import { initBackend } from '../src/engine/backend.js';
+import { KeyedRng } from '../src/engine/rng.js';
+import { loadFashionMnist, packageRoot } from '../src/data/fashionMnist.js';
+import { toBatch } from '../src/data/batching.js';
+import { loadSuiteModel } from '../src/suite/loadClassifier.js';
+import { getAttack } from '../attacks/registry.js';
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+const flag = (name: string) => process.argv.includes(`--${name}`);
+
+const AA_NAME: Record<string, string> = { apgd: 'apgd-ce', 'apgd-ce': 'apgd-ce', 'apgd-dlr': 'apgd-dlr', 'apgd-t': 'apgd-t', 'fab-t': 'fab-t', square: 'square' };
+
+interface RefStage { attack: string; seconds: number; robust: boolean[] }
+interface RefRun { eps: number; attack: string; seconds: number; cpuSeconds?: number; stages: RefStage[]; robust: boolean[] }
+interface Reference { config: Record<string, unknown>; labels: number[]; cleanLogits: number[][]; clean: boolean[]; runs: RefRun[] }
+
+const referencePath = option('reference', '');
+const reference: Reference | undefined = referencePath ? JSON.parse(readFileSync(referencePath, 'utf8')) : undefined;
+const checkpoint = option('checkpoint', join(packageRoot(), 'checkpoints', 'cnn-fmnist'));
+const output = option('output', 'last');
+const path = option('path', 'e2e');
+const n = Number(option('n', String(reference?.labels.length ?? 1000)));
+const epsList = option('eps', reference ? [...new Set(reference.runs.map((r) => r.eps))].join(',') : '0.03').split(',').map(Number);
+const attacks = option('attacks', 'apgd').split(',').filter((a) => a !== '');
+const extraParams: Record<string, Record<string, unknown>> = JSON.parse(option('params', '{}'));
+const seed = Number(option('seed', '0'));
+const batchSize = Number(option('batch', '250'));
+const cascade = flag('cascade');
+const outPath = option('out', '');
+const loadPath = option('load', '');
+const loaded: BenchRun[] = loadPath ? JSON.parse(readFileSync(loadPath, 'utf8')).runs : [];
+
+const backend = await initBackend(option('backend', 'wasm'));
+const data = await loadFashionMnist('test', { limit: n });
+const model = await loadSuiteModel({ path: checkpoint, output: output as never, where: 'checkpoint' });
+const classifier = model.classifier;
+
+// --- parity of the two models -------------------------------------------------------------------------
+const labels = Array.from(data.labels.slice(0, n));
+const clean: boolean[] = [];
+let maxDiff = 0;
+let argmaxDisagree = 0;
+for (let start = 0; start < n; start += batchSize) {
+  const rows = Array.from({ length: Math.min(batchSize, n - start) }, (_, i) => start + i);
+  const { x, y } = toBatch(data, rows);
+  const logits = classifier.logits(x, output);
+  const values = logits.arraySync() as number[][];
+  logits.dispose();
+  x.dispose();
+  y.dispose();
+  values.forEach((row, k) => {
+    const i = start + k;
+    const pred = row.indexOf(Math.max(...row));
+    clean.push(pred === labels[i]);
+    const ref = reference?.cleanLogits[i];
+    if (ref) {
+      row.forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - ref[j]))));
+      if (ref.indexOf(Math.max(...ref)) !== pred) argmaxDisagree++;
+    }
+  });
+}
+const acc = (v: boolean[]) => v.filter(Boolean).length / v.length;
+console.log(`backend ${backend.name}; ${n} images; clean accuracy bench ${(100 * acc(clean)).toFixed(1)}%` +
+  (reference ? `, AutoAttack's model ${(100 * acc(reference.clean.slice(0, n))).toFixed(1)}%; logits of ${Math.min(n, reference.cleanLogits.length)} images: max |bench - PyTorch| = ${maxDiff.toExponential(2)}, argmax disagreements ${argmaxDisagree}` : ''));
+if (reference && reference.labels.slice(0, n).some((l, i) => l !== labels[i])) throw new Error('reference labels differ from the vendored test set');
+
+// --- bench's attacks ---------------------------------------------------------------------------------
+function tryAttack(name: string) {
+  try {
+    return getAttack(name);
+  } catch {
+    return undefined;
+  }
+}
+interface BenchRun { eps: number; attack: string; seconds: number; cpuSeconds?: number; robust: boolean[] }
+async function runAttack(name: string, eps: number, alive: boolean[]): Promise<BenchRun> {
+  if (loadPath) {
+    const found = loaded.find((r) => r.attack === name && r.eps === eps);
+    if (!found) throw new Error(`${loadPath} has no run of ${name} at eps ${eps}`);
+    return { ...found, robust: found.robust.slice(0, n) };
+  }
+  // APGD-CE is `apgd` after the rename of issue 16 and `apgd-ce` before it; either name finds it.
+  const attack = name === 'apgd' || name === 'apgd-ce' ? (tryAttack(name) ?? getAttack(name === 'apgd' ? 'apgd-ce' : 'apgd')) : getAttack(name);
+  const params = attack.parseParams(extraParams[name] ?? {}, `params.${name}`);
+  const robust = [...alive];
+  const todo = alive.flatMap((a, i) => (a ? [i] : []));
+  const started = performance.now();
+  const cpu0 = process.cpuUsage();
+  for (let start = 0; start < todo.length; start += batchSize) {
+    const rows = todo.slice(start, start + batchSize);
+    const { x, y, sampleIndices } = toBatch(data, rows);
+    const rng = new KeyedRng(seed, `side-by-side/${name}/${eps}`, sampleIndices);
+    const res = await attack.run(classifier, x, y, eps, rng, { path, output, params });
+    res.xAdv.dispose();
+    x.dispose();
+    y.dispose();
+    rows.forEach((r, k) => (robust[r] = !res.fooled[k] && !res.nonFiniteLogits?.[k]));
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return { eps, attack: name, seconds: (performance.now() - started) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, robust };
+}
+
+/** Wilson 95% interval of a proportion k / m. */
+function wilson(k: number, m: number): [number, number] {
+  const z = 1.959963984540054;
+  const p = k / m;
+  const d = 1 + (z * z) / m;
+  const c = (p + (z * z) / (2 * m)) / d;
+  const h = (z * Math.sqrt((p * (1 - p)) / m + (z * z) / (4 * m * m))) / d;
+  return [c - h, c + h];
+}
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+const rowsOut: string[] = [];
+const benchRuns: BenchRun[] = [];
+for (const eps of epsList) {
+  let alive = [...clean];
+  for (const name of attacks) {
+    const run = await runAttack(name, eps, cascade ? alive : clean);
+    benchRuns.push(run);
+    alive = run.robust;
+    const aaName = AA_NAME[name] ?? name;
+    const ref = cascade
+      ? reference?.runs.find((r) => r.eps === eps && r.attack === 'standard')?.stages.find((s) => s.attack === aaName)
+      : reference?.runs.find((r) => r.eps === eps && r.attack === aaName);
+    const time = (r: { seconds: number; cpuSeconds?: number }) => `${r.seconds.toFixed(0)} s${r.cpuSeconds !== undefined ? ` (cpu ${r.cpuSeconds.toFixed(0)} s)` : ''}`;
+    let cells = `| ${name}${cascade ? ' (cascade)' : ''} | ${eps} | ${pct(acc(run.robust))} | ${time(run)} |`;
+    if (ref) {
+      const r = ref.robust.slice(0, n);
+      const k = r.filter(Boolean).length;
+      const [lo, hi] = wilson(k, n);
+      const onlyBench = run.robust.filter((b, i) => !b && r[i]).length;
+      const onlyAa = run.robust.filter((b, i) => b && !r[i]).length;
+      const inside = acc(run.robust) >= lo && acc(run.robust) <= hi;
+      cells += ` ${pct(k / n)} | [${pct(lo)}, ${pct(hi)}]${inside ? '' : ' (outside)'} | ${onlyBench} | ${onlyAa} | ${time(ref)} |`;
+    } else cells += ' - | - | - | - | - |';
+    rowsOut.push(cells);
+    console.log(cells);
+  }
+}
+console.log('\n| attack | eps | bench robust | bench time (wall, cpu) | AutoAttack robust | AutoAttack 95% interval | broken only by bench | broken only by AutoAttack | AutoAttack time (wall, cpu) |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of rowsOut) console.log(r);
+if (outPath) {
+  mkdirSync(dirname(outPath), { recursive: true });
+  writeFileSync(outPath, JSON.stringify({ checkpoint, output, path, n, seed, params: extraParams, cascade, clean, maxLogitDiff: maxDiff, runs: benchRuns }));
+}
+model.dispose();
+tf.disposeVariables();

@@ -1,0 +1,172 @@
+"""Runs the original AutoAttack (fra31/auto-attack) on a bench checkpoint and writes per-sample outcomes.
+
+    /usr/bin/python3 scripts/reference/autoattack_run.py --checkpoint checkpoints/cnn-fmnist --n 1000 \
+        --eps 0.03,0.1 --attacks apgd-ce,square --square-queries 200 --out reports/aa/cnn.json
+
+Needs Debian's python3-torch and python3-numpy, a checkout of fra31/auto-attack (AUTOATTACK_SRC, default
+/tmp/t16-aa) and of yjhuangcd/CNNF (CNNF_SRC, default /tmp/t16-cnnf), both made by
+scripts/reference/checkout.sh; the model is scripts/reference/bench_model.py.
+Images: the first --n of the vendored Fashion-MNIST test set (data/fashion-mnist), NCHW in [0,1].
+
+Attack names (bench's in brackets): apgd-ce [apgd], apgd-dlr [apgd-dlr], apgd-t [apgd-t], fab-t [fab-t],
+square [square], and `standard` (AutoAttack's standard ensemble as a cascade: apgd-ce, apgd-t, fab-t,
+square, each on the samples the previous ones left correct). Every attack runs through AutoAttack's own
+run_standard_evaluation with the settings of its standard version (set_version('standard')); a single
+attack is that evaluation with attacks_to_run = [name]. --square-queries overrides Square's n_queries
+(5000 in the standard version) and --square-rescale sets its resc_schedule (False in AutoAttack's
+standard version, True in the SquareAttack class's default).
+
+Output JSON: {config, labels, cleanLogits (first --logits-n rows), clean: [bool], runs: [{eps, attack,
+seconds (wall), cpuSeconds (this process's CPU time; on a shared machine the fairer of the two), stages: [{attack, seconds, robust: [bool]}], robust: [bool]}]}. robust[i] is true when sample i
+is classified correctly after the attack (false for clean errors), as AutoAttack's robust_flags.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.environ.get('AUTOATTACK_SRC', '/tmp/t16-aa'))
+
+from bench_model import BenchModel, load_fashion_mnist_test  # noqa: E402
+from autoattack import AutoAttack  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def stage_name(adversary, obj):
+    if obj is adversary.apgd:
+        return 'apgd-ce' if adversary.apgd.loss == 'ce' else 'apgd-dlr'
+    if obj is adversary.apgd_targeted:
+        return 'apgd-t'
+    if obj is adversary.fab:
+        return 'fab-t' if adversary.fab.targeted else 'fab'
+    return 'square'
+
+
+def run_one(model, x, y, clean, eps, attack, args):
+    adversary = AutoAttack(model, norm='Linf', eps=eps, version='standard', seed=args.seed, device='cpu',
+                           verbose=args.verbose)
+    adversary.square.n_queries = args.square_queries
+    adversary.square.rescale_schedule = args.square_rescale
+    if attack != 'standard':
+        adversary.attacks_to_run = [attack]
+        if attack == 'apgd-dlr':
+            adversary.apgd.loss = 'dlr'
+    # Record each stage's outputs: AutoAttack attacks the still-robust samples in index order, in batches,
+    # so the concatenated outputs of one stage line up with the robust indices before it.
+    calls = []
+    for obj in [adversary.apgd, adversary.apgd_targeted, adversary.fab, adversary.square]:
+        def wrapped(xb, yb, _obj=obj, _orig=obj.perturb):
+            t0, c0 = time.time(), time.process_time()
+            out = _orig(xb, yb)
+            calls.append((stage_name(adversary, _obj), out.detach().clone(), time.time() - t0, time.process_time() - c0))
+            return out
+        obj.perturb = wrapped
+    noops = count_square_noops(adversary.square) if args.count_noops else None
+    t0, c0 = time.time(), time.process_time()
+    adversary.run_standard_evaluation(x, y, bs=args.batch)
+    seconds, cpu = time.time() - t0, time.process_time() - c0
+    robust = clean.clone()
+    stages = []
+    order = []
+    for name, *_ in calls:
+        if name not in order:
+            order.append(name)
+    for name in order:
+        outs = [c for c in calls if c[0] == name]
+        idx = robust.nonzero().squeeze(1)
+        adv = torch.cat([c[1] for c in outs])
+        assert adv.shape[0] == idx.shape[0], f'{name}: {adv.shape[0]} outputs for {idx.shape[0]} robust samples'
+        with torch.no_grad():
+            pred = torch.cat([model(adv[i:i + 500]).argmax(1) for i in range(0, adv.shape[0], 500)])
+        robust[idx] = pred == y[idx]
+        stages.append({'attack': name, 'seconds': sum(c[2] for c in outs), 'cpuSeconds': sum(c[3] for c in outs),
+                       'robust': robust.tolist()})
+    run = {'eps': eps, 'attack': attack, 'seconds': seconds, 'cpuSeconds': cpu, 'stages': stages, 'robust': robust.tolist()}
+    if noops is not None:
+        run['squareProposals'], run['squareNoOps'] = noops['proposals'], noops['noops']
+    return run
+
+
+def count_square_noops(sq):
+    """Counts Square's L-inf proposals that change no pixel. attack_single_run calls check_shape three
+    times per iteration, on x_curr, x_best_curr and x_new in that order (square.py), so the third call's
+    rows are compared with the second's."""
+    stats = {'proposals': 0, 'noops': 0, 'calls': 0, 'best': None}
+    orig = sq.check_shape
+
+    def check_shape(t):
+        out = orig(t)
+        stats['calls'] += 1
+        phase = stats['calls'] % 3
+        if phase == 2:
+            stats['best'] = out.clone()
+        elif phase == 0:
+            same = (out == stats['best']).view(out.shape[0], -1).all(1)
+            stats['proposals'] += int(out.shape[0])
+            stats['noops'] += int(same.sum())
+        return out
+
+    sq.check_shape = check_shape
+    return stats
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--checkpoint', default=os.path.join(ROOT, 'checkpoints', 'cnn-fmnist'))
+    ap.add_argument('--output', default='last', choices=['first', 'last', 'average'])
+    ap.add_argument('--n', type=int, default=1000)
+    ap.add_argument('--eps', default='0.03')
+    ap.add_argument('--attacks', default='apgd-ce')
+    ap.add_argument('--square-queries', type=int, default=5000)
+    ap.add_argument('--square-rescale', type=lambda s: s.lower() in ['1', 'true', 'yes'], default=False)
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--batch', type=int, default=250)
+    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--logits-n', type=int, default=1000)
+    ap.add_argument('--verbose', action='store_true')
+    ap.add_argument('--count-noops', action='store_true', help="count Square's proposals that change no pixel")
+    ap.add_argument('--out', required=True)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    model = BenchModel(args.checkpoint, output=args.output)
+    x, y = load_fashion_mnist_test(os.path.join(ROOT, 'data', 'fashion-mnist'), args.n)
+    with torch.no_grad():
+        logits = torch.cat([model(x[i:i + 500]) for i in range(0, x.shape[0], 500)])
+    clean = logits.argmax(1) == y
+    result = {
+        'config': {k: v for k, v in vars(args).items()},
+        'torch': torch.__version__,
+        'labels': y.tolist(),
+        'cleanLogits': logits[:args.logits_n].tolist(),
+        'clean': clean.tolist(),
+        'runs': [],
+    }
+
+    def save():
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out + '.tmp', 'w') as f:
+            json.dump(result, f)
+        os.replace(args.out + '.tmp', args.out)
+
+    save()
+    for eps in [float(e) for e in args.eps.split(',')]:
+        for attack in [a for a in args.attacks.split(',') if a]:
+            run = run_one(model, x, y, clean, eps, attack, args)
+            result['runs'].append(run)
+            if 'squareNoOps' in run:
+                print(f'square proposals {run["squareProposals"]}, changing no pixel {run["squareNoOps"]} '
+                      f'({run["squareNoOps"] / max(run["squareProposals"], 1):.1%})')
+            print(f'eps {eps} {attack}: robust {sum(run["robust"]) / len(run["robust"]):.2%} in {run["seconds"]:.1f} s '
+                  + ' '.join(f'{s["attack"]}={sum(s["robust"]) / len(s["robust"]):.2%}' for s in run['stages']), flush=True)
+            save()
+
+
+if __name__ == '__main__':
+    main()
