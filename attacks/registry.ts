@@ -5,10 +5,11 @@ import { fgsm } from './fgsm.js';
 import { pgd, pgdL2 } from './pgd.js';
 import { spsa } from './spsa.js';
 import { square } from './square.js';
+import { squareL2 } from './squareL2.js';
 import type { AnyAttack } from './types.js';
 
 /** Every attack the harness knows, by name. Adding an attack = one module (a defineAttack call, attacks/define.ts) + one line here. */
-const ATTACKS: readonly AnyAttack[] = [fgsm, pgd, pgdL2, apgdCe, square, spsa];
+const ATTACKS: readonly AnyAttack[] = [fgsm, pgd, pgdL2, apgdCe, square, squareL2, spsa];
 
 export function listAttacks(): readonly AnyAttack[] {
   return ATTACKS;

@@ -24,6 +24,7 @@ const BUDGET: Record<string, Record<string, unknown>> = {
   'pgd-l2': { steps: 5, restarts: 2 },
   'apgd-ce': { steps: 8, restarts: 2 },
   square: { queries: 30 },
+  'square-l2': { queries: 30 },
   spsa: { steps: 3, samples: 8 },
 };
 const LOSSES: Record<string, Record<string, unknown>[]> = {
@@ -32,6 +33,7 @@ const LOSSES: Record<string, Record<string, unknown>[]> = {
   'pgd-l2': [{ loss: 'ce' }],
   'apgd-ce': [{ loss: 'ce' }, { loss: 'margin' }],
   square: [{}],
+  'square-l2': [{}],
   spsa: [{}, { update: 'sign' }],
 };
 

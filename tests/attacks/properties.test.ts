@@ -23,6 +23,7 @@ const BUDGET: Record<string, Record<string, unknown>> = {
   'pgd-l2': { steps: 8, restarts: 2 },
   'apgd-ce': { steps: 12, restarts: 2 },
   square: { queries: 60 },
+  'square-l2': { queries: 60 },
   spsa: { steps: 4, samples: 16, evalBatch: 64 },
 };
 const EPS: Record<'linf' | 'l2', number> = { linf: 0.03, l2: 0.3 };
