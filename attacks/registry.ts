@@ -9,10 +9,11 @@ import { fmn, fmnL2 } from './fmn.js';
 import { pgd, pgdL2 } from './pgd.js';
 import { spsa } from './spsa.js';
 import { square } from './square.js';
+import { squareL2 } from './squareL2.js';
 import type { AnyAttack } from './types.js';
 
 /** Every attack the harness knows, by name. Adding an attack = one module (a defineAttack call, attacks/define.ts) + one line here. */
-const ATTACKS: readonly AnyAttack[] = [fgsm, pgd, pgdL2, apgdCe, apgdCeL2, apgdDlr, apgdDlrL2, apgdT, apgdTL2, fabTLinf, fabTL2, square, spsa, fmn, fmnL2];
+const ATTACKS: readonly AnyAttack[] = [fgsm, pgd, pgdL2, apgdCe, apgdCeL2, apgdDlr, apgdDlrL2, apgdT, apgdTL2, fabTLinf, fabTL2, square, squareL2, spsa, fmn, fmnL2];
 
 export function listAttacks(): readonly AnyAttack[] {
   return ATTACKS;

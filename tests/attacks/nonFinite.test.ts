@@ -32,6 +32,7 @@ const BUDGET: Record<string, Record<string, unknown>> = {
   'fab-t': { steps: 5, restarts: 2, targets: 3 },
   'fab-t-l2': { steps: 5, restarts: 2, targets: 3 },
   square: { queries: 30 },
+  'square-l2': { queries: 30 },
   spsa: { steps: 3, samples: 8 },
   fmn: { steps: 5 },
   'fmn-l2': { steps: 5 },
@@ -43,6 +44,7 @@ const LOSSES: Record<string, Record<string, unknown>[]> = {
   'apgd-ce': [{ loss: 'ce' }, { loss: 'margin' }],
   'apgd-ce-l2': [{ loss: 'ce' }, { loss: 'margin' }],
   square: [{}],
+  'square-l2': [{}],
   spsa: [{}, { update: 'sign' }],
 };
 

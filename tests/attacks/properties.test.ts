@@ -32,6 +32,7 @@ const BUDGET: Record<string, Record<string, unknown>> = {
   'fab-t': { steps: 10, restarts: 2, targets: 4 },
   'fab-t-l2': { steps: 10, restarts: 2, targets: 4 },
   square: { queries: 60 },
+  'square-l2': { queries: 60 },
   spsa: { steps: 4, samples: 16, evalBatch: 64 },
   fmn: { steps: 20 },
   'fmn-l2': { steps: 20 },

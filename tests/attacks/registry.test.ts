@@ -18,7 +18,7 @@ function inputErrorOf(fn: () => unknown): InputError {
 describe('attack registry', () => {
   it('lists every attack with a one-line description and its threat model', () => {
     const names = listAttacks().map((a) => a.name);
-    expect(names).toEqual(['fgsm', 'pgd', 'pgd-l2', 'apgd-ce', 'apgd-ce-l2', 'apgd-dlr', 'apgd-dlr-l2', 'apgd-t', 'apgd-t-l2', 'fab-t', 'fab-t-l2', 'square', 'spsa', 'fmn', 'fmn-l2']);
+    expect(names).toEqual(['fgsm', 'pgd', 'pgd-l2', 'apgd-ce', 'apgd-ce-l2', 'apgd-dlr', 'apgd-dlr-l2', 'apgd-t', 'apgd-t-l2', 'fab-t', 'fab-t-l2', 'square', 'square-l2', 'spsa', 'fmn', 'fmn-l2']);
     for (const a of listAttacks()) {
       expect(a.describe).not.toMatch(/\n/);
       expect(['linf', 'l2']).toContain(a.threatModel);
@@ -31,7 +31,7 @@ describe('attack registry', () => {
   it('suggests the closest name for a typo', () => {
     expect(inputErrorOf(() => getAttack('sqaure')).message).toMatch(/did you mean "square"/);
     expect(inputErrorOf(() => getAttack('pgd_l2')).message).toMatch(/did you mean "pgd-l2"/);
-    expect(inputErrorOf(() => getAttack('apgd')).message).toMatch(/allowed: fgsm, pgd, pgd-l2, apgd-ce, apgd-ce-l2, apgd-dlr, apgd-dlr-l2, apgd-t, apgd-t-l2, fab-t, fab-t-l2, square, spsa, fmn, fmn-l2/);
+    expect(inputErrorOf(() => getAttack('apgd')).message).toMatch(/allowed: fgsm, pgd, pgd-l2, apgd-ce, apgd-ce-l2, apgd-dlr, apgd-dlr-l2, apgd-t, apgd-t-l2, fab-t, fab-t-l2, square, square-l2, spsa, fmn, fmn-l2/);
   });
 });
 

@@ -78,7 +78,7 @@ describe('epsilons are validated per threat model (issue 13, item 7)', () => {
 describe('suite config validation: one line naming file, field and allowed values', () => {
   it.each([
     ['unknown top-level key, closest suggested', adversarial({ epsilon: [0.1] }), 'my.json: epsilon: unknown key (did you mean "epsilons"?)'],
-    ['unknown attack, closest suggested', adversarial({ attacks: [{ name: 'pgdd' }] }), 'my.json: attacks[0].name: unknown attack "pgdd" (did you mean "pgd"?) (allowed: fgsm, pgd, pgd-l2, apgd-ce, apgd-ce-l2, apgd-dlr, apgd-dlr-l2, apgd-t, apgd-t-l2, fab-t, fab-t-l2, square, spsa, fmn, fmn-l2)'],
+    ['unknown attack, closest suggested', adversarial({ attacks: [{ name: 'pgdd' }] }), 'my.json: attacks[0].name: unknown attack "pgdd" (did you mean "pgd"?) (allowed: fgsm, pgd, pgd-l2, apgd-ce, apgd-ce-l2, apgd-dlr, apgd-dlr-l2, apgd-t, apgd-t-l2, fab-t, fab-t-l2, square, square-l2, spsa, fmn, fmn-l2)'],
     ['unknown attack param', adversarial({ attacks: [{ name: 'pgd', params: { stepz: 3 } }] }), 'my.json: attacks[0].params.stepz: unknown parameter'],
     ['eps above 1', adversarial({ epsilons: [0, 2] }), 'my.json: epsilons[1]: invalid epsilon 2 for the L-inf attack pgd (attacks[0]) (allowed: finite numbers in [0, 1] (L-inf radius in [0,1] pixel units))'],
     ['eps negative', adversarial({ epsilons: [-0.1] }), 'my.json: epsilons[0]: invalid epsilon -0.1'],
