@@ -183,15 +183,19 @@ describe('closed-form worst case of a two-class linear model', () => {
   it('no attack fools a sample whose closed-form optimum does not cross zero; score-based ones find most that do', async () => {
     const { foolable } = optimum(EPS_LINF, l1);
     const nFoolable = foolable.filter(Boolean).length;
-    for (const [name, params] of [
-      ['square', { queries: 300 }],
-      ['spsa', { steps: 10 }],
+    // Square as published (autoattack/square.py) never moves a window onto the last row or column once its
+    // side is 1 and spends queries on proposals that change nothing, so on these tiny images only its
+    // soundness is asserted; with both departures switched on (skipNoOps, allOffsets) it finds most.
+    for (const [name, params, findsMost] of [
+      ['square', { queries: 300 }, false],
+      ['square', { queries: 300, skipNoOps: true, allOffsets: true }, true],
+      ['spsa', { steps: 10 }, true],
     ] as const) {
       const { fooled } = await attack(name, EPS_LINF, params);
       fooled.forEach((f, r) => {
         if (f) expect(foolable[r]).toBe(true);
       });
-      expect(fooled.filter(Boolean).length).toBeGreaterThanOrEqual(Math.ceil(0.8 * nFoolable));
+      if (findsMost) expect(fooled.filter(Boolean).length, `${name} ${JSON.stringify(params)}`).toBeGreaterThanOrEqual(Math.ceil(0.8 * nFoolable));
     }
   });
 });
