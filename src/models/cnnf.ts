@@ -7,6 +7,7 @@ import {
   adaptiveReluFeedback,
   conv,
   insNorm,
+  normalizeInput,
   transposedConv,
   type PoolState,
   type ReluState,
@@ -68,8 +69,7 @@ export class CnnfNetwork {
 
   /** [0,1] pixels to the network's input space. */
   normalize(x: Tensor4D): Tensor4D {
-    const { mean, std } = this.normalization;
-    return tf.div(tf.sub(x, tf.tensor1d(mean)), tf.tensor1d(std)) as Tensor4D;
+    return normalizeInput(x, this.normalization);
   }
 
   private emptyState(): PassState {

@@ -1,6 +1,7 @@
 import { tf, type Tensor, type Tensor4D } from '../engine/tf.js';
 import { conv2dTransposeSame } from '../engine/kernels/index.js';
 import { fastPath } from '../engine/fastPaths.js';
+import type { Normalization } from './architecture.js';
 import { insNormFast, maskedMul, pool2x2, scatterToChoice, selectByChoice, type WindowLayout } from './fastOps.js';
 
 /*
@@ -26,6 +27,15 @@ export function insNorm(x: Tensor4D, epsilon: number): Tensor4D {
 /** What an AdaReLU remembers from a pass: which units were on. */
 export interface ReluState {
   mask: Tensor;
+}
+
+/**
+ * [0,1] pixels to a network's input space: (x - mean) / std per channel, x NHWC [N,H,W,C] with mean and std
+ * of length C (or 1). Both CNN-F networks (Fashion-MNIST and the CIFAR Wide-ResNet) start with it.
+ */
+export function normalizeInput(x: Tensor4D, normalization: Normalization): Tensor4D {
+  const { mean, std } = normalization;
+  return tf.div(tf.sub(x, tf.tensor1d(mean)), tf.tensor1d(std)) as Tensor4D;
 }
 
 /**

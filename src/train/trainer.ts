@@ -7,10 +7,10 @@ import { ProgressBar, formatDuration } from '../engine/progress.js';
 import { activeBackend } from '../engine/backend.js';
 import { batches, shuffleIndices, toBatchTensor, toLabelTensor } from '../data/batching.js';
 import { FASHION_MNIST_CLASSES, loadFashionMnist, splitTrainValidation, type ImageDataset } from '../data/fashionMnist.js';
-import { fmnistArchitecture, REFERENCE_NORMALIZATION, type ArchitectureSpec } from '../models/architecture.js';
+import { fmnistArchitecture, REFERENCE_NORMALIZATION, type ArchitectureSpec, type ModelArchitecture, type Normalization } from '../models/architecture.js';
 import { initialWeights } from './initialization.js';
 import { CnnfNetwork } from '../models/cnnf.js';
-import { cleanAccuracy } from '../models/evaluate.js';
+import { cleanAccuracy, type CleanAccuracy } from '../models/evaluate.js';
 import { loadCheckpoint, saveCheckpoint } from '../models/checkpoint.js';
 import { readSafetensors, writeSafetensors } from '../models/safetensors.js';
 import type { WeightArrays } from '../models/weights.js';
@@ -55,15 +55,16 @@ export interface EpochRecord {
   seconds: number;
 }
 
-interface TrainingState {
+/** What `--resume` continues from (training-state.json next to the checkpoint). */
+export interface TrainingState {
   epochsDone: number;
   step: number;
   history: EpochRecord[];
   wallTimeSeconds: number;
 }
 
-const STATE_FILE = 'training-state.json';
-const MOMENTUM_FILE = 'training-momentum.safetensors';
+export const STATE_FILE = 'training-state.json';
+export const MOMENTUM_FILE = 'training-momentum.safetensors';
 
 /** The architecture a training run builds: a CNN is the CNN-F network with no feedback cycles. */
 export function trainingArchitecture(o: Pick<TrainOptions, 'arch' | 'ind' | 'cycles' | 'resParam'>): ArchitectureSpec {
@@ -179,13 +180,13 @@ export async function train(o: TrainOptions): Promise<{ checkpointDir: string; h
     bar.done(
       `loss ${record.loss.toFixed(4)} train ${(100 * record.trainAccuracy).toFixed(2)}% validation ${(100 * record.validationAccuracy).toFixed(2)}%`,
     );
-    await saveState(o, arch, variables, optimizer, state, null);
+    await saveTrainingState(o, { architecture: arch, normalization: REFERENCE_NORMALIZATION, classNames: FASHION_MNIST_CLASSES }, variables, optimizer, state, null);
   }
 
   // Held-out evaluation on the test set, once, at the end: nothing is selected on it.
   const testSet = await loadFashionMnist('test', { limit: o.testLimit });
   const test = await cleanAccuracy(network, testSet);
-  await saveState(o, arch, variables, optimizer, state, test);
+  await saveTrainingState(o, { architecture: arch, normalization: REFERENCE_NORMALIZATION, classNames: FASHION_MNIST_CLASSES }, variables, optimizer, state, test);
   if (!o.quiet)
     process.stderr.write(
       `test accuracy (${test.images} images): first ${(100 * test.first).toFixed(2)}%, last ${(100 * test.last).toFixed(2)}%, average ${(100 * test.average).toFixed(2)}%; training time ${formatDuration(state.wallTimeSeconds)}\n`,
@@ -195,13 +196,30 @@ export async function train(o: TrainOptions): Promise<{ checkpointDir: string; h
   return { checkpointDir: o.out, history: state.history };
 }
 
-async function saveState(
-  o: TrainOptions,
-  arch: ArchitectureSpec,
+/** The options every training run shares; the rest of a run's options are its recipe. */
+interface TrainingRunOptions {
+  out: string;
+  name: string;
+  seed: number;
+  resume?: boolean;
+  quiet?: boolean;
+  command: string;
+}
+
+/**
+ * Saves a training run to o.out, for `bench run` and for `--resume`: the checkpoint (model.json with the
+ * model's architecture, input normalisation and class names; provenance: the command, the recipe (every
+ * option but out, name, resume and quiet), seed, epochs, wall time, backend and history; metrics: the test
+ * set's clean accuracies when `test` is given, else the last validation accuracy marked incomplete), then
+ * the optimizer's momentum buffers and the training state, each written to a temporary file and renamed.
+ */
+export async function saveTrainingState(
+  o: TrainingRunOptions,
+  model: { architecture: ModelArchitecture; normalization: Normalization; classNames: readonly string[] },
   variables: Record<string, tf.Variable>,
   optimizer: SgdMomentum,
   state: TrainingState,
-  test: Awaited<ReturnType<typeof cleanAccuracy>> | null,
+  test: CleanAccuracy | null,
 ): Promise<void> {
   const backend = activeBackend();
   const { command, out, name, resume, quiet, ...recipe } = o;
@@ -213,9 +231,9 @@ async function saveState(
     {
       format: 'bench-checkpoint/1',
       name,
-      architecture: arch,
-      normalization: REFERENCE_NORMALIZATION,
-      classNames: [...FASHION_MNIST_CLASSES],
+      architecture: model.architecture,
+      normalization: model.normalization,
+      classNames: [...model.classNames],
       provenance: {
         source: 'bench train',
         command,

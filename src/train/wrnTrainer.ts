@@ -1,24 +1,23 @@
 import { existsSync } from 'node:fs';
-import { readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tf, type Tensor, type Tensor4D } from '../engine/tf.js';
 import { inputError } from '../engine/errors.js';
 import { ProgressBar, formatDuration } from '../engine/progress.js';
-import { activeBackend } from '../engine/backend.js';
 import { batches, shuffleIndices, toBatchTensor, toLabelTensor } from '../data/batching.js';
 import { splitTrainValidation } from '../data/fashionMnist.js';
 import { loadDataset, type ImageDataset } from '../datasets/index.js';
 import { CIFAR_REFERENCE_NORMALIZATION, wrnArchitecture, type WrnArchitecture } from '../models/cnnfWrn/architecture.js';
 import { WrnCnnfNetwork } from '../models/cnnfWrn/network.js';
-import { cleanAccuracy, type CleanAccuracy } from '../models/evaluate.js';
-import { loadCheckpoint, saveCheckpoint } from '../models/checkpoint.js';
-import { readSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { cleanAccuracy } from '../models/evaluate.js';
+import { loadCheckpoint } from '../models/checkpoint.js';
+import { readSafetensors } from '../models/safetensors.js';
 import { initialWeights } from './initialization.js';
 import { SgdMomentum, clipByGlobalNorm, polyLearningRate } from './optimizer.js';
 import { cnnfTrainingLoss } from './objective.js';
 import { adversarialBatch, type AdversarialTraining } from './adversarial.js';
 import { augmentBatch } from './augment.js';
-import { toHost, writeJsonAtomic, type EpochRecord } from './trainer.js';
+import { MOMENTUM_FILE, saveTrainingState, STATE_FILE, type EpochRecord, type TrainingState } from './trainer.js';
 
 /** Zero pixels added on each side before the random 32x32 crop (RandomCrop(32, padding=4)). */
 export const CIFAR_CROP_PADDING = 4;
@@ -61,15 +60,6 @@ export interface WrnTrainOptions {
   command: string;
 }
 
-interface TrainingState {
-  epochsDone: number;
-  step: number;
-  history: EpochRecord[];
-  wallTimeSeconds: number;
-}
-
-const STATE_FILE = 'training-state.json';
-const MOMENTUM_FILE = 'training-momentum.safetensors';
 
 /** What a WRN training run measured about its speed (the last epoch's steps after the first). */
 export interface WrnTrainResult {
@@ -209,12 +199,12 @@ export async function trainWrn(o: WrnTrainOptions): Promise<WrnTrainResult> {
           (validation ? ` validation ${(100 * validation.last).toFixed(2)}%` : '') +
           (imagesPerSecond !== null ? ` (${imagesPerSecond.toFixed(2)} training img/s after the first step)` : ''),
       );
-      await saveState(o, arch, data.classNames, variables, optimizer, state, null);
+      await saveTrainingState(o, { architecture: arch, normalization: CIFAR_REFERENCE_NORMALIZATION, classNames: data.classNames }, variables, optimizer, state, null);
     }
 
     // Held-out evaluation on the test split, once, at the end: nothing is selected on it.
     const test = await cleanAccuracy(network, testSet);
-    await saveState(o, arch, data.classNames, variables, optimizer, state, test);
+    await saveTrainingState(o, { architecture: arch, normalization: CIFAR_REFERENCE_NORMALIZATION, classNames: data.classNames }, variables, optimizer, state, test);
     if (!o.quiet)
       process.stderr.write(
         `test accuracy (${test.images} images): first ${(100 * test.first).toFixed(2)}%, last ${(100 * test.last).toFixed(2)}%, average ${(100 * test.average).toFixed(2)}%; training time ${formatDuration(state.wallTimeSeconds)}\n`,
@@ -224,48 +214,4 @@ export async function trainWrn(o: WrnTrainOptions): Promise<WrnTrainResult> {
     optimizer.dispose();
     for (const v of varList) v.dispose();
   }
-}
-
-async function saveState(
-  o: WrnTrainOptions,
-  arch: WrnArchitecture,
-  classNames: readonly string[],
-  variables: Record<string, tf.Variable>,
-  optimizer: SgdMomentum,
-  state: TrainingState,
-  test: CleanAccuracy | null,
-): Promise<void> {
-  const backend = activeBackend();
-  const { command, out, name, resume, quiet, ...recipe } = o;
-  void out;
-  void resume;
-  void quiet;
-  await saveCheckpoint(
-    o.out,
-    {
-      name,
-      architecture: arch,
-      normalization: CIFAR_REFERENCE_NORMALIZATION,
-      classNames: [...classNames],
-      provenance: {
-        source: 'bench train',
-        command,
-        recipe,
-        seed: o.seed,
-        epochs: state.epochsDone,
-        wallTimeSeconds: Math.round(state.wallTimeSeconds),
-        backend: backend ? `${backend.name} (${backend.provider})` : 'unknown',
-        date: new Date().toISOString(),
-        history: state.history,
-      },
-      metrics: test
-        ? { cleanAccuracy: { first: test.first, last: test.last, average: test.average }, testImages: test.images, split: 'test' }
-        : { validationAccuracy: state.history.at(-1)?.validationAccuracy ?? null, split: 'validation', complete: false },
-    },
-    await toHost(variables),
-  );
-  const buffers = await optimizer.state();
-  await writeSafetensors(join(o.out, `${MOMENTUM_FILE}.tmp`), buffers);
-  await rename(join(o.out, `${MOMENTUM_FILE}.tmp`), join(o.out, MOMENTUM_FILE));
-  await writeJsonAtomic(join(o.out, STATE_FILE), state);
 }

@@ -1,7 +1,7 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../../engine/tf.js';
 import { conv2dTransposeSame, conv2dTransposeStrided } from '../../engine/kernels/index.js';
 import type { Normalization } from '../architecture.js';
-import { adaptiveRelu, adaptiveReluFeedback, type ReluState } from '../feedbackLayers.js';
+import { adaptiveRelu, adaptiveReluFeedback, normalizeInput, type ReluState } from '../feedbackLayers.js';
 import { dense, denseTransposed } from '../fastOps.js';
 import type { FeedbackRun } from '../network.js';
 import { blockSpecs, type BlockSpec, type WrnArchitecture } from './architecture.js';
@@ -93,8 +93,7 @@ export class WrnCnnfNetwork {
 
   /** [0,1] pixels to the network's input space, (x - mean) / std per channel. */
   normalize(x: Tensor4D): Tensor4D {
-    const { mean, std } = this.normalization;
-    return tf.div(tf.sub(x, tf.tensor1d(mean)), tf.tensor1d(std)) as Tensor4D;
+    return normalizeInput(x, this.normalization);
   }
 
   private emptyState(): PassState {
