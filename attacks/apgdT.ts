@@ -1,7 +1,7 @@
 import { inputError } from '../src/engine/errors.js';
 import { apgdName, checkApgdRestarts } from './apgd.js';
 import { apgdRun, checkDlrClasses, type ApgdShared } from './apgdCore.js';
-import { scoreLogits } from './common.js';
+import { rankClasses, scoreLogits } from './common.js';
 import { defineAttack, type AttackContext } from './define.js';
 import type { ParamSchema } from './params.js';
 import type { ThreatModel } from './types.js';
@@ -40,17 +40,6 @@ const schema: ParamSchema<ApgdTParams> = {
   momentum: { kind: 'number', min: 0, max: 1, exclusiveMin: true },
   rho: { kind: 'number', min: 0, max: 1 },
 };
-
-/**
- * Classes of each row of row-major logits [rows, classes] from the largest logit down; ties keep the lower
- * class first (the reference's torch sort leaves their order unspecified).
- */
-export function rankClasses(logits: ArrayLike<number>, classes: number): number[][] {
-  const rows = logits.length / classes;
-  return Array.from({ length: rows }, (_, r) =>
-    Array.from({ length: classes }, (_, j) => j).sort((a, b) => logits[r * classes + b] - logits[r * classes + a] || a - b),
-  );
-}
 
 async function perturbApgdT(ctx: AttackContext<ApgdTParams>): Promise<void> {
   const { model, x, goal, params: p } = ctx;

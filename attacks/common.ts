@@ -195,3 +195,15 @@ export function checkTargetParams(p: Partial<TargetParams>, where: string): void
   if (p.targetClass !== undefined && !p.targeted)
     throw inputError(`${where}.targetClass`, 'a target class needs targeted: true', 'targeted: true');
 }
+
+/**
+ * Classes of each row of row-major logits [rows, classes] from the largest logit down; ties keep the lower
+ * class first (the reference's torch sort leaves their order unspecified): ranked[r][k - 1] is the class of
+ * rank k, as autopgd_base.py's and fab_pt.py's `output.sort()[1][:, -k]` (APGD-T's and FAB-T's targets).
+ */
+export function rankClasses(logits: ArrayLike<number>, classes: number): number[][] {
+  const rows = logits.length / classes;
+  return Array.from({ length: rows }, (_, r) =>
+    Array.from({ length: classes }, (_, j) => j).sort((a, b) => logits[r * classes + b] - logits[r * classes + a] || a - b),
+  );
+}

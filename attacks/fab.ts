@@ -1,5 +1,5 @@
 import { tf } from '../src/engine/tf.js';
-import { scoreLogits, indicesWhere } from './common.js';
+import { indicesWhere, rankClasses, scoreLogits } from './common.js';
 import { defineAttack, type MinimisationContext } from './define.js';
 import { projectHyperplaneBoxL2, projectHyperplaneBoxLinf } from './fabProjections.js';
 import type { ParamSchema } from './params.js';
@@ -94,16 +94,6 @@ function distanceOf(a: Float32Array, b: Float32Array, p: ThreatModel): number {
     acc = p === 'linf' ? Math.max(acc, Math.abs(d)) : acc + d * d;
   }
   return p === 'linf' ? acc : Math.sqrt(acc);
-}
-
-/**
- * Classes by decreasing clean logit, per row (ties: the lower index first): order[r][k - 1] is the class of
- * rank k, the reference's `output.sort()[1][:, -k]`.
- */
-export function logitRanks(logits: ArrayLike<number>, classes: number, rows: number): number[][] {
-  return Array.from({ length: rows }, (_, r) =>
-    Array.from({ length: classes }, (_, j) => j).sort((i, j) => logits[r * classes + j] - logits[r * classes + i] || i - j),
-  );
 }
 
 /** Host state of one FAB run over `rows` (positions k = 0..m-1). */
@@ -248,7 +238,7 @@ async function minimiseFab(ctx: MinimisationContext<FabParams>, untargeted: bool
   score.fooled.forEach((f, i) => f && (distance[i] = 0));
   const rows = indicesWhere(n, (i) => !score.fooled[i]);
   if (rows.length > 0) {
-    const ranks = logitRanks(logits, classes, n);
+    const ranks = rankClasses(logits, classes);
     const x0 = new Float32Array(rows.length * size);
     rows.forEach((r, k) => x0.set(clean.subarray(r * size, (r + 1) * size), k * size));
     const targetRanks = untargeted ? [0] : Array.from({ length: Math.min(ctx.params.targets, classes - 1) }, (_, i) => i + 2);

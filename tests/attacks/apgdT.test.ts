@@ -6,7 +6,7 @@ import { initBackend } from '../../src/engine/backend.js';
 import { InputError } from '../../src/engine/errors.js';
 import { KeyedRng } from '../../src/engine/rng.js';
 import { getAttack } from '../../attacks/registry.js';
-import { rankClasses } from '../../attacks/apgdT.js';
+import { rankClasses } from '../../attacks/common.js';
 import { logitsLossAndGrad } from '../../attacks/gradients.js';
 import type { Classifier, LossAndGradOptions } from '../../src/models/classifier.js';
 import { logitsF64, linearClassifier, type LinearClassifier } from '../helpers/linearClassifier.js';

@@ -7,7 +7,8 @@ import { KeyedRng } from '../../src/engine/rng.js';
 import { loadFashionMnist } from '../../src/data/fashionMnist.js';
 import { loadCnnfModel } from '../../src/models/families/cnnf.js';
 import { defineAttack } from '../../attacks/define.js';
-import { fabTL2, fabTLinf, logitRanks, minimiseFabUntargeted, type FabParams } from '../../attacks/fab.js';
+import { rankClasses } from '../../attacks/common.js';
+import { fabTL2, fabTLinf, minimiseFabUntargeted, type FabParams } from '../../attacks/fab.js';
 import { getAttack } from '../../attacks/registry.js';
 import type { AnyAttack, MinimisationResult, ThreatModel } from '../../attacks/types.js';
 import type { Classifier } from '../../src/models/classifier.js';
@@ -124,7 +125,7 @@ describe('FAB on a linear model equals AutoAttack\'s FAB and the closed form', (
 
   it('targets follow the clean logit ranks: one target is the reference run at rank 2 (the runner-up class)', async () => {
     const z = logitsF64(linear, xHost, N);
-    const ranks = logitRanks(z.flat(), C, N);
+    const ranks = rankClasses(z.flat(), C);
     ranks.forEach((order, r) => expect(order[0]).toBe(z[r].indexOf(Math.max(...z[r]))));
     for (const [attack, norm] of [
       [fabTLinf, 'linf'],
