@@ -9,11 +9,12 @@
 //       [--attacks apgd,square] [--params '{"square":{"queries":200}}'] [--seed 0] [--batch 250]
 //       [--cascade] [--out reports/aa/bench-cnn-square200.json] [--load reports/aa/bench-cnn-square200.json]
 // --load reads bench's per-sample outcomes from an earlier --out instead of running the attacks again
-// (to compare one bench run with several reference runs).
+// (to compare one bench run with several reference runs). --out is rewritten after every attack (stage);
+// --resume reuses the stages an interrupted run already wrote there and runs only the rest.
 // Attack names are bench's; their AutoAttack names: apgd -> apgd-ce, apgd-dlr, apgd-t, fab-t, square.
 // --cascade runs the attacks in order, each on the samples every previous one left correct (AutoAttack's
 // standard evaluation), and compares stage by stage with a reference run of attack `standard`.
-import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, readFileSync, mkdirSync, existsSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tf } from '../src/engine/tf.js';
 import { initBackend } from '../src/engine/backend.js';
@@ -49,7 +50,9 @@ const batchSize = Number(option('batch', '250'));
 const cascade = flag('cascade');
 const outPath = option('out', '');
 const loadPath = option('load', '');
+const resume = flag('resume');
 const loaded: BenchRun[] = loadPath ? JSON.parse(readFileSync(loadPath, 'utf8')).runs : [];
+const resumed: BenchRun[] = resume && outPath && existsSync(outPath) ? JSON.parse(readFileSync(outPath, 'utf8')).runs : [];
 
 const backend = await initBackend(option('backend', 'wasm'));
 const data = await loadFashionMnist('test', { limit: n });
@@ -100,6 +103,8 @@ async function runAttack(name: string, eps: number, alive: boolean[]): Promise<B
     if (!found) throw new Error(`${loadPath} has no run of ${name} at eps ${eps}`);
     return { ...found, robust: found.robust.slice(0, n) };
   }
+  const done = resumed.find((r) => r.attack === name && r.eps === eps);
+  if (done) return done;
   // APGD-CE is `apgd` after the rename of issue 16 and `apgd-ce` before it; either name finds it.
   const attack = name === 'apgd' || name === 'apgd-ce' ? (tryAttack(name) ?? getAttack(name === 'apgd' ? 'apgd-ce' : 'apgd')) : getAttack(name);
   const params = attack.parseParams(extraParams[name] ?? {}, `params.${name}`);
@@ -134,11 +139,19 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 const rowsOut: string[] = [];
 const benchRuns: BenchRun[] = [];
+/** Writes the runs so far to --out (atomically: an interrupted write never leaves a truncated file). */
+function save() {
+  if (!outPath) return;
+  mkdirSync(dirname(outPath), { recursive: true });
+  writeFileSync(`${outPath}.tmp`, JSON.stringify({ checkpoint, output, path, n, seed, params: extraParams, cascade, clean, maxLogitDiff: maxDiff, runs: benchRuns }));
+  renameSync(`${outPath}.tmp`, outPath);
+}
 for (const eps of epsList) {
   let alive = [...clean];
   for (const name of attacks) {
     const run = await runAttack(name, eps, cascade ? alive : clean);
     benchRuns.push(run);
+    save();
     alive = run.robust;
     const aaName = AA_NAME[name] ?? name;
     const ref = cascade
@@ -162,9 +175,6 @@ for (const eps of epsList) {
 console.log('\n| attack | eps | bench robust | bench time (wall, cpu) | AutoAttack robust | AutoAttack 95% interval | broken only by bench | broken only by AutoAttack | AutoAttack time (wall, cpu) |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rowsOut) console.log(r);
-if (outPath) {
-  mkdirSync(dirname(outPath), { recursive: true });
-  writeFileSync(outPath, JSON.stringify({ checkpoint, output, path, n, seed, params: extraParams, cascade, clean, maxLogitDiff: maxDiff, runs: benchRuns }));
-}
+save();
 model.dispose();
 tf.disposeVariables();
