@@ -155,7 +155,7 @@ for (const eps of epsList) {
     alive = run.robust;
     const aaName = AA_NAME[name] ?? name;
     const ref = cascade
-      ? reference?.runs.find((r) => r.eps === eps && r.attack === 'standard')?.stages.find((s) => s.attack === aaName)
+      ? reference?.runs.find((r) => r.eps === eps && (r.attack === 'standard' || r.attack === 'cascade'))?.stages.find((s) => s.attack === aaName)
       : reference?.runs.find((r) => r.eps === eps && r.attack === aaName);
     const time = (r: { seconds: number; cpuSeconds?: number }) => `${r.seconds.toFixed(0)} s${r.cpuSeconds !== undefined ? ` (cpu ${r.cpuSeconds.toFixed(0)} s)` : ''}`;
     let cells = `| ${name}${cascade ? ' (cascade)' : ''} | ${eps} | ${pct(acc(run.robust))} | ${time(run)} |`;

@@ -10,7 +10,10 @@ Images: the first --n of the vendored Fashion-MNIST test set (data/fashion-mnist
 
 Attack names (bench's in brackets): apgd-ce [apgd], apgd-dlr [apgd-dlr], apgd-t [apgd-t], fab-t [fab-t],
 square [square], and `standard` (AutoAttack's standard ensemble as a cascade: apgd-ce, apgd-t, fab-t,
-square, each on the samples the previous ones left correct). Every attack runs through AutoAttack's own
+square, each on the samples the previous ones left correct). `cascade` is the same ensemble run stage by
+stage and batch by batch (each batch of --batch still-robust samples through run_standard_evaluation with
+that one attack, which is what `standard` does inside), written to --out after every batch, so that a long
+run (CNN-F) interrupted at any point continues with --resume where it stopped. Every attack runs through AutoAttack's own
 run_standard_evaluation with the settings of its standard version (set_version('standard')); a single
 attack is that evaluation with attacks_to_run = [name]. --square-queries overrides Square's n_queries
 (5000 in the standard version) and --square-rescale sets its resc_schedule (False in AutoAttack's
@@ -93,6 +96,59 @@ def run_one(model, x, y, clean, eps, attack, args):
     return run
 
 
+CASCADE = ['apgd-ce', 'apgd-t', 'fab-t', 'square']
+
+
+def run_cascade(model, x, y, clean, eps, args, result, save):
+    """AutoAttack's standard ensemble, resumable: stage by stage over the samples the earlier stages left
+    correct, in batches of args.batch in index order (as run_standard_evaluation batches them). Each batch
+    is its own run_standard_evaluation call with that stage alone; AutoAttack's attacks reseed at every
+    perturb call, so this is the evaluation `standard` runs, one batch at a time. Progress (per-sample flags,
+    batches done, wall and CPU seconds) lives in the run record and is saved after every batch."""
+    run = next((r for r in result['runs'] if r['eps'] == eps and r['attack'] == 'cascade'), None)
+    if run is None:
+        run = {'eps': eps, 'attack': 'cascade', 'batch': args.batch, 'seconds': 0.0, 'cpuSeconds': 0.0, 'stages': []}
+        result['runs'].append(run)
+    elif run.get('batch') != args.batch:
+        sys.exit(f'{args.out}: the run at eps {eps} used --batch {run.get("batch")}; resume it with the same --batch')
+    robust = clean.clone()
+    for name in CASCADE:
+        stage = next((s for s in run['stages'] if s['attack'] == name), None)
+        if stage is None:
+            stage = {'attack': name, 'seconds': 0.0, 'cpuSeconds': 0.0, 'alive': robust.tolist(),
+                     'robust': robust.tolist(), 'batchesDone': 0, 'done': False}
+            run['stages'].append(stage)
+        idx = torch.tensor(stage['alive']).nonzero().squeeze(1)
+        flags = torch.tensor(stage['robust'])
+        n_batches = (idx.shape[0] + args.batch - 1) // args.batch
+        for b in range(stage['batchesDone'], n_batches):
+            rows = idx[b * args.batch:(b + 1) * args.batch]
+            adversary = AutoAttack(model, norm='Linf', eps=eps, version='standard', seed=args.seed, device='cpu',
+                                   verbose=args.verbose)
+            adversary.square.n_queries = args.square_queries
+            adversary.square.rescale_schedule = args.square_rescale
+            adversary.attacks_to_run = [name]
+            t0, c0 = time.time(), time.process_time()
+            adv = adversary.run_standard_evaluation(x[rows], y[rows], bs=args.batch)
+            wall, cpu = time.time() - t0, time.process_time() - c0
+            with torch.no_grad():
+                flags[rows] = model(adv).argmax(1) == y[rows]
+            stage['robust'] = flags.tolist()
+            stage['seconds'] += wall
+            stage['cpuSeconds'] += cpu
+            run['seconds'] += wall
+            run['cpuSeconds'] += cpu
+            stage['batchesDone'] = b + 1
+            save()
+            print(f'eps {eps} {name}: batch {b + 1}/{n_batches} in {wall:.0f} s (cpu {cpu:.0f} s), robust so far '
+                  f'{flags.sum().item() / flags.shape[0]:.2%}', flush=True)
+        stage['done'] = True
+        robust = flags
+    run['robust'] = robust.tolist()
+    save()
+    return run
+
+
 def count_square_noops(sq):
     """Counts Square's L-inf proposals that change no pixel. attack_single_run calls check_shape three
     times per iteration, on x_curr, x_best_curr and x_new in that order (square.py), so the third call's
@@ -132,6 +188,7 @@ def main():
     ap.add_argument('--verbose', action='store_true')
     ap.add_argument('--count-noops', action='store_true', help="count Square's proposals that change no pixel")
     ap.add_argument('--out', required=True)
+    ap.add_argument('--resume', action='store_true', help='continue the `cascade` runs recorded in --out')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -155,11 +212,20 @@ def main():
             json.dump(result, f)
         os.replace(args.out + '.tmp', args.out)
 
+    if args.resume and os.path.exists(args.out):
+        with open(args.out) as f:
+            previous = json.load(f)
+        if previous['labels'] != result['labels'] or previous['clean'] != result['clean']:
+            sys.exit(f'{args.out}: recorded for other images or another model; cannot resume')
+        result['runs'] = previous['runs']
     save()
     for eps in [float(e) for e in args.eps.split(',')]:
         for attack in [a for a in args.attacks.split(',') if a]:
-            run = run_one(model, x, y, clean, eps, attack, args)
-            result['runs'].append(run)
+            if attack == 'cascade':
+                run = run_cascade(model, x, y, clean, eps, args, result, save)
+            else:
+                run = run_one(model, x, y, clean, eps, attack, args)
+                result['runs'].append(run)
             if 'squareNoOps' in run:
                 print(f'square proposals {run["squareProposals"]}, changing no pixel {run["squareNoOps"]} '
                       f'({run["squareNoOps"] / max(run["squareProposals"], 1):.1%})')
