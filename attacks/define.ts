@@ -87,6 +87,8 @@ interface AttackSpecBase<P> {
   usesGradient: boolean;
   /** See Attack.iterationParam. */
   iterationParam?: keyof P & string;
+  /** See Attack.repeatParams. */
+  repeatParams?: readonly (keyof P & string)[];
   /** See Attack.isTargeted; default: params.targeted === true (TargetParams). */
   isTargeted?(params: P): boolean;
   /** See Attack.cost: the declared model evaluations per image. */
@@ -163,6 +165,7 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
     threatModel: spec.threatModel,
     usesGradient: spec.usesGradient,
     ...(spec.iterationParam !== undefined ? { iterationParam: spec.iterationParam } : {}),
+    ...(spec.repeatParams !== undefined ? { repeatParams: spec.repeatParams } : {}),
     isTargeted: spec.isTargeted ?? ((p: P) => targetedParams(p as Partial<TargetParams>)),
     // EOT: every input gradient is n forward and backward passes.
     cost: (p: P) => {

@@ -264,6 +264,7 @@ function fabT(norm: ThreatModel) {
     threatModel: norm,
     usesGradient: true,
     iterationParam: 'steps',
+    repeatParams: ['targets', 'restarts'],
     // Success is misclassification; the targets only steer the linearisation.
     isTargeted: () => false,
     // Per target rank, restart and step: one input gradient (z_t - z_y) and one forward pass (the
