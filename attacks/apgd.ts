@@ -80,6 +80,7 @@ const makeApgdCe = (norm: ThreatModel) =>
     threatModel: norm,
     usesGradient: true,
     iterationParam: 'steps',
+    repeatParams: ['restarts'],
     // Each step: one input gradient and one forward pass (the loss and fooled check of the new iterate).
     cost: (p) => ({ gradients: p.steps * p.restarts, forwards: p.steps * p.restarts }),
     describe:

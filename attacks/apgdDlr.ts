@@ -26,6 +26,7 @@ const makeApgdDlr = (norm: ThreatModel) =>
     threatModel: norm,
     usesGradient: true,
     iterationParam: 'steps',
+    repeatParams: ['restarts'],
     // Each step: one input gradient and one forward pass (the loss and fooled check of the new iterate).
     cost: (p) => ({ gradients: p.steps * p.restarts, forwards: p.steps * p.restarts }),
     describe: `APGD-DLR${norm === 'linf' ? '' : ' L2'}, Croce & Hein 2020 (AutoAttack): APGD on the scale-invariant DLR loss, 100 iterations (>= 3 classes)`,

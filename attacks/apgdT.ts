@@ -71,6 +71,7 @@ const makeApgdT = (norm: ThreatModel) =>
     threatModel: norm,
     usesGradient: true,
     iterationParam: 'steps',
+    repeatParams: ['targets', 'restarts'],
     // Untargeted success (any misclassification), whatever the targeted loss.
     isTargeted: () => false,
     // Per target and restart, each step: one input gradient and one forward pass; plus one clean forward pass.

@@ -2,7 +2,7 @@ import { tf, type Tensor1D, type Tensor2D, type Tensor4D, type Tensor5D } from '
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier } from '../src/models/classifier.js';
 import { attackGoal, checkTargetParams, evaluate, finish, labelTensor, RowStore, targetedParams, unchanged, type AttackGoal, type Score } from './common.js';
-import { eotLossAndGrad, logitDifferenceAndGrad, logitsJacobian } from './gradients.js';
+import { eotLossAndGrad, eotMean, logitDifferenceAndGrad, logitsJacobian } from './gradients.js';
 import type { AttackLossName } from './losses.js';
 import { ballViolation, distances, withinBall } from './norms.js';
 import { parseWithSchema, type FieldSpec, type ParamSchema } from './params.js';
@@ -42,7 +42,8 @@ export interface AttackContext<P> {
    * Loss [rows.length] and input gradient of `images` (row k = batch row rows[k]) for the goal's labels,
    * through the run's path and output (attacks/gradients.ts lossAndGrad; the targeted DLR gets the true labels).
    * `targets` (indexed by batch row) asks for the targeted loss towards targets[r] whatever the goal (APGD-T
-   * ascends the targeted DLR while its goal stays untargeted); the goal decides success either way.
+   * ascends the targeted DLR while its goal stays untargeted); the goal decides success either way. With
+   * `eot: n`, both are the mean of n passes (attacks/gradients.ts eotLossAndGrad).
    */
   lossAndGrad(
     images: Tensor4D,
@@ -53,19 +54,22 @@ export interface AttackContext<P> {
   /**
    * z_t - z_y [rows.length] and its input gradient [rows.length,H,W,C] (one backward pass) of `images`
    * (row k = batch row rows[k]), y the true labels and t = targets[k], through the run's path and output
-   * (attacks/gradients.ts logitDifferenceAndGrad).
+   * (attacks/gradients.ts logitDifferenceAndGrad); with `eot: n`, both are the mean of n passes (eotMean).
    */
   logitDifferenceAndGrad(images: Tensor4D, rows: readonly number[], targets: ArrayLike<number>): { difference: Tensor1D; grad: Tensor4D };
   /**
    * Logits [M,K] and their Jacobian [M,K,H,W,C] of `images` [M,H,W,C] through the run's path and output
-   * (attacks/gradients.ts logitsJacobian: one pass over the batch tiled K times).
+   * (attacks/gradients.ts logitsJacobian: one pass over the batch tiled K times); with `eot: n`, both are
+   * the mean of n such passes (eotMean).
    */
   logitsJacobian(images: Tensor4D): { logits: Tensor2D; jacobian: Tensor5D };
 }
 
 /**
- * The parameter every gradient attack gets from the template (defineAttack): `eot: n` averages the loss and
- * the input gradient over n forward and backward passes (Expectation over Transformation, Athalye et al.
+ * The parameter every gradient attack gets from the template (defineAttack): `eot: n` averages every
+ * gradient the attack takes over n forward and backward passes: the loss and its input gradient
+ * (lossAndGrad), the logit difference z_t - z_y and its gradient (logitDifferenceAndGrad, FAB-T), the logits
+ * and their Jacobian (logitsJacobian, untargeted FAB) (Expectation over Transformation, Athalye et al.
  * 2018, "Obfuscated Gradients Give a False Sense of Security", Sec. 4.3; AutoAttack's `eot_iter`), the
  * gradient to use against a randomised model. Absent = 1 (one pass; recorded params stay as they were).
  */
@@ -83,6 +87,8 @@ interface AttackSpecBase<P> {
   usesGradient: boolean;
   /** See Attack.iterationParam. */
   iterationParam?: keyof P & string;
+  /** See Attack.repeatParams. */
+  repeatParams?: readonly (keyof P & string)[];
   /** See Attack.isTargeted; default: params.targeted === true (TargetParams). */
   isTargeted?(params: P): boolean;
   /** See Attack.cost: the declared model evaluations per image. */
@@ -159,6 +165,7 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
     threatModel: spec.threatModel,
     usesGradient: spec.usesGradient,
     ...(spec.iterationParam !== undefined ? { iterationParam: spec.iterationParam } : {}),
+    ...(spec.repeatParams !== undefined ? { repeatParams: spec.repeatParams } : {}),
     isTargeted: spec.isTargeted ?? ((p: P) => targetedParams(p as Partial<TargetParams>)),
     // EOT: every input gradient is n forward and backward passes.
     cost: (p: P) => {
@@ -255,12 +262,12 @@ function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptio
       const labels = labelTensor(goal.trueLabels, rows);
       const t = tf.tensor1d(Int32Array.from(targets), 'int32');
       try {
-        return logitDifferenceAndGrad(model, images, labels, t, { path: options.path, output: options.output });
+        return eotMean(eot, () => logitDifferenceAndGrad(model, images, labels, t, { path: options.path, output: options.output }));
       } finally {
         tf.dispose([labels, t]);
       }
     },
-    logitsJacobian: (images) => logitsJacobian(model, images, { path: options.path, output: options.output }),
+    logitsJacobian: (images) => eotMean(eot, () => logitsJacobian(model, images, { path: options.path, output: options.output })),
   };
 }
 

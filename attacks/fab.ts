@@ -16,7 +16,8 @@ import type { ThreatModel } from './types.js';
  * restartRadius / 2 (later restarts), every step:
  * - linearises the boundary between the true class y and the target t at x1: the hyperplane
  *   f(x1) + g . (z - x1) = 0 with f = z_t - z_y and g its input gradient (one backward pass,
- *   attacks/gradients.ts logitDifferenceAndGrad);
+ *   attacks/gradients.ts logitDifferenceAndGrad; with the template's `eot: n`, f and g are the means over n
+ *   passes, for a randomised model);
  * - projects both x1 and the clean x0 onto that hyperplane within the box [0,1]: d1, d2
  *   (attacks/fabProjections.ts);
  * - moves to x1 = clip((x1 + eta d1)(1 - alpha) + (x0 + eta d2) alpha, 0, 1) with the adaptive weight
@@ -30,7 +31,9 @@ import type { ThreatModel } from './types.js';
  * within eps). Samples misclassified clean have distance 0; samples never broken, Infinity.
  * The untargeted FAB (`targets: 0` internally, not registered) linearises instead, each step, the boundary
  * to the class with the smallest linearised distance |z_j - z_y| / ||g_j - g_y||_dual (the full Jacobian,
- * attacks/gradients.ts logitsJacobian).
+ * attacks/gradients.ts logitsJacobian, averaged over the `eot` passes like f and g).
+ * AutoAttack's FAB has no EOT (its rand version runs only APGD-CE and APGD-DLR with eot_iter 20); here every
+ * gradient attack takes `eot`, FAB included. The misclassification checks stay one forward pass each.
  */
 export interface FabParams {
   /** Iterations per target and restart (AutoAttack: n_iter 100). */
@@ -261,6 +264,7 @@ function fabT(norm: ThreatModel) {
     threatModel: norm,
     usesGradient: true,
     iterationParam: 'steps',
+    repeatParams: ['targets', 'restarts'],
     // Success is misclassification; the targets only steer the linearisation.
     isTargeted: () => false,
     // Per target rank, restart and step: one input gradient (z_t - z_y) and one forward pass (the

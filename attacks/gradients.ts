@@ -133,10 +133,40 @@ export function logitsJacobian(
 }
 
 /**
- * Expectation over Transformation (Athalye et al. 2018, Sec. 4.3; AutoAttack's eot_iter): the mean of `n`
- * calls of lossAndGrad on the same images, loss [N] and gradient [N,H,W,C]. For a deterministic model it
- * equals one call; for a randomised one (random input transformations, noise) it estimates the expected
- * gradient with n times less variance. n = 1 is a plain lossAndGrad call.
+ * Expectation over Transformation (Athalye et al. 2018, "Obfuscated Gradients Give a False Sense of
+ * Security", Sec. 4.3; AutoAttack's eot_iter): the element-wise mean of `n` calls of `call`, field by field,
+ * for a call returning tensors of fixed shapes (e.g. a loss [N] and its input gradient [N,H,W,C], or logits
+ * [N,K] and their Jacobian [N,K,H,W,C]). For a deterministic model it equals one call up to the float32
+ * rounding of the mean (so an attack's path may differ in its last bits from eot 1); for a randomised one
+ * (random input transformations, noise) each field estimates its expectation with n times less variance.
+ * n = 1 is `call()` itself, unchanged. The sum runs in call order (float32) and is divided by n once.
+ * The caller owns the returned tensors; every intermediate is disposed. Throws an internal Error for n not
+ * a positive integer (parseParams refuses such an `eot` before any run).
+ */
+export function eotMean<T extends Record<string, tf.Tensor>>(n: number, call: () => T): T {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`internal: eot must be a positive integer, got ${n}`);
+  if (n === 1) return call();
+  const sum = call();
+  const keys = Object.keys(sum) as (keyof T)[];
+  for (let k = 1; k < n; k++) {
+    const one = call();
+    for (const key of keys) {
+      const next = tf.add(sum[key], one[key]);
+      tf.dispose([sum[key], one[key]]);
+      sum[key] = next as T[keyof T];
+    }
+  }
+  for (const key of keys) {
+    const mean = tf.div(sum[key], n);
+    sum[key].dispose();
+    sum[key] = mean as T[keyof T];
+  }
+  return sum;
+}
+
+/**
+ * EOT of the loss gradient (eotMean of lossAndGrad): the mean of `n` calls of lossAndGrad on the same
+ * images, loss [N] and gradient [N,H,W,C]. n = 1 is a plain lossAndGrad call.
  */
 export function eotLossAndGrad(
   model: Classifier,
@@ -145,19 +175,5 @@ export function eotLossAndGrad(
   options: AttackGradientOptions,
   n: number,
 ): { loss: Tensor1D; grad: Tensor4D } {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`internal: eot must be a positive integer, got ${n}`);
-  if (n === 1) return lossAndGrad(model, x, labels, options);
-  let loss = tf.zeros([x.shape[0]]) as Tensor1D;
-  let grad = tf.zerosLike(x) as Tensor4D;
-  for (let k = 0; k < n; k++) {
-    const one = lossAndGrad(model, x, labels, options);
-    const nextLoss = tf.add(loss, one.loss) as Tensor1D;
-    const nextGrad = tf.add(grad, one.grad) as Tensor4D;
-    tf.dispose([loss, grad, one.loss, one.grad]);
-    loss = nextLoss;
-    grad = nextGrad;
-  }
-  const out = { loss: tf.div(loss, n) as Tensor1D, grad: tf.div(grad, n) as Tensor4D };
-  tf.dispose([loss, grad]);
-  return out;
+  return eotMean(n, () => lossAndGrad(model, x, labels, options));
 }

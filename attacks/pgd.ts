@@ -113,6 +113,7 @@ function makePgd(norm: ThreatModel): Attack<PgdParams> {
     threatModel: norm,
     usesGradient: true,
     iterationParam: 'steps',
+    repeatParams: ['restarts'],
     // Each step: one input gradient, and one forward pass to retire fooled samples (earlyStop).
     cost: (p) => ({ gradients: p.steps * p.restarts, forwards: p.steps * p.restarts }),
     describe: `PGD ${norm === 'linf' ? 'L-inf (signed steps)' : 'L2 (normalised steps)'}, Madry et al. 2018: ${defaults.steps} steps of 2.5*eps/steps from a random start`,

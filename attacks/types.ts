@@ -82,6 +82,13 @@ export interface Attack<P> {
    * one-step attacks (FGSM).
    */
   iterationParam?: keyof P & string;
+  /**
+   * The parameters that repeat the attack per sample, each repetition a complete run of `iterationParam`
+   * iterations (restarts; APGD-T's and FAB-T's target classes), when it has any. Setting them all to 1
+   * leaves one run: the more-steps sanity probe (src/suite/planner.ts) raises the iterations of that one
+   * run, which tests convergence in iterations without paying for every repetition again.
+   */
+  repeatParams?: readonly (keyof P & string)[];
   /** Whether these (parsed) params make the attack targeted: success means reaching a chosen class. */
   isTargeted(params: P): boolean;
   /**

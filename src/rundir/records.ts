@@ -186,7 +186,8 @@ export interface SuiteCellResult extends CellResult {
   nonFiniteLogits?: number;
   /**
    * Probes that continue a main sweep (the more-steps probe): the main cell `id` and its result on the
-   * probe's images, the starting point this probe's attack had to improve on.
+   * probe's images, the starting point this probe's attack had to improve on. For a probe of a cascade
+   * stage, `id` is that stage's cell ("<cascade>/<stage>"): the samples the cascade left correct after it.
    */
   reference?: { id: string; samples: number; correct: number };
   /**

@@ -18,6 +18,7 @@ import { decodeBits, type GradientProbeResult, type OutputProbe, type SuiteCellR
 import { measureOutputs } from './outputProbe.js';
 import { attackId, type GradientProbeSpec, type PlannedCell, type PlanUnit } from './planner.js';
 import { isMinimisationCell, minimisedAt, runMinimisationCells } from './minimisation.js';
+import { cascadePrefixCorrect } from './cascade.js';
 import {
   bar,
   cleanCorrect,
@@ -155,12 +156,14 @@ export function attackCellRecord(
 /**
  * The correctness, on a probe's first n images, left by the main sweep the probe continues (see
  * PlannedCell.continues): stored main cells are read (their first n bits), missing ones are recomputed on
- * the n images with the main cells' ids as rng keys, which gives the same bits as the main run.
+ * the n images with the main cells' ids as rng keys, which gives the same bits as the main run. A probe
+ * of a cascade stage continues the cascade after that stage (cascade.ts cascadePrefixCorrect).
  */
 async function continueFrom(ctx: RunContext, probe: PlannedCell, clean: boolean[]): Promise<{ id: string; correct: boolean[] }> {
-  const { entry, epsilons } = probe.continues!;
+  const { entry, epsilons, cascade } = probe.continues!;
   const spec = probe.attack!;
   const n = clean.length;
+  if (cascade) return cascadePrefixCorrect(ctx, cascade, n);
   let correct = clean;
   let id = '';
   for (const eps of epsilons) {

@@ -114,9 +114,10 @@ function cascadeRecord(ctx: RunContext, cell: PlannedCell, correct: boolean[], s
 /**
  * Runs a cascade unit (planner.ts planCascades): the stages in order, each over the eps list ascending, then
  * the worst-case cells. Stored cells are read back (--resume), not recomputed; the worst-case cells are
- * derived from the stage cells.
+ * derived from the stage cells. `announce: false` keeps the records from ctx.onCell (a recomputation
+ * for a probe, cascadePrefixCorrect, whose records are not the run's).
  */
-export async function runCascadeUnit(ctx: RunContext, unit: PlanUnit, read: CellReader, write: CellWriter): Promise<SuiteCellResult[]> {
+export async function runCascadeUnit(ctx: RunContext, unit: PlanUnit, read: CellReader, write: CellWriter, announce = true): Promise<SuiteCellResult[]> {
   const worst = unit.cells.filter((c) => c.cascade!.stage === 0);
   const info = worst[0].cascade!;
   const n = worst[0].samples;
@@ -126,7 +127,7 @@ export async function runCascadeUnit(ctx: RunContext, unit: PlanUnit, read: Cell
   const emit = async (record: SuiteCellResult, stored: boolean) => {
     if (!stored) await write(record);
     results.push(record);
-    ctx.onCell?.(record);
+    if (announce) ctx.onCell?.(record);
   };
   // after[s][k]: correct after stages 1..s at epsilons[k]; after[0] = clean.
   const after: boolean[][][] = [epsilons.map(() => clean)];
@@ -218,4 +219,28 @@ export async function runCascadeUnit(ctx: RunContext, unit: PlanUnit, read: Cell
     await emit(record, false);
   }
   return results;
+}
+
+/**
+ * The correctness, on the first `n` images, after the last stage of `stageCells` at the largest eps among
+ * them (planner.ts PlannedCell.continues.cascade: a cascade's stage cells, stages 1..s, at its epsilons up to
+ * the probe's). The stage cell at that eps is read when stored (its first n bits); otherwise stages 1..s
+ * are recomputed on the n images (runCascadeUnit on the same cell ids, so the same rng keys and the same
+ * bits as the run's own cells), and nothing is written. Returns that cell's id and the n bits.
+ */
+export async function cascadePrefixCorrect(ctx: RunContext, stageCells: readonly PlannedCell[], n: number): Promise<{ id: string; correct: boolean[] }> {
+  const last = Math.max(...stageCells.map((c) => c.cascade!.stage));
+  const eps = Math.max(...stageCells.map((c) => c.attack!.eps));
+  const target = stageCells.find((c) => c.cascade!.stage === last && c.attack!.eps === eps);
+  if (!target) throw new Error(`internal: no stage ${last} cell at eps ${eps} in a cascade prefix`);
+  const stored = await ctx.store.readCell(target.id);
+  if (stored && stored.samples >= n) return { id: target.id, correct: decodeBits(stored.correctBits, stored.samples).slice(0, n) };
+  const cells: PlannedCell[] = stageCells.map((c) => ({ ...c, samples: n, cascade: { ...c.cascade!, stages: c.cascade!.stages.slice(0, last) } }));
+  // runCascadeUnit reads its eps list from worst-case cells: stand-ins (never written) at the stage's radii.
+  const worst = cells.filter((c) => c.cascade!.stage === last).map((c) => ({ ...c, id: `${c.id} (prefix)`, cascade: { ...c.cascade!, stage: 0 } }));
+  const unit: PlanUnit = { id: `cascade-prefix|${target.id}`, kind: 'cascade', cells: [...cells, ...worst], gradientProbes: [], cost: 0 };
+  const results = await runCascadeUnit(ctx, unit, async () => null, async () => undefined, false);
+  const record = results.find((r) => r.id === target.id);
+  if (!record) throw new Error(`internal: the cascade prefix did not compute ${target.id}`);
+  return { id: target.id, correct: decodeBits(record.correctBits, n) };
 }

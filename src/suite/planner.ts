@@ -84,9 +84,14 @@ export interface PlannedCell {
   /**
    * A probe that starts from the samples surviving `entry`'s cumulative sweep over `epsilons` (same path,
    * cells attackId(checkpoint, entry.label, path, eps): read from cells/ when stored, else recomputed on the
-   * probe's images with the same keys, which gives the same bits).
+   * probe's images with the same keys, which gives the same bits). When `entry` is a stage of a cascade,
+   * `cascade` holds that cascade's stage cells up to and including entry's stage, at every eps of the
+   * cascade up to the probe's: the probe then starts from the samples the cascade left correct after that
+   * stage at the probe's eps (the stage cell at that eps, read when stored, else the stages recomputed on
+   * the probe's images with the same keys: src/suite/cascade.ts cascadePrefixCorrect), not from a sweep
+   * of the entry on its own, which no cell of the run holds.
    */
-  continues?: { entry: AttackEntry; epsilons: number[] };
+  continues?: { entry: AttackEntry; epsilons: number[]; cascade?: PlannedCell[] };
   /** Sanity-probe cells: which probe, and the label of the attack entry it runs (recorded in the cell). */
   probe?: { kind: 'large-eps' | 'more-steps'; of: string };
   /**
@@ -254,32 +259,42 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
     }
   }
 
-  units.push(...planCascades(config, targets, samples, notes));
+  const cascades = planCascades(config, targets, samples, notes);
+  units.push(...cascades);
 
   if (config.sanity) {
     const choice = chooseProbeAttack(config.attacks);
     notes.push(choice.reason);
-    units.push(...planProbes(config, choice.entry, targets, samples));
+    units.push(...planProbes(config, choice.entry, targets, samples, cascades));
   }
   return finishPlan(units, notes);
 }
 
 /**
  * The probe units of every target: `pgdEntry` (chooseProbeAttack's entry: an untargeted, iterative,
- * white-box L-inf attack) at eps LARGE_EPS, the same with 4x its iterations continuing its main sweep,
- * and the gradient probe.
+ * white-box L-inf attack) at eps LARGE_EPS, one run of it (its repeatParams set to 1) with 4x its
+ * iterations continuing its main sweep, and the gradient probe.
  */
-function planProbes(config: AdversarialConfig, pgdEntry: AttackEntry, targets: ModelInfo[], samples: number): PlanUnit[] {
+function planProbes(config: AdversarialConfig, pgdEntry: AttackEntry, targets: ModelInfo[], samples: number, cascades: readonly PlanUnit[]): PlanUnit[] {
   const units: PlanUnit[] = [];
   const n = Math.min(config.sanityLimit, samples);
   const attack = getAttack(pgdEntry.name);
   const iterationParam = attack.iterationParam!;
   const steps = pgdEntry.params[iterationParam] as number;
-  // The label keeps the probe ids of earlier runs for an entry labelled pgd (pgd-steps80 for PGD-20).
+  // More steps in ONE run: the entry's repetitions (restarts, APGD-T's target classes; attacks/types.ts
+  // repeatParams) set to 1. Convergence is a property of a run's iteration count; repeating 4x longer runs
+  // (9 targets x 400 steps for AutoAttack's APGD-T) would multiply the probe's cost by the repetitions
+  // without testing anything more about iterations.
+  const oneRun = (attack.repeatParams ?? []).filter((k) => typeof pgdEntry.params[k] === 'number' && (pgdEntry.params[k] as number) > 1);
+  // The label keeps the probe ids of earlier runs for an entry labelled pgd (pgd-steps80 for PGD-20), and
+  // names each repetition set to 1 (apgd-t-steps400-targets1).
   const moreSteps: AttackEntry = {
     ...pgdEntry,
-    label: `${pgdEntry.label}-${iterationParam}${4 * steps}`,
-    params: attack.parseParams({ ...stripUndefined(pgdEntry.params), [iterationParam]: 4 * steps }, 'probe') as Record<string, unknown>,
+    label: `${pgdEntry.label}-${iterationParam}${4 * steps}${oneRun.map((k) => `-${k}1`).join('')}`,
+    params: attack.parseParams(
+      { ...stripUndefined(pgdEntry.params), ...Object.fromEntries(oneRun.map((k) => [k, 1])), [iterationParam]: 4 * steps },
+      'probe',
+    ) as Record<string, unknown>,
   };
   const largeEps: AttackEntry = { ...pgdEntry, label: 'large-eps' };
   // The probe entry is L-inf (chooseProbeAttack): its radii are its own epsilons, or the suite's L-inf-sized ones.
@@ -308,8 +323,12 @@ function planProbes(config: AdversarialConfig, pgdEntry: AttackEntry, targets: M
     for (const path of paths) units.push(probe(largeEps, path, LARGE_EPS));
     if (probeEps !== undefined) {
       // The main PGD sweep up to probeEps (cumulative, as the main cells); its survivors get 4x the steps.
+      // A cascade stage continues its cascade instead (PlannedCell.continues), when the cascade has probeEps.
       const sweep = [...new Set([...nonzero.filter((e) => e < probeEps), probeEps])].sort((a, b) => a - b);
-      for (const path of paths) units.push(probe(moreSteps, path, probeEps, { entry: pgdEntry, epsilons: sweep }));
+      for (const path of paths) {
+        const prefix = cascadePrefix(cascades, target.name, pgdEntry, path, probeEps);
+        units.push(probe(moreSteps, path, probeEps, { entry: pgdEntry, epsilons: sweep, ...(prefix ? { cascade: prefix } : {}) }));
+      }
     }
     const whiteBoxPaths = whiteBox.some((a) => a.paths === undefined) ? offered : [...new Set(whiteBox.flatMap((a) => (a.paths ?? []).map(resolve)))].filter((p) => offered.includes(p));
     const gradPaths = distinctPaths(whiteBoxPaths.length > 0 ? whiteBoxPaths : paths, target);
@@ -323,6 +342,19 @@ function planProbes(config: AdversarialConfig, pgdEntry: AttackEntry, targets: M
       });
   }
   return units;
+}
+
+/**
+ * The stage cells of `entry`'s cascade on `checkpoint` through gradient path `path`, stages 1 to entry's, at
+ * the cascade's epsilons up to `eps` (what the cascade computes to reach the stage's cell at eps); undefined
+ * when entry is no cascade stage or the cascade has no cell at eps (a sanityEps outside its epsilons).
+ */
+function cascadePrefix(cascades: readonly PlanUnit[], checkpoint: string, entry: AttackEntry, path: string, eps: number): PlannedCell[] | undefined {
+  if (!entry.cascade) return undefined;
+  const unit = cascades.find((u) => u.cells.some((c) => c.checkpoint === checkpoint && c.cascade?.label === entry.cascade && c.cascade?.chain === path));
+  const stage = unit?.cells.find((c) => c.cascade!.stage > 0 && c.attack!.entry.label === entry.label)?.cascade!.stage;
+  if (!unit || stage === undefined || !unit.cells.some((c) => c.cascade!.stage === stage && c.attack!.eps === eps)) return undefined;
+  return unit.cells.filter((c) => c.cascade!.stage > 0 && c.cascade!.stage <= stage && c.attack!.eps <= eps);
 }
 
 /** Cascade stages grouped by cascade label, in config order. */

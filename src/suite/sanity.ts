@@ -111,6 +111,25 @@ function probeIterations(p: SuiteCellResult): number {
   return m ? Number(m[1]) : NaN;
 }
 
+/**
+ * What a more-steps probe started from, by its reference cell (id checkpoint|label|path|eps): a cascade
+ * stage's cell (label "cascade/stage", planner.ts PlannedCell.continues.cascade) or the entry's own sweep.
+ */
+function continuedText(p: SuiteCellResult): string {
+  const parts = p.reference!.id.split('|');
+  const label = parts[parts.length - 3] ?? '';
+  const slash = label.indexOf('/');
+  return slash > 0 ? `the samples cascade ${label.slice(0, slash)} left correct after its stage ${label.slice(slash + 1)}` : 'the samples its main sweep left correct';
+}
+
+/** ", one run (targets 1)" when the probe set repetitions of its attack (attacks/types.ts repeatParams) to 1. */
+function oneRunText(p: SuiteCellResult): string {
+  const method = p.method ?? p.attack;
+  const repeats = method ? (listAttacks().find((a) => a.name === method)?.repeatParams ?? []) : [];
+  const ones = repeats.filter((k) => p.attackParams?.[k] === 1 && p.attack?.includes(`-${k}1`));
+  return ones.length > 0 ? `, one run (${ones.map((k) => `${k} 1`).join(', ')})` : '';
+}
+
 function largeEps(name: string, numClasses: number, probes: SuiteCellResult[]): SanityCheck {
   const list = probesOf('large-eps', probes);
   if (list.length === 0) return check(name, 'large-eps-chance', 'skip', 'no large-eps probe in this run (sanity off, or in another shard)');
@@ -149,7 +168,7 @@ function moreSteps(name: string, probes: SuiteCellResult[]): SanityCheck {
     name,
     'more-steps',
     status,
-    `${probeAttackText(first)} with ${steps} steps on the samples its main sweep left correct at eps ${numbers.eps} (${numbers.samples} images): ${notes.join('; ')}`,
+    `${probeAttackText(first)} with ${steps} steps${oneRunText(first)} on ${continuedText(first)} at eps ${numbers.eps} (${numbers.samples} images): ${notes.join('; ')}`,
     numbers,
   );
 }

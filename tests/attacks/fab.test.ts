@@ -13,6 +13,7 @@ import { getAttack } from '../../attacks/registry.js';
 import type { AnyAttack, MinimisationResult, ThreatModel } from '../../attacks/types.js';
 import type { Classifier } from '../../src/models/classifier.js';
 import { linearClassifier, logitsF64, withLogitsFor, type LinearClassifier } from '../helpers/linearClassifier.js';
+import { randomizedClassifier } from '../helpers/randomizedClassifier.js';
 
 /**
  * FAB on a linear model, against two outside references:
@@ -185,6 +186,31 @@ describe('FAB-T as an attack of the minimisation kind', () => {
     const [nine, four] = [await minimise(fabTLinf, { steps: 3, targets: 9 }), await minimise(fabTLinf, { steps: 3, targets: 4 })];
     expect(Array.from(nine.distance)).toEqual(Array.from(four.distance));
     tf.dispose([nine.xAdv, four.xAdv]);
+  });
+
+  it('takes eot: each step linearises the mean of eot passes (L-inf and L2), and declares eot times the gradients', async () => {
+    const x = tf.tensor4d(xHost, [N, ...SHAPE]);
+    const steps = 2;
+    const targets = 2;
+    for (const attack of [fabTLinf, fabTL2]) {
+      const calls: Record<number, number> = {};
+      for (const eot of [1, 3]) {
+        const params = attack.parseParams({ steps, targets, eot }, 'test');
+        expect(attack.cost(params).gradients).toBe(eot * targets * steps);
+        // Labels: the predictions of the template's clean evaluation (the seed's first mask), so every row is attacked.
+        const first = randomizedClassifier(linear, 21).logits(x);
+        const pred = tf.argMax(first, 1) as tf.Tensor1D;
+        const model = randomizedClassifier(linear, 21);
+        const found = await attack.minimise!(model, x, pred, new KeyedRng(0, 'fab-eot', Array.from({ length: N }, (_, i) => i)), { path: 'first', output: 'first', params });
+        calls[eot] = model.masks.length;
+        // Every pass of the model is one batch: the clean evaluation, FAB's clean logits, per target and step
+        // eot gradient passes and one misclassification check, and the final evaluation.
+        expect(model.masks.length, `${attack.name} eot ${eot}`).toBe(3 + targets * steps * (eot + 1));
+        tf.dispose([first, pred, found.xAdv]);
+      }
+      expect(calls[3] - calls[1]).toBe(2 * targets * steps);
+    }
+    x.dispose();
   });
 
   it('leaks no tensors', async () => {

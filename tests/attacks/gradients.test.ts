@@ -6,6 +6,7 @@ import type { Classifier } from '../../src/models/classifier.js';
 import { guardQueries, InvalidQueryError } from '../../src/models/queryGuard.js';
 import { CountingClassifier } from '../../src/suite/context.js';
 import { eotLossAndGrad, logitDifferenceAndGrad, logitsJacobian, lossAndGrad } from '../../attacks/gradients.js';
+import { defineAttack, type MinimisationContext } from '../../attacks/define.js';
 import { fgsm } from '../../attacks/fgsm.js';
 import { square } from '../../attacks/square.js';
 import { KeyedRng } from '../../src/engine/rng.js';
@@ -337,6 +338,100 @@ describe('EOT (eot: n, attacks/gradients.ts eotLossAndGrad and the defineAttack 
     const eight = spread(8);
     expect(eight).toBeLessThan(one / 2);
     tf.dispose([x, y, eot.loss, eot.grad]);
+  });
+
+  it('the per-class gradients FAB linearises take eot too: logitDifferenceAndGrad and logitsJacobian are the means of n passes', async () => {
+    // A minimisation attack that only records what its context's per-class gradient calls return.
+    const seen: { eot: number; diff: number[]; dgrad: number[]; logits: number[]; jac: number[]; masksBefore: number; masksAfter: number }[] = [];
+    const targetsOf = [2, 3, 4, 0];
+    let model = randomizedClassifier(stub, 13);
+    const probe = defineAttack<{ dummy: number }>({
+      name: 'record-logit-gradients',
+      kind: 'minimisation',
+      threatModel: 'linf',
+      usesGradient: true,
+      cost: () => ({ gradients: 2, forwards: 0 }),
+      describe: 'records per-class gradients (test)',
+      defaults: { dummy: 0 },
+      schema: { dummy: { kind: 'number' } },
+      async minimise(ctx: MinimisationContext<{ dummy: number }>) {
+        const rows = Array.from({ length: ctx.x.shape[0] }, (_, i) => i);
+        const masksBefore = model.masks.length;
+        const d = ctx.logitDifferenceAndGrad(ctx.x, rows, rows.map((r) => targetsOf[r]));
+        const j = ctx.logitsJacobian(ctx.x);
+        seen.push({ eot: (ctx.params as { eot?: number }).eot ?? 1, diff: host(d.difference), dgrad: host(d.grad), logits: host(j.logits), jac: host(j.jacobian), masksBefore, masksAfter: model.masks.length });
+        tf.dispose([d.difference, d.grad, j.logits, j.jacobian]);
+        return { xAdv: tf.clone(ctx.x), distance: new Float64Array(rows.length).fill(Infinity) };
+      },
+    });
+    const { xHost, x } = batch(7);
+    const rng = new KeyedRng(0, 'eot-fab', [0, 1, 2, 3]);
+    // Labels: the predictions of the template's clean evaluation (the first mask of each seed), so that no
+    // row counts as fooled clean and the attack sees the whole batch.
+    const labelsFor = (seed: number) => {
+      const z = randomizedClassifier(stub, seed).logits(x);
+      const pred = tf.argMax(z, 1);
+      const out = host(pred);
+      tf.dispose([z, pred]);
+      return out;
+    };
+    for (const n of [1, 5]) {
+      const labels = labelsFor(13 + n);
+      const y = tf.tensor1d(labels, 'int32');
+      model = randomizedClassifier(stub, 13 + n);
+      const params = probe.parseParams({ eot: n }, 'params');
+      expect(probe.cost(params).gradients).toBe(2 * n);
+      const res = await probe.minimise!(model, x, y, rng, { path: 'first', output: 'last', params });
+      tf.dispose(res.xAdv);
+      const r = seen.at(-1)!;
+      // One clean evaluation, then n passes for the logit difference and n (tiled K times) for the Jacobian.
+      const masks = model.masks.slice(r.masksBefore, r.masksAfter);
+      expect(masks.length).toBe(2 * n);
+      const diffMasks = masks.slice(0, n);
+      const jacMasks = masks.slice(n);
+      for (let i = 0; i < N; i++) {
+        const t = targetsOf[i];
+        const yi = labels[i];
+        // z_t - z_y of pass p: sum_q x_q m_p,q (W_qt - W_qy) + b_t - b_y; its gradient m_p,q (W_qt - W_qy).
+        let diff = 0;
+        for (const m of diffMasks) {
+          let v = stub.bias[t] - stub.bias[yi];
+          for (let q = 0; q < D; q++) v += xHost[i * D + q] * m[i * D + q] * (stub.weights[q * C + t] - stub.weights[q * C + yi]);
+          diff += v / n;
+        }
+        expect(r.diff[i]).toBeCloseTo(diff, 4);
+        for (let q = 0; q < D; q++) {
+          const g = diffMasks.reduce((s, m) => s + m[i * D + q] * (stub.weights[q * C + t] - stub.weights[q * C + yi]), 0) / n;
+          expect(r.dgrad[i * D + q]).toBeCloseTo(g, 5);
+        }
+        // Jacobian pass p runs on the batch tiled C times: row k*N + i (mask row k*N + i) differentiates z_k
+        // of image i; the logits are copy 0's (mask rows 0..N-1).
+        for (let k = 0; k < C; k++) {
+          let z = 0;
+          for (const m of jacMasks) {
+            let v = stub.bias[k];
+            for (let q = 0; q < D; q++) v += xHost[i * D + q] * m[i * D + q] * stub.weights[q * C + k];
+            z += v / n;
+          }
+          expect(r.logits[i * C + k]).toBeCloseTo(z, 4);
+          for (let q = 0; q < D; q++) {
+            const g = jacMasks.reduce((s, m) => s + m[(k * N + i) * D + q] * stub.weights[q * C + k], 0) / n;
+            expect(r.jac[(i * C + k) * D + q]).toBeCloseTo(g, 5);
+          }
+        }
+      }
+      y.dispose();
+    }
+    // eot: 1 is the plain call, bit for bit: the same masks through logitDifferenceAndGrad directly.
+    const one = seen[0];
+    model = randomizedClassifier(stub, 14);
+    const y = tf.tensor1d(labelsFor(14), 'int32');
+    const t = tf.tensor1d(targetsOf.slice(0, N), 'int32');
+    model.logits(x); // the template's clean evaluation draws the first mask
+    const direct = logitDifferenceAndGrad(model, x, y, t, { path: 'first', output: 'last' });
+    expect(host(direct.difference)).toEqual(one.diff);
+    expect(host(direct.grad)).toEqual(one.dgrad);
+    tf.dispose([x, y, t, direct.difference, direct.grad]);
   });
 
   it('every gradient attack takes eot: FGSM with eot 4 takes 4 passes per gradient and declares 4x the gradients', async () => {

@@ -145,6 +145,29 @@ describe('cascade runner', () => {
     }
   });
 
+  it('the more-steps probe of a cascade stage starts from the cascade after that stage: read when stored, recomputed identically in a shard without it', async () => {
+    const path = join(root, 'cascade-sanity.json');
+    writeFileSync(path, JSON.stringify({ ...configOf(), sanity: true, sanityLimit: 6 }));
+    const full = await run({ configFile: path, out: join(root, 'sanity-run') });
+    // The probes run the cascade's PGD (the only untargeted iterative stage) at eps 0.02 (sanityEps default).
+    const probeOf = (o: RunOutcome) => o.probes.find((p) => (p as SuiteCellResult).probe?.kind === 'more-steps') as SuiteCellResult | undefined;
+    const more = probeOf(full)!;
+    expect(more.id).toBe('cnnf-fmnist|probe|pgd-steps8|e2e|0.02');
+    expect(more.reference!.id).toBe('cnnf-fmnist|ens/pgd|e2e|0.02');
+    // Its reference is the stage cell's first 6 bits (the samples FGSM then PGD left correct), and it attacked exactly those.
+    const stageBits = decodeBits(full.cells.find((c) => c.id === 'cnnf-fmnist|ens/pgd|e2e|0.02')!.correctBits, N).slice(0, 6);
+    expect(more.reference!.correct).toBe(stageBits.filter(Boolean).length);
+    expect(more.attacked).toBe(stageBits.filter(Boolean).length);
+    decodeBits(more.correctBits, 6).forEach((ok, i) => ok && expect(stageBits[i]).toBe(true));
+    expect(full.sanity.find((c) => c.checkpoint === 'cnnf-fmnist' && c.name === 'more-steps')!.detail).toContain('on the samples cascade ens left correct after its stage pgd at eps 0.02');
+    // Sharded: the shard holding the probe without the cascade recomputes the stages on the 6 images, the same bits.
+    const shards = [await run({ configFile: path, out: join(root, 'sanity-shard1'), shard: '1/2' }), await run({ configFile: path, out: join(root, 'sanity-shard2'), shard: '2/2' })];
+    const alone = shards.find((o) => probeOf(o) && !o.manifest.cells.includes(more.reference!.id));
+    expect(alone, 'a shard with the probe but not the cascade').toBeDefined();
+    const strip = ({ timings, completedAt, sha256, ...rest }: SuiteCellResult & { sha256?: string }) => (void timings, void completedAt, void sha256, rest);
+    expect(strip(probeOf(alone!)!)).toEqual(strip(more));
+  }, 300_000);
+
   it('--resume recomputes deleted stage and worst-case cells identically', async () => {
     const dir = outcome.runDir;
     unlinkSync(join(dir, 'cells', cellFileName('cnnf-fmnist|ens/pgd|e2e|0.05')));

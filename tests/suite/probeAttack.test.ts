@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { validateConfig, type AdversarialConfig } from '../../src/suite/config.js';
+import { readJsonFile, validateConfig, type AdversarialConfig } from '../../src/suite/config.js';
+import { presetConfigFile } from '../../src/suite/runner.js';
 import { planAdversarial, type ModelInfo } from '../../src/suite/planner.js';
 import { chooseProbeAttack, probeCandidates } from '../../src/suite/probeAttack.js';
-import { listAttacks } from '../../attacks/registry.js';
+import { getAttack, listAttacks } from '../../attacks/registry.js';
 
 const cnn: ModelInfo = { name: 'cnn', dir: 'c/cnn', cycles: 0, output: 'last' };
 
@@ -86,10 +87,41 @@ describe('the sanity probes choose their attack by what it is', () => {
       expect([a.name, a.isTargeted(p)]).toEqual([a.name, false]);
       if ('targeted' in p) expect([a.name, a.isTargeted({ ...p, targeted: true })]).toEqual([a.name, true]);
       if (a.iterationParam) expect([a.name, typeof p[a.iterationParam]]).toEqual([a.name, 'number']);
+      // Repetitions are integer parameters of an iterative attack, and 1 is a valid value (one run).
+      for (const k of a.repeatParams ?? []) {
+        expect([a.name, k, a.iterationParam !== undefined, Number.isInteger(p[k])]).toEqual([a.name, k, true, true]);
+        expect(a.parseParams({ [k]: 1 }, a.name)[k]).toBe(1);
+      }
       const cost = a.cost(p);
       expect(cost.gradients > 0).toBe(a.usesGradient);
       expect(cost.forwards).toBeGreaterThan(0);
     }
+  });
+
+  it('the more-steps probe is ONE run with 4x the steps: AutoAttack\'s APGD-T at 400 steps on its first target, not 9 x 400', () => {
+    const preset = readJsonFile(presetConfigFile('autoattack'));
+    const config = validateConfig({ ...(preset as object), checkpoints: ['c/cnn'] }, 'autoattack') as AdversarialConfig;
+    const plan = planAdversarial({ config, targets: [cnn], sources: new Map(), samples: 1000 });
+    const probes = plan.units.filter((u) => u.kind === 'probe-attack').flatMap((u) => u.cells);
+    const more = probes.find((c) => c.probe!.kind === 'more-steps')!;
+    expect(more.id).toBe('cnn|probe|apgd-t-steps400-targets1|e2e|0.03');
+    expect(more.attack!.entry).toMatchObject({ name: 'apgd-t', params: { steps: 400, targets: 1, restarts: 1 } });
+    // It continues APGD-T's own sweep (all 9 targets, 100 steps each) and costs 400 gradients per image, not 3600.
+    expect(more.continues!.entry).toMatchObject({ name: 'apgd-t', params: { steps: 100, targets: 9 } });
+    expect(getAttack('apgd-t').cost(more.attack!.entry.params as never).gradients).toBe(400);
+    // The large-eps probe runs the entry itself.
+    expect(probes.find((c) => c.probe!.kind === 'large-eps')!.attack!.entry.params).toMatchObject({ steps: 100, targets: 9 });
+    // Restarts are repetitions too: PGD-20 with 3 restarts is probed by one 80-step run; PGD-20 with one
+    // restart keeps its old probe id.
+    const pgd = (restarts: number) =>
+      planAdversarial({
+        config: validateConfig({ suite: 'adversarial', checkpoints: ['c/cnn'], attacks: [{ name: 'pgd', params: { restarts, randomStart: true }, paths: ['first'] }], epsilons: [0, 0.03] }, 'test') as AdversarialConfig,
+        targets: [cnn],
+        sources: new Map(),
+        samples: 10,
+      }).units.flatMap((u) => u.cells).find((c) => c.probe?.kind === 'more-steps')!;
+    expect([pgd(3).id, pgd(3).attack!.entry.params.restarts, pgd(3).attack!.entry.params.steps]).toEqual(['cnn|probe|pgd-steps80-restarts1|first|0.03', 1, 80]);
+    expect(pgd(1).id).toBe('cnn|probe|pgd-steps80|first|0.03');
   });
 
   it('the planned probes run the chosen entry, continue its main sweep and say which entry they copy', () => {
