@@ -10,7 +10,7 @@
 //       [--cascade] [--out reports/aa/bench-cnn-square200.json] [--load reports/aa/bench-cnn-square200.json]
 // --load reads bench's per-sample outcomes from an earlier --out instead of running the attacks again
 // (to compare one bench run with several reference runs). --out is rewritten after every attack (stage);
-// --resume reuses the stages an interrupted run already wrote there and runs only the rest.
+// --resume reuses the stages (and batches of a stage) an interrupted run already wrote there and runs only the rest.
 // Attack names are bench's; their AutoAttack names: apgd -> apgd-ce, apgd-dlr, apgd-t, fab-t, square.
 // --cascade runs the attacks in order, each on the samples every previous one left correct (AutoAttack's
 // standard evaluation), and compares stage by stage with a reference run of attack `standard`.
@@ -96,23 +96,36 @@ function tryAttack(name: string) {
     return undefined;
   }
 }
-interface BenchRun { eps: number; attack: string; seconds: number; cpuSeconds?: number; robust: boolean[] }
+interface BenchRun {
+  eps: number;
+  attack: string;
+  seconds: number;
+  cpuSeconds?: number;
+  robust: boolean[];
+  /** Batches of still-robust samples finished; with `complete: false` the run was interrupted there. */
+  batchesDone?: number;
+  complete?: boolean;
+}
+/** Runs one attack on the `alive` samples in batches, recording the run in benchRuns and saving --out after
+ * every batch; with --resume it continues a run an earlier process left unfinished. */
 async function runAttack(name: string, eps: number, alive: boolean[]): Promise<BenchRun> {
   if (loadPath) {
     const found = loaded.find((r) => r.attack === name && r.eps === eps);
     if (!found) throw new Error(`${loadPath} has no run of ${name} at eps ${eps}`);
     return { ...found, robust: found.robust.slice(0, n) };
   }
-  const done = resumed.find((r) => r.attack === name && r.eps === eps);
-  if (done) return done;
+  const previous = resumed.find((r) => r.attack === name && r.eps === eps);
+  const run: BenchRun = previous ?? { eps, attack: name, seconds: 0, cpuSeconds: 0, robust: [...alive], batchesDone: 0, complete: false };
+  benchRuns.push(run);
+  if (run.complete !== false) return run;
   // APGD-CE is `apgd` after the rename of issue 16 and `apgd-ce` before it; either name finds it.
   const attack = name === 'apgd' || name === 'apgd-ce' ? (tryAttack(name) ?? getAttack(name === 'apgd' ? 'apgd-ce' : 'apgd')) : getAttack(name);
   const params = attack.parseParams(extraParams[name] ?? {}, `params.${name}`);
-  const robust = [...alive];
+  // The samples this stage attacks are the ones alive when it started (run.robust only loses samples).
   const todo = alive.flatMap((a, i) => (a ? [i] : []));
-  const started = performance.now();
-  const cpu0 = process.cpuUsage();
-  for (let start = 0; start < todo.length; start += batchSize) {
+  for (let start = (run.batchesDone ?? 0) * batchSize; start < todo.length; start += batchSize) {
+    const started = performance.now();
+    const cpu0 = process.cpuUsage();
     const rows = todo.slice(start, start + batchSize);
     const { x, y, sampleIndices } = toBatch(data, rows);
     const rng = new KeyedRng(seed, `side-by-side/${name}/${eps}`, sampleIndices);
@@ -120,10 +133,16 @@ async function runAttack(name: string, eps: number, alive: boolean[]): Promise<B
     res.xAdv.dispose();
     x.dispose();
     y.dispose();
-    rows.forEach((r, k) => (robust[r] = !res.fooled[k] && !res.nonFiniteLogits?.[k]));
+    rows.forEach((r, k) => (run.robust[r] = !res.fooled[k] && !res.nonFiniteLogits?.[k]));
+    const cpu = process.cpuUsage(cpu0);
+    run.seconds += (performance.now() - started) / 1000;
+    run.cpuSeconds = (run.cpuSeconds ?? 0) + (cpu.user + cpu.system) / 1e6;
+    run.batchesDone = (run.batchesDone ?? 0) + 1;
+    save();
+    console.log(`${name} eps ${eps}: batch ${run.batchesDone}/${Math.ceil(todo.length / batchSize)}, cpu ${run.cpuSeconds.toFixed(0)} s`);
   }
-  const cpu = process.cpuUsage(cpu0);
-  return { eps, attack: name, seconds: (performance.now() - started) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, robust };
+  run.complete = true;
+  return run;
 }
 
 /** Wilson 95% interval of a proportion k / m. */
@@ -150,7 +169,6 @@ for (const eps of epsList) {
   let alive = [...clean];
   for (const name of attacks) {
     const run = await runAttack(name, eps, cascade ? alive : clean);
-    benchRuns.push(run);
     save();
     alive = run.robust;
     const aaName = AA_NAME[name] ?? name;
