@@ -35,3 +35,11 @@ t('conv 8x8x128 3x3 128 explicit pad', () => tf.conv2d(x2 as tf.Tensor4D, w2 as 
 t('conv 8x8x128 new kernel each call', () => tf.conv2d(x2 as tf.Tensor4D, tf.add(w2, 0) as unknown as tf.Tensor4D, 1, 'same'));
 const a = tf.randomNormal([1024, 1024]);
 t('matmul 1024', () => tf.matMul(a, a as tf.Tensor2D), 3);
+// Spatial sums of an NHWC map (InsNorm): wasm's Sum transposes a non-innermost reduction first.
+for (const shape of [[32, 32, 32, 32], [32, 16, 16, 64], [32, 8, 8, 128]] as const) {
+  const m = tf.randomNormal([...shape]) as tf.Tensor4D;
+  const [, h, w] = shape;
+  t(`two-pass Sum ${JSON.stringify(shape)}`, () => tf.sum(tf.sum(m, 1, true), 2, true));
+  t(`two-pass AvgPool ${JSON.stringify(shape)}`, () => tf.mul(tf.avgPool(tf.avgPool(m, [h, 1], [h, 1], 'valid'), [1, w], [1, w], 'valid'), h * w));
+  t(`multiply ${JSON.stringify(shape)}`, () => tf.mul(m, m));
+}

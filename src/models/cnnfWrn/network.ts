@@ -60,6 +60,22 @@ function convTorchTransposed(x: Tensor4D, kernel: Tensor, stride: number, inputS
 }
 
 /**
+ * The pooled vector v [N,C] spread over an h x w map, [N,h,w,C] (the reference's F.interpolate with
+ * scale_factor 8, nearest, of the [N,C,1,1] map: every position holds v). Its gradient is the spatial
+ * sum of dy (two-pass, as spatialSum). Why not tf.tile alone: tfjs's Tile gradient adds one Slice of dy
+ * per repetition (64 for an 8x8 map), which was 8% of a WRN-40-2 e2e step on wasm (1.4 s of Slice at
+ * batch 32; docs/performance.md).
+ */
+function upsampleNearest(v: Tensor2D, h: number, w: number): Tensor4D {
+  const [n, c] = v.shape;
+  const op = tf.customGrad(((vi: Tensor2D) => ({
+    value: tf.tile(tf.reshape(vi, [n, 1, 1, c]), [1, h, w, 1]),
+    gradFunc: (dy: Tensor) => tf.reshape(spatialSum(dy), [n, c]),
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(v) as Tensor4D;
+}
+
+/**
  * The CIFAR-10 CNN-F of Huang et al. (NeurIPS 2020) as the reference implementation defines it
  * (yjhuangcd/CNNF, cnnf/model_cifar.py): a pre-activation Wide-ResNet whose BasicBlocks apply
  * InsNorm -> bias -> AdaReLU before each convolution, with generative feedback from the logits down to
@@ -188,7 +204,7 @@ export class WrnCnnfNetwork {
     if (!state.top) throw new Error('feedback before a forward pass');
     const v = denseTransposed(logits, this.feedbackFcKernel ?? this.params['fc.kernel']);
     const [, h, w, c] = finalShape;
-    const up = tf.tile(tf.reshape(v, [v.shape[0], 1, 1, c]), [1, h, w, 1]) as Tensor4D;
+    const up = upsampleNearest(v, h, w);
     const topHidden = wrnInsNorm(up, eps);
     let g = adaptiveReluFeedback(topHidden, state.top) as Tensor4D;
     // Reconstructions of the group outputs, last group first: the input of each group's feedback.
