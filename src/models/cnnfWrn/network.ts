@@ -62,14 +62,15 @@ function convTorchTransposed(x: Tensor4D, kernel: Tensor, stride: number, inputS
 /**
  * The pooled vector v [N,C] spread over an h x w map, [N,h,w,C] (the reference's F.interpolate with
  * scale_factor 8, nearest, of the [N,C,1,1] map: every position holds v). Its gradient is the spatial
- * sum of dy (two-pass, as spatialSum). Why not tf.tile alone: tfjs's Tile gradient adds one Slice of dy
+ * sum of dy (two-pass, as spatialSum). Why not tf.tile: tfjs's Tile gradient adds one Slice of dy
  * per repetition (64 for an 8x8 map), which was 8% of a WRN-40-2 e2e step on wasm (1.4 s of Slice at
  * batch 32; docs/performance.md).
  */
 function upsampleNearest(v: Tensor2D, h: number, w: number): Tensor4D {
   const [n, c] = v.shape;
   const op = tf.customGrad(((vi: Tensor2D) => ({
-    value: tf.tile(tf.reshape(vi, [n, 1, 1, c]), [1, h, w, 1]),
+    // v times a ones map (broadcast; exact): wasm's Tile took 84 ms on [32,1,1,128] -> [32,8,8,128].
+    value: tf.mul(tf.reshape(vi, [n, 1, 1, c]), tf.ones([1, h, w, 1])),
     gradFunc: (dy: Tensor) => tf.reshape(spatialSum(dy), [n, c]),
   })) as unknown as Parameters<typeof tf.customGrad>[0]);
   return op(v) as Tensor4D;
