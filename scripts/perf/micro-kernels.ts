@@ -1,6 +1,7 @@
 // Micro-benchmarks (CPU time per call, one wasm process) of the kernels behind the WRN CNN-F step
 // optimisations (docs/performance.md, "Wide-ResNet CNN-F"): filter reversal, the subsampling that is the
-// gradient of zero insertion, and a convolution with a reused vs a new filter tensor.
+// gradient of zero insertion, a convolution with a reused vs a new filter tensor, and spatial sums (Sum
+// vs AvgPool) next to a plain multiply of the same map.
 //   npx tsx scripts/perf/micro-kernels.ts
 import { tf } from '../../src/engine/tf.js';
 import { initBackend } from '../../src/engine/backend.js';

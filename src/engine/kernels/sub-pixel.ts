@@ -79,6 +79,28 @@ export interface SubPixelPhase {
   cols: [number, number];
 }
 
+/** The cached kernel of row phase a, made on first use; null when the weight is not registered. */
+function phaseKernel(dataId: object, shape: readonly number[], s: number, top: number, left: number, a: number): tf.Tensor4D | null {
+  return cachedDerivedKernel(dataId, shape, `subpixel:${s}:${top}:${left}:${a}`, (weight) => {
+    const k = subPixelKernelValues(weight.dataSync(), weight.shape, s, top, left, a)!;
+    return tf.tensor4d(k.values, k.shape);
+  }) as tf.Tensor4D | null;
+}
+
+/**
+ * Makes now the sub-pixel kernels that subPixelPhases would make on first use, for a constant weight
+ * (registered with registerConstantKernels; otherwise, or with the fast path off, nothing happens) used
+ * by a convolution at stride s with forward padding top/left. A network calls it at construction for
+ * its strided layers, so that no tensor is created during an attack step (a cache filled on first use
+ * shows up as tensors left over after the first call). They are freed by releaseConstantKernels.
+ */
+export function prepareSubPixelKernels(kernel: tf.Tensor, s: number, top: number, left: number): void {
+  if (!fastPath('subpixel-transpose') || !fastPath('constant-kernels') || s < 2 || kernel.rank !== 4) return;
+  const [kh, kw] = kernel.shape;
+  if (subPixelAxis(kw, s, left).span === 0) return;
+  for (let a = 0; a < s; a++) if (subPixelAxis(kh, s, top, a).span > 0) phaseKernel(kernel.dataId, kernel.shape, s, top, left, a);
+}
+
 /**
  * The s row phases of the transposed convolution of a constant weight (registered with
  * registerConstantKernels) at stride s, forward padding top/left, for an input x [N,Ho,Wo,O] and an
@@ -97,10 +119,7 @@ export function subPixelPhases(dataId: object, shape: readonly number[], s: numb
     const ah = subPixelAxis(kh, s, top, a);
     let kernel: tf.Tensor4D | null = null;
     if (ah.span > 0 && aw.span > 0) {
-      kernel = cachedDerivedKernel(dataId, shape, `subpixel:${s}:${top}:${left}:${a}`, (weight) => {
-        const k = subPixelKernelValues(weight.dataSync(), weight.shape, s, top, left, a)!;
-        return tf.tensor4d(k.values, k.shape);
-      }) as tf.Tensor4D | null;
+      kernel = phaseKernel(dataId, shape, s, top, left, a);
       if (kernel === null) return null;
     }
     phases.push({

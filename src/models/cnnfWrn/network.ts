@@ -1,5 +1,5 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../../engine/tf.js';
-import { conv2dTransposeSame, conv2dTransposeStrided } from '../../engine/kernels/index.js';
+import { conv2dTransposeSame, conv2dTransposeStrided, prepareSubPixelKernels } from '../../engine/kernels/index.js';
 import type { Normalization } from '../architecture.js';
 import { adaptiveRelu, adaptiveReluFeedback, normalizeInput, type ReluState } from '../feedbackLayers.js';
 import { dense, denseTransposed } from '../fastOps.js';
@@ -102,6 +102,15 @@ export class WrnCnnfNetwork {
     private readonly feedbackFcKernel?: Tensor,
   ) {
     this.blocks = blockSpecs(arch);
+    // The sub-pixel kernels of the strided layers' transposed convolutions, when the weights are
+    // registered constants (src/engine/kernels/sub-pixel.ts): made now rather than inside the first pass.
+    for (const b of this.blocks) {
+      if (b.stride === 1) continue;
+      for (const name of ['conv1', 'shortcut']) {
+        const k = params[`${b.prefix}.${name}.kernel`];
+        if (k) prepareSubPixelKernels(k, b.stride, padOf(k), padOf(k));
+      }
+    }
   }
 
   get cycles(): number {
