@@ -1,7 +1,7 @@
 // Micro-benchmarks (CPU time per call, one wasm process) of the kernels behind the WRN CNN-F step
 // optimisations (docs/performance.md, "Wide-ResNet CNN-F"): filter reversal, the subsampling that is the
 // gradient of zero insertion, a convolution with a reused vs a new filter tensor, and spatial sums (Sum
-// vs AvgPool) next to a plain multiply of the same map.
+// vs AvgPool) next to a plain multiply of the same map, and DepthToSpace vs Concat.
 //   npx tsx scripts/perf/micro-kernels.ts
 import { tf } from '../../src/engine/tf.js';
 import { initBackend } from '../../src/engine/backend.js';
@@ -44,3 +44,8 @@ for (const shape of [[32, 32, 32, 32], [32, 16, 16, 64], [32, 8, 8, 128]] as con
   t(`two-pass AvgPool ${JSON.stringify(shape)}`, () => tf.mul(tf.avgPool(tf.avgPool(m, [h, 1], [h, 1], 'valid'), [1, w], [1, w], 'valid'), h * w));
   t(`multiply ${JSON.stringify(shape)}`, () => tf.mul(m, m));
 }
+// Interleaving sub-pixel phases: wasm's DepthToSpace against a Concat of two row phases of the same size.
+const phases = tf.randomNormal([32, 16, 16, 128]) as tf.Tensor4D;
+t('depthToSpace [32,16,16,128] block 2', () => tf.depthToSpace(phases, 2));
+const rowA = tf.randomNormal([32, 16, 1, 16 * 64]), rowB = tf.randomNormal([32, 16, 1, 16 * 64]);
+t('concat 2 x [32,16,1,1024] axis 2', () => tf.concat([rowA, rowB], 2));
