@@ -17,7 +17,12 @@ const CASES = [
   { name: '3x3 stride 2 pad 1, 7x9', u: [1, 7, 9, 2] as Shape4, w: [3, 3, 2, 3] as Shape4, s: 2, pad: 1 },
   { name: '3x3 stride 3 pad 1, 10x10', u: [1, 10, 10, 2] as Shape4, w: [3, 3, 2, 2] as Shape4, s: 3, pad: 1 },
   { name: '4x4 stride 2 pad 0, 9x9', u: [1, 9, 9, 2] as Shape4, w: [4, 4, 2, 3] as Shape4, s: 2, pad: 0 },
+  // TensorFlow's 'same' at stride 2 on an even side: no padding at the top, one row at the bottom.
+  { name: "3x3 stride 2 'same' (top 0, bottom 1), 8x8", u: [1, 8, 8, 2] as Shape4, w: [3, 3, 2, 3] as Shape4, s: 2, pad: 0, same: true },
 ];
+
+/** Output side of the forward convolution: 'same' gives ceil(H/s); explicit symmetric padding the usual formula. */
+const outSide = (H: number, k: number, s: number, pad: number, same?: boolean) => (same ? Math.ceil(H / s) : Math.floor((H + 2 * pad - k) / s) + 1);
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -40,11 +45,11 @@ describe('sub-pixel kernel geometry', () => {
 });
 
 describe.each(['wasm', 'cpu'] as const)('sub-pixel transposed convolution on %s', (backend) => {
-  it.each(CASES)('conv2dTransposeStrided with a constant kernel and its x gradient equal the definition: $name', async ({ u: uShape, w: wShape, s, pad }) => {
+  it.each(CASES)('conv2dTransposeStrided with a constant kernel and its x gradient equal the definition: $name', async ({ u: uShape, w: wShape, s, pad, same }) => {
     await initBackend(backend);
     const [N, H, W] = uShape;
-    const Ho = Math.floor((H + 2 * pad - wShape[0]) / s) + 1;
-    const Wo = Math.floor((W + 2 * pad - wShape[1]) / s) + 1;
+    const Ho = outSide(H, wShape[0], s, pad, same);
+    const Wo = outSide(W, wShape[1], s, pad, same);
     const xShape: Shape4 = [N, Ho, Wo, wShape[3]];
     const u = randomArray(size(uShape), 'u'), w = randomArray(size(wShape), 'w'), x = randomArray(size(xShape), 'x');
     const ref = reference(u, uShape, w, wShape, x, xShape, s, pad, pad);
@@ -71,11 +76,11 @@ describe.each(['wasm', 'cpu'] as const)('sub-pixel transposed convolution on %s'
 });
 
 describe('sub-pixel Conv2DBackpropInput kernel on wasm', () => {
-  it.each(CASES)('the input gradient of a strided conv2d with a constant filter equals the definition: $name', async ({ u: uShape, w: wShape, s, pad }) => {
+  it.each(CASES)('the input gradient of a strided conv2d with a constant filter equals the definition: $name', async ({ u: uShape, w: wShape, s, pad, same }) => {
     await initBackend('wasm');
     const [N, H, W] = uShape;
-    const Ho = Math.floor((H + 2 * pad - wShape[0]) / s) + 1;
-    const Wo = Math.floor((W + 2 * pad - wShape[1]) / s) + 1;
+    const Ho = outSide(H, wShape[0], s, pad, same);
+    const Wo = outSide(W, wShape[1], s, pad, same);
     const xShape: Shape4 = [N, Ho, Wo, wShape[3]];
     const u = randomArray(size(uShape), 'u'), w = randomArray(size(wShape), 'w'), x = randomArray(size(xShape), 'x');
     const ref = reference(u, uShape, w, wShape, x, xShape, s, pad, pad);
@@ -84,7 +89,7 @@ describe('sub-pixel Conv2DBackpropInput kernel on wasm', () => {
     const spy = vi.spyOn(tf.getKernel('Concat', 'wasm')!, 'kernelFunc'); // the row phases' interleave
     // d<conv2d(u, w, s), x>/du = the transposed convolution of x: Conv2DBackpropInput.
     const gu = tf.tidy(() =>
-      tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, wt, s, [[0, 0], [pad, pad], [pad, pad], [0, 0]]), tf.tensor4d(x, xShape))))(tf.tensor4d(u, uShape)).dataSync(),
+      tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, wt, s, same ? 'same' : [[0, 0], [pad, pad], [pad, pad], [0, 0]]), tf.tensor4d(x, xShape))))(tf.tensor4d(u, uShape)).dataSync(),
     );
     expect(spy).toHaveBeenCalled();
     expectClose(gu, ref.ut);
