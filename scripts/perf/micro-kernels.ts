@@ -1,6 +1,7 @@
 // Micro-benchmarks (CPU time per call, one wasm process) of the kernels behind the WRN CNN-F step
 // optimisations (docs/performance.md, "Wide-ResNet CNN-F"): filter reversal, the subsampling that is the
-// gradient of zero insertion, and a convolution with a reused vs a new filter tensor.
+// gradient of zero insertion, a convolution with a reused vs a new filter tensor, and spatial sums (Sum
+// vs AvgPool) next to a plain multiply of the same map, and DepthToSpace vs Concat.
 //   npx tsx scripts/perf/micro-kernels.ts
 import { tf } from '../../src/engine/tf.js';
 import { initBackend } from '../../src/engine/backend.js';
@@ -35,3 +36,16 @@ t('conv 8x8x128 3x3 128 explicit pad', () => tf.conv2d(x2 as tf.Tensor4D, w2 as 
 t('conv 8x8x128 new kernel each call', () => tf.conv2d(x2 as tf.Tensor4D, tf.add(w2, 0) as unknown as tf.Tensor4D, 1, 'same'));
 const a = tf.randomNormal([1024, 1024]);
 t('matmul 1024', () => tf.matMul(a, a as tf.Tensor2D), 3);
+// Spatial sums of an NHWC map (InsNorm): wasm's Sum transposes a non-innermost reduction first.
+for (const shape of [[32, 32, 32, 32], [32, 16, 16, 64], [32, 8, 8, 128]] as const) {
+  const m = tf.randomNormal([...shape]) as tf.Tensor4D;
+  const [, h, w] = shape;
+  t(`two-pass Sum ${JSON.stringify(shape)}`, () => tf.sum(tf.sum(m, 1, true), 2, true));
+  t(`two-pass AvgPool ${JSON.stringify(shape)}`, () => tf.mul(tf.avgPool(tf.avgPool(m, [h, 1], [h, 1], 'valid'), [1, w], [1, w], 'valid'), h * w));
+  t(`multiply ${JSON.stringify(shape)}`, () => tf.mul(m, m));
+}
+// Interleaving sub-pixel phases: wasm's DepthToSpace against a Concat of two row phases of the same size.
+const phases = tf.randomNormal([32, 16, 16, 128]) as tf.Tensor4D;
+t('depthToSpace [32,16,16,128] block 2', () => tf.depthToSpace(phases, 2));
+const rowA = tf.randomNormal([32, 16, 1, 16 * 64]), rowB = tf.randomNormal([32, 16, 1, 16 * 64]);
+t('concat 2 x [32,16,1,1024] axis 2', () => tf.concat([rowA, rowB], 2));

@@ -63,13 +63,17 @@ describe('Wide-ResNet CNN-F reference fixtures on wasm', () => {
         expect(r.passed, explain(r)).toBe(true);
         expect(r.medianRelativeError, explain(r)).toBeLessThan(1e-5);
       } else {
-        // After two feedback cycles, wasm's float32 accumulation (XNNPACK convolutions, sequential over
-        // 9 x channels terms) flips AdaReLU units on more images than the README's 3 of 16 (measured:
-        // 7 of 16 for logits_last and logits_avg, 8 for grad_e2e_last; the cpu backend, which
+        // After two feedback cycles, wasm's float32 accumulation flips AdaReLU units on some images.
+        // With InsNorm's spatial sums as sequential Sum kernels this was 7 of 16 images beyond the
+        // tolerance for logits_last and logits_avg and 8 for grad_e2e_last (the cpu backend, which
         // accumulates in float64, measured 2, 2 and 4 on all 16 images, the float64 reference 2 on
-        // logits_last). Every predicted class agrees and most images' logits are within the README's
-        // tolerance; the e2e gradients are only printed.
-        if (r.name.startsWith('logits')) expect(r.medianRelativeError, explain(r)).toBeLessThanOrEqual(r.tolerance);
+        // logits_last); with the sums as average pools (cnnfWrn/insNorm.ts spatialSum) it is 3, 3 and 5
+        // (05:25 UTC, issue 15), so the logits meet the README's criterion; the e2e gradients (5 of 16)
+        // are only printed.
+        if (r.name.startsWith('logits')) {
+          expect(r.medianRelativeError, explain(r)).toBeLessThanOrEqual(r.tolerance);
+          expect(r.passed, explain(r)).toBe(true);
+        }
         expect(Number.isFinite(r.maxRelativeError), explain(r)).toBe(true);
       }
     }

@@ -19,9 +19,13 @@ import { tf } from '../tf.js';
 
 interface Entry {
   shape: readonly number[];
+  /** The registered tensor itself (the weight, or for the reverse entry its adjoint). */
+  tensor: tf.Tensor4D;
   adjoint: tf.Tensor4D;
   /** Whether the adjoint was made here (and is disposed by releaseConstantKernels). */
   owned: boolean;
+  /** Other kernels derived from `tensor` on first use (e.g. sub-pixel kernels), by key; disposed with the entry. */
+  derived: Map<string, tf.Tensor>;
 }
 
 const cache = new WeakMap<object, Entry>();
@@ -46,8 +50,9 @@ export function registerConstantKernels(kernels: Iterable<tf.Tensor>): void {
   for (const k of kernels) {
     if (k.rank !== 4 || k.isDisposed || cache.has(k.dataId)) continue;
     const adjoint = tf.keep(computeAdjointKernel(k as tf.Tensor4D));
-    cache.set(k.dataId, { shape: k.shape, adjoint, owned: true });
-    if (!cache.has(adjoint.dataId)) cache.set(adjoint.dataId, { shape: adjoint.shape, adjoint: k as tf.Tensor4D, owned: false });
+    cache.set(k.dataId, { shape: k.shape, tensor: k as tf.Tensor4D, adjoint, owned: true, derived: new Map() });
+    if (!cache.has(adjoint.dataId))
+      cache.set(adjoint.dataId, { shape: adjoint.shape, tensor: adjoint, adjoint: k as tf.Tensor4D, owned: false, derived: new Map() });
   }
 }
 
@@ -56,6 +61,8 @@ export function releaseConstantKernels(kernels: Iterable<tf.Tensor>): void {
   for (const k of kernels) {
     const e = cache.get(k.dataId);
     if (!e || !e.owned) continue;
+    const reverse = cache.get(e.adjoint.dataId);
+    for (const entry of reverse ? [e, reverse] : [e]) for (const d of entry.derived.values()) d.dispose();
     cache.delete(k.dataId);
     cache.delete(e.adjoint.dataId);
     e.adjoint.dispose();
@@ -70,4 +77,20 @@ export function cachedAdjointKernel(dataId: object, shape: readonly number[]): t
   const e = cache.get(dataId);
   if (!e || !sameShape(e.shape, shape) || e.adjoint.isDisposed) return null;
   return e.adjoint;
+}
+
+/**
+ * A kernel derived from the registered constant weight whose buffer is `dataId` (shape `shape`), made by
+ * `make(weight)` on the first request for `key` and kept until releaseConstantKernels; null when the
+ * weight is not registered (or reshaped, or disposed). `make` may read the weight's values.
+ */
+export function cachedDerivedKernel(dataId: object, shape: readonly number[], key: string, make: (weight: tf.Tensor4D) => tf.Tensor): tf.Tensor | null {
+  const e = cache.get(dataId);
+  if (!e || !sameShape(e.shape, shape) || e.tensor.isDisposed || e.adjoint.isDisposed) return null;
+  let d = e.derived.get(key);
+  if (!d || d.isDisposed) {
+    d = tf.keep(make(e.tensor));
+    e.derived.set(key, d);
+  }
+  return d;
 }

@@ -3,6 +3,7 @@
 // Conv2D kernel; tf.conv2dTranspose uses Conv2DBackpropInput, which is ~20x slower on wasm.
 import { tf } from '../tf.js';
 import { adjointKernel, adjointPadding, explicitPadding, samePadding } from './conv-geometry.js';
+import { subPixelPhases, type SubPixelPhase } from './sub-pixel.js';
 
 /**
  * The adjoint of y = conv2d(., kernel, stride 1, 'same') applied to x: kernel is HWIO [kh,kw,in,out],
@@ -73,6 +74,11 @@ function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: number, ri
  * and convolved at stride 1 ('valid') with the kernel rotated by 180 degrees and its channel axes
  * swapped. So it runs on the backend's forward Conv2D, and its gradient w.r.t. x is autograd's
  * (pad/slice/reshape plus a stride-1 convolution). Differentiable w.r.t. x and kernel.
+ *
+ * For a model's constant weight (registerConstantKernels) at stride > 1 it runs instead as one stride-1
+ * convolution per row phase with the cached sub-pixel kernels (./sub-pixel.ts; fast path
+ * `subpixel-transpose`), with the strided forward convolution as its gradient w.r.t. x; no gradient
+ * flows to such a weight.
  */
 export function conv2dTransposeStrided(
   x: tf.Tensor4D,
@@ -89,9 +95,53 @@ export function conv2dTransposeStrided(
   if (!Number.isInteger(stride) || stride < 1) throw new Error(`conv2dTransposeStrided: stride must be a positive integer, got ${stride}`);
   const [H, W] = inputSize;
   const [, ho, wo] = x.shape;
+  const phases = subPixelPhases(kernel.dataId, kernel.shape, stride, pad.top, pad.left, ho, wo, H, W);
+  if (phases) return subPixelTranspose(x, kernel, phases, stride, pad, inputSize);
   return tf.tidy(() => {
     const up = zeroInsert(x, stride);
     const framed = padOrCrop(up, kh - 1 - pad.top, H + pad.top - stride * ho, kw - 1 - pad.left, W + pad.left - stride * wo);
     return tf.conv2d(framed, adjointKernel(kernel), 1, 'valid');
   });
+}
+
+/**
+ * conv2dTransposeStrided for a constant kernel with its sub-pixel row phases (./sub-pixel.ts):
+ * x [N,Ho,Wo,O] -> [N,H,W,C]. The gradient w.r.t. x is the forward convolution of dy with the kernel
+ * at the stride and padding of the forward layer (the adjoint of the adjoint): as many multiply-adds as
+ * that layer, where the zero-insertion formulation's gradient takes s² times as many.
+ */
+function subPixelTranspose(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  phases: SubPixelPhase[],
+  s: number,
+  pad: { top: number; left: number },
+  inputSize: readonly [number, number],
+): tf.Tensor4D {
+  const [H, W] = inputSize;
+  const [n, ho, wo] = x.shape;
+  const [kh, kw, c] = kernel.shape;
+  const R = Math.ceil(H / s);
+  const Rw = Math.ceil(W / s);
+  const op = tf.customGrad(((xi: tf.Tensor4D) => {
+    // Row phase a: columns interleaved by the reshape (channel b·C + c), rows by the concat.
+    const rows = phases.map((p) =>
+      p.kernel
+        ? tf.reshape(tf.conv2d(padOrCrop(xi, p.rows[0], p.rows[1], p.cols[0], p.cols[1]), p.kernel, 1, 'valid'), [n, R, 1, Rw * s * c])
+        : tf.zeros([n, R, 1, Rw * s * c]),
+    );
+    const full = tf.reshape(tf.concat(rows, 2), [n, R * s, Rw * s, c]);
+    const value = s * R === H && s * Rw === W ? full : tf.slice(full, [0, 0, 0, 0], [n, H, W, c]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor) => {
+        // Forward conv of dy [N,H,W,C]: rows padded by top before and (Ho-1)s + kh - H - top after; up to
+        // s-1 surplus rows are left for the 'valid' strided conv to skip (no crop), more are cropped.
+        const after = (e: number) => (e >= 0 ? e : Math.min(0, e + s - 1));
+        const dyp = padOrCrop(dy as tf.Tensor4D, pad.top, after((ho - 1) * s + kh - H - pad.top), pad.left, after((wo - 1) * s + kw - W - pad.left));
+        return tf.conv2d(dyp, kernel, s, 'valid');
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x) as tf.Tensor4D;
 }

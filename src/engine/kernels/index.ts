@@ -19,3 +19,4 @@ export {
   NO_FALLBACK,
 } from './cpu-fallback.js';
 export { registerConstantKernels, releaseConstantKernels, cachedAdjointKernel } from './constant-kernels.js';
+export { prepareSubPixelKernels } from './sub-pixel.js';

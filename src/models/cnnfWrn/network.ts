@@ -1,5 +1,5 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../../engine/tf.js';
-import { conv2dTransposeSame, conv2dTransposeStrided } from '../../engine/kernels/index.js';
+import { conv2dTransposeSame, conv2dTransposeStrided, prepareSubPixelKernels } from '../../engine/kernels/index.js';
 import type { Normalization } from '../architecture.js';
 import { adaptiveRelu, adaptiveReluFeedback, normalizeInput, type ReluState } from '../feedbackLayers.js';
 import { dense, denseTransposed } from '../fastOps.js';
@@ -60,6 +60,23 @@ function convTorchTransposed(x: Tensor4D, kernel: Tensor, stride: number, inputS
 }
 
 /**
+ * The pooled vector v [N,C] spread over an h x w map, [N,h,w,C] (the reference's F.interpolate with
+ * scale_factor 8, nearest, of the [N,C,1,1] map: every position holds v). Its gradient is the spatial
+ * sum of dy (two-pass, as spatialSum). Why not tf.tile: tfjs's Tile gradient adds one Slice of dy
+ * per repetition (64 for an 8x8 map), which was 8% of a WRN-40-2 e2e step on wasm (1.4 s of Slice at
+ * batch 32; docs/performance.md).
+ */
+function upsampleNearest(v: Tensor2D, h: number, w: number): Tensor4D {
+  const [n, c] = v.shape;
+  const op = tf.customGrad(((vi: Tensor2D) => ({
+    // v times a ones map (broadcast; exact): wasm's Tile took 84 ms on [32,1,1,128] -> [32,8,8,128].
+    value: tf.mul(tf.reshape(vi, [n, 1, 1, c]), tf.ones([1, h, w, 1])),
+    gradFunc: (dy: Tensor) => tf.reshape(spatialSum(dy), [n, c]),
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(v) as Tensor4D;
+}
+
+/**
  * The CIFAR-10 CNN-F of Huang et al. (NeurIPS 2020) as the reference implementation defines it
  * (yjhuangcd/CNNF, cnnf/model_cifar.py): a pre-activation Wide-ResNet whose BasicBlocks apply
  * InsNorm -> bias -> AdaReLU before each convolution, with generative feedback from the logits down to
@@ -85,6 +102,15 @@ export class WrnCnnfNetwork {
     private readonly feedbackFcKernel?: Tensor,
   ) {
     this.blocks = blockSpecs(arch);
+    // The sub-pixel kernels of the strided layers' transposed convolutions, when the weights are
+    // registered constants (src/engine/kernels/sub-pixel.ts): made now rather than inside the first pass.
+    for (const b of this.blocks) {
+      if (b.stride === 1) continue;
+      for (const name of ['conv1', 'shortcut']) {
+        const k = params[`${b.prefix}.${name}.kernel`];
+        if (k) prepareSubPixelKernels(k, b.stride, padOf(k), padOf(k));
+      }
+    }
   }
 
   get cycles(): number {
@@ -188,7 +214,7 @@ export class WrnCnnfNetwork {
     if (!state.top) throw new Error('feedback before a forward pass');
     const v = denseTransposed(logits, this.feedbackFcKernel ?? this.params['fc.kernel']);
     const [, h, w, c] = finalShape;
-    const up = tf.tile(tf.reshape(v, [v.shape[0], 1, 1, c]), [1, h, w, 1]) as Tensor4D;
+    const up = upsampleNearest(v, h, w);
     const topHidden = wrnInsNorm(up, eps);
     let g = adaptiveReluFeedback(topHidden, state.top) as Tensor4D;
     // Reconstructions of the group outputs, last group first: the input of each group's feedback.
