@@ -1,5 +1,6 @@
 import { tf, type Tensor, type Tensor4D } from '../engine/tf.js';
 import { inputError } from '../engine/errors.js';
+import { releaseConvChannelSlices, setConvChannelChunk, TORCH_MATCHED_CONV_CHUNK } from '../engine/kernels/index.js';
 import { readSafetensors, type SafeTensor } from './safetensors.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import { buildNetwork } from './network.js';
@@ -27,6 +28,12 @@ export interface VerifyOptions {
   images?: readonly number[];
   /** Compare only these cases (names of cases.safetensors); default every case we can reproduce. */
   cases?: readonly string[];
+  /**
+   * Input channels per partial convolution, partials added pairwise (src/engine/kernels/chunked-conv.ts);
+   * default TORCH_MATCHED_CONV_CHUNK, whose float32 error matches PyTorch's convolutions (the reference
+   * fixtures'); null: the backend's single sequential sum (faster, ~2.6x PyTorch's error at 128 channels).
+   */
+  convChannelChunk?: number | null;
 }
 
 export const DEFAULT_VERIFY_OPTIONS: VerifyOptions = { logitsTolerance: 1e-4, gradientTolerance: 1e-3, maxOutliers: 2 };
@@ -146,6 +153,7 @@ export async function verifyAgainstReference(
   index.dispose();
   const results: CaseResult[] = [];
   let shared: FeedbackRun | null = null;
+  const previousChunk = setConvChannelChunk(options.convChannelChunk === undefined ? TORCH_MATCHED_CONV_CHUNK : options.convChannelChunk);
   // Kept: the producers call run() inside their own tidy, which would otherwise dispose it.
   const run = (): FeedbackRun => {
     if (shared) return shared;
@@ -170,6 +178,8 @@ export async function verifyAgainstReference(
       results.push(r);
     }
   } finally {
+    setConvChannelChunk(previousChunk);
+    releaseConvChannelSlices();
     x.dispose();
     y.dispose();
     if (shared) {

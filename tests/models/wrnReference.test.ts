@@ -62,15 +62,17 @@ describe('Wide-ResNet CNN-F reference fixtures on wasm', () => {
       if (FIRST_PASS_CASES.has(r.name)) {
         expect(r.passed, explain(r)).toBe(true);
         expect(r.medianRelativeError, explain(r)).toBeLessThan(1e-5);
+      } else if (r.name === 'grad_e2e_last') {
+        // The one case beyond the README's rule: 4 of 16 images (0, 6, 12, 14) with the convolutions
+        // accumulated at PyTorch's precision (verify's default, src/engine/kernels/chunked-conv.ts; 8 of 16
+        // with wasm's single sequential sum). The reference itself run in float64 has 3 (0, 7, 12) against
+        // these float32 outputs, PyTorch 1.13 float32 on this machine 2 (the fixture was made on another): this gradient backpropagates through
+        // every AdaReLU mask of three passes, so one unit within rounding of zero changes an image. Most
+        // images must still agree within the tolerance.
+        expect(r.medianRelativeError, explain(r)).toBeLessThanOrEqual(r.tolerance);
       } else {
-        // After two feedback cycles, wasm's float32 accumulation (XNNPACK convolutions, sequential over
-        // 9 x channels terms) flips AdaReLU units on more images than the README's 3 of 16 (measured:
-        // 7 of 16 for logits_last and logits_avg, 8 for grad_e2e_last; the cpu backend, which
-        // accumulates in float64, measured 2, 2 and 4 on all 16 images, the float64 reference 2 on
-        // logits_last). Every predicted class agrees and most images' logits are within the README's
-        // tolerance; the e2e gradients are only printed.
-        if (r.name.startsWith('logits')) expect(r.medianRelativeError, explain(r)).toBeLessThanOrEqual(r.tolerance);
-        expect(Number.isFinite(r.maxRelativeError), explain(r)).toBe(true);
+        // The README's rule for the feedback cases: at most 3 of 16 images beyond tolerance.
+        expect(r.passed, explain(r)).toBe(true);
       }
     }
   }, 600_000);

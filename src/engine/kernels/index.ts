@@ -19,3 +19,4 @@ export {
   NO_FALLBACK,
 } from './cpu-fallback.js';
 export { registerConstantKernels, releaseConstantKernels, cachedAdjointKernel } from './constant-kernels.js';
+export { setConvChannelChunk, convChannelChunk, releaseConvChannelSlices, TORCH_MATCHED_CONV_CHUNK } from './chunked-conv.js';
