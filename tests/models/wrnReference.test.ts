@@ -65,8 +65,9 @@ describe('Wide-ResNet CNN-F reference fixtures on wasm', () => {
       } else if (r.name === 'grad_e2e_last') {
         // The one case beyond the README's rule: 4 of 16 images (0, 6, 12, 14) with the convolutions
         // accumulated at PyTorch's precision (verify's default, src/engine/kernels/chunked-conv.ts; 8 of 16
-        // with wasm's single sequential sum). The reference itself run in float64 has 3 (0, 7, 12) against
-        // these float32 outputs, PyTorch 1.13 float32 on this machine 2 (the fixture was made on another): this gradient backpropagates through
+        // with wasm's single sequential sum; 2 on the cpu backend with the same chunks, 5 without). The
+        // reference itself run in float64 has 3 (0, 7, 12) against these float32 outputs, PyTorch 1.13
+        // float32 on this machine 2 (the fixture was made on another): this gradient backpropagates through
         // every AdaReLU mask of three passes, so one unit within rounding of zero changes an image. Most
         // images must still agree within the tolerance.
         expect(r.medianRelativeError, explain(r)).toBeLessThanOrEqual(r.tolerance);
@@ -78,7 +79,8 @@ describe('Wide-ResNet CNN-F reference fixtures on wasm', () => {
   }, 600_000);
 });
 
-// The cpu backend accumulates convolutions and sums in float64 (closer to the reference than wasm); it
+// The cpu backend's convolutions, like wasm's, add each output's products one by one in float32 (its
+// kernel accumulates into the output's Float32Array); verify runs them in 16-channel chunks on both. It
 // is ~20x slower than wasm on this network, so only the first images and the forward cases of the CNN-F
 // run here (outputs are per image: each image's logits and gradient do not depend on the rest of the batch).
 describe('Wide-ResNet CNN-F reference fixtures on cpu (first images)', () => {
