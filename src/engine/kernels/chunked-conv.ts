@@ -84,7 +84,8 @@ interface Conv2DArgs {
 
 /** Wraps the Conv2D kernel of `backendName`: with a chunk size set and more input channels than it, chunked; else the original. */
 function install(backendName: string): void {
-  if (installed.has(backendName)) return;
+  // Only the backends whose sum order was measured (and whose buffer tables alive() reads).
+  if (installed.has(backendName) || (backendName !== 'wasm' && backendName !== 'cpu')) return;
   const original = tf.getKernel('Conv2D', backendName);
   if (!original) return;
   const inst: Installed = { original, slices: new Map(), backend: null };
@@ -127,7 +128,8 @@ function install(backendName: string): void {
 }
 
 /**
- * Sets how Conv2D accumulates over input channels on the active backend (wasm or cpu): `channels` per
+ * Sets how Conv2D accumulates over input channels on the active backend if it is wasm or cpu (others,
+ * e.g. the native binding, keep their own kernel): `channels` per
  * partial convolution, partials added pairwise (TORCH_MATCHED_CONV_CHUNK reproduces PyTorch's float32
  * precision), or null for the backend's single sequential sum. NHWC inputs [N,H,W,Cin] with Cin at most
  * `channels` run the original kernel unchanged. Returns the previous setting (to restore it).
