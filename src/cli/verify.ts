@@ -3,6 +3,7 @@ import { handler, startBackend, withBackendOption } from './common.js';
 import { inputError } from '../engine/errors.js';
 import { loadCheckpoint } from '../models/checkpoint.js';
 import { DEFAULT_VERIFY_OPTIONS, verifyAgainstReference } from '../models/verify.js';
+import { TORCH_MATCHED_CONV_CHUNK } from '../engine/kernels/index.js';
 
 interface VerifyArgs {
   checkpoint: string;
@@ -10,6 +11,7 @@ interface VerifyArgs {
   tolLogits: number;
   tolGrad: number;
   maxOutliers: number;
+  convChunk: number;
   backend?: string;
 }
 
@@ -28,17 +30,24 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         type: 'number',
         default: DEFAULT_VERIFY_OPTIONS.maxOutliers,
         describe: 'images per case allowed beyond tolerance (AdaReLU/AdaPool units can flip within float32 rounding)',
+      })
+      .option('conv-chunk', {
+        type: 'number',
+        default: TORCH_MATCHED_CONV_CHUNK,
+        describe: "input channels per partial convolution, partials added pairwise (PyTorch's float32 precision); 0: one sequential sum (faster)",
       }) as never,
   handler: handler(async (a: VerifyArgs) => {
     for (const [flag, v] of [['--tol-logits', a.tolLogits], ['--tol-grad', a.tolGrad]] as const)
       if (!(v > 0)) throw inputError(flag, `${v} is not a positive number`);
     if (!Number.isInteger(a.maxOutliers) || a.maxOutliers < 0) throw inputError('--max-outliers', `${a.maxOutliers} is not a non-negative integer`);
+    if (!Number.isInteger(a.convChunk) || a.convChunk < 0) throw inputError('--conv-chunk', `${a.convChunk} is not a non-negative integer`, '0 (off) or channels per partial convolution');
     await startBackend(a.backend);
     const checkpoint = await loadCheckpoint(a.checkpoint);
     const results = await verifyAgainstReference(checkpoint, a.reference, {
       logitsTolerance: a.tolLogits,
       gradientTolerance: a.tolGrad,
       maxOutliers: a.maxOutliers,
+      convChannelChunk: a.convChunk === 0 ? null : a.convChunk,
     });
     const rows = [['case', 'max rel', 'median rel', 'max abs', 'tolerance', 'beyond', 'verdict']];
     for (const r of results)

@@ -97,5 +97,6 @@ describe('bench import + verify', () => {
   it('rejects an unknown verb and a bad flag value with exit 2', () => {
     expect(bench('frobnicate').code).toBe(2);
     expectOneLineError(bench('verify', join(work, 'cnnf'), '--reference', 'x', '--tol-grad', '-1'), '--tol-grad');
+    expectOneLineError(bench('verify', join(work, 'cnnf'), '--reference', 'x', '--conv-chunk', '1.5'), '--conv-chunk');
   });
 });

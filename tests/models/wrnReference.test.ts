@@ -62,25 +62,25 @@ describe('Wide-ResNet CNN-F reference fixtures on wasm', () => {
       if (FIRST_PASS_CASES.has(r.name)) {
         expect(r.passed, explain(r)).toBe(true);
         expect(r.medianRelativeError, explain(r)).toBeLessThan(1e-5);
+      } else if (r.name === 'grad_e2e_last') {
+        // The one case beyond the README's rule: 4 of 16 images (0, 6, 12, 14) with the convolutions
+        // accumulated at PyTorch's precision (verify's default, src/engine/kernels/chunked-conv.ts; 8 of 16
+        // with wasm's single sequential sum; 2 on the cpu backend with the same chunks, 5 without). The
+        // reference itself run in float64 has 3 (0, 7, 12) against these float32 outputs, PyTorch 1.13
+        // float32 on this machine 2 (the fixture was made on another): this gradient backpropagates through
+        // every AdaReLU mask of three passes, so one unit within rounding of zero changes an image. Most
+        // images must still agree within the tolerance.
+        expect(r.medianRelativeError, explain(r)).toBeLessThanOrEqual(r.tolerance);
       } else {
-        // After two feedback cycles, wasm's float32 accumulation flips AdaReLU units on some images.
-        // With InsNorm's spatial sums as sequential Sum kernels this was 7 of 16 images beyond the
-        // tolerance for logits_last and logits_avg and 8 for grad_e2e_last (the cpu backend, which
-        // accumulates in float64, measured 2, 2 and 4 on all 16 images, the float64 reference 2 on
-        // logits_last); with the sums as average pools (cnnfWrn/insNorm.ts spatialSum) it is 3, 3 and 5
-        // (05:25 UTC, issue 15), so the logits meet the README's criterion; the e2e gradients (5 of 16)
-        // are only printed.
-        if (r.name.startsWith('logits')) {
-          expect(r.medianRelativeError, explain(r)).toBeLessThanOrEqual(r.tolerance);
-          expect(r.passed, explain(r)).toBe(true);
-        }
-        expect(Number.isFinite(r.maxRelativeError), explain(r)).toBe(true);
+        // The README's rule for the feedback cases: at most 3 of 16 images beyond tolerance.
+        expect(r.passed, explain(r)).toBe(true);
       }
     }
   }, 600_000);
 });
 
-// The cpu backend accumulates convolutions and sums in float64 (closer to the reference than wasm); it
+// The cpu backend's convolutions, like wasm's, add each output's products one by one in float32 (its
+// kernel accumulates into the output's Float32Array); verify runs them in 16-channel chunks on both. It
 // is ~20x slower than wasm on this network, so only the first images and the forward cases of the CNN-F
 // run here (outputs are per image: each image's logits and gradient do not depend on the rest of the batch).
 describe('Wide-ResNet CNN-F reference fixtures on cpu (first images)', () => {

@@ -20,3 +20,4 @@ export {
 } from './cpu-fallback.js';
 export { registerConstantKernels, releaseConstantKernels, cachedAdjointKernel } from './constant-kernels.js';
 export { prepareSubPixelKernels } from './sub-pixel.js';
+export { setConvChannelChunk, convChannelChunk, releaseConvChannelSlices, TORCH_MATCHED_CONV_CHUNK } from './chunked-conv.js';

@@ -22,6 +22,12 @@ export class KernelScope {
     return out;
   }
 
+  /** Frees `t` at close() unless returned by keep() (an output made outside run()). */
+  track(t: TensorInfo): TensorInfo {
+    this.intermediates.push(t);
+    return t;
+  }
+
   reshape(x: TensorInfo, shape: number[]): TensorInfo {
     return this.run('Reshape', { x }, { shape });
   }
