@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/engine/tf.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { SampleStream } from '../../src/engine/rng.js';
+import { expectClose } from './kernels/convReference.helpers.js';
 import {
   conv2dTransposeSame,
   fastConvGradientsRegistered,
@@ -58,17 +59,6 @@ function referenceConv(x: Float32Array, xs: Shape4, w: Float32Array, ws: Shape4,
   return { y, dx, dw, outShape: [N, Ho, Wo, O] as Shape4 };
 }
 
-/** max |actual - expected| <= rtol * max |expected| (float32 accumulation order differs between kernels). */
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol = 1e-5) {
-  expect(actual.length).toBe(expected.length);
-  let maxDiff = 0, maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[i] - expected[i]));
-    maxRef = Math.max(maxRef, Math.abs(expected[i]));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  expect(maxDiff).toBeLessThanOrEqual(rtol * maxRef);
-}
 
 const samePad = (kh: number, kw: number): Pad => {
   const top = Math.floor((kh - 1) / 2), left = Math.floor((kw - 1) / 2);

@@ -24,6 +24,14 @@ const CASES = [
 /** Output side of the forward convolution: 'same' gives ceil(H/s); explicit symmetric padding the usual formula. */
 const outSide = (H: number, k: number, s: number, pad: number, same?: boolean) => (same ? Math.ceil(H / s) : Math.floor((H + 2 * pad - k) / s) + 1);
 
+/** One case's shapes, random u, w, x and the float64 definition of the convolution and its transpose. */
+function caseData(uShape: Shape4, wShape: Shape4, s: number, pad: number, same?: boolean) {
+  const [N, H, W] = uShape;
+  const xShape: Shape4 = [N, outSide(H, wShape[0], s, pad, same), outSide(W, wShape[1], s, pad, same), wShape[3]];
+  const u = randomArray(size(uShape), 'u'), w = randomArray(size(wShape), 'w'), x = randomArray(size(xShape), 'x');
+  return { N, H, W, xShape, u, w, x, ref: reference(u, uShape, w, wShape, x, xShape, s, pad, pad) };
+}
+
 afterEach(() => vi.restoreAllMocks());
 
 describe('sub-pixel kernel geometry', () => {
@@ -47,12 +55,7 @@ describe('sub-pixel kernel geometry', () => {
 describe.each(['wasm', 'cpu'] as const)('sub-pixel transposed convolution on %s', (backend) => {
   it.each(CASES)('conv2dTransposeStrided with a constant kernel and its x gradient equal the definition: $name', async ({ u: uShape, w: wShape, s, pad, same }) => {
     await initBackend(backend);
-    const [N, H, W] = uShape;
-    const Ho = outSide(H, wShape[0], s, pad, same);
-    const Wo = outSide(W, wShape[1], s, pad, same);
-    const xShape: Shape4 = [N, Ho, Wo, wShape[3]];
-    const u = randomArray(size(uShape), 'u'), w = randomArray(size(wShape), 'w'), x = randomArray(size(xShape), 'x');
-    const ref = reference(u, uShape, w, wShape, x, xShape, s, pad, pad);
+    const { N, H, W, xShape, u, w, x, ref } = caseData(uShape, wShape, s, pad, same);
     const wt = tf.tensor4d(w, wShape);
     const before = tf.memory().numTensors;
     registerConstantKernels([wt]);
@@ -78,12 +81,7 @@ describe.each(['wasm', 'cpu'] as const)('sub-pixel transposed convolution on %s'
 describe('sub-pixel Conv2DBackpropInput kernel on wasm', () => {
   it.each(CASES)('the input gradient of a strided conv2d with a constant filter equals the definition: $name', async ({ u: uShape, w: wShape, s, pad, same }) => {
     await initBackend('wasm');
-    const [N, H, W] = uShape;
-    const Ho = outSide(H, wShape[0], s, pad, same);
-    const Wo = outSide(W, wShape[1], s, pad, same);
-    const xShape: Shape4 = [N, Ho, Wo, wShape[3]];
-    const u = randomArray(size(uShape), 'u'), w = randomArray(size(wShape), 'w'), x = randomArray(size(xShape), 'x');
-    const ref = reference(u, uShape, w, wShape, x, xShape, s, pad, pad);
+    const { xShape, u, w, x, ref } = caseData(uShape, wShape, s, pad, same);
     const wt = tf.tensor4d(w, wShape);
     registerConstantKernels([wt]);
     const spy = vi.spyOn(tf.getKernel('Concat', 'wasm')!, 'kernelFunc'); // the row phases' interleave
