@@ -2,7 +2,7 @@ import { tf, type Tensor4D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import { pyInt } from '../src/engine/pyNumeric.js';
 import { inputError } from '../src/engine/errors.js';
-import { gatherRows, indicesWhere, keepRows, scoreLogits, retireFooled, keepWorstCase } from './common.js';
+import { gatherRows, indicesWhere, keepRows, retireFooled, keepWorstCase } from './common.js';
 import type { AttackContext } from './define.js';
 import type { AttackLossName } from './losses.js';
 import { ascentStep, dampedL2Direction, l2SphereStart, linfRandomStart, project } from './norms.js';
@@ -212,36 +212,23 @@ export function apgdStart(ctx: AttackContext<unknown>): ApgdShared {
  * `rng` is the run's own generator (e.g. derived for the restart); its draws are keyed by sample.
  */
 export function apgdRun(ctx: AttackContext<unknown>, shared: ApgdShared, rng: KeyedRng, opts: ApgdRunOptions): void {
-  const { model: classifier, x, eps, goal, store, output, threatModel } = ctx;
+  const { x, eps, store, threatModel } = ctx;
   const { done, bestMargin } = shared;
   const n = x.shape[0];
   const checkpoints = apgdCheckpoints(opts.steps);
-  const labelsOf = (rows: number[]) => rows.map((r) => goal.lossLabels[r]);
-  const classes = classifier.numClasses;
 
   let rows = indicesWhere(n, (i) => !done[i]);
   if (rows.length === 0) return;
   let xs = gatherRows(x, rows);
   let cur = opts.randomStart ? apgdRandomStart(threatModel, xs, eps, rng.select(rows)) : tf.clone(xs);
 
-  /** Loss and gradient at `cur`, plus the fooled mask, in one host read. */
+  /** Loss and gradient at `cur`, plus the fooled mask (from the gradient pass's logits where they are the predictions). */
   const probe = (): { grad: Tensor4D; f: Float64Array; fooled: boolean[] } => {
-    const { loss, grad } = ctx.lossAndGrad(cur, rows, opts.loss, opts.targets);
-    const logits = classifier.logits(cur, output);
-    const packed = tf.tidy(() => tf.concat([logits, tf.reshape(loss, [-1, 1])], 1));
-    const values = packed.dataSync();
-    tf.dispose([loss, logits, packed]);
-    const width = classes + 1;
-    const m = rows.length;
-    const logitValues = new Float32Array(m * classes);
-    const f = new Float64Array(m);
-    for (let k = 0; k < m; k++) {
-      logitValues.set(values.subarray(k * width, k * width + classes), k * classes);
-      // A NaN loss (NaN or overflowing logits) ranks below every other value: never the best point.
-      const v = values[k * width + classes];
-      f[k] = Number.isNaN(v) ? -Infinity : v;
-    }
-    const score = scoreLogits(logitValues, classes, labelsOf(rows), goal.targeted);
+    const { loss, grad, score } = ctx.lossGradAndScore(cur, rows, opts.loss, opts.targets);
+    const values = loss.dataSync();
+    loss.dispose();
+    // A NaN loss (NaN or overflowing logits) ranks below every other value: never the best point.
+    const f = Float64Array.from(values, (v) => (Number.isNaN(v) ? -Infinity : v));
     return { grad, f, fooled: score.fooled };
   };
 

@@ -1,8 +1,8 @@
 import { tf, type Tensor1D, type Tensor2D, type Tensor4D, type Tensor5D } from '../src/engine/tf.js';
 import type { KeyedRng } from '../src/engine/rng.js';
 import type { Classifier } from '../src/models/classifier.js';
-import { attackGoal, checkTargetParams, evaluate, finish, labelTensor, RowStore, targetedParams, unchanged, type AttackGoal, type Score } from './common.js';
-import { eotLossAndGrad, eotMean, logitDifferenceAndGrad, logitsJacobian } from './gradients.js';
+import { attackGoal, checkTargetParams, evaluate, finish, labelTensor, RowStore, scoreLogits, targetedParams, unchanged, type AttackGoal, type Score } from './common.js';
+import { eotLossAndGrad, eotMean, logitDifferenceAndGrad, logitsJacobian, logitsLossAndGrad, pathGivesPredictions } from './gradients.js';
 import type { AttackLossName } from './losses.js';
 import { ballViolation, distances, withinBall } from './norms.js';
 import { parseWithSchema, type FieldSpec, type ParamSchema } from './params.js';
@@ -57,6 +57,18 @@ export interface AttackContext<P> {
    * (attacks/gradients.ts logitDifferenceAndGrad); with `eot: n`, both are the mean of n passes (eotMean).
    */
   logitDifferenceAndGrad(images: Tensor4D, rows: readonly number[], targets: ArrayLike<number>): { difference: Tensor1D; grad: Tensor4D };
+  /**
+   * lossAndGrad and the Score of the same images (what evaluate(images, rows) returns) together. When the
+   * run's path is one of the model's predictionPaths and eot is 1, the score is read from the gradient
+   * pass's own logits (as AutoAttack's attacks read theirs), which saves the forward pass evaluate would
+   * take; otherwise evaluate runs. Either way the score equals evaluate's.
+   */
+  lossGradAndScore(
+    images: Tensor4D,
+    rows: readonly number[],
+    loss: AttackLossName,
+    targets?: ArrayLike<number>,
+  ): { loss: Tensor1D; grad: Tensor4D; score: Score };
   /**
    * Logits [M,K] and their Jacobian [M,K,H,W,C] of `images` [M,H,W,C] through the run's path and output
    * (attacks/gradients.ts logitsJacobian: one pass over the batch tiled K times); with `eot: n`, both are
@@ -243,32 +255,60 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
 }
 
 /** Bound model calls of one run on a batch (shared by both kinds): evaluate and lossAndGrad of AttackContext. */
-function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptions, eot: number): Pick<AttackContext<unknown>, 'evaluate' | 'lossAndGrad' | 'logitDifferenceAndGrad' | 'logitsJacobian'> {
+type ModelCalls = Pick<
+  AttackContext<unknown>,
+  'evaluate' | 'lossAndGrad' | 'logitDifferenceAndGrad' | 'logitsJacobian' | 'lossGradAndScore'
+>;
+
+function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptions, eot: number): ModelCalls {
   const labelsOf = (rows: readonly number[]) => rows.map((r) => goal.lossLabels[r]);
-  return {
+  const gradient = { path: options.path, output: options.output };
+  // One pass gives both the gradient and the score only when its logits are the predictions and no mean is taken.
+  const sharedPass = eot === 1 && pathGivesPredictions(model, options.path);
+  const scoreOf = (logits: Tensor2D, rows: readonly number[]): Score => {
+    const values = logits.dataSync();
+    logits.dispose();
+    return scoreLogits(values, model.numClasses, labelsOf(rows), goal.targeted);
+  };
+  /** Labels of a loss gradient: targets[r] when given (APGD-T), else the goal's; and the true labels a targeted DLR needs. */
+  const lossLabels = (rows: readonly number[], loss: AttackLossName, targets?: ArrayLike<number>) => {
+    const targeted = targets !== undefined || goal.targeted;
+    const labels = targets !== undefined ? tf.tensor1d(Int32Array.from(rows, (r) => targets[r]), 'int32') : labelTensor(goal.lossLabels, rows);
+    const trueLabels = targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
+    return { labels, trueLabels, options: { ...gradient, loss, targeted, trueLabels } };
+  };
+  const calls: ModelCalls = {
     evaluate: (images, rows) => evaluate(model, images, rows ? labelsOf(rows) : goal.lossLabels, goal.targeted, options.output),
     lossAndGrad(images, rows, loss, targets) {
-      const targeted = targets !== undefined || goal.targeted;
-      const labels = targets !== undefined ? tf.tensor1d(Int32Array.from(rows, (r) => targets[r]), 'int32') : labelTensor(goal.lossLabels, rows);
-      const trueLabels = targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
+      const { labels, trueLabels, options: o } = lossLabels(rows, loss, targets);
       try {
-        return eotLossAndGrad(model, images, labels, { path: options.path, output: options.output, loss, targeted, trueLabels }, eot);
+        return eotLossAndGrad(model, images, labels, o, eot);
       } finally {
-        labels.dispose();
-        trueLabels?.dispose();
+        tf.dispose([labels, ...(trueLabels ? [trueLabels] : [])]);
       }
     },
     logitDifferenceAndGrad(images, rows, targets) {
       const labels = labelTensor(goal.trueLabels, rows);
       const t = tf.tensor1d(Int32Array.from(targets), 'int32');
       try {
-        return eotMean(eot, () => logitDifferenceAndGrad(model, images, labels, t, { path: options.path, output: options.output }));
+        return eotMean(eot, () => logitDifferenceAndGrad(model, images, labels, t, gradient));
       } finally {
         tf.dispose([labels, t]);
       }
     },
-    logitsJacobian: (images) => eotMean(eot, () => logitsJacobian(model, images, { path: options.path, output: options.output })),
+    logitsJacobian: (images) => eotMean(eot, () => logitsJacobian(model, images, gradient)),
+    lossGradAndScore(images, rows, loss, targets) {
+      if (!sharedPass) return { ...calls.lossAndGrad(images, rows, loss, targets), score: calls.evaluate(images, rows) };
+      const { labels, trueLabels, options: o } = lossLabels(rows, loss, targets);
+      try {
+        const { loss: value, grad, logits } = logitsLossAndGrad(model as Required<Pick<Classifier, 'logitsFor'>>, images, labels, o);
+        return { loss: value, grad, score: scoreOf(logits, rows) };
+      } finally {
+        tf.dispose([labels, ...(trueLabels ? [trueLabels] : [])]);
+      }
+    },
   };
+  return calls;
 }
 
 /**

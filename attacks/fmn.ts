@@ -126,8 +126,7 @@ async function minimiseFmn(ctx: MinimisationContext<FmnParams>): Promise<{ xAdv:
     for (let k = 0; k < p.steps; k++) {
       const { stepSize, gamma } = fmnSchedule(p, k);
       const cur = tf.tidy(() => tf.add(xs, delta) as Tensor4D);
-      const { loss, grad } = ctx.lossAndGrad(cur, rows, 'margin');
-      const score = ctx.evaluate(cur, rows);
+      const { loss, grad, score } = ctx.lossGradAndScore(cur, rows, 'margin');
       const lossValues = loss.dataSync() as Float32Array;
       const direction = ascentDirection(grad, 'l2');
       // NaN gradient components count as 0 (ascentDirection's rule), also in the dual norm.

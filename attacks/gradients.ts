@@ -21,22 +21,26 @@ export interface AttackGradientOptions {
  * Loss [N] and input gradient d(sum of loss)/dx [N,H,W,C] in [0,1] pixel space by automatic differentiation
  * (tf.valueAndGrad) of an attack loss (attacks/losses.ts) over a model's differentiable logits. Labels are
  * int32 [N] (the targets when `targeted`). Whatever the model does inside logitsFor (CNN-F's BPDA swap and
- * its e2e fast paths) is what the gradient goes through.
+ * its e2e fast paths) is what the gradient goes through. Also returns the pass's logits [N,K] (the caller
+ * disposes them): the model's predictions when the path is one of its predictionPaths.
  */
 export function logitsLossAndGrad(
   model: { logitsFor(x: Tensor4D, request?: LogitsRequest): Tensor2D },
   x: Tensor4D,
   labels: Tensor1D,
   options: AttackGradientOptions,
-): { loss: Tensor1D; grad: Tensor4D } {
-  return tf.tidy(() => {
+): { loss: Tensor1D; grad: Tensor4D; logits: Tensor2D } {
+  let logits: Tensor2D | undefined;
+  const out = tf.tidy(() => {
     const request = { output: options.output, path: options.path };
     // valueAndGrad of the per-sample loss with the default all-ones dy is the gradient of its sum.
-    const { value, grad } = tf.valueAndGrad((xi: tf.Tensor) =>
-      attackLoss(model.logitsFor(xi as Tensor4D, request), labels, options.loss ?? 'ce', options.targeted ?? false, options.trueLabels),
-    )(x);
+    const { value, grad } = tf.valueAndGrad((xi: tf.Tensor) => {
+      logits = tf.keep(model.logitsFor(xi as Tensor4D, request));
+      return attackLoss(logits, labels, options.loss ?? 'ce', options.targeted ?? false, options.trueLabels);
+    })(x);
     return { loss: value as Tensor1D, grad: grad as Tensor4D };
   });
+  return { ...out, logits: logits! };
 }
 
 /** Losses a classifier without logitsFor computes itself in Classifier.lossAndGrad (the first contract). */
@@ -49,7 +53,11 @@ const SELF_COMPUTED_LOSSES: readonly AttackLossName[] = ['ce', 'margin'];
  * its lossAndGrad, which knows ce and margin only: another loss is an InputError naming the model.
  */
 export function lossAndGrad(model: Classifier, x: Tensor4D, labels: Tensor1D, options: AttackGradientOptions): { loss: Tensor1D; grad: Tensor4D } {
-  if (typeof model.logitsFor === 'function') return logitsLossAndGrad(model as Required<Pick<Classifier, 'logitsFor'>>, x, labels, options);
+  if (typeof model.logitsFor === 'function') {
+    const { loss, grad, logits } = logitsLossAndGrad(model as Required<Pick<Classifier, 'logitsFor'>>, x, labels, options);
+    logits.dispose();
+    return { loss, grad };
+  }
   const loss = options.loss ?? 'ce';
   if (!SELF_COMPUTED_LOSSES.includes(loss))
     throw inputError(`model "${model.name}"`, `gives no differentiable logits, so no ${loss} loss gradient`, SELF_COMPUTED_LOSSES.join(', '));
@@ -94,6 +102,16 @@ export function logitDifferenceAndGrad(
     const { value, grad } = tf.valueAndGrad((xi: tf.Tensor) => logitDifference(m.logitsFor(xi as Tensor4D, request), labels, targets))(x);
     return { difference: value as Tensor1D, grad: grad as Tensor4D };
   });
+}
+
+/**
+ * Whether the differentiable logits of `path` (logitsFor) are the model's predictions: true when the model
+ * lists the path in Classifier.predictionPaths. Then a gradient pass's own logits score the images it was
+ * taken at, as AutoAttack's attacks do with the logits of their gradient pass, and no second forward pass is
+ * needed.
+ */
+export function pathGivesPredictions(model: Classifier, path: string): boolean {
+  return typeof model.logitsFor === 'function' && (model.predictionPaths ?? []).includes(path);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { tf } from '../src/engine/tf.js';
+import { tf, type Tensor4D } from '../src/engine/tf.js';
 import { inputError } from '../src/engine/errors.js';
 import { gatherRows, indicesWhere, keepRows, retireFooled, keepWorstCase } from './common.js';
 import { defineAttack, type AttackContext } from './define.js';
@@ -67,22 +67,34 @@ async function perturbPgd(ctx: AttackContext<PgdParams>): Promise<void> {
     let cur = p.randomStart ? randomStart(p.norm, xs, eps, startRng) : tf.clone(xs);
 
     for (let step = 0; step < p.steps && rows.length > 0; step++) {
-      const { loss, grad } = ctx.lossAndGrad(cur, rows, p.loss);
-      const next = tf.tidy(() => project(ascentStep(cur, grad, alpha, p.norm), xs, eps, p.norm));
-      loss.dispose();
-      grad.dispose();
-      cur.dispose();
-      cur = next;
-
-      if (p.earlyStop) {
-        const score = ctx.evaluate(cur, rows);
-        const keep = retireFooled(store, cur, rows, score.fooled, done);
+      let grad: Tensor4D;
+      if (p.earlyStop && step > 0) {
+        // The iterate of the previous step is scored by the pass that takes its gradient (one forward pass
+        // fewer per step where the path's logits are the predictions); rows it fools retire with it. The
+        // random start itself is not scored, only the iterates after each step.
+        const probe = ctx.lossGradAndScore(cur, rows, p.loss);
+        probe.loss.dispose();
+        grad = probe.grad;
+        const keep = retireFooled(store, cur, rows, probe.score.fooled, done);
         if (keep) {
           rows = keep.map((k) => rows[k]);
           cur = keepRows(cur, keep);
           xs = keepRows(xs, keep);
+          grad = keepRows(grad, keep);
         }
+        if (rows.length === 0) {
+          grad.dispose();
+          break;
+        }
+      } else {
+        const probe = ctx.lossAndGrad(cur, rows, p.loss);
+        probe.loss.dispose();
+        grad = probe.grad;
       }
+      const next = tf.tidy(() => project(ascentStep(cur, grad, alpha, p.norm), xs, eps, p.norm));
+      grad.dispose();
+      cur.dispose();
+      cur = next;
     }
 
     // Per-sample worst case over restarts: a fooled run wins; otherwise the lowest margin.

@@ -94,7 +94,10 @@ export interface Attack<P> {
   /**
    * Model evaluations per attacked image with these (parsed) params, the attack's declared cost: input
    * gradients (each one forward and one backward pass) and forward-only passes. The planner prices cells
-   * and the sanity probes rank attacks by it; nothing selects an attack by its name.
+   * and the sanity probes rank attacks by it; nothing selects an attack by its name. The forwards are an
+   * upper bound: where the gradient path's logits are the model's predictions (Classifier.predictionPaths),
+   * the per-step scores of APGD, PGD and FMN come from their gradient passes (attacks/define.ts
+   * lossGradAndScore) and those forward passes are not run.
    */
   cost(params: P): AttackCost;
   /**

@@ -63,6 +63,14 @@ export interface Classifier {
    * stays for callers outside the attacks (sanity probes, perf scripts) and for stubs without logitsFor.
    */
   lossAndGrad(x: Tensor4D, y: Tensor1D, options: LossAndGradOptions): { loss: Tensor1D; grad: Tensor4D };
+  /**
+   * The gradient paths on which logitsFor(x, { output, path }) computes exactly logits(x, output), the same
+   * operations on the same values, for every output: the gradient pass's own logits then score the images it
+   * was taken at, so attacks skip a second forward pass per step (attacks/define.ts lossGradAndScore).
+   * CNN-F: e2e and bpda (first differs from the feedback outputs); TF.js models: direct. Absent or empty:
+   * every score takes its own forward pass (always correct, one forward pass more per step).
+   */
+  readonly predictionPaths?: readonly string[];
 }
 
 export type { Tensor };

@@ -28,6 +28,11 @@ export class CnnfClassifier implements DeclaredClassifier {
   readonly outputs: readonly OutputKind[] = OUTPUT_KINDS;
   readonly gradientPaths: readonly GradientPath[] = GRADIENT_PATHS;
   readonly exactPath = 'e2e';
+  /**
+   * e2e runs logitsOf itself and bpda's value is a clone of it (bpdaLogits); with no feedback every path is
+   * the first pass, which is also every output.
+   */
+  readonly predictionPaths: readonly GradientPath[];
   readonly outputKind = 'logits' as const;
 
   constructor(
@@ -39,6 +44,7 @@ export class CnnfClassifier implements DeclaredClassifier {
     this.inputShape = network.arch.inputShape;
     this.numClasses = network.arch.numClasses;
     this.hasFeedback = network.arch.cycles > 0;
+    this.predictionPaths = this.hasFeedback ? ['e2e', 'bpda'] : GRADIENT_PATHS;
   }
 
   /** Logits of the requested output; the first output never runs the feedback loop. */

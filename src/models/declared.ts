@@ -35,5 +35,7 @@ export function lossAndGradVia(
   y: Tensor1D,
   options: ModelLossAndGradOptions,
 ): { loss: Tensor1D; grad: Tensor4D } {
-  return logitsLossAndGrad(model, x, y, options);
+  const { loss, grad, logits } = logitsLossAndGrad(model, x, y, options);
+  logits.dispose();
+  return { loss, grad };
 }

@@ -104,6 +104,7 @@ export class QueryGuard implements Classifier {
   readonly numClasses: number;
   readonly hasFeedback: boolean;
   readonly logitsFor?: (x: Tensor4D, request?: LogitsRequest) => Tensor2D;
+  readonly predictionPaths?: readonly string[];
   /** Calls checked (logits + logitsFor + lossAndGrad). */
   queries = 0;
   /** Images checked (rows over all calls). */
@@ -117,6 +118,7 @@ export class QueryGuard implements Classifier {
     this.inputShape = inner.inputShape;
     this.numClasses = inner.numClasses;
     this.hasFeedback = inner.hasFeedback;
+    this.predictionPaths = inner.predictionPaths;
     if (inner.logitsFor)
       this.logitsFor = (x, request) => {
         this.check(x, 'logitsFor');

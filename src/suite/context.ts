@@ -195,11 +195,13 @@ export class CountingClassifier implements Classifier {
   readonly numClasses: number;
   readonly hasFeedback: boolean;
   readonly logitsFor?: (x: Tensor4D, request?: LogitsRequest) => Tensor2D;
+  readonly predictionPaths?: readonly string[];
   constructor(private readonly inner: Classifier) {
     this.name = inner.name;
     this.inputShape = inner.inputShape;
     this.numClasses = inner.numClasses;
     this.hasFeedback = inner.hasFeedback;
+    this.predictionPaths = inner.predictionPaths;
     if (inner.logitsFor)
       this.logitsFor = (x, request) => {
         this.gradientImages += x.shape[0];

@@ -50,6 +50,8 @@ export class TfjsClassifier implements DeclaredClassifier {
   readonly defaultOutput = LOGITS_OUTPUT;
   readonly gradientPaths: readonly string[] = [DIRECT_PATH];
   readonly exactPath = DIRECT_PATH;
+  /** logits() is logitsFor inside a tidy. */
+  readonly predictionPaths: readonly string[] = [DIRECT_PATH];
   readonly outputKind: LogitsKind;
   readonly head: HeadReading;
   readonly mapping: InputMapping;
