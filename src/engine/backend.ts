@@ -1,7 +1,7 @@
 import { tf } from './tf.js';
 import { inputError } from './errors.js';
 import { registerFastMatMulGradient } from './matmulGradient.js';
-import { registerCpuFallbacks, registerFastConvGradients, registerSharedIdentity, registerWasmConvBackpropKernels } from './kernels/index.js';
+import { registerCpuFallbacks, registerFastConvGradients, registerSharedIdentity, registerWasmConvBackpropKernels, registerWinogradConv } from './kernels/index.js';
 import { fastPath } from './fastPaths.js';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -67,6 +67,8 @@ export async function initBackend(requested?: string): Promise<BackendInfo> {
   // Kernels wasm lacks or runs slowly (each checks its BENCH_DISABLE_FAST switch per call), then, for
   // every kernel still missing on wasm, the cpu backend's kernel behind a copy (warned once per kernel).
   registerWasmConvBackpropKernels();
+  // Stride-1 3x3 convolutions with enough channels by Winograd F(2x2,3x3) (fast path winograd-3x3, checked per call).
+  if (tf.getBackend() === 'wasm') registerWinogradConv();
   registerCpuFallbacks('wasm');
   active = { requested: choice, name: tf.getBackend(), provider, tfjsVersion: tf.version.tfjs };
   return active;

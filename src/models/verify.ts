@@ -43,11 +43,11 @@ export interface VerifyOptions {
 
 /**
  * Fast paths that compute the same sums in another order (sub-pixel strided transposed convolutions,
- * spatial sums as average pools). On the WRN CNN-F fixture a different order alone moves 2 of 16 images
+ * spatial sums as average pools, Winograd F(2x2,3x3) stride-1 3x3 convolutions). On the WRN CNN-F fixture a different order alone moves 2 of 16 images
  * across the README's tolerance (logits_last 3 -> 5 with spatial-sum-pool on, 2026-11-30), because the
  * feedback's AdaReLU masks decide on values within rounding of zero; verify holds the order fixed.
  */
-export const REORDERING_FAST_PATHS: readonly FastPath[] = ['subpixel-transpose', 'spatial-sum-pool'];
+export const REORDERING_FAST_PATHS: readonly FastPath[] = ['subpixel-transpose', 'spatial-sum-pool', 'winograd-3x3'];
 
 export const DEFAULT_VERIFY_OPTIONS: VerifyOptions = { logitsTolerance: 1e-4, gradientTolerance: 1e-3, maxOutliers: 2 };
 

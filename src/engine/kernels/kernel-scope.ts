@@ -64,6 +64,14 @@ export class KernelScope {
     return this.reshape(padded, [n, h * sh, w * sw, c]);
   }
 
+  /** Frees the intermediate `t` now (it must not be used afterwards): keeps a long composite's peak memory down. */
+  release(t: TensorInfo): void {
+    const i = this.intermediates.lastIndexOf(t);
+    if (i < 0) return;
+    this.intermediates.splice(i, 1);
+    (this.backend as RefCountedBackend).disposeData(t.dataId);
+  }
+
   /** Marks `out` as the composite kernel's result: it is not freed by close(). */
   keep(out: TensorInfo): TensorInfo {
     const i = this.intermediates.lastIndexOf(out);

@@ -1,13 +1,14 @@
 // The Wide-ResNet CNN-F's end-to-end input gradient (the PGD step of issue 15) with a model's constant
 // weights, on wasm: the fast formulations (sub-pixel transposed convolutions, pooled spatial sums, the
-// upsampling's summed gradient) give the gradient of the plain ones, and the step runs none of the
+// upsampling's summed gradient, Winograd F(2x2,3x3) for the 64-channel stride-1 convolutions of group 3,
+// their input gradients and tied transposed convolutions) give the gradient of the plain ones, and the step runs none of the
 // kernels they replace (the Tile gradient's slices, the zero-inserted strided adjoints' pads).
 import { describe, expect, it } from 'vitest';
 import { tf, type Tensor4D } from '../../../src/engine/tf.js';
 import { initBackend } from '../../../src/engine/backend.js';
 import { SampleStream } from '../../../src/engine/rng.js';
 import { setDisabledFastPaths } from '../../../src/engine/fastPaths.js';
-import { registerConstantKernels, releaseConstantKernels } from '../../../src/engine/kernels/index.js';
+import { registerConstantKernels, releaseConstantKernels, winogradCalls } from '../../../src/engine/kernels/index.js';
 import { wrnArchitecture, wrnWeightSpecs } from '../../../src/models/cnnfWrn/architecture.js';
 import { WrnCnnfNetwork } from '../../../src/models/cnnfWrn/network.js';
 
@@ -38,8 +39,10 @@ describe('WRN CNN-F e2e gradient with constant weights on wasm', () => {
     const s = new SampleStream(3, 'x', 0);
     const x = tf.tensor4d(Float32Array.from({ length: 2 * 32 * 32 * 3 }, () => s.next()), [2, 32, 32, 3]);
     const labels = tf.oneHot(tf.tensor1d([3, 7], 'int32'), 10).toFloat() as tf.Tensor2D;
-    setDisabledFastPaths(['constant-kernels', 'subpixel-transpose', 'spatial-sum-pool']);
+    setDisabledFastPaths(['constant-kernels', 'subpixel-transpose', 'spatial-sum-pool', 'winograd-3x3']);
+    const plainCalls = winogradCalls();
     const plain = e2eGradient(new WrnCnnfNetwork(arch, normalization, weightMap), x, labels);
+    expect(winogradCalls()).toBe(plainCalls);
     setDisabledFastPaths(null);
     // As a checkpoint loader does: constant weights, then the network (which makes its sub-pixel kernels).
     registerConstantKernels(params);
@@ -47,7 +50,10 @@ describe('WRN CNN-F e2e gradient with constant weights on wasm', () => {
     const before = tf.memory().numTensors;
     const profile = await tf.profile(() => e2eGradient(net, x, labels).length);
     expect(tf.memory().numTensors).toBe(before); // no cache filled during the first step
+    const fastCalls = winogradCalls();
     const fast = e2eGradient(net, x, labels);
+    // Group 3's 64->64 conv2 forward in each pass, its input gradients, the feedback's tied transposed convolution.
+    expect(winogradCalls()).toBeGreaterThan(fastCalls);
     releaseConstantKernels(params);
     const calls = (name: string) => profile.kernels.filter((k) => k.name === name).length;
     expect(calls('Slice')).toBe(0); // the Tile gradient: one Slice of dy per position of the 8x8 map

@@ -1,0 +1,301 @@
+// Stride-1 3x3 convolutions with 'same' (1-pixel) padding by Winograd's minimal filtering algorithm
+// F(2x2,3x3) (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural Networks", sec. 4), on the
+// wasm backend (fast path `winograd-3x3`).
+//
+// Why: a Wide-ResNet CNN-F's e2e PGD step is ~95% 3x3 stride-1 convolutions (forward, and their input
+// gradients, which are 3x3 stride-1 'same' convolutions with the adjoint kernel: ./conv2d-gradients.ts)
+// and already runs at wasm's matrix-product rate (docs/performance.md). F(2x2,3x3) computes each 2x2
+// output tile with 16 products per (input, output) channel pair instead of 36 (2.25x fewer
+// multiply-adds), at the cost of input and output transforms.
+//
+// Mathematics, per image and channel pair: with the padded input's 4x4 tile d at rows 2t..2t+3 and
+// columns 2u..2u+3 and the 3x3 filter g, the 2x2 output tile (correlation, as conv2d computes) is
+//   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A,  summed over input channels before the output transform,
+//   B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]], G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]],
+//   A^T = [[1,1,1,0],[0,1,-1,-1]].
+// Formulated from the backend's own kernels (the measurements are in scripts/winograd-bench.ts and
+// docs/performance.md):
+//   - the input transform B^T d B separably, as stride-2 depthwise convolutions with the taps of one row
+//     of B^T: 4 along rows (4x1 kernels, stride (2,1)) of the padded input, then 4 along columns (1x4,
+//     stride (1,2)) of each: the 16 planes V_ij [N,T,U,Cin] at tile resolution, with no Slice (wasm's
+//     Slice copies its whole input into JavaScript first: 25 ms for a [32,16,34,32] row slice);
+//   - per plane one matrix product [N·T·U, Cin] x [Cin, Cout] with the transformed filter U_ij (made
+//     once per filter buffer, in float64, rounded once to float32);
+//   - the output transform as Add/Sub of the 16 products, then the four output phases written into
+//     the interleaved [N,H,W,Cout] output with copies inside the wasm heap (Concat/Pack interleave runs
+//     of Cout values through one typed-array view each: ~10x slower on [32,16,16,32]).
+// Odd H or W: T = ceil(H/2) tiles, the input padded by one extra zero row/column at the bottom/right and
+// the last tile's outside row/column not written.
+//
+// The result differs from the direct convolution only by float32 rounding (tests/engine/kernels/
+// winograd.test.ts bounds it against a float64 direct convolution): `bench verify` holds this fast path
+// off (REORDERING_FAST_PATHS, src/models/verify.ts).
+import { tf } from '../tf.js';
+import { fastPath } from '../fastPaths.js';
+import type { TensorInfo } from './cpu-fallback.js';
+import { composite, type KernelScope } from './kernel-scope.js';
+
+/**
+ * Smallest input and output channel counts for which the Winograd path is taken. Measured on wasm at
+ * batch 32 (scripts/winograd-bench.ts): 64->64 on 16x16 and 128->128 on 8x8 maps win, 32-channel
+ * layers (WRN group 1, the Fashion-MNIST CNN) lose to the direct kernel (the matrix products with 32-deep
+ * sums run well below the direct convolution's rate and the transforms' share is larger).
+ */
+export const WINOGRAD_MIN_CHANNELS = 64;
+let minChannels = WINOGRAD_MIN_CHANNELS;
+
+/**
+ * Sets the channel threshold of the fast path (benchmarks and tests that run small layers through it;
+ * null: WINOGRAD_MIN_CHANNELS). Returns the previous value. Throws on a non-positive or non-integer count.
+ */
+export function setWinogradMinChannels(channels: number | null): number {
+  if (channels !== null && !(Number.isInteger(channels) && channels > 0)) throw new Error(`Winograd channel threshold must be a positive integer, got ${channels}`);
+  const previous = minChannels;
+  minChannels = channels ?? WINOGRAD_MIN_CHANNELS;
+  return previous;
+}
+
+/** B^T: row k holds the taps of the 4-wide input window that make transformed index k. */
+const BT = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]];
+/** G (4x3). */
+const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];
+
+/**
+ * The transformed filter U = G g G^T of an HWIO filter [3,3,Cin,Cout] (values row-major), as 16 planes
+ * [Cin,Cout] (plane 4i+j holds U[i][j]), computed in float64 and rounded once to float32.
+ */
+export function winogradFilterValues(w: ArrayLike<number>, cin: number, cout: number): Float32Array[] {
+  const cc = cin * cout;
+  const planes = Array.from({ length: 16 }, () => new Float32Array(cc));
+  const gg = new Float64Array(9);
+  const tmp = new Float64Array(12); // G g: [4][3]
+  for (let e = 0; e < cc; e++) {
+    for (let k = 0; k < 9; k++) gg[k] = w[k * cc + e];
+    for (let i = 0; i < 4; i++)
+      for (let b = 0; b < 3; b++) tmp[i * 3 + b] = G[i][0] * gg[b] + G[i][1] * gg[3 + b] + G[i][2] * gg[6 + b];
+    for (let i = 0; i < 4; i++)
+      for (let j = 0; j < 4; j++) planes[4 * i + j][e] = tmp[i * 3] * G[j][0] + tmp[i * 3 + 1] * G[j][1] + tmp[i * 3 + 2] * G[j][2];
+  }
+  return planes;
+}
+
+interface WasmData {
+  memoryOffset: number;
+}
+
+/** What this module uses of the wasm backend (tfjs-backend-wasm 4.22's BackendWasm). */
+interface WasmBackend {
+  dataIdMap: { has(id: object): boolean; get(id: object): WasmData };
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+  disposeData(id: object, force?: boolean): boolean;
+  wasm: { HEAPF32: Float32Array };
+}
+
+interface Conv2DAttrs {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/**
+ * Whether a Conv2D call of input [N,H,W,Cin] and filter [kh,kw,Cin,Cout] with these attributes is a
+ * stride-1, dilation-1, NHWC 3x3 convolution padded by one pixel on every side (TensorFlow's 'same' at
+ * stride 1, or the equivalent explicit padding) with at least `threshold` input and output channels
+ * (default: the current setting, WINOGRAD_MIN_CHANNELS unless setWinogradMinChannels changed it).
+ */
+export function winogradApplies(xShape: readonly number[], filterShape: readonly number[], attrs: Conv2DAttrs, threshold = minChannels): boolean {
+  if (xShape.length !== 4 || filterShape.length !== 4) return false;
+  if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') return false;
+  const [kh, kw, cin, cout] = filterShape;
+  if (kh !== 3 || kw !== 3 || cin < threshold || cout < threshold || xShape[3] !== cin) return false;
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number], filterShape as [number, number, number, number],
+    attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const p = info.padInfo;
+  return info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1
+    && p.top === 1 && p.bottom === 1 && p.left === 1 && p.right === 1;
+}
+
+interface FilterPlanes {
+  shape: number[];
+  planes: TensorInfo[];
+}
+
+/** Backend-level buffers this module owns: transformed filters by filter buffer, transform taps by channel count. */
+const filterCache = new Map<object, FilterPlanes>();
+const tapCache = new Map<string, TensorInfo[]>();
+let cacheBackend: WasmBackend | null = null;
+let calls = 0;
+
+function upload(b: WasmBackend, values: Float32Array, shape: number[]): TensorInfo {
+  const t = b.makeOutput(shape, 'float32');
+  b.typedArrayFromHeap(t).set(values);
+  return t;
+}
+
+/** The 16 transformed planes of `filter`, made once per filter buffer; planes of filters since disposed are freed first. */
+function filterPlanes(b: WasmBackend, filter: TensorInfo): TensorInfo[] {
+  for (const [id, e] of filterCache)
+    if (!b.dataIdMap.has(id)) {
+      for (const t of e.planes) b.disposeData(t.dataId);
+      filterCache.delete(id);
+    }
+  const hit = filterCache.get(filter.dataId);
+  if (hit && hit.shape.every((d, i) => d === filter.shape[i])) return hit.planes;
+  if (hit) for (const t of hit.planes) b.disposeData(t.dataId);
+  const [, , cin, cout] = filter.shape;
+  const values = winogradFilterValues(b.typedArrayFromHeap(filter), cin, cout);
+  const planes = values.map((v) => upload(b, v, [1, cin, cout]));
+  filterCache.set(filter.dataId, { shape: [...filter.shape], planes });
+  return planes;
+}
+
+/** Depthwise filters [4,1,C,1] ('rows') or [1,4,C,1] ('cols') with the taps of B^T row k in every channel. */
+function transformTaps(b: WasmBackend, c: number, axis: 'rows' | 'cols'): TensorInfo[] {
+  const key = `${c}/${axis}`;
+  let taps = tapCache.get(key);
+  if (!taps) {
+    taps = BT.map((row) => {
+      const v = new Float32Array(4 * c);
+      for (let t = 0; t < 4; t++) v.fill(row[t], t * c, (t + 1) * c);
+      return upload(b, v, axis === 'rows' ? [4, 1, c, 1] : [1, 4, c, 1]);
+    });
+    tapCache.set(key, taps);
+  }
+  return taps;
+}
+
+/**
+ * y = conv2d(x, w, stride 1, 1-pixel zero padding) for x [N,H,W,Cin] and the 16 transformed filter
+ * planes of w (winogradFilterValues, each [1,Cin,Cout]), by F(2x2,3x3); returns [N,H,W,Cout]. Runs the
+ * wasm backend's kernels through `s`.
+ */
+function winogradConv(s: KernelScope, b: WasmBackend, x: TensorInfo, planes: TensorInfo[]): TensorInfo {
+  const [n, h, w, c] = x.shape;
+  const cout = planes[0].shape[2];
+  const th = Math.ceil(h / 2);
+  const tw = Math.ceil(w / 2);
+  const p = n * th * tw;
+  const xp = s.run('PadV2', { x }, { paddings: [[0, 0], [1, 2 * th + 1 - h], [1, 2 * tw + 1 - w], [0, 0]], constantValue: 0 });
+  const rowTaps = transformTaps(b, c, 'rows');
+  const colTaps = transformTaps(b, c, 'cols');
+  const dw = (input: TensorInfo, filter: TensorInfo, strides: [number, number]) =>
+    s.run('DepthwiseConv2dNative', { x: input, filter }, { strides, pad: 'valid', dilations: 1, dataFormat: 'NHWC' });
+  // A^T M A along i as the products arrive (s0_j = (M0j + M1j) + M2j, s1_j = (M1j - M2j) - M3j), each
+  // intermediate freed once used: at most one row map, one V plane and 4 + 8 product-sized maps live.
+  const add = (a: TensorInfo, bb: TensorInfo) => s.run('Add', { a, b: bb });
+  const sub = (a: TensorInfo, bb: TensorInfo) => s.run('Sub', { a, b: bb });
+  const s0: TensorInfo[] = [];
+  const s1: TensorInfo[] = [];
+  const replace = (acc: TensorInfo[], j: number, next: TensorInfo) => {
+    s.release(acc[j]);
+    acc[j] = next;
+  };
+  for (let i = 0; i < 4; i++) {
+    const r = dw(xp, rowTaps[i], [2, 1]); // [N,T,W+2,C]
+    for (let j = 0; j < 4; j++) {
+      const d = dw(r, colTaps[j], [1, 2]);
+      const v = s.reshape(d, [1, p, c]); // V_ij
+      const m = s.run('BatchMatMul', { a: v, b: planes[4 * i + j] }, { transposeA: false, transposeB: false });
+      s.release(v);
+      s.release(d);
+      if (i === 0) s0[j] = m;
+      else if (i === 1) {
+        replace(s0, j, add(s0[j], m));
+        s1[j] = m;
+      } else if (i === 2) {
+        replace(s0, j, add(s0[j], m));
+        replace(s1, j, sub(s1[j], m));
+        s.release(m);
+      } else {
+        replace(s1, j, sub(s1[j], m));
+        s.release(m);
+      }
+    }
+    s.release(r);
+  }
+  s.release(xp);
+  // Along j: y_a0 = (s_a0 + s_a1) + s_a2, y_a1 = (s_a1 - s_a2) - s_a3.
+  const y = [s0, s1].map((sa) => [add(add(sa[0], sa[1]), sa[2]), sub(sub(sa[1], sa[2]), sa[3])]);
+  // Interleave phase (a, b) of tile (t, u) to pixel (2t + a, 2u + b), skipping pixels beyond H, W.
+  const out = s.track(b.makeOutput([n, h, w, cout], 'float32'));
+  const heap = b.wasm.HEAPF32;
+  const outBase = b.dataIdMap.get(out.dataId).memoryOffset / 4;
+  for (let a = 0; a < 2; a++)
+    for (let bb = 0; bb < 2; bb++) {
+      let src = b.dataIdMap.get(y[a][bb].dataId).memoryOffset / 4;
+      for (let ni = 0; ni < n; ni++)
+        for (let t = 0; t < th; t++) {
+          const row = 2 * t + a;
+          if (row >= h) {
+            src += tw * cout;
+            continue;
+          }
+          let dst = outBase + ((ni * h + row) * w + bb) * cout;
+          for (let u = 0; u < tw; u++, src += cout, dst += 2 * cout) if (2 * u + bb < w) heap.copyWithin(dst, src, src + cout);
+        }
+    }
+  return out;
+}
+
+let originalConv: tf.KernelConfig | null = null;
+
+interface Conv2DArgs {
+  inputs: { x: TensorInfo; filter: TensorInfo };
+  backend: unknown;
+  attrs: Conv2DAttrs;
+}
+
+/**
+ * Wraps the wasm backend's Conv2D kernel: calls that winogradApplies() to run by F(2x2,3x3) while the
+ * fast path `winograd-3x3` is on (checked per call), every other call the original kernel. Idempotent;
+ * does nothing without a wasm Conv2D kernel.
+ */
+export function registerWinogradConv(): void {
+  if (originalConv) return;
+  const original = tf.getKernel('Conv2D', 'wasm');
+  if (!original) return;
+  originalConv = original;
+  tf.unregisterKernel('Conv2D', 'wasm');
+  tf.registerKernel({
+    kernelName: 'Conv2D',
+    backendName: 'wasm',
+    setupFunc: original.setupFunc,
+    kernelFunc: (raw) => {
+      const args = raw as unknown as Conv2DArgs;
+      const { x, filter } = args.inputs;
+      if (!fastPath('winograd-3x3') || x.dtype !== 'float32' || !winogradApplies(x.shape, filter.shape, args.attrs)) return original.kernelFunc(raw);
+      const b = args.backend as WasmBackend;
+      cacheBackend = b;
+      calls++;
+      return composite(b, 'wasm', (s) => winogradConv(s, b, x, filterPlanes(b, filter))) as never;
+    },
+  });
+}
+
+/** Puts the wasm backend's own Conv2D back and frees the cached transforms. Idempotent. */
+export function unregisterWinogradConv(): void {
+  releaseWinogradFilters();
+  if (!originalConv) return;
+  tf.unregisterKernel('Conv2D', 'wasm');
+  tf.registerKernel(originalConv);
+  originalConv = null;
+}
+
+/** Frees the cached transformed filters and transform taps. */
+export function releaseWinogradFilters(): void {
+  if (cacheBackend) {
+    for (const e of filterCache.values()) for (const t of e.planes) cacheBackend.disposeData(t.dataId);
+    for (const taps of tapCache.values()) for (const t of taps) cacheBackend.disposeData(t.dataId);
+  }
+  filterCache.clear();
+  tapCache.clear();
+}
+
+/** How many Conv2D calls ran by F(2x2,3x3) in this process (tests and benchmarks). */
+export function winogradCalls(): number {
+  return calls;
+}

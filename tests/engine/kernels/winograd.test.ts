@@ -1,0 +1,212 @@
+// Winograd F(2x2,3x3) for stride-1 3x3 'same' convolutions on wasm (src/engine/kernels/winograd.ts):
+// the forward convolution and its input gradient against the float64 definition, on odd and even map
+// sizes, several channel counts and batches > 1, within a rounding-error bound derived for the algorithm;
+// the fast path off (or a call it does not cover) runs wasm's own Conv2D unchanged.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tf } from '../../../src/engine/tf.js';
+import { initBackend } from '../../../src/engine/backend.js';
+import { setDisabledFastPaths } from '../../../src/engine/fastPaths.js';
+import { REORDERING_FAST_PATHS } from '../../../src/models/verify.js';
+import {
+  registerWinogradConv,
+  setWinogradMinChannels,
+  unregisterWinogradConv,
+  winogradApplies,
+  winogradCalls,
+  winogradFilterValues,
+  WINOGRAD_MIN_CHANNELS,
+} from '../../../src/engine/kernels/winograd.js';
+import { randomArray, reference, size, type Shape4 } from './convReference.helpers.js';
+
+/** Odd sides (a padded last tile row/column), a 1-pixel map, even sides; batches > 1; channel counts 1-16. */
+const CASES = [
+  { name: '7x9, 3 -> 5 channels, batch 2', u: [2, 7, 9, 3] as Shape4, o: 5 },
+  { name: '5x5, 8 -> 4 channels, batch 3', u: [3, 5, 5, 8] as Shape4, o: 4 },
+  { name: '8x6, 16 -> 16 channels, batch 2', u: [2, 8, 6, 16] as Shape4, o: 16 },
+  { name: '1x3, 2 -> 3 channels, batch 2', u: [2, 1, 3, 2] as Shape4, o: 3 },
+];
+
+const BT = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]];
+const AT = [[1, 1, 1, 0], [0, 1, -1, -1]];
+const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];
+const U32 = 2 ** -24; // float32 unit roundoff
+
+/**
+ * Forward error bound of F(2x2,3x3) in float32 for y = conv2d(u, w, 'same'), per output element
+ * (Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed., sec. 3.1 and 3.5: a computed sum
+ * of products whose every term passes through at most k roundings is within gamma_k = k·u/(1 - k·u) of
+ * the sum of the terms' absolute values). In the kernel every term of output (2t+a, 2u+b, o) is
+ *   AT[a,i] AT[b,j] · U_ij[c,o] · BT[i,r] BT[j,s] · d_c[r,s]
+ * (d the padded 4x4 input tile, U = G g G^T), and it passes through: 2 roundings in the input transform
+ * (one 2-term sum per axis; the taps are ±1 and 0, exact), 1 rounding of U from float64 to float32, 1 in
+ * the product, Cin - 1 in the sum over channels (any order), and 4 in the output transform (two 3-term
+ * sums): k = Cin + 7. The bound is gamma_k times the same sum with every factor in absolute value.
+ * The absolute transforms |BT|, |G|, |AT| have row sums of at most 2, 1.5 and 3, so the bound is a small
+ * constant factor above the direct convolution's (gamma_{9·Cin} times the sum of |u|·|w| over the 9·Cin
+ * taps): Winograd's accuracy is that of the direct algorithm up to such a factor (Lavin & Gray 2016, sec. 5).
+ */
+function winogradErrorBound(u: Float32Array, uShape: Shape4, w: Float32Array, o: number): Float64Array {
+  const [N, H, W, C] = uShape;
+  const k = C + 7;
+  const gamma = (k * U32) / (1 - k * U32);
+  // |U| per (i, j, c, o), U = G g G^T in float64.
+  const absU = new Float64Array(16 * C * o);
+  for (let c = 0; c < C; c++)
+    for (let oo = 0; oo < o; oo++)
+      for (let i = 0; i < 4; i++)
+        for (let j = 0; j < 4; j++) {
+          let v = 0;
+          for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) v += G[i][a] * w[((a * 3 + b) * C + c) * o + oo] * G[j][b];
+          absU[((i * 4 + j) * C + c) * o + oo] = Math.abs(v);
+        }
+  const at = (n: number, p: number, q: number, c: number) => (p < 0 || p >= H || q < 0 || q >= W ? 0 : Math.abs(u[((n * H + p) * W + q) * C + c]));
+  const bound = new Float64Array(N * H * W * o);
+  const absV = new Float64Array(16 * C);
+  for (let n = 0; n < N; n++)
+    for (let t = 0; t < Math.ceil(H / 2); t++)
+      for (let s = 0; s < Math.ceil(W / 2); s++) {
+        // |BT| |d| |B| per channel (tile rows 2t-1..2t+2 of the unpadded input).
+        for (let c = 0; c < C; c++)
+          for (let i = 0; i < 4; i++)
+            for (let j = 0; j < 4; j++) {
+              let v = 0;
+              for (let r = 0; r < 4; r++) for (let q = 0; q < 4; q++) v += Math.abs(BT[i][r]) * Math.abs(BT[j][q]) * at(n, 2 * t - 1 + r, 2 * s - 1 + q, c);
+              absV[(i * 4 + j) * C + c] = v;
+            }
+        for (let a = 0; a < 2; a++)
+          for (let b = 0; b < 2; b++) {
+            const p = 2 * t + a, q = 2 * s + b;
+            if (p >= H || q >= W) continue;
+            for (let oo = 0; oo < o; oo++) {
+              let v = 0;
+              for (let i = 0; i < 4; i++)
+                for (let j = 0; j < 4; j++) {
+                  const f = Math.abs(AT[a][i]) * Math.abs(AT[b][j]);
+                  if (f === 0) continue;
+                  for (let c = 0; c < C; c++) v += f * absU[((i * 4 + j) * C + c) * o + oo] * absV[(i * 4 + j) * C + c];
+                }
+              bound[((n * H + p) * W + q) * o + oo] = gamma * v;
+            }
+          }
+      }
+  return bound;
+}
+
+/** The HWIO kernel of the input gradient: w'[a,b,o,c] = w[2-a, 2-b, c, o]. */
+function adjoint(w: Float32Array, C: number, O: number): Float32Array {
+  const out = new Float32Array(9 * C * O);
+  for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < C; c++) for (let o = 0; o < O; o++) out[((a * 3 + b) * O + o) * C + c] = w[(((2 - a) * 3 + (2 - b)) * C + c) * O + o];
+  return out;
+}
+
+/** Every |actual - expected| within its bound, and the largest error relative to max |expected| below rtol. */
+function expectWithin(actual: ArrayLike<number>, expected: Float64Array, bound: Float64Array, rtol: number) {
+  expect(actual.length).toBe(expected.length);
+  let worst = 0, maxDiff = 0, maxRef = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    worst = Math.max(worst, d / Math.max(bound[i], Number.MIN_VALUE));
+    maxDiff = Math.max(maxDiff, d);
+    maxRef = Math.max(maxRef, Math.abs(expected[i]));
+  }
+  expect(worst).toBeLessThanOrEqual(1);
+  expect(maxDiff).toBeLessThanOrEqual(rtol * maxRef);
+}
+
+describe('Winograd F(2x2,3x3) convolution on wasm', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+    registerWinogradConv();
+    setWinogradMinChannels(1); // the small test layers through the kernel
+  });
+  afterAll(() => {
+    setWinogradMinChannels(null);
+    setDisabledFastPaths(null);
+  });
+
+  it('transforms a filter into G g G^T (Lavin & Gray 2016, sec. 4)', () => {
+    // One channel pair, g = [[1,2,3],[4,5,6],[7,8,9]]: G g G^T by hand, row 1 of G g = ½(r0 + r1 + r2) = [6,7.5,9].
+    const planes = winogradFilterValues([1, 2, 3, 4, 5, 6, 7, 8, 9], 1, 1).map((p) => p[0]);
+    expect(planes).toEqual([1, 3, 1, 3, 6, 11.25, 3.75, 9, 2, 3.75, 1.25, 3, 7, 12, 4, 9]);
+  });
+
+  it('covers stride-1 3x3 convolutions padded by one pixel and nothing else', () => {
+    const x = [2, 8, 8, 64], w = [3, 3, 64, 64];
+    expect(winogradApplies(x, w, { strides: 1, pad: 'same' }, 64)).toBe(true);
+    expect(winogradApplies(x, w, { strides: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] }, 64)).toBe(true);
+    expect(winogradApplies(x, w, { strides: 2, pad: 'same' }, 64)).toBe(false);
+    expect(winogradApplies(x, w, { strides: 1, pad: 'valid' }, 64)).toBe(false);
+    expect(winogradApplies(x, w, { strides: 1, pad: 'same', dilations: 2 }, 64)).toBe(false);
+    expect(winogradApplies(x, [5, 5, 64, 64], { strides: 1, pad: 'same' }, 64)).toBe(false);
+    expect(winogradApplies([2, 8, 8, 32], [3, 3, 32, 64], { strides: 1, pad: 'same' }, 64)).toBe(false);
+    expect(WINOGRAD_MIN_CHANNELS).toBe(64);
+  });
+
+  it('is held off by bench verify (it reorders the sums)', () => {
+    expect(REORDERING_FAST_PATHS).toContain('winograd-3x3');
+  });
+
+  it.each(CASES)('forward and input gradient equal the float64 definition within the F(2x2,3x3) error bound: $name', ({ u: uShape, o }) => {
+    setDisabledFastPaths([]);
+    const [N, H, W, C] = uShape;
+    const wShape: Shape4 = [3, 3, C, o];
+    const yShape: Shape4 = [N, H, W, o];
+    const u = randomArray(size(uShape), 'u'), w = randomArray(size(wShape), 'w'), r = randomArray(size(yShape), 'r');
+    const ref = reference(u, uShape, w, wShape, r, yShape, 1, 1, 1);
+    const ut = tf.tensor4d(u, uShape), wt = tf.tensor4d(w, wShape), rt = tf.tensor4d(r, yShape);
+    const before = winogradCalls();
+    const y = tf.conv2d(ut, wt, 1, 'same');
+    expect(winogradCalls()).toBe(before + 1);
+    expectWithin(y.dataSync(), ref.y, winogradErrorBound(u, uShape, w, o), 1e-5);
+    // The input gradient of sum(conv(u, w) * r) is conv(r, adjoint(w), 'same'): the kernel again.
+    const g = tf.grad((v: tf.Tensor4D) => tf.sum(tf.mul(tf.conv2d(v, wt, 1, 'same'), rt)))(ut);
+    expect(winogradCalls()).toBe(before + 3);
+    expectWithin(g.dataSync(), ref.ut, winogradErrorBound(r, yShape, adjoint(w, C, o), C), 1e-5);
+    tf.dispose([ut, wt, rt, y, g]);
+  });
+
+  it("with the fast path off, or a call it does not cover, runs wasm's own Conv2D bit for bit", () => {
+    const uShape: Shape4 = [2, 7, 9, 8];
+    const ut = tf.tensor4d(randomArray(size(uShape), 'u'), uShape);
+    const wt = tf.tensor4d(randomArray(9 * 8 * 6, 'w'), [3, 3, 8, 6]);
+    const calls = (f: () => tf.Tensor) => {
+      const before = winogradCalls();
+      const out = f();
+      const values = out.dataSync().slice();
+      out.dispose();
+      return { values, ran: winogradCalls() - before };
+    };
+    setDisabledFastPaths(['winograd-3x3']);
+    const off = calls(() => tf.conv2d(ut, wt, 1, 'same'));
+    const offStrided = calls(() => tf.conv2d(ut, wt, 2, 'same'));
+    setDisabledFastPaths([]);
+    const on = calls(() => tf.conv2d(ut, wt, 1, 'same'));
+    const strided = calls(() => tf.conv2d(ut, wt, 2, 'same'));
+    const valid = calls(() => tf.conv2d(ut, wt, 1, 'valid'));
+    unregisterWinogradConv();
+    const plain = calls(() => tf.conv2d(ut, wt, 1, 'same'));
+    const plainStrided = calls(() => tf.conv2d(ut, wt, 2, 'same'));
+    const plainValid = calls(() => tf.conv2d(ut, wt, 1, 'valid'));
+    registerWinogradConv();
+    expect([off.ran, offStrided.ran, on.ran, strided.ran, valid.ran, plain.ran]).toEqual([0, 0, 1, 0, 0, 0]);
+    expect(off.values).toEqual(plain.values);
+    expect(offStrided.values).toEqual(plainStrided.values);
+    expect(strided.values).toEqual(plainStrided.values);
+    expect(valid.values).toEqual(plainValid.values);
+    expect(on.values).not.toEqual(plain.values); // another summation order: not the same bits
+    tf.dispose([ut, wt]);
+  });
+
+  it('keeps the channel threshold: below it the original kernel runs', () => {
+    setDisabledFastPaths([]);
+    setWinogradMinChannels(null);
+    const small = tf.zeros([1, 4, 4, 32]) as tf.Tensor4D, big = tf.zeros([1, 4, 4, 64]) as tf.Tensor4D;
+    const before = winogradCalls();
+    tf.dispose(tf.conv2d(small, tf.zeros([3, 3, 32, 64]) as tf.Tensor4D, 1, 'same'));
+    expect(winogradCalls()).toBe(before);
+    tf.dispose(tf.conv2d(big, tf.zeros([3, 3, 64, 64]) as tf.Tensor4D, 1, 'same'));
+    expect(winogradCalls()).toBe(before + 1);
+    setWinogradMinChannels(1);
+    tf.dispose([small, big]);
+  });
+});
