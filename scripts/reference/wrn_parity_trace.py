@@ -1,0 +1,127 @@
+"""Intermediates of the reference WRN CNN-F on a fixture's inputs, for per-layer parity
+(README, "Where the remaining WRN outliers come from").
+
+Usage (python3 with torch and numpy; CNNF_DIR is a checkout of yjhuangcd/CNNF):
+    python3 scripts/reference/wrn_parity_trace.py CNNF_DIR FIXTURE_DIR OUT.npz --dtype 64|32 [--threads 1]
+
+Runs cnnf/model_cifar.py's WideResNet (depth, widen, ind, cycles, res_param from FIXTURE_DIR/meta.json,
+weights from its state_dict.pt) in float64 or float32 on the fixture's 16 inputs, as
+scripts/reference/wrn_cases.py does: the first pass, `cycles` feedback cycles, then the end-to-end
+gradient of sum-CE(logits of the last pass, y). Every AdaReLU (resReLU) call is recorded, NHWC, under
+its pass and layer (layers: b0.relu1 .. b17.relu2 for the BasicBlocks in order, top for the final one):
+    p{P}.{layer}.z    the AdaReLU input (InsNorm + bias of the block's input or conv output), pass P
+    p{P}.{layer}.m    for P > 0: the residual-updated value z + res (h - z) whose product with h sets the mask
+    p{P}.{layer}.gz   d loss / d z (the e2e backward pass)
+    c{C}.{layer}.h    the feedback signal ("hidden") left by cycle C, read by pass C+1
+    c{C}.{layer}.gh   d loss / d h
+    logits            [passes, N, 10];  grad_x  d loss / d x, NHWC, x in the reference's [-1,1] space
+scripts/parity/wrn-trace.ts dumps the same names from our network (all but c{C}.{layer}.gh);
+scripts/reference/wrn_parity_compare.py compares both with the float64 run.
+"""
+import argparse
+import json
+import struct
+import sys
+import types
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+parser = argparse.ArgumentParser()
+parser.add_argument('cnnf_dir')
+parser.add_argument('fixture_dir')
+parser.add_argument('out')
+parser.add_argument('--dtype', choices=['32', '64'], required=True)
+parser.add_argument('--threads', type=int, default=0, help='torch.set_num_threads (0: torch default)')
+args = parser.parse_args()
+if args.threads:
+    torch.set_num_threads(args.threads)
+
+for name in ['torchvision', 'tensorboardX', 'matplotlib', 'matplotlib.pyplot']:
+    if name not in sys.modules:
+        stub = types.ModuleType(name)
+        stub.datasets = stub.transforms = stub.SummaryWriter = None
+        sys.modules[name] = stub
+sys.modules['matplotlib'].pyplot = sys.modules['matplotlib.pyplot']
+sys.path.insert(0, args.cnnf_dir)
+import cnnf.layers as layers  # noqa: E402
+from cnnf.model_cifar import WideResNet  # noqa: E402
+
+
+def load_safetensors(path):
+    raw = open(path, 'rb').read()
+    n = struct.unpack('<Q', raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for k, v in header.items():
+        if k == '__metadata__':
+            continue
+        s, e = v['data_offsets']
+        dt = {'F32': np.float32, 'I32': np.int32, 'U8': np.uint8, 'I64': np.int64}[v['dtype']]
+        out[k] = np.frombuffer(raw[8 + n + s:8 + n + e], dtype=dt).reshape(v['shape'])
+    return out
+
+
+meta = json.load(open(f'{args.fixture_dir}/meta.json'))
+cases = load_safetensors(f'{args.fixture_dir}/cases.safetensors')
+dtype = torch.float64 if args.dtype == '64' else torch.float32
+model = WideResNet(meta['depth'], meta['num_classes'], meta['widen_factor'], 0.0, ind=meta['ind'], cycles=meta['cycles'], res_param=meta['res_param'])
+model.load_state_dict(torch.load(f'{args.fixture_dir}/state_dict.pt', map_location='cpu'))
+model = model.to(dtype).eval()
+
+names = {model.relu: 'top'}
+for g, group in enumerate([model.block1, model.block2, model.block3]):
+    for i, block in enumerate(group.layer):
+        k = g * len(group.layer) + i
+        names[block.relu1] = f'b{k}.relu1'
+        names[block.relu2] = f'b{k}.relu2'
+
+record = {}
+phase = {'pass': 0, 'cycle': 0}
+nhwc = lambda t: t.detach().permute(0, 2, 3, 1).numpy().copy() if t.dim() == 4 else t.detach().numpy().copy()
+
+
+def keep(key, t):
+    record[key] = nhwc(t)
+    if t.requires_grad:
+        t.register_hook(lambda g: record.__setitem__(key.rsplit('.', 1)[0] + '.g' + key.rsplit('.', 1)[1], nhwc(g)))
+
+
+original = layers.resReLU.forward
+
+
+def traced(self, x, null_space=None, unit_space=None, step='forward'):
+    layer = names[self]
+    if 'forward' in step:
+        keep(f'p{phase["pass"]}.{layer}.z', x)
+        if self.hidden is not None:
+            record[f'p{phase["pass"]}.{layer}.m'] = nhwc(x + self.res_param * (self.hidden - x))
+    else:
+        keep(f'c{phase["cycle"]}.{layer}.h', x)
+    return original(self, x, null_space, unit_space, step)
+
+
+layers.resReLU.forward = traced
+
+x = (torch.tensor(cases['x_uint8_nchw'], dtype=torch.float32) / 255 - 0.5) / 0.5
+x = x.to(dtype).requires_grad_(True)
+y = torch.tensor(cases['y'], dtype=torch.int64)
+
+model.reset()
+output, feature, _, _, _ = model(x, first=True, inter=True)
+outputs = [output]
+ff_prev = feature
+for cycle in range(meta['cycles']):
+    phase['cycle'] = cycle
+    recon = model(output, step='backward')
+    ff_current = ff_prev + meta['res_param'] * (recon - ff_prev)
+    phase['pass'] = cycle + 1
+    output = model(ff_current, first=False)
+    ff_prev = ff_current
+    outputs.append(output)
+F.cross_entropy(outputs[-1], y, reduction='sum').backward()
+record['logits'] = np.stack([o.detach().numpy() for o in outputs])
+record['grad_x'] = nhwc(x.grad)
+np.savez(args.out, **record)
+print(f'{args.out}: {len(record)} arrays, logits_last[0,:3] = {record["logits"][-1][0, :3]}')
