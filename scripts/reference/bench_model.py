@@ -19,13 +19,14 @@ writes the reference state_dict (torch.save), which `bench import` reads back.
 """
 import json
 import os
-import struct
 import sys
-import types
 
 import numpy as np
 import torch
 import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference_env  # noqa: E402
 
 CNNF_SRC = os.environ.get('CNNF_SRC', '/tmp/t16-cnnf')
 
@@ -33,36 +34,16 @@ CNNF_SRC = os.environ.get('CNNF_SRC', '/tmp/t16-cnnf')
 def _import_reference_cnnf():
     """Imports cnnf.model_mnist from a checkout of yjhuangcd/CNNF (CNNF_SRC, default /tmp/t16-cnnf).
     Its training-only imports (torchvision, tensorboardX, matplotlib) are stubbed: the class needs none."""
-    for name in ['torchvision', 'tensorboardX', 'matplotlib', 'matplotlib.pyplot']:
-        if name not in sys.modules:
-            try:
-                __import__(name)
-            except ImportError:
-                stub = types.ModuleType(name)
-                stub.datasets = stub.transforms = None
-                stub.SummaryWriter = None
-                sys.modules[name] = stub
-    if 'matplotlib' in sys.modules and not hasattr(sys.modules['matplotlib'], 'pyplot'):
-        sys.modules['matplotlib'].pyplot = sys.modules['matplotlib.pyplot']
-    sys.path.insert(0, CNNF_SRC)
-    from cnnf.model_mnist import CNNF
-    return CNNF
+    return reference_env.import_cnnf(CNNF_SRC, 'model_mnist').CNNF
 
 
 def read_safetensors(path):
-    """{name: float32 numpy array} from a .safetensors file (8-byte LE header length, JSON header, data)."""
-    with open(path, 'rb') as f:
-        raw = f.read()
-    (n,) = struct.unpack('<Q', raw[:8])
-    header = json.loads(raw[8:8 + n])
-    base = 8 + n
+    """{name: float32 numpy array (a writable copy)} from a .safetensors file (reference_env.load_safetensors);
+    every tensor must be F32."""
     out = {}
-    for name, meta in header.items():
-        if name == '__metadata__':
-            continue
-        assert meta['dtype'] == 'F32', f'{path}: tensor {name} has dtype {meta["dtype"]}, expected F32'
-        a, b = meta['data_offsets']
-        out[name] = np.frombuffer(raw[base + a:base + b], dtype='<f4').reshape(meta['shape']).copy()
+    for name, array in reference_env.load_safetensors(path).items():
+        assert array.dtype == np.float32, f'{path}: tensor {name} has dtype {array.dtype}, expected F32'
+        out[name] = array.copy()
     return out
 
 

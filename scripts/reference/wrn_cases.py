@@ -17,14 +17,15 @@ The loops of run_cycles / run_average are written out here because the reference
 data to CUDA.
 """
 import argparse
-import json
-import struct
+import os
 import sys
-import types
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference_env  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument('cnnf_dir')
@@ -39,16 +40,7 @@ parser.add_argument('--cifar', default=None)
 parser.add_argument('--count', type=int, default=16)
 args = parser.parse_args()
 
-for name in ['torchvision', 'tensorboardX', 'matplotlib', 'matplotlib.pyplot']:
-    if name not in sys.modules:
-        stub = types.ModuleType(name)
-        stub.datasets = stub.transforms = stub.SummaryWriter = None
-        sys.modules[name] = stub
-sys.modules['matplotlib'].pyplot = sys.modules['matplotlib.pyplot']
-sys.path.insert(0, args.cnnf_dir)
-from cnnf.model_cifar import WideResNet  # noqa: E402
-
-model = WideResNet(args.depth, 10, args.widen, 0.0, ind=args.ind, cycles=args.cycles, res_param=args.res_param)
+model = reference_env.import_cnnf(args.cnnf_dir).WideResNet(args.depth, 10, args.widen, 0.0, ind=args.ind, cycles=args.cycles, res_param=args.res_param)
 model.load_state_dict(torch.load(args.state_dict, map_location='cpu'))
 model.eval()
 
@@ -61,7 +53,7 @@ else:
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (n, 3, 32, 32)).astype(np.uint8)
     labels = np.zeros(n, dtype=np.int32)
-x = (torch.tensor(pixels, dtype=torch.float32) / 255 - 0.5) / 0.5
+x = reference_env.uint8_to_input(pixels)
 y = torch.tensor(labels, dtype=torch.int64)
 
 
@@ -107,18 +99,5 @@ with torch.no_grad():
 cases['grad_first'] = ('F32', grad(first_pass))
 cases['grad_e2e_last'] = ('F32', grad(lambda d: passes(d)[0][-1]))
 cases['grad_e2e_avg'] = ('F32', grad(lambda d: sum(passes(d)[0]) / (args.cycles + 1)))
-
-header, offset, blobs = {}, 0, []
-for name, (dtype, arr) in cases.items():
-    data = np.ascontiguousarray(arr).astype({'U8': np.uint8, 'I32': np.int32, 'F32': np.float32}[dtype]).tobytes()
-    header[name] = {'dtype': dtype, 'shape': list(arr.shape), 'data_offsets': [offset, offset + len(data)]}
-    offset += len(data)
-    blobs.append(data)
-text = json.dumps(header).encode()
-text += b' ' * ((8 - len(text) % 8) % 8)
-with open(args.out, 'wb') as f:
-    f.write(struct.pack('<Q', len(text)))
-    f.write(text)
-    for b in blobs:
-        f.write(b)
+reference_env.save_safetensors(args.out, cases)
 print(f'{args.out}: {", ".join(cases)} on {n} images')

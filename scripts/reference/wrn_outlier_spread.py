@@ -15,45 +15,21 @@ logits_last, logits_avg, grad_e2e_last, grad_e2e_avg. The spread of those counts
 float32 implementation at PyTorch's precision can expect on this fixture (README, "Where the remaining
 WRN outliers come from").
 """
-import json
-import struct
+import os
 import sys
-import types
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference_env  # noqa: E402
+
 cnnf_dir, fixture_dir = sys.argv[1:3]
 cases_path = sys.argv[3] if len(sys.argv) > 3 else f'{fixture_dir}/cases.safetensors'
-for name in ['torchvision', 'tensorboardX', 'matplotlib', 'matplotlib.pyplot']:
-    if name not in sys.modules:
-        stub = types.ModuleType(name)
-        stub.datasets = stub.transforms = stub.SummaryWriter = None
-        sys.modules[name] = stub
-sys.modules['matplotlib'].pyplot = sys.modules['matplotlib.pyplot']
-sys.path.insert(0, cnnf_dir)
-from cnnf.model_cifar import WideResNet  # noqa: E402
-
-
-def load_safetensors(path):
-    raw = open(path, 'rb').read()
-    n = struct.unpack('<Q', raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for k, v in header.items():
-        if k == '__metadata__':
-            continue
-        s, e = v['data_offsets']
-        dt = {'F32': np.float32, 'I32': np.int32, 'U8': np.uint8, 'I64': np.int64}[v['dtype']]
-        out[k] = np.frombuffer(raw[8 + n + s:8 + n + e], dtype=dt).reshape(v['shape'])
-    return out
-
-
-meta = json.load(open(f'{fixture_dir}/meta.json'))
-cases = load_safetensors(cases_path)
-state = torch.load(f'{fixture_dir}/state_dict.pt', map_location='cpu')
-x32 = (torch.tensor(cases['x_uint8_nchw'], dtype=torch.float32) / 255 - 0.5) / 0.5
+model_cifar = reference_env.import_cnnf(cnnf_dir)
+meta, cases, state = reference_env.load_fixture(fixture_dir, cases_path)
+x32 = reference_env.uint8_to_input(cases['x_uint8_nchw'])
 y = torch.tensor(cases['y'], dtype=torch.int64)
 cycles, res = meta['cycles'], meta['res_param']
 
@@ -73,7 +49,7 @@ def outputs(model, x):
 
 
 def run(dtype, memory):
-    model = WideResNet(meta['depth'], meta['num_classes'], meta['widen_factor'], 0.0, ind=meta['ind'], cycles=cycles, res_param=res)
+    model = reference_env.wideresnet_from_meta(model_cifar, meta)
     model.load_state_dict(state)
     model = model.to(dtype).eval()
     if memory == 'channels_last':

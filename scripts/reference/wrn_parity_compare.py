@@ -16,10 +16,13 @@ layer where an error ratio changes by more than 1.5x, and the first/last layer o
 (logits_last, logits_avg, grad_e2e_last).
 """
 import json
-import struct
+import os
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_env import load_safetensors  # noqa: E402
 
 argv = [a for a in sys.argv[1:]]
 image = None
@@ -54,18 +57,6 @@ pick = lambda arrs: {k: (arrs[k][:, picked] if k == 'logits' else arrs[k][picked
 r64, r32 = pick(r64), pick(r32)
 if image is not None:
     image = picked.index(image)
-
-
-def load_safetensors(path):
-    raw = open(path, 'rb').read()
-    n = struct.unpack('<Q', raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for k, v in header.items():
-        if k != '__metadata__':
-            s, e = v['data_offsets']
-            out[k] = np.frombuffer(raw[8 + n + s:8 + n + e], dtype={'F32': np.float32, 'I32': np.int32, 'U8': np.uint8}[v['dtype']]).reshape(v['shape'])
-    return out
 
 
 if fixture is not None:

@@ -19,14 +19,15 @@ scripts/parity/wrn-trace.ts dumps the same names from our network (all but c{C}.
 scripts/reference/wrn_parity_compare.py compares both with the float64 run.
 """
 import argparse
-import json
-import struct
+import os
 import sys
-import types
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference_env  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument('cnnf_dir')
@@ -38,36 +39,12 @@ args = parser.parse_args()
 if args.threads:
     torch.set_num_threads(args.threads)
 
-for name in ['torchvision', 'tensorboardX', 'matplotlib', 'matplotlib.pyplot']:
-    if name not in sys.modules:
-        stub = types.ModuleType(name)
-        stub.datasets = stub.transforms = stub.SummaryWriter = None
-        sys.modules[name] = stub
-sys.modules['matplotlib'].pyplot = sys.modules['matplotlib.pyplot']
-sys.path.insert(0, args.cnnf_dir)
-import cnnf.layers as layers  # noqa: E402
-from cnnf.model_cifar import WideResNet  # noqa: E402
-
-
-def load_safetensors(path):
-    raw = open(path, 'rb').read()
-    n = struct.unpack('<Q', raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for k, v in header.items():
-        if k == '__metadata__':
-            continue
-        s, e = v['data_offsets']
-        dt = {'F32': np.float32, 'I32': np.int32, 'U8': np.uint8, 'I64': np.int64}[v['dtype']]
-        out[k] = np.frombuffer(raw[8 + n + s:8 + n + e], dtype=dt).reshape(v['shape'])
-    return out
-
-
-meta = json.load(open(f'{args.fixture_dir}/meta.json'))
-cases = load_safetensors(f'{args.fixture_dir}/cases.safetensors')
+model_cifar = reference_env.import_cnnf(args.cnnf_dir)
+layers = model_cifar.layers
+meta, cases, state = reference_env.load_fixture(args.fixture_dir)
 dtype = torch.float64 if args.dtype == '64' else torch.float32
-model = WideResNet(meta['depth'], meta['num_classes'], meta['widen_factor'], 0.0, ind=meta['ind'], cycles=meta['cycles'], res_param=meta['res_param'])
-model.load_state_dict(torch.load(f'{args.fixture_dir}/state_dict.pt', map_location='cpu'))
+model = reference_env.wideresnet_from_meta(model_cifar, meta)
+model.load_state_dict(state)
 model = model.to(dtype).eval()
 
 names = {model.relu: 'top'}
@@ -104,7 +81,7 @@ def traced(self, x, null_space=None, unit_space=None, step='forward'):
 
 layers.resReLU.forward = traced
 
-x = (torch.tensor(cases['x_uint8_nchw'], dtype=torch.float32) / 255 - 0.5) / 0.5
+x = reference_env.uint8_to_input(cases['x_uint8_nchw'])
 x = x.to(dtype).requires_grad_(True)
 y = torch.tensor(cases['y'], dtype=torch.int64)
 

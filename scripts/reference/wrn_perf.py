@@ -18,7 +18,7 @@ What is timed, per batch (best and median of --reps after one untimed warm-up):
 Wall time (time.perf_counter) and CPU time of the process (time.process_time, all threads) are both
 recorded. The reference calls `.cuda()` on its inputs; here that is the identity (CPU run). Its module
 imports torchvision, tensorboardX and matplotlib, which the model does not use: empty stand-ins are
-registered when they are not installed.
+registered in their place (scripts/reference/reference_env.py, import_cnnf).
 """
 import argparse
 import json
@@ -26,21 +26,9 @@ import os
 import platform
 import sys
 import time
-import types
 
-
-def stub_unused_imports():
-    """model_cifar.py imports these at module level but the network never touches them."""
-    for name in ['torchvision', 'torchvision.datasets', 'torchvision.transforms', 'tensorboardX', 'matplotlib', 'matplotlib.pyplot']:
-        try:
-            __import__(name)
-        except ImportError:
-            module = types.ModuleType(name)
-            module.datasets = None
-            module.transforms = None
-            module.SummaryWriter = None
-            module.pyplot = None
-            sys.modules[name] = module
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference_env  # noqa: E402
 
 
 def main():
@@ -65,9 +53,7 @@ def main():
     torch.set_num_interop_threads(1)
     torch.manual_seed(0)
     torch.Tensor.cuda = lambda self, *a, **k: self  # CPU run: the reference's data.cuda() is the identity
-    stub_unused_imports()
-    sys.path.insert(0, os.path.abspath(args.cnnf))
-    from cnnf.model_cifar import WideResNet
+    WideResNet = reference_env.import_cnnf(args.cnnf).WideResNet
 
     model = WideResNet(args.depth, 10, args.widen, 0.0, args.ind, args.cycles, args.res_param)
     if args.state:

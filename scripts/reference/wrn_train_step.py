@@ -22,23 +22,17 @@ Writes to OUT_DIR:
 """
 import json
 import os
-import struct
 import sys
-import types
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference_env  # noqa: E402
+
 cnnf_dir, out_dir = sys.argv[1], sys.argv[2]
-for name in ['torchvision', 'tensorboardX', 'matplotlib', 'matplotlib.pyplot']:
-    if name not in sys.modules:
-        stub = types.ModuleType(name)
-        stub.datasets = stub.transforms = stub.SummaryWriter = None
-        sys.modules[name] = stub
-sys.modules['matplotlib'].pyplot = sys.modules['matplotlib.pyplot']
-sys.path.insert(0, cnnf_dir)
-from cnnf.model_cifar import WideResNet  # noqa: E402
+WideResNet = reference_env.import_cnnf(cnnf_dir).WideResNet
 
 torch.manual_seed(7)
 np.random.seed(7)
@@ -60,7 +54,7 @@ targets = torch.tensor(rng.integers(0, 10, N), dtype=torch.int64)
 
 def to_input(x):
     # NHWC [0,1] -> NCHW, then the reference's Normalize(0.5, 0.5).
-    return (torch.tensor(x).permute(0, 3, 1, 2).contiguous() - 0.5) / 0.5
+    return reference_env.normalize(torch.tensor(x).permute(0, 3, 1, 2).contiguous())
 
 
 images = to_input(x_clean)
@@ -108,29 +102,13 @@ def param_of(key):
 own = [k for k in state if not k.endswith('conv_t.weight') and not k.endswith('linear_t.weight')]
 
 
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, (dtype, arr) in tensors.items():
-        data = np.ascontiguousarray(arr).tobytes()
-        header[name] = {'dtype': dtype, 'shape': list(arr.shape), 'data_offsets': [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header).encode()
-    text += b' ' * ((8 - len(text) % 8) % 8)
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-
-
 os.makedirs(out_dir, exist_ok=True)
-write_safetensors(os.path.join(out_dir, 'weights.safetensors'),
-                  {k: ('F32', state[k].detach().numpy().astype(np.float32)) for k in own})
-write_safetensors(os.path.join(out_dir, 'grads.safetensors'),
-                  {k: ('F32', param_of(k).grad.detach().numpy().astype(np.float32)) for k in own})
-write_safetensors(os.path.join(out_dir, 'cases.safetensors'),
-                  {'x_clean': ('F32', x_clean), 'x_adv': ('F32', x_adv), 'targets': ('I64', targets.numpy())})
+reference_env.save_safetensors(os.path.join(out_dir, 'weights.safetensors'),
+                               {k: ('F32', state[k].detach().numpy().astype(np.float32)) for k in own})
+reference_env.save_safetensors(os.path.join(out_dir, 'grads.safetensors'),
+                               {k: ('F32', param_of(k).grad.detach().numpy().astype(np.float32)) for k in own})
+reference_env.save_safetensors(os.path.join(out_dir, 'cases.safetensors'),
+                               {'x_clean': ('F32', x_clean), 'x_adv': ('F32', x_adv), 'targets': ('I64', targets.numpy())})
 with open(os.path.join(out_dir, 'meta.json'), 'w') as f:
     json.dump({'loss': float(loss.item()), 'depth': DEPTH, 'widen': WIDEN, 'ind': IND, 'cycles': CYCLES, 'res_param': RES,
                'mse_parameter': MSE, 'clean_parameter': CLEAN, 'batch': N, 'torch': torch.__version__}, f, indent=2)
