@@ -254,7 +254,7 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
   };
 }
 
-/** Bound model calls of one run on a batch (shared by both kinds): evaluate and lossAndGrad of AttackContext. */
+/** Bound model calls of one run on a batch (shared by both kinds): the model-calling methods of AttackContext. */
 type ModelCalls = Pick<
   AttackContext<unknown>,
   'evaluate' | 'lossAndGrad' | 'logitDifferenceAndGrad' | 'logitsJacobian' | 'lossGradAndScore'
@@ -271,7 +271,7 @@ function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptio
     return scoreLogits(values, model.numClasses, labelsOf(rows), goal.targeted);
   };
   /** Labels of a loss gradient: targets[r] when given (APGD-T), else the goal's; and the true labels a targeted DLR needs. */
-  const lossLabels = (rows: readonly number[], loss: AttackLossName, targets?: ArrayLike<number>) => {
+  const gradientLabels = (rows: readonly number[], loss: AttackLossName, targets?: ArrayLike<number>) => {
     const targeted = targets !== undefined || goal.targeted;
     const labels = targets !== undefined ? tf.tensor1d(Int32Array.from(rows, (r) => targets[r]), 'int32') : labelTensor(goal.lossLabels, rows);
     const trueLabels = targeted && loss === 'dlr' ? labelTensor(goal.trueLabels, rows) : undefined;
@@ -280,7 +280,7 @@ function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptio
   const calls: ModelCalls = {
     evaluate: (images, rows) => evaluate(model, images, rows ? labelsOf(rows) : goal.lossLabels, goal.targeted, options.output),
     lossAndGrad(images, rows, loss, targets) {
-      const { labels, trueLabels, options: o } = lossLabels(rows, loss, targets);
+      const { labels, trueLabels, options: o } = gradientLabels(rows, loss, targets);
       try {
         return eotLossAndGrad(model, images, labels, o, eot);
       } finally {
@@ -299,7 +299,7 @@ function modelCalls(model: Classifier, goal: AttackGoal, options: AttackRunOptio
     logitsJacobian: (images) => eotMean(eot, () => logitsJacobian(model, images, gradient)),
     lossGradAndScore(images, rows, loss, targets) {
       if (!sharedPass) return { ...calls.lossAndGrad(images, rows, loss, targets), score: calls.evaluate(images, rows) };
-      const { labels, trueLabels, options: o } = lossLabels(rows, loss, targets);
+      const { labels, trueLabels, options: o } = gradientLabels(rows, loss, targets);
       try {
         const { loss: value, grad, logits } = logitsLossAndGrad(model as Required<Pick<Classifier, 'logitsFor'>>, images, labels, o);
         return { loss: value, grad, score: scoreOf(logits, rows) };
