@@ -9,7 +9,8 @@
 //       [--attacks apgd,square] [--params '{"square":{"queries":200}}'] [--seed 0] [--batch 250]
 //       [--cascade] [--out reports/aa/bench-cnn-square200.json] [--load reports/aa/bench-cnn-square200.json]
 // --load reads bench's per-sample outcomes from an earlier --out instead of running the attacks again
-// (to compare one bench run with several reference runs). --out is rewritten after every attack (stage);
+// (to compare one bench run with several reference runs; a run still in progress is compared up to its
+// last finished stage). --out is rewritten after every attack (stage);
 // --resume reuses the stages (and batches of a stage) an interrupted run already wrote there and runs only the rest.
 // Attack names are bench's; their AutoAttack names: apgd -> apgd-ce, apgd-dlr, apgd-t, fab-t, square.
 // --cascade runs the attacks in order, each on the samples every previous one left correct (AutoAttack's
@@ -108,10 +109,14 @@ interface BenchRun {
 }
 /** Runs one attack on the `alive` samples in batches, recording the run in benchRuns and saving --out after
  * every batch; with --resume it continues a run an earlier process left unfinished. */
-async function runAttack(name: string, eps: number, alive: boolean[]): Promise<BenchRun> {
+async function runAttack(name: string, eps: number, alive: boolean[]): Promise<BenchRun | undefined> {
   if (loadPath) {
+    // A run still in progress (--resume writes after every batch) is compared up to its last finished stage.
     const found = loaded.find((r) => r.attack === name && r.eps === eps);
-    if (!found) throw new Error(`${loadPath} has no run of ${name} at eps ${eps}`);
+    if (!found || found.complete === false) {
+      console.log(`${loadPath}: ${name} at eps ${eps} ${found ? `is unfinished (${found.batchesDone ?? 0} batches done)` : 'was not run'}; the comparison stops before it`);
+      return undefined;
+    }
     return { ...found, robust: found.robust.slice(0, n) };
   }
   const previous = resumed.find((r) => r.attack === name && r.eps === eps);
@@ -169,6 +174,7 @@ for (const eps of epsList) {
   let alive = [...clean];
   for (const name of attacks) {
     const run = await runAttack(name, eps, cascade ? alive : clean);
+    if (!run) break;
     save();
     alive = run.robust;
     const aaName = AA_NAME[name] ?? name;
