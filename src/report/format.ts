@@ -18,12 +18,19 @@ export function withInterval(e: Estimate): string {
 }
 
 /** A ratio in percent, "∞" when unbounded: Infinity -> "∞", 0.95 -> "95.0". */
+/** How the baseline's own mCE and relative mCE read (1 by definition, no interval to speak of). */
+export const BASELINE_RATIO = '100% (baseline)';
+
 export function pctOrInfinity(x: number): string {
   return x === Infinity ? '∞' : pct(x);
 }
 
-/** "95.0 (90.1-99.8)": a ratio (e.g. mCE) and its 95% interval, in percent ("∞" for an unbounded end). */
-export function ratioWithInterval(r: { ratio: number; ci95: [number, number] }): string {
+/**
+ * "95.0 (90.1-99.8)": a ratio (e.g. mCE) and its 95% interval, in percent ("∞" for an unbounded end);
+ * "100% (baseline)" for the baseline's own ratio, 1 by definition.
+ */
+export function ratioWithInterval(r: { ratio: number; ci95: [number, number]; baseline?: boolean }): string {
+  if (r.baseline) return BASELINE_RATIO;
   return `${pct(r.ratio)} (${pctOrInfinity(r.ci95[0])}-${pctOrInfinity(r.ci95[1])})`;
 }
 

@@ -27,6 +27,8 @@ export type ColumnKind = 'text' | 'estimate' | 'accuracy' | 'ratio' | 'ratioInte
 export interface RatioInterval {
   ratio: number;
   ci95: [number, number];
+  /** The baseline's own ratio: 1 by definition (interval [1, 1]), shown as "100% (baseline)". */
+  baseline?: true;
 }
 
 export interface Column {
@@ -214,7 +216,8 @@ function corruptionNote(e: CorruptionEntry): string {
   return notes.join('; ');
 }
 
-const ratioCell = (ratio: number | null, ci: [number, number] | null): TableValue => (ratio === null ? null : ci ? { ratio, ci95: ci } : ratio);
+const ratioCell = (ratio: number | null, ci: [number, number] | null, baseline: boolean): TableValue =>
+  ratio === null ? null : ci ? { ratio, ci95: ci, ...(baseline ? { baseline: true as const } : {}) } : ratio;
 
 export function summaryTable(run: RunData, baseline?: string): Table {
   const rows = summaryRows(run, baseline);
@@ -254,7 +257,7 @@ export function summaryTable(run: RunData, baseline?: string): Table {
     rows: rows.map((r) => {
       const robust = new Map(r.robust.map((x) => [columnKey(x.threatModel, x.eps), x.estimate]));
       const values: TableValue[] = [r.checkpoint, r.clean, ...epsilons.map((e) => robust.get(columnKey(e.threatModel, e.eps)) ?? null)];
-      if (hasCorruption) values.push(r.meanCorruptionAccuracy, ratioCell(r.mCE, r.mCECi95), ratioCell(r.relativeMCE, r.relativeMCECi95), r.mceNotes.join('; '));
+      if (hasCorruption) values.push(r.meanCorruptionAccuracy, ratioCell(r.mCE, r.mCECi95, r.baseline === r.checkpoint), ratioCell(r.relativeMCE, r.relativeMCECi95, r.baseline === r.checkpoint), r.mceNotes.join('; '));
       return { values };
     }),
   };
@@ -359,7 +362,8 @@ export function toMarkdown(table: Table, headingLevel = 3): string {
     `| ${align.join(' | ')} |`,
     ...table.rows.map((r) => {
       const shown = r.values.map((v, i) => displayValue(v, table.columns[i].kind));
-      return `| ${shown.map((s) => (r.emphasis && s !== '—' ? `**${escapeMarkdownCell(s)}**` : escapeMarkdownCell(s))).join(' | ')} |`;
+      // An empty cell stays empty: "****" is not bold nothing but four literal asterisks.
+      return `| ${shown.map((s) => (r.emphasis && s !== '—' && s.trim() !== '' ? `**${escapeMarkdownCell(s)}**` : escapeMarkdownCell(s))).join(' | ')} |`;
     }),
   ];
   return `${lines.join('\n')}\n`;

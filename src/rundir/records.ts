@@ -175,7 +175,11 @@ export interface SuiteCellResult extends CellResult {
   copyOf?: string;
   /** The attack's registry name when `attack` holds a config label that differs from it (e.g. pgd40). */
   method?: string;
-  /** Images actually attacked: the others were already misclassified clean or broken at a smaller eps. */
+  /**
+   * Images actually attacked: the others were already misclassified clean or broken at a smaller eps. A
+   * cascade's worst-case cell: the images its stages attacked at this eps (its first stage's; 0 in records
+   * written before this was recorded).
+   */
   attacked?: number;
   /**
    * Evaluated images whose logits held a NaN or an infinity: clean cells on the clean images, corruption
@@ -262,12 +266,18 @@ export interface GradientProbeResult {
 export interface OutputProbe {
   repeat: {
     calls: number;
-    /** Largest L2 distance between two calls' L2-normalised score rows. */
+    /** Largest L2 distance between two calls' L2-normalised score rows (images with finite scores). */
     maxDiff: number;
     /** Correctly classified images in each call. */
     correct: number[];
   };
+  /** Over the images whose scores are finite in every call (min = Infinity, max = -Infinity when none is). */
   range: { min: number; max: number; maxRowSumError: number };
+  /**
+   * Images with a NaN or infinite score in some call, left out of `repeat.maxDiff` and `range` (absent in
+   * records written before it was counted; there a non-finite score shows as a null or non-finite measure).
+   */
+  nonFiniteRows?: number;
 }
 
 export type ProbeRecord = SuiteCellResult | GradientProbeResult;

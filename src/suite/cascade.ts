@@ -21,7 +21,8 @@
  *
  * Cells (records' `cascade` field): one per stage and eps (attack "<cascade>/<stage>"), holding after[s] and
  * the number the stage broke, and one worst-case cell per eps (attack "<cascade>", the bits of the last
- * stage) with `brokenBy`, the stage that broke each sample. Random draws are keyed by the stage cell's id.
+ * stage) with `brokenBy`, the stage that broke each sample, and `attacked` the samples the cascade attacked at
+ * that eps (the first stage's: a later stage attacks only samples the first one attacked and left correct). Random draws are keyed by the stage cell's id.
  */
 import { batches, toBatch } from '../data/batching.js';
 import { KeyedRng } from '../engine/rng.js';
@@ -214,7 +215,9 @@ export async function runCascadeUnit(ctx: RunContext, unit: PlanUnit, read: Cell
     const last = after[after.length - 1][k];
     const time = seconds.reduce((t, r) => t + r[k], 0);
     const grads = gradients.reduce((t, r) => t + r[k], 0);
-    const record = cascadeRecord(ctx, cell, last, time, 0, grads, undefined, { brokenBy: brokenBy(clean, after.slice(1).map((r) => r[k])) });
+    // The samples the cascade attacked at this eps: the first stage's (every later stage attacks a subset of them).
+    const firstStage = results.find((r) => r.cascade?.stage === 1 && r.eps === cell.attack!.eps);
+    const record = cascadeRecord(ctx, cell, last, time, firstStage?.attacked ?? 0, grads, undefined, { brokenBy: brokenBy(clean, after.slice(1).map((r) => r[k])) });
     record.timings = timingFields(time, n, getAttack(cell.attack!.entry.name).usesGradient || grads > 0 ? grads : undefined);
     await emit(record, false);
   }

@@ -2,7 +2,8 @@
  * Measures of a model's scores for the sanity checks of src/suite/sanity.ts, the data of AutoAttack's
  * checks (fra31/auto-attack autoattack/checks.py): check_randomized scores the same images n = 5 times and
  * compares the L2-normalised score rows and the correct counts; check_range_output asks whether the scores
- * look like probabilities (all in [0, 1], rows summing to 1), not logits.
+ * look like probabilities (all in [0, 1], rows summing to 1), not logits. Images with a NaN or infinite
+ * score in any call are counted (nonFiniteRows) and left out of both measures.
  */
 import { tf, type Tensor1D, type Tensor4D } from '../engine/tf.js';
 import type { Classifier } from '../models/classifier.js';
@@ -28,6 +29,9 @@ export function measureOutputs(classifier: Classifier, x: Tensor4D, y: Tensor1D,
     tf.dispose(logits);
   }
   const n = x.shape[0];
+  // Rows with a NaN or infinite score in any call carry no measure of randomness nor of range (NaN differs
+  // from itself): they are counted, left out of both, and named by the sanity checks (logits-finite).
+  const finite = Array.from({ length: n }, (_, r) => rows.every((values) => values.subarray(r * classes, (r + 1) * classes).every(Number.isFinite)));
   const normalised = rows.map((values) => {
     const out = new Float64Array(values.length);
     for (let r = 0; r < n; r++) {
@@ -42,17 +46,17 @@ export function measureOutputs(classifier: Classifier, x: Tensor4D, y: Tensor1D,
   for (let a = 0; a < REPEAT_CALLS; a++)
     for (let b = a + 1; b < REPEAT_CALLS; b++)
       for (let r = 0; r < n; r++) {
+        if (!finite[r]) continue;
         let sq = 0;
         for (let j = 0; j < classes; j++) sq += (normalised[a][r * classes + j] - normalised[b][r * classes + j]) ** 2;
-        // A NaN distance (NaN scores) compares false everywhere: count it as a difference.
-        const d = Math.sqrt(sq);
-        maxDiff = Number.isNaN(d) ? Infinity : Math.max(maxDiff, d);
+        maxDiff = Math.max(maxDiff, Math.sqrt(sq));
       }
   const first = rows[0];
   let min = previous?.range.min ?? Infinity;
   let max = previous?.range.max ?? -Infinity;
   let maxRowSumError = previous?.range.maxRowSumError ?? 0;
   for (let r = 0; r < n; r++) {
+    if (!finite[r]) continue;
     let sum = 0;
     for (let j = 0; j < classes; j++) {
       const v = first[r * classes + j];
@@ -65,5 +69,6 @@ export function measureOutputs(classifier: Classifier, x: Tensor4D, y: Tensor1D,
   return {
     repeat: { calls: REPEAT_CALLS, maxDiff, correct: correct.map((c, k) => c + (previous?.repeat.correct[k] ?? 0)) },
     range: { min, max, maxRowSumError },
+    nonFiniteRows: finite.filter((f) => !f).length + (previous?.nonFiniteRows ?? 0),
   };
 }

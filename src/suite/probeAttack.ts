@@ -5,8 +5,11 @@
  * - eligible: a white-box gradient attack (`usesGradient`, not a transfer entry), on the L-inf threat
  *   model (the large-eps probe's eps 0.5 is an L-inf radius), iterative (`iterationParam`: the more-steps
  *   probe raises it), a fixed-epsilon attack (the probes run one radius each and continue a sweep of
- *   per-eps survivors; a minimisation attack such as fmn answers radii from one run instead), and untargeted (`isTargeted(params)` false: a targeted attack's success is reaching
- *   one class, a weaker goal than leaving the true one, so it neither sets the worst case nor tests it);
+ *   per-eps survivors; a minimisation attack such as fmn answers radii from one run instead), and untargeted
+ *   in its success criterion (`isTargeted(params)` false: it succeeds on any misclassification; a targeted
+ *   attack's success is reaching one chosen class, a weaker goal than leaving the true one, so it neither
+ *   sets the worst case nor tests it). APGD-T qualifies: its loss is targeted (each of its top-k target
+ *   classes in turn) but, as in AutoAttack, a sample counts as broken once it is misclassified;
  * - among the eligible, the largest gradient budget per image (`cost(params).gradients`, steps x restarts):
  *   the sweep most likely to set the worst case; equal budgets keep the config's order, the only use of
  *   position, between entries that declare the same strength;
@@ -50,7 +53,8 @@ export function chooseProbeAttack(entries: readonly AttackEntry[]): ProbeAttackC
       entry: best,
       fromConfig: true,
       reason:
-        `sanity probes run ${best.label} (${best.name}, untargeted white-box L-inf, ${gradientBudget(best)} gradients per image)` +
+        // "Untargeted" is the success criterion (isTargeted false): APGD-T steers towards target classes yet succeeds on any misclassification.
+        `sanity probes run ${best.label} (${best.name}, white-box L-inf, succeeds on any misclassification, ${gradientBudget(best)} gradients per image)` +
         (others > 0 ? `, the largest gradient budget of ${candidates.length} eligible entries` : ', the only eligible entry'),
     };
   }
@@ -64,6 +68,6 @@ export function chooseProbeAttack(entries: readonly AttackEntry[]): ProbeAttackC
   return {
     entry: { name: 'pgd', label, params: pgd.parseParams(undefined, 'pgd') as Record<string, unknown>, ...(paths.length > 0 ? { paths } : {}) },
     fromConfig: false,
-    reason: 'sanity probes run PGD with its defaults: no untargeted, iterative, fixed-epsilon, white-box L-inf attack in the config',
+    reason: 'sanity probes run PGD with its defaults: no iterative, fixed-epsilon, white-box L-inf attack in the config that succeeds on any misclassification',
   };
 }

@@ -21,7 +21,7 @@
  * - dlr-classes (check_n_classes): enough classes for the DLR losses and the targeted attacks' target counts.
  * Its check_zero_gradients is gradients-finite above; check_dynamic (a forward pass that itself takes
  * gradients) has no TF.js equivalent and is not made.
- * The probe attack is the config's strongest untargeted white-box iterative L-inf entry (probeAttack.ts);
+ * The probe attack is the config's strongest white-box iterative L-inf entry that succeeds on any misclassification (probeAttack.ts);
  * each probe cell records it (field `probe`). Everything is computed from the stored records, so a resumed or merged run gets the same checks.
  * "Beyond the interval" means outside the reference value's 95% Wilson interval.
  */
@@ -289,6 +289,19 @@ export const AUTOATTACK_CHECKS = {
 const firstOutputs = (probes: GradientProbeResult[]) => probes.find((p) => p.outputs)?.outputs;
 
 /**
+ * What the output probe's non-finite scores allow: `none` when no probe image has finite scores (or, in a
+ * record without nonFiniteRows, a measure is not a finite number: NaN and Infinity are written as null), so
+ * neither randomness nor range can be measured; else the note for a check computed on the finite images.
+ */
+function finiteScores(o: NonNullable<GradientProbeResult['outputs']>, samples: number, measures: unknown[]): { none: string | null; note: string } {
+  const bad = o.nonFiniteRows;
+  const where = 'NaN or infinite logits; see logits-finite';
+  if (bad === undefined ? !measures.every((v) => typeof v === 'number' && Number.isFinite(v)) : bad >= samples)
+    return { none: `the scores are not finite (${bad === undefined ? 'some' : `all ${samples}`} probe images give ${where})`, note: '' };
+  return { none: null, note: bad ? `; ${bad} of ${samples} probe images left out: their scores are not finite (${where})` : '' };
+}
+
+/**
  * randomised: the same images scored 5 times give different scores or predictions (AutoAttack's
  * check_randomized, which then asks for its "rand" version with EOT): a gradient attack needs `eot`.
  * Passes (saying so) when the model is randomised but every gradient attack cell averaged over eot > 1.
@@ -297,10 +310,14 @@ function randomised(name: string, probes: GradientProbeResult[], cells: SuiteCel
   const o = firstOutputs(probes);
   if (!o) return check(name, 'deterministic', 'skip', 'no output probe in this run (sanity off, in another shard, or recorded before it existed)');
   const { calls, maxDiff, correct } = o.repeat;
-  const numbers = { calls, maxDiff: Number.isFinite(maxDiff) ? maxDiff : -1, samples: probes[0].samples };
+  const samples = probes[0].samples;
+  const finite = finiteScores(o, samples, [maxDiff]);
+  // NaN differs from NaN: non-finite scores are a numerical failure, not randomness.
+  if (finite.none) return check(name, 'deterministic', 'skip', `${finite.none}: whether the model is randomised cannot be measured`, { calls, samples, nonFiniteRows: o.nonFiniteRows ?? -1 });
+  const numbers = { calls, maxDiff, samples, ...(o.nonFiniteRows ? { nonFiniteRows: o.nonFiniteRows } : {}) };
   const differs = maxDiff > AUTOATTACK_CHECKS.randomAlpha || correct.some((c) => c !== correct[0]);
-  if (!differs) return check(name, 'deterministic', 'pass', `${calls} identical calls on ${probes[0].samples} images give the same scores (largest normalised difference ${maxDiff.toExponential(1)})`, numbers);
-  const what = `${calls} identical calls on ${probes[0].samples} images give different scores (largest L2 distance of normalised scores ${maxDiff.toPrecision(3)}; correct ${correct.join(', ')}): the model is randomised`;
+  if (!differs) return check(name, 'deterministic', 'pass', `${calls} identical calls on ${samples} images give the same scores (largest normalised difference ${maxDiff.toExponential(1)})${finite.note}`, numbers);
+  const what = `${calls} identical calls on ${samples} images give different scores (largest L2 distance of normalised scores ${maxDiff.toPrecision(3)}; correct ${correct.join(', ')})${finite.note}: the model is randomised`;
   // Gradient attacks by what the attack declares (a cascade's score-based stage records its chain's path).
   const usesGradient = (c: SuiteCellResult) => listAttacks().find((a) => a.name === (c.method ?? c.attack))?.usesGradient ?? (c.path !== 'none');
   const gradient = cells.filter((c) => c.kind === 'attack' && !c.copyOf && c.attackParams !== undefined && usesGradient(c));
@@ -323,7 +340,9 @@ function scoresNotProbabilities(name: string, probes: GradientProbeResult[]): Sa
   if (!o) return check(name, 'scores-not-probabilities', 'skip', 'no output probe in this run (sanity off, in another shard, or recorded before it existed)');
   const { min, max, maxRowSumError } = o.range;
   const a = AUTOATTACK_CHECKS.rangeAlpha;
-  const numbers = { min, max, maxRowSumError };
+  const finite = finiteScores(o, probes[0].samples, [min, max, maxRowSumError]);
+  if (finite.none) return check(name, 'scores-not-probabilities', 'skip', `${finite.none}: whether they are logits or probabilities cannot be told`, { nonFiniteRows: o.nonFiniteRows ?? -1 });
+  const numbers = { min, max, maxRowSumError, ...(o.nonFiniteRows ? { nonFiniteRows: o.nonFiniteRows } : {}) };
   if (max < 1 + a && min > -a && maxRowSumError < a)
     return check(
       name,
@@ -333,7 +352,7 @@ function scoresNotProbabilities(name: string, probes: GradientProbeResult[]): Sa
         'saturate and gradient attacks may overestimate robustness: give bench the logits (the tensor before the softmax, or output: probabilities for a TF.js model)',
       numbers,
     );
-  return check(name, 'scores-not-probabilities', 'pass', `the scores are not a probability distribution (range ${min.toPrecision(3)}..${max.toPrecision(3)}, largest |row sum - 1| ${maxRowSumError.toPrecision(3)})`, numbers);
+  return check(name, 'scores-not-probabilities', 'pass', `the scores are not a probability distribution (range ${min.toPrecision(3)}..${max.toPrecision(3)}, largest |row sum - 1| ${maxRowSumError.toPrecision(3)})${finite.note}`, numbers);
 }
 
 /**

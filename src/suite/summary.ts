@@ -229,6 +229,16 @@ export function corruptionSummary(run: RunData, baseline?: string): CorruptionSu
       },
       MCE_BOOTSTRAP,
     );
+    // The baseline against itself: every CE and relative CE is 1 by definition (numerator = denominator), so
+    // its means are exactly 1 with the interval [1, 1] (a resample whose denominator is 0 is 0/0, not an
+    // unbounded ratio), and nothing about them is within noise.
+    const self = checkpoint === base;
+    if (self) {
+      if (result.mCECi95) result.mCECi95 = [1, 1];
+      if (result.relativeMCECi95) result.relativeMCECi95 = [1, 1];
+      result.warnings = [];
+      for (const c of result.corruptions) c.withinNoise = false;
+    }
     const reason = (name: string, from: Excluded['from']) => result.excluded.find((e) => e.corruption === name && e.from === from)?.reason ?? null;
     const corruptions: CorruptionEntry[] = [...grid.cells].map(([name, bySeverity]) => {
       const ce = result.corruptions.find((c) => c.corruption === name);

@@ -71,8 +71,10 @@ export function mceSummary(summaries: CorruptionSummary[]): string {
     `mCE and relative mCE against ${s0.baseline} (Hendrycks & Dietterich 2019; 95% paired bootstrap over ${s0.bootstrap.samples} images, ${s0.bootstrap.resamples} resamples)`,
   ];
   for (const s of summaries) {
-    const mce = s.mCE === null ? 'mCE -' : `mCE ${ratioText(s.mCE)}${interval(s.mCECi95)}`;
-    const rel = s.relativeMCE === null ? 'relative mCE -' : `relative mCE ${ratioText(s.relativeMCE)}${interval(s.relativeMCECi95)}`;
+    // The baseline's own means are 100% by definition: no interval to print.
+    const value = (r: number, ci: [number, number] | null) => (s.checkpoint === s.baseline ? '100% (baseline)' : `${ratioText(r)}${interval(ci)}`);
+    const mce = s.mCE === null ? 'mCE -' : `mCE ${value(s.mCE, s.mCECi95)}`;
+    const rel = s.relativeMCE === null ? 'relative mCE -' : `relative mCE ${value(s.relativeMCE, s.relativeMCECi95)}`;
     lines.push(`  ${s.checkpoint}: ${mce}, ${rel}`);
     for (const note of mceNotes(s)) lines.push(`    ${note}`);
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeSyntheticRun } from './fixtures.js';
+import { writeMceEdgeRun, writeSyntheticRun } from './fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'bench-report-cli-'));
@@ -27,7 +27,25 @@ describe('bench report', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${out}\n`);
     expect(existsSync(out)).toBe(true);
+    // --out means the report goes there: the run directory is not touched (no tables, charts or report.html).
+    for (const f of ['report.html', 'tables', 'charts']) expect(existsSync(join(dir, f))).toBe(false);
+    expect(bench('report', dir).code).toBe(0);
     expect(existsSync(join(dir, 'charts', 'headline.svg'))).toBe(true);
+  });
+
+  it('an unknown --baseline exits 2 in one line whatever the reporter, before writing anything', () => {
+    const dir = join(root, 'corr');
+    writeMceEdgeRun(dir);
+    for (const reporter of ['terminal', 'html,tables', 'tables,terminal']) {
+      const r = bench('report', dir, '--reporter', reporter, '--baseline', 'nope');
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe('error: --baseline: no checkpoint "nope" in this run (allowed: base-net, other-net)\n');
+      for (const f of ['report.html', 'tables', 'charts']) expect(existsSync(join(dir, f))).toBe(false);
+    }
+    const ok = bench('report', dir, '--reporter', 'terminal', '--baseline', 'other-net');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('mCE and relative mCE against other-net');
   });
 
   it('exits 2 with one line naming the file for a bad run directory', () => {

@@ -54,6 +54,22 @@ describe('terminal reporter', () => {
     expect(text).toContain('left out of relative mCE: contrast');
   });
 
+  it('mCE is against --baseline, as the tables are; an unknown baseline is refused before any reporter runs', async () => {
+    const dir = join(root, 'corr-baseline');
+    writeMceEdgeRun(dir);
+    const run = await readRun(dir);
+    let printed = '';
+    await runReporters(run, parseReporters('terminal', {}), { baseline: 'other-net', print: (s) => (printed += s) });
+    expect(printed).toContain('mCE and relative mCE against other-net');
+    expect(printed).toContain(mceSummary(corruptionSummary(run, 'other-net')));
+    expect(printed).not.toContain('against base-net');
+    printed = '';
+    await expect(runReporters(run, parseReporters('terminal', {}), { baseline: 'nope', print: (s) => (printed += s) }, { keepGoing: true })).rejects.toThrow(
+      '--baseline: no checkpoint "nope" in this run (allowed: base-net, other-net)',
+    );
+    expect(printed).toBe('');
+  });
+
   it('prints through the print option', async () => {
     const dir = join(root, 'mixed');
     writeMixedNormRun(dir);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, describe, expect, it } from 'vitest';
-import { worstCase } from '../../src/suite/summary.js';
+import { corruptionSummary, worstCase } from '../../src/suite/summary.js';
+import { mceSummary } from '../../src/suite/table.js';
 import { readRun } from '../../src/rundir/read.js';
 import { accuracyVsEpsTable, buildTables, corruptionTable, summaryTable, toCsv, toMarkdown, writeTables } from '../../src/report/tables.js';
 import { FIXTURE_CORRUPTIONS, FIXTURE_EPS, writeMceEdgeRun, writeMixedNormRun, writeSyntheticRun } from './fixtures.js';
@@ -152,6 +153,39 @@ describe('mCE intervals, corruptions left out and noise warnings in the tables',
     expect(md).toContain(`left out of relative mCE: contrast (${contrastReason})`);
     expect(md).toMatch(/\| 1020\.0 \(\d+\.\d-∞\) \|/); // (1.4 + 19) / 2 = 10.2
   });
+
+  it('the baseline against itself: mCE and relative mCE are 100% by definition, "100% (baseline)", no interval to ∞ nor noise flags', async () => {
+    const run = await readRun(dir);
+    const table = summaryTable(run);
+    const [base] = parse(toCsv(table), { columns: true }) as Record<string, string>[];
+    expect(base.checkpoint).toBe('base-net');
+    for (const col of ['mce', 'relative_mce']) expect([base[col], base[`${col} ci_low`], base[`${col} ci_high`]]).toEqual(['1', '1', '1']);
+    expect(base.mce_notes).not.toContain('within noise');
+    const row = toMarkdown(table).split('\n').find((l) => l.startsWith('| base-net'))!;
+    expect(row).toContain('| 100% (baseline) | 100% (baseline) |');
+    expect(row).not.toContain('∞');
+    expect(mceSummary(corruptionSummary(run))).toContain('  base-net: mCE 100% (baseline), relative mCE 100% (baseline)\n');
+    // Against another baseline, base-net is an ordinary checkpoint again.
+    const [other] = parse(toCsv(summaryTable(run, 'other-net')), { columns: true }) as Record<string, string>[];
+    expect(Number(other.mce)).toBeLessThan(1);
+  });
+});
+
+describe('Markdown', () => {
+  it('an emphasised row leaves an empty cell empty (no literal "****")', () => {
+    const md = toMarkdown({
+      id: 't',
+      title: 'T',
+      note: 'n',
+      columns: [
+        { header: 'a', kind: 'text' },
+        { header: 'b', kind: 'text' },
+      ],
+      rows: [{ values: ['x', ''], emphasis: true }],
+    });
+    expect(md.split('\n')[6]).toBe('| **x** |  |');
+  });
+
 });
 
 describe('tables name the norm of every ε (issue 13, item 7)', () => {

@@ -130,6 +130,10 @@ describe('cascade runner', () => {
       expect(bits(w)).toEqual(stages[2]);
       expect(w.attack).toBe('ens');
       expect(w.cascade!.stage).toBeUndefined();
+      // The samples the cascade attacked at this eps: every stage's attacked samples are among the first stage's.
+      expect(w.attacked).toBe(cell(`cnnf-fmnist|ens/fgsm|e2e|${eps}`).attacked);
+      // At the first eps > 0 that is every clean-correct sample (8 of 10).
+      expect(w.attacked).toBe(eps === 0 ? 0 : eps === EPS[1] ? 8 : w.attacked);
       const by = w.cascade!.brokenBy!;
       expect(by[3]).toBe(0);
       expect(by[7]).toBe(0);

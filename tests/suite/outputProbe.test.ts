@@ -67,6 +67,41 @@ describe('output probe', () => {
     expect(checksOf(o)['scores-not-probabilities']).toBe('warn');
   });
 
+  it('NaN logits are neither randomness nor a pass of the probability check: counted, left out, and pointed to logits-finite', () => {
+    const details = (outputs: ReturnType<typeof measureOutputs>) =>
+      Object.fromEntries(
+        computeSanityChecks({
+          checkpoints: [{ name: 'm', numClasses: 4 }],
+          cells: [],
+          probes: [{ format: 'bench-gradient-probe/1', id: 'p', checkpoint: 'm', path: 'first', output: 'last', samples: N, zero: 0, nonFinite: 0, outputs, completedAt: '' }],
+        }).map((c) => [c.name, c]),
+      );
+    // Every score NaN (e.g. an overflow in the model): nothing can be measured.
+    const allNaN: Classifier = { ...linear, logits: (xi: Tensor4D) => tf.tidy(() => linear.logits(xi).mul(NaN) as Tensor2D) };
+    const all = details(measureOutputs(allNaN, x, y, 'last'));
+    for (const name of ['deterministic', 'scores-not-probabilities']) {
+      expect(all[name].status, name).toBe('skip');
+      expect(all[name].detail, name).toContain(`the scores are not finite (all ${N} probe images give NaN or infinite logits; see logits-finite)`);
+      expect(all[name].detail, name).not.toMatch(/randomised:|EOT|NaN\.\.NaN/);
+    }
+    // The first two images NaN: the checks run on the other four, as the linear model's own measure of them.
+    const mask = tf.tensor2d([[NaN], [NaN], [1], [1], [1], [1]]);
+    const someNaN: Classifier = { ...linear, logits: (xi: Tensor4D) => tf.tidy(() => linear.logits(xi).mul(mask) as Tensor2D) };
+    const o = measureOutputs(someNaN, x, y, 'last');
+    const [, rest] = tf.split(x, [2, 4]);
+    const [, yRest] = tf.split(y, [2, 4]);
+    const clean = measureOutputs(linear, rest as Tensor4D, yRest as tf.Tensor1D, 'last');
+    expect(o.nonFiniteRows).toBe(2);
+    expect(o.repeat.maxDiff).toBe(0);
+    expect(o.range).toEqual(clean.range);
+    const some = details(o);
+    expect(some.deterministic.status).toBe('pass');
+    expect(some['scores-not-probabilities'].status).toBe('pass');
+    for (const name of ['deterministic', 'scores-not-probabilities'])
+      expect(some[name].detail, name).toContain(`; 2 of ${N} probe images left out: their scores are not finite (NaN or infinite logits; see logits-finite)`);
+    tf.dispose([mask, rest, yRest]);
+  });
+
   it('batches merge: two halves measure as the whole', () => {
     const whole = measureOutputs(linear, x, y, 'last');
     const [xa, xb] = tf.split(x, 2);

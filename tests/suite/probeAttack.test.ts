@@ -22,6 +22,13 @@ describe('the sanity probes choose their attack by what it is', () => {
     expect(choice.fromConfig).toBe(true);
   });
 
+  it('the plan note says what makes APGD-T eligible (its success is any misclassification), not that it is untargeted', () => {
+    const choice = chooseProbeAttack(attacksOf([{ name: 'apgd-t', params: { steps: 10 }, paths: ['e2e'] }]));
+    expect(choice.entry.name).toBe('apgd-t');
+    expect(choice.reason).toBe('sanity probes run apgd-t (apgd-t, white-box L-inf, succeeds on any misclassification, 90 gradients per image), the only eligible entry');
+    expect(choice.reason).not.toContain('untargeted');
+  });
+
   it('not by name: an untargeted APGD is chosen when the only PGD is targeted', () => {
     const choice = chooseProbeAttack(
       attacksOf([

@@ -9,7 +9,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { inputError } from '../../engine/errors.js';
 import { summaryRows } from '../../suite/summary.js';
 import { missingCells, type RunData } from '../../rundir/read.js';
-import { epsWithNorm, escapeMarkdownCell, pct, pctOrInfinity } from '../format.js';
+import { BASELINE_RATIO, epsWithNorm, escapeMarkdownCell, pct, pctOrInfinity } from '../format.js';
 import { toMarkdown } from '../tables.js';
 import { signedPoints, verdicts } from '../verdicts.js';
 import { derived } from './derived.js';
@@ -47,7 +47,7 @@ export function githubSummaryMarkdown(run: RunData, baseline?: string): string {
     if (c)
       parts.push(
         `corruptions **${pct(c.mean)}%** mean` +
-          (c.mCE !== null ? `, mCE ${pct(c.mCE)}%${c.mCECi95 ? ` (95% CI ${pctOrInfinity(c.mCECi95[0])}–${pctOrInfinity(c.mCECi95[1])}%)` : ''}${c.baseline ? ' (baseline)' : ''}` : '') +
+          (c.mCE === null ? '' : c.baseline ? `, mCE ${BASELINE_RATIO}` : `, mCE ${pct(c.mCE)}%${c.mCECi95 ? ` (95% CI ${pctOrInfinity(c.mCECi95[0])}–${pctOrInfinity(c.mCECi95[1])}%)` : ''}`) +
           (c.notes > 0 ? ` (${c.notes} mCE note${c.notes > 1 ? 's' : ''})` : ''),
       );
     if (v.sanity.warns > 0) parts.push(`:warning: ${v.sanity.warns} sanity warning${v.sanity.warns > 1 ? 's' : ''}`);

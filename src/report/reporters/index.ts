@@ -4,6 +4,7 @@
  */
 import { inputError } from '../../engine/errors.js';
 import type { RunData } from '../../rundir/read.js';
+import { baselineName } from '../../suite/summary.js';
 import { githubSummaryReporter } from './githubSummary.js';
 import { htmlReporter } from './html.js';
 import { tablesReporter } from './tables.js';
@@ -36,6 +37,14 @@ export function parseReporters(list: string, options: ReporterOptions, flag = '-
   return out;
 }
 
+/**
+ * Checks what the reporters will read from the run before any of them writes: `options.baseline`, when
+ * given, must be one of the run's checkpoints. Throws an InputError (`--baseline`, naming the checkpoints).
+ */
+export function checkReporterOptions(run: RunData, options: ReporterOptions): void {
+  if (options.baseline !== undefined) baselineName(run, options.baseline);
+}
+
 export interface ReporterOutcome {
   reporter: string;
   /** Files written, main one first. */
@@ -47,7 +56,8 @@ export interface ReporterOutcome {
 /**
  * Runs the reporters in order on one run's records, calling `onResult` after each. With `keepGoing`
  * (after `bench run`: the cells are written and a report must not lose them) a reporter's error is
- * recorded in its outcome and the next reporter runs; without it the error is thrown.
+ * recorded in its outcome and the next reporter runs; without it the error is thrown. Options are checked
+ * first (checkReporterOptions): a bad one throws before any reporter writes, `keepGoing` or not.
  */
 export async function runReporters(
   run: RunData,
@@ -55,6 +65,7 @@ export async function runReporters(
   options: ReporterOptions,
   control: { keepGoing?: boolean; onResult?: (r: ReporterOutcome) => void } = {},
 ): Promise<ReporterOutcome[]> {
+  checkReporterOptions(run, options);
   const out: ReporterOutcome[] = [];
   for (const r of reporters) {
     let result: ReporterOutcome;

@@ -11,13 +11,16 @@ import { adversarialTable, corruptionTable, mceSummary } from '../../suite/table
 import type { Reporter } from './types.js';
 import { cascadeText } from '../cascade.js';
 
-/** The terminal text of a run (ends with a newline). */
-export function terminalText(run: RunData): string {
+/**
+ * The terminal text of a run (ends with a newline); mCE is against `baseline` (default: the config's
+ * `baseline`, else the first checkpoint). Throws an InputError for a baseline that is not a checkpoint of the run.
+ */
+export function terminalText(run: RunData, baseline?: string): string {
   const cells = run.cells as SuiteCellResult[];
   const suite = run.manifest.suite;
   let text = `\n${suite === 'adversarial' ? adversarialTable(cells) : corruptionTable(cells)}\n`;
   if (suite === 'corruption' && cells.some((c) => c.kind === 'corruption')) {
-    const mce = mceSummary(corruptionSummary({ ...run, sanity: [] }));
+    const mce = mceSummary(corruptionSummary({ ...run, sanity: [] }, baseline));
     if (mce) text += `\n${mce}\n`;
   }
   const cascades = cascadeText(run);
@@ -32,7 +35,7 @@ export const terminalReporter: Reporter = {
   name: 'terminal',
   describe: 'the result table, mCE, plan notes and sanity checks as text on stdout',
   async write(run, options) {
-    (options.print ?? ((s: string) => void process.stdout.write(s)))(terminalText(run));
+    (options.print ?? ((s: string) => void process.stdout.write(s)))(terminalText(run, options.baseline));
     return [];
   },
 };

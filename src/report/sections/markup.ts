@@ -11,6 +11,7 @@ export function swatch(names: string[], name: string): string {
 function tableCell(v: TableValue, kind: Table['columns'][number]['kind'], names: string[], header: string): string {
   if (isEstimate(v))
     return `<td class="num"><span class="acc">${pct(v.accuracy)}</span> <span class="ci">${pct(v.ci95[0])}–${pct(v.ci95[1])}</span></td>`;
+  if (isRatioInterval(v) && v.baseline) return `<td class="num"><span class="acc">${escapeHtml(displayValue(v, kind))}</span></td>`;
   if (isRatioInterval(v))
     return `<td class="num"><span class="acc">${pct(v.ratio)}</span> <span class="ci">${pctOrInfinity(v.ci95[0])}–${pctOrInfinity(v.ci95[1])}</span></td>`;
   const text = displayValue(v, kind);

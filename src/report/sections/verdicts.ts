@@ -1,5 +1,5 @@
 /** Verdicts (top of the page): one line per checkpoint with its clean, worst-case and corruption numbers and sanity status. */
-import { epsWithNorm, escapeHtml, pct, pctOrInfinity } from '../format.js';
+import { BASELINE_RATIO, epsWithNorm, escapeHtml, pct, pctOrInfinity } from '../format.js';
 import { signedPoints, verdicts } from '../verdicts.js';
 import { swatch } from './markup.js';
 import type { ReportSection } from './types.js';
@@ -22,7 +22,7 @@ export const verdictsSection: ReportSection = {
       if (c) {
         let s = `corruptions <b>${pct(c.mean)}%</b> mean`;
         if (c.mCE !== null)
-          s += `, mCE ${pct(c.mCE)}%${c.mCECi95 ? ` (95% CI ${pctOrInfinity(c.mCECi95[0])}–${pctOrInfinity(c.mCECi95[1])}%)` : ''}${c.baseline ? ' (baseline)' : ''}`;
+          s += c.baseline ? `, mCE ${BASELINE_RATIO}` : `, mCE ${pct(c.mCE)}%${c.mCECi95 ? ` (95% CI ${pctOrInfinity(c.mCECi95[0])}–${pctOrInfinity(c.mCECi95[1])}%)` : ''}`;
         if (c.notes > 0) s += ` <span class="badge warn">${c.notes} mCE note${c.notes > 1 ? 's' : ''}</span>`;
         parts.push(s);
       }
