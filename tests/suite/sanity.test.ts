@@ -237,8 +237,17 @@ describe("AutoAttack's checks (autoattack/checks.py)", () => {
     expect(warn.status).toBe('warn');
     expect(warn.detail).toContain('aa/square (path e2e, eps 0.03) lowers 29.0% to 28.7%');
     expect(checks({ cells: [cell('square', 'none', 0.03, 10)] })['square-after-white-box'].status).toBe('skip');
-    // Cascade cells are cumulative: the black-box-not-better check leaves them alone.
-    expect(checks({ cells: run(100) })['black-box-not-better'].status).toBe('skip');
+    expect(warn.detail).toContain("AutoAttack's check_square_sr warns when the accuracy after the score-based stage is below the lowest before it minus 0.002, a drop of more than 0.2 percentage points");
+    // Cascade cells are cumulative: the black-box-not-better check leaves them alone, and says where they are checked
+    // (not that the run has no score-based attack).
+    const blackBox = checks({ cells: run(100) })['black-box-not-better'];
+    expect(blackBox.status).toBe('skip');
+    expect(blackBox.detail).toBe(
+      "the score-based attacks of this run are cascade stages (aa/square): each attacks only the samples the stages before it left correct, so it is checked against the white-box stages by square-after-white-box (AutoAttack's check_square_sr), not against a white-box sweep here",
+    );
+    // A sweep run keeps its comparison; a run without score-based attacks says so.
+    expect(checks({ cells: [...run(100), cell('square', 'none', 0.03, 20, 1000), cell('pgd', 'e2e', 0.03, 10, 1000)] })['black-box-not-better'].status).toBe('pass');
+    expect(checks({ cells: [cell('pgd', 'e2e', 0.03, 20, 1000)] })['black-box-not-better'].detail).toBe('no score-based attack cells in this run');
   });
 
   it('dlr-classes: DLR needs 3 classes, the targeted DLR 4, k targets k + 1 (check_n_classes)', () => {
