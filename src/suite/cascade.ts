@@ -30,8 +30,8 @@ import { tf, type Tensor1D, type Tensor4D } from '../engine/tf.js';
 import { guardQueries } from '../models/queryGuard.js';
 import { decodeBits, type SuiteCellResult } from '../rundir/records.js';
 import { getAttack } from '../../attacks/registry.js';
-import type { AnyAttack, AttackRunOptions } from '../../attacks/types.js';
-import { attackCellRecord, attackRows, type CellReader, type CellWriter } from './adversarial.js';
+import type { AnyAttack, AttackRunOptions, MinimisationResult } from '../../attacks/types.js';
+import { attackCellRecord, attackRows, type CellReader, type CellWriter, type KeepExamples } from './adversarial.js';
 import { bar, cleanCorrect, CountingClassifier, dataFor, finishBar, model, timingFields, type RunContext } from './context.js';
 import type { PlannedCell, PlanUnit } from './planner.js';
 
@@ -70,14 +70,24 @@ export function brokenBy(clean: readonly boolean[], afterStages: readonly (reado
 }
 
 /** A minimisation-kind attack (attacks/define.ts): one run gives each sample's smallest fooling perturbation. */
-type MinimisingAttack = AnyAttack & {
+export type MinimisingAttack = AnyAttack & {
   minimise(classifier: unknown, x: Tensor4D, y: Tensor1D, rng: KeyedRng, options: AttackRunOptions & { params: unknown }): Promise<{ xAdv: Tensor4D; distance: ArrayLike<number> }>;
 };
 
-const isMinimising = (a: AnyAttack): a is MinimisingAttack => a.kind === 'minimisation' && typeof (a as Partial<MinimisingAttack>).minimise === 'function';
+export const isMinimising = (a: AnyAttack): a is MinimisingAttack => a.kind === 'minimisation' && typeof (a as Partial<MinimisingAttack>).minimise === 'function';
 
-/** Runs a minimisation stage on `rows` in batches (rng keyed by `cell`'s id); per row its distance. */
-async function minimiseRows(ctx: RunContext, cell: PlannedCell, attack: MinimisingAttack, rows: number[], onBatch: (done: number) => void) {
+/**
+ * Runs a minimisation stage on `rows` in batches of ctx.batchSize (rng keyed by `cell`'s id); per row its
+ * distance. `onFound` sees each batch's rows, clean images and result before they are disposed.
+ */
+export async function minimiseStageRows(
+  ctx: RunContext,
+  cell: PlannedCell,
+  attack: MinimisingAttack,
+  rows: number[],
+  onBatch: (done: number) => void,
+  onFound?: (batch: readonly number[], x: Tensor4D, found: MinimisationResult) => void,
+) {
   const spec = cell.attack!;
   const target = model(ctx, cell.checkpoint);
   const counting = new CountingClassifier(guardQueries(target.classifier, { who: `attack ${attack.name} in cell ${cell.id}` }));
@@ -86,11 +96,35 @@ async function minimiseRows(ctx: RunContext, cell: PlannedCell, attack: Minimisi
     const { x, y, sampleIndices } = toBatch(dataFor(ctx, cell.checkpoint), batch);
     const rng = new KeyedRng(ctx.seed, cell.id, sampleIndices);
     const res = await attack.minimise(counting, x, y, rng, { path: spec.path === 'none' ? 'first' : spec.path, output: target.ref.output, params: spec.entry.params });
+    onFound?.(batch, x, res as unknown as MinimisationResult);
     distance.push(...Array.from(res.distance));
     tf.dispose([x, y, res.xAdv]);
     onBatch(distance.length);
   }
   return { distance, gradientEvaluations: counting.gradientImages };
+}
+
+/**
+ * Hands a minimisation stage's batch to each eps > 0 cell's `examples` callback, as its example at that eps
+ * by the stage cells' own rule (deriveFromDistances): the example found where distance <= eps, else the
+ * clean image (which the stage did not break at that eps).
+ */
+export function keepThresholded(cells: readonly PlannedCell[], batch: readonly number[], x: Tensor4D, found: Pick<MinimisationResult, 'xAdv' | 'distance'>, examples: (cell: PlannedCell) => KeepExamples | undefined): void {
+  const size = x.shape[1] * x.shape[2] * x.shape[3];
+  let adv: Float32Array | null = null;
+  let clean: Float32Array | null = null;
+  for (const cell of cells) {
+    const eps = cell.attack!.eps;
+    const keep = eps > 0 ? examples(cell) : undefined;
+    if (!keep) continue;
+    adv ??= found.xAdv.dataSync() as Float32Array;
+    clean ??= x.dataSync() as Float32Array;
+    const out = new Float32Array(clean.length);
+    for (let r = 0; r < batch.length; r++) out.set((found.distance[r] <= eps ? adv : clean).subarray(r * size, (r + 1) * size), r * size);
+    const at = tf.tensor4d(out, x.shape);
+    keep(batch, at);
+    at.dispose();
+  }
 }
 
 /** The record of a stage or worst-case cell: an attack cell named after the cascade, with its `cascade` field. */
@@ -116,9 +150,18 @@ function cascadeRecord(ctx: RunContext, cell: PlannedCell, correct: boolean[], s
  * Runs a cascade unit (planner.ts planCascades): the stages in order, each over the eps list ascending, then
  * the worst-case cells. Stored cells are read back (--resume), not recomputed; the worst-case cells are
  * derived from the stage cells. `announce: false` keeps the records from ctx.onCell (a recomputation
- * for a probe, cascadePrefixCorrect, whose records are not the run's).
+ * for a probe, cascadePrefixCorrect, whose records are not the run's). `examples` (images.ts cascadePanel)
+ * may ask to see the adversarial images of a computed stage cell's attacked batches (a minimisation stage:
+ * its example at each eps, thresholdAt).
  */
-export async function runCascadeUnit(ctx: RunContext, unit: PlanUnit, read: CellReader, write: CellWriter, announce = true): Promise<SuiteCellResult[]> {
+export async function runCascadeUnit(
+  ctx: RunContext,
+  unit: PlanUnit,
+  read: CellReader,
+  write: CellWriter,
+  announce = true,
+  examples?: (cell: PlannedCell) => KeepExamples | undefined,
+): Promise<SuiteCellResult[]> {
   const worst = unit.cells.filter((c) => c.cascade!.stage === 0);
   const info = worst[0].cascade!;
   const n = worst[0].samples;
@@ -151,7 +194,7 @@ export async function runCascadeUnit(ctx: RunContext, unit: PlanUnit, read: Cell
       let grads = 0;
       if (rows.length > 0 && epsilons.some((e) => e > 0)) {
         const b = bar(ctx, `${first.id} (all eps)`, rows.length);
-        const res = await minimiseRows(ctx, first, attack, rows, (d) => b.update(d));
+        const res = await minimiseStageRows(ctx, first, attack, rows, (d) => b.update(d), examples && ((batch, x, found) => keepThresholded(cells, batch, x, found, examples)));
         distance = res.distance;
         grads = res.gradientEvaluations;
         finishBar(ctx, b, `${rows.length} samples minimised`);
@@ -190,7 +233,7 @@ export async function runCascadeUnit(ctx: RunContext, unit: PlanUnit, read: Cell
       const eps = cell.attack!.eps;
       if (eps > 0 && rows.length > 0) {
         const b = bar(ctx, cell.id, rows.length);
-        const outcome = await attackRows(ctx, cell, rows, (d) => b.update(d));
+        const outcome = await attackRows(ctx, cell, rows, (d) => b.update(d), examples?.(cell));
         correct = start.slice();
         rows.forEach((r, j) => (correct[r] = outcome.correct[j]));
         nonFinite = outcome.nonFiniteLogits;

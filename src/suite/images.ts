@@ -16,6 +16,11 @@
  *   the cell computed them: the same batch of surviving rows with the cell's keyed rng, so the bytes equal
  *   an uninterrupted run's. The process that runs a sweep unit writes its panel: shards and helper
  *   processes write the panels of their own units. Transfer entries get no panel.
+ * - Cascades (suite/cascade.ts): one panel per (checkpoint, cascade), on the chain of the same preferred
+ *   path, with the sweep panel's layout; each eps column holds the cascade's worst-case example of each row,
+ *   the one its worst-case cell counts (brokenBy): the example of the first stage that broke it, the last
+ *   stage's when none did (cascadePanel, drawCascadePanel). Captured while the stages run; recomputed from
+ *   the stored stage cells (same batches, same keys) when missing on --resume.
  * - Corruption suite: one panel per image for the run's first CORRUPTION_IMAGES images: rows are the
  *   corruptions, columns the clean image and each severity of the run, made by `bench preview`'s
  *   corruptionTiles with the cells' rng keys (exactly the images the cells evaluated). Cheap; written at
@@ -35,6 +40,8 @@ import { encodePng, imageGrid } from '../report/png.js';
 import { corruptionTiles } from '../cli/preview.js';
 import { getCorruption } from '../../corruptions/registry.js';
 import { attackRows, type KeepExamples } from './adversarial.js';
+import { brokenBy, isMinimising, keepThresholded, minimiseStageRows } from './cascade.js';
+import { getAttack } from '../../attacks/registry.js';
 import { isMinimisationCell } from './minimisation.js';
 import { cleanCorrect, dataFor, model, type RunContext } from './context.js';
 import { adaptBatch } from '../datasets/index.js';
@@ -338,6 +345,230 @@ async function drawSweepPanel(
       cleanPredictions: cleanPred,
       predictions: preds,
       attacked,
+    },
+  };
+  return { png: encodePng(image), sidecar };
+}
+
+/** images/<name>.png and .json of a cascade's panel (cascade labels never equal an entry label: config.ts). */
+export function cascadePanelName(checkpoint: string, label: string, chain: string): string {
+  return safeImageName(['adversarial', checkpoint, label, chain]);
+}
+
+/**
+ * The recorder of a cascade unit's panel (planner.ts planCascades; runner passes `keep` to runCascadeUnit),
+ * or null when the unit gets none: not a cascade, a chain other than the preferred gradient path (e2e, else
+ * bpda, else first: panelPath of its first gradient stage), no eps > 0, or the panel already written.
+ */
+export function cascadePanel(ctx: RunContext, unit: PlanUnit): PanelRecorder | null {
+  if (unit.kind !== 'cascade') return null;
+  const worst = unit.cells.filter((c) => c.cascade!.stage === 0 && c.attack!.eps > 0).sort((a, b) => a.attack!.eps - b.attack!.eps);
+  if (worst.length === 0) return null;
+  const info = worst[0].cascade!;
+  const stageCells = unit.cells.filter((c) => c.cascade!.stage > 0 && c.attack!.eps > 0);
+  const gradientStage = stageCells.find((c) => c.attack!.path !== 'none');
+  if (gradientStage ? panelPath(gradientStage.attack!) !== info.chain : info.chain !== 'none') return null;
+  const name = cascadePanelName(worst[0].checkpoint, info.label, info.chain);
+  const dir = join(ctx.store.dir, IMAGES_DIR);
+  if (hasPanel(dir, name)) return null;
+  const data = dataFor(ctx, worst[0].checkpoint);
+  const size = data.height * data.width * data.channels;
+  const n = Math.min(ADVERSARIAL_ROWS, worst[0].samples, data.count);
+  const captured = new Map<string, Map<number, Float32Array>>(stageCells.map((c) => [c.id, new Map()]));
+  const keepFor = (cell: PlannedCell): KeepExamples | undefined => {
+    const into = captured.get(cell.id);
+    if (!into) return undefined;
+    return (rows, xAdv) => {
+      if (!rows.some((r) => r < n)) return;
+      const pixels = xAdv.dataSync();
+      rows.forEach((r, k) => {
+        if (r < n) into.set(r, pixels.slice(k * size, (k + 1) * size) as Float32Array);
+      });
+    };
+  };
+  const finish = async () => {
+    try {
+      if (hasPanel(dir, name)) return;
+      const { png, sidecar } = await drawCascadePanel(ctx, unit, worst, n, captured, keepFor);
+      await writeFileAtomic(join(dir, `${name}.json`), `${JSON.stringify(sidecar, null, 2)}\n`);
+      await writeFileAtomic(join(dir, `${name}.png`), png);
+    } catch (err) {
+      // The cells are written; an example panel must not lose the run (--resume retries it).
+      process.stderr.write(`warning: example panel ${name} not written (${(err as Error).message.split('\n')[0]})\n`);
+    }
+  };
+  return { name, keep: keepFor, finish };
+}
+
+/**
+ * A cascade's panel: per row (the run's first n images) and eps > 0, the cascade's worst-case example, the
+ * one its worst-case cell counts (cascade.brokenBy): the example of the first stage that broke the image at
+ * that eps; an image broken at a smaller eps keeps that column's example (no stage attacks it again); an
+ * image no stage broke shows the last stage's example (every stage attacked it and failed); an image
+ * misclassified clean shows its clean image. Examples not captured while the stages ran (--resume) are
+ * recomputed as the stage computed them: its batches of attacked rows with its keyed rng.
+ */
+async function drawCascadePanel(
+  ctx: RunContext,
+  unit: PlanUnit,
+  worst: PlannedCell[],
+  n: number,
+  captured: Map<string, Map<number, Float32Array>>,
+  keepFor: (cell: PlannedCell) => KeepExamples | undefined,
+): Promise<{ png: Buffer; sidecar: ImageSidecar }> {
+  const checkpoint = worst[0].checkpoint;
+  const info = worst[0].cascade!;
+  const data = dataFor(ctx, checkpoint);
+  const target = model(ctx, checkpoint);
+  const size = data.height * data.width * data.channels;
+  const samples = worst[0].samples;
+  const rows = Array.from({ length: n }, (_, i) => i);
+  const epsilons = worst.map((c) => c.attack!.eps);
+  const S = info.stages.length;
+  const clean = (await cleanCorrect(ctx, checkpoint)).correct.slice(0, samples);
+  const stageCell = (s: number, eps: number) => unit.cells.find((c) => c.cascade!.stage === s && c.attack!.eps === eps)!;
+  // after[s][k]: the stored correctness after stages 1..s at epsilons[k] (after[0] = clean).
+  const after: boolean[][][] = [epsilons.map(() => clean)];
+  for (let s = 1; s <= S; s++) {
+    const row: boolean[][] = [];
+    for (const eps of epsilons) {
+      const stored = await ctx.store.readCell(stageCell(s, eps).id);
+      if (!stored) throw new Error(`internal: cell ${stageCell(s, eps).id} has no result`);
+      row.push(decodeBits(stored.correctBits, stored.samples));
+    }
+    after.push(row);
+  }
+  // The rows stage s attacked at epsilons[k] (runCascadeUnit): a minimisation stage every row still correct
+  // after the earlier stages; a fixed-eps stage those that it, with the earlier stages, had not broken at the
+  // next smaller eps either (at the run's first eps > 0, the previous eps is 0 or none: the clean bits).
+  const attackedRows = (s: number, k: number): boolean[] => {
+    const minimising = isMinimising(getAttack(stageCell(s, epsilons[k]).attack!.entry.name));
+    const previous = k > 0 ? after[s][k - 1] : clean;
+    return after[s - 1][k].map((ok, i) => ok && (minimising || previous[i]));
+  };
+  const brokenAt = epsilons.map((_, k) => brokenBy(clean, after.slice(1).map((r) => r[k])));
+  // The (stage, eps) examples the panel shows, and which of them were not captured.
+  const source = (k: number, r: number): number | null => {
+    const by = brokenAt[k][r];
+    if (by === 0) return null;
+    const s = by === -1 ? S : by;
+    return attackedRows(s, k)[r] ? s : null;
+  };
+  for (let s = 1; s <= S; s++) {
+    const missing = epsilons.map((eps, k) => rows.filter((r) => source(k, r) === s && !captured.get(stageCell(s, eps).id)!.has(r)));
+    if (missing.every((m) => m.length === 0)) continue;
+    const attack = getAttack(stageCell(s, epsilons[0]).attack!.entry.name);
+    if (isMinimising(attack)) {
+      // One run on every row some eps > 0 still had correct (batches as runCascadeUnit made them), keyed by
+      // the stage's first eps > 0 cell.
+      const cells = unit.cells.filter((c) => c.cascade!.stage === s);
+      const all = epsilons.map((eps) => after[s - 1][epsilons.indexOf(eps)]);
+      const union = clean.flatMap((_, i) => (all.some((bits) => bits[i]) ? [i] : []));
+      const wanted = new Set(missing.flat());
+      for (const batch of batches(union, ctx.batchSize))
+        if (batch.some((r) => wanted.has(r))) await minimiseStageRows(ctx, stageCell(s, epsilons[0]), attack, batch, () => undefined, (b, x, found) => keepThresholded(cells, b, x, found, keepFor));
+      continue;
+    }
+    for (const [k, eps] of epsilons.entries()) {
+      if (missing[k].length === 0) continue;
+      const cell = stageCell(s, eps);
+      const attacked = attackedRows(s, k).flatMap((ok, i) => (ok ? [i] : []));
+      for (const batch of batches(attacked, ctx.batchSize)) if (batch.some((r) => missing[k].includes(r))) await attackRows(ctx, cell, batch, () => undefined, keepFor(cell));
+    }
+  }
+  const cleanTiles = rows.map((r) => data.images.slice(r * size, (r + 1) * size));
+  const examples: Float32Array[][] = [];
+  const notes: string[][] = [];
+  epsilons.forEach((eps, k) => {
+    examples.push(
+      rows.map((r) => {
+        const s = source(k, r);
+        if (s !== null) return captured.get(stageCell(s, eps).id)!.get(r)!;
+        return k > 0 ? examples[k - 1][r] : cleanTiles[r];
+      }),
+    );
+    notes.push(
+      rows.map((r) => {
+        const s = source(k, r);
+        if (s === null) return 'kept';
+        return brokenAt[k][r] === -1 ? 'robust' : `by ${info.stages[s - 1]}`;
+      }),
+    );
+  });
+  // Predictions of every tile in one call: the clean images, then each eps.
+  const allTiles = [cleanTiles, ...examples].flat();
+  const stacked = new Float32Array(allTiles.length * size);
+  allTiles.forEach((t, i) => stacked.set(t, i * size));
+  const x = tf.tensor4d(stacked, [allTiles.length, data.height, data.width, data.channels]);
+  const flat = argmaxRows(ctx, checkpoint, x);
+  x.dispose();
+  const cleanPred = flat.slice(0, n);
+  const preds = epsilons.map((_, k) => flat.slice((k + 1) * n, (k + 2) * n));
+
+  const threatModel = worst[0].attack!.threatModel;
+  const epsMax = epsilons[epsilons.length - 1];
+  const deltas = rows.map((r) => examples[examples.length - 1][r].map((v, i) => v - cleanTiles[r][i]));
+  const maxAbs = (d: Float32Array) => d.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const span = threatModel === 'linf' ? epsMax : Math.max(0, ...deltas.map(maxAbs)) || epsMax;
+  const labels = rows.map((r) => data.labels[r]);
+  const className = (k: number) => classNameOf(data.classNames, k);
+  const { height: h, width: w, channels } = data;
+  const colour = (pred: number, r: number) => (pred === labels[r] ? CORRECT_RGB : WRONG_RGB);
+  const tiles: Float32Array[] = [];
+  for (const r of rows) {
+    tiles.push(framed(cleanTiles[r], h, w, channels, colour(cleanPred[r], r), TILE_BORDER));
+    epsilons.forEach((_, k) => tiles.push(framed(examples[k][r], h, w, channels, colour(preds[k][r], r), TILE_BORDER)));
+    tiles.push(framed(deltas[r].map((d) => 0.5 + d / (2 * span)), h, w, channels, NEUTRAL_RGB, TILE_BORDER));
+  }
+  const grid: PanelGrid = { rows: n, cols: epsilons.length + 2, tileHeight: h, tileWidth: w, channels: 3, scale: TILE_SCALE, gap: TILE_GAP, border: TILE_BORDER };
+  const image = imageGrid(tiles, {
+    rows: grid.rows,
+    cols: grid.cols,
+    tileHeight: h + 2 * TILE_BORDER,
+    tileWidth: w + 2 * TILE_BORDER,
+    channels: 3,
+    scale: TILE_SCALE,
+    gap: TILE_GAP,
+  });
+  const sampleIndices = rows.map((r) => data.offset + r);
+  const norm = normSymbol(threatModel);
+  const sidecar: ImageSidecar = {
+    format: 'bench-image/1',
+    group: 'adversarial',
+    title: `${checkpoint}: cascade ${info.label} (${info.stages.join(' → ')}), ${info.chain === 'none' ? 'score-based' : `${info.chain} gradient path`}`,
+    caption:
+      `Rows: test images ${sampleIndices.join(', ')} (the run's first ${n}). Columns: the clean image; per ε (${norm} radius, [0,1] ` +
+      `pixel units) the cascade's worst-case example, the one its worst-case cell counts: the example of the first stage that broke ` +
+      `the image (named under the tile, “by STAGE”), the very image that stage classified; an image broken at a smaller ε keeps that ` +
+      `example (“kept”: it lies inside the larger ball, and no stage attacks it again), as does an image misclassified clean (its clean ` +
+      `image); an image no stage broke shows the last stage's example (“robust”: every stage attacked it and failed); the perturbation at ` +
+      `ε=${fmt(epsMax)}, magnified (mid-grey = unchanged, white/black = ±${fmt(span)}). Frames and the table: the class ${checkpoint} ` +
+      `predicts (${target.ref.output} output), blue = correct, orange = misclassified. Magnified ${TILE_SCALE}×.`,
+    grid,
+    columns: ['clean', ...epsilons.map((e) => `${norm} ε=${fmt(e)}`), `perturbation (${norm} ε=${fmt(epsMax)})`],
+    rows: rows.map((r) => `#${sampleIndices[r]} ${className(labels[r])}`),
+    tiles: rows.map((r) => [
+      { text: className(cleanPred[r]), ...(cleanPred[r] !== labels[r] ? { marked: true } : {}) },
+      ...epsilons.map((_, k) => ({ text: `${className(preds[k][r])} (${notes[k][r]})`, ...(preds[k][r] !== labels[r] ? { marked: true } : {}) })),
+      { text: `max |δ| ${Number(maxAbs(deltas[r]).toFixed(4))}` },
+    ]),
+    details: {
+      checkpoint,
+      output: target.ref.output,
+      cascade: info.label,
+      stages: info.stages,
+      chain: info.chain,
+      threatModel,
+      cells: worst.map((c) => c.id),
+      epsilons,
+      sampleIndices,
+      labels,
+      cleanPredictions: cleanPred,
+      predictions: preds,
+      /** Per eps, per row: the worst-case cell's brokenBy (0 clean, k stage k, -1 robust). */
+      brokenBy: brokenAt.map((b) => b.slice(0, n)),
+      /** Per eps, per row: the stage whose example the tile is (1-based), or null for a kept image. */
+      exampleStage: epsilons.map((_, k) => rows.map((r) => source(k, r))),
     },
   };
   return { png: encodePng(image), sidecar };

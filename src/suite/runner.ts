@@ -30,7 +30,7 @@ import { runAttackUnit, runGradientProbe } from './adversarial.js';
 import { runCascadeUnit } from './cascade.js';
 import { runCorruptionUnit, type CorruptionLookup } from './corruption.js';
 import { computeSanityChecks } from './sanity.js';
-import { IMAGES_DIR, sweepPanel, writeRunImages } from './images.js';
+import { cascadePanel, IMAGES_DIR, sweepPanel, writeRunImages } from './images.js';
 import type { RunData } from '../rundir/read.js';
 
 export interface RunRequest {
@@ -391,10 +391,14 @@ async function executeUnits(
         await panel?.finish();
         break;
       }
-      case 'cascade':
-        await runCascadeUnit(ctx, unit, (id) => store.readCell(id), async (c) => store.writeCell(c));
+      case 'cascade': {
+        // The cascade's example panel (images.ts), captured while its stages run, as a sweep's.
+        const panel = cascadePanel(ctx, unit);
+        await runCascadeUnit(ctx, unit, (id) => store.readCell(id), async (c) => store.writeCell(c), true, panel ? (c) => panel.keep(c) : undefined);
         for (const cell of unit.cells) cells.push((await store.readCell(cell.id))!);
+        await panel?.finish();
         break;
+      }
       case 'probe-attack':
         for (const rec of await runAttackUnit(
           ctx,

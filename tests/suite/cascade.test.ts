@@ -4,7 +4,7 @@
  * that rule with the attacks called directly (same rng keys), and the minimisation stage's derivation against
  * thresholding each sample's distance at every eps.
  */
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -170,6 +170,45 @@ describe('cascade runner', () => {
     expect(alone, 'a shard with the probe but not the cascade').toBeDefined();
     const strip = ({ timings, completedAt, sha256, ...rest }: SuiteCellResult & { sha256?: string }) => (void timings, void completedAt, void sha256, rest);
     expect(strip(probeOf(alone!)!)).toEqual(strip(more));
+  }, 300_000);
+
+  it('writes one example panel per cascade: per eps the worst-case example its worst-case cell counts (the stage that broke each image)', () => {
+    const dir = join(outcome.runDir, 'images');
+    const name = 'adversarial-cnnf-fmnist-ens-e2e';
+    expect(readdirSync(dir).filter((f) => f.startsWith(name)).sort()).toEqual([`${name}.json`, `${name}.png`]);
+    const side = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8'));
+    const n = 6;
+    const positive = EPS.filter((e) => e > 0);
+    expect(side.group).toBe('adversarial');
+    expect(side.title).toBe('cnnf-fmnist: cascade ens (fgsm → pgd → square), e2e gradient path');
+    expect(side.columns).toEqual(['clean', ...positive.map((e) => `L∞ ε=${e}`), `perturbation (L∞ ε=${positive[positive.length - 1]})`]);
+    expect(side.grid).toMatchObject({ rows: n, cols: positive.length + 2 });
+    positive.forEach((eps, k) => {
+      const w = cell(`cnnf-fmnist|ens|e2e|${eps}`);
+      const by = w.cascade!.brokenBy!.slice(0, n);
+      expect(side.details.brokenBy[k]).toEqual(by);
+      for (let r = 0; r < n; r++) {
+        // The tile is misclassified exactly when the worst-case cell counts the image as broken.
+        expect(side.details.predictions[k][r] === data.labels[r], `eps ${eps} row ${r}`).toBe(bits(w)[r]);
+        const stage = side.details.exampleStage[k][r];
+        const text: string = side.tiles[r][k + 1].text;
+        if (by[r] === 0) expect(stage).toBeNull();
+        else if (by[r] === -1) expect([stage, text.endsWith('(robust)')]).toEqual([3, true]);
+        else if (stage === null) expect(text.endsWith('(kept)')).toBe(true);
+        else expect([stage, text.endsWith(`(by ${STAGES[by[r] - 1].label})`)]).toEqual([by[r], true]);
+      }
+    });
+    // Something was broken by a stage in view, so the panel shows more than clean images.
+    expect(side.details.exampleStage.flat().some((s: number | null) => s !== null && s < 3)).toBe(true);
+  });
+
+  it('--resume redraws a deleted cascade panel from the stored cells, recomputing its examples: the same bytes', async () => {
+    const dir = join(outcome.runDir, 'images');
+    const name = 'adversarial-cnnf-fmnist-ens-e2e';
+    const before = [readFileSync(join(dir, `${name}.png`)), readFileSync(join(dir, `${name}.json`))];
+    unlinkSync(join(dir, `${name}.png`));
+    await run({ resume: outcome.runDir });
+    expect([readFileSync(join(dir, `${name}.png`)), readFileSync(join(dir, `${name}.json`))]).toEqual(before);
   }, 300_000);
 
   it('--resume recomputes deleted stage and worst-case cells identically', async () => {

@@ -4,7 +4,7 @@
  * No registered attack is of that kind on this branch, so the registry is extended here with a stand-in
  * whose "smallest fooling perturbation" of an image is a quarter of its mean pixel value.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -105,5 +105,20 @@ describe('minimisation stage', () => {
     // The stand-in breaks some survivors and spares others.
     const second = EPS.map((e) => bits(cell(`cnn-fmnist|c/fake-min|e2e|${e}`)));
     expect(EPS.some((e, k) => e > 0 && second[k].some(Boolean)) && EPS.some((e, k) => e > 0 && first[k].some((ok, i) => ok && !second[k][i]))).toBe(true);
+  });
+
+  it('a cascade with a minimisation stage gets its panel without running that stage again, its brokenBy the worst-case cells\'', () => {
+    const side = JSON.parse(readFileSync(join(outcome.runDir, 'images', 'adversarial-cnn-fmnist-c-e2e.json'), 'utf8'));
+    expect(calls).toHaveLength(1);
+    const positive = EPS.filter((e) => e > 0);
+    positive.forEach((eps, k) => {
+      const w = outcome.cells.find((c) => c.id === `cnn-fmnist|c|e2e|${eps}`) as SuiteCellResult;
+      const by = w.cascade!.brokenBy!.slice(0, 6);
+      expect(side.details.brokenBy[k]).toEqual(by);
+      // Robust images show the last (minimisation) stage's example; images it broke show its example too.
+      by.forEach((s: number, r: number) => {
+        if (s === -1 || s === 2) expect(side.details.exampleStage[k][r], `eps ${eps} row ${r}`).toBe(2);
+      });
+    });
   });
 });

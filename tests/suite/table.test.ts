@@ -18,8 +18,9 @@ describe('terminal mCE summary', () => {
     const text = mceSummary(corruptionSummary(await readRun(dir)));
     const lines = text.split('\n');
     expect(lines[0]).toBe('mCE and relative mCE against base-net (Hendrycks & Dietterich 2019; 95% paired bootstrap over 40 images, 1000 resamples)');
-    // The baseline is 100% of itself; resamples where fog leaves it undegraded make its relative mCE undefined (unbounded).
-    expect(lines).toContain('  base-net: mCE 100.0% (95% CI 100.0%-100.0%), relative mCE 100.0% (95% CI 100.0%-∞)');
+    // The baseline is 100% of itself by definition, in every resample (one where fog leaves it undegraded is 0/0
+    // against itself, not an unbounded ratio): no interval, and no within-noise flag of its own.
+    expect(lines).toContain('  base-net: mCE 100% (baseline), relative mCE 100% (baseline)');
     // CE: noise 60/42, fog 37/13, contrast 38/12, mean 2.4805; relative CE (contrast left out): (1.4 + 19) / 2 = 10.2.
     const other = lines.findIndex((l) => l.startsWith('  other-net: '));
     expect(lines[other]).toMatch(/^ {2}other-net: mCE 248\.0% \(95% CI \d+\.\d%-\d+\.\d%\), relative mCE 1020\.0% \(95% CI \d+\.\d%-∞\)$/);
