@@ -85,6 +85,18 @@ describe('github-summary reporter', () => {
   const dir = join(root, 'gh');
   const { cells } = writeSyntheticRun(dir, { samples: 50, cnnf: HOSTILE });
 
+  it('the baseline\'s verdict reads "mCE 100% (baseline)", without an interval; another checkpoint keeps its interval', async () => {
+    const corr = join(root, 'gh-mce');
+    writeMceEdgeRun(corr);
+    const file = join(root, 'gh-mce-out', 'summary.md');
+    await githubSummaryReporter.write(await readRun(corr), { env: { GITHUB_STEP_SUMMARY: file } });
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const base = lines.find((l) => l.startsWith('- **base-net**'))!;
+    expect(base).toContain(', mCE 100% (baseline)');
+    expect(base).not.toContain('95% CI');
+    expect(lines.find((l) => l.startsWith('- **other-net**'))).toMatch(/, mCE 248\.0% \(95% CI \d+\.\d–\d+\.\d%\)/);
+  });
+
   it('appends the headline table and one verdict per checkpoint to $GITHUB_STEP_SUMMARY, names escaped', async () => {
     const file = join(root, 'gh-out', 'summary.md');
     const run = await readRun(dir);
