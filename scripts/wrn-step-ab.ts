@@ -3,15 +3,28 @@
 // alike: median process CPU ms per step, and how far each variant's last logits and input gradient are
 // from the first variant's (max |difference| / max |value|, and how many gradient signs differ).
 //   npx tsx scripts/wrn-step-ab.ts [--batch 32] [--rounds 5] [--depth 40] [--widen 2] [--ind 5] [--cycles 2]
-//       [--variants "winograd-wasm,winograd-4x4;winograd-4x4;"]
-// --variants: `;`-separated lists of fast paths to disable (BENCH_DISABLE_FAST names), the first the
-// baseline; the default compares main's Winograd (composed transforms, >= 64 channels), the wasm
-// transforms with F(2x2,3x3), and with F(4x4,3x3).
+//       [--variants "winograd-wasm;;tile4"]
+// --variants: `;`-separated lists of fast paths to disable (BENCH_DISABLE_FAST names; the pseudo-name
+// `tile4` selects Winograd F(4x4,3x3), setWinogradTileSize), the first the baseline; the default compares
+// the composed Winograd transforms (>= 64 channels, as before the wasm transforms), the wasm transforms
+// (F(2x2,3x3), >= 16 channels, the default), and F(4x4,3x3).
 import { tf } from '../src/engine/tf.js';
 import { initBackend } from '../src/engine/backend.js';
 import { setDisabledFastPaths } from '../src/engine/fastPaths.js';
+import { setWinogradTileSize } from '../src/engine/kernels/winograd.js';
 import { winogradCalls } from '../src/engine/kernels/index.js';
 import { buildWrnClassifier, wrnInputs, type WrnConfig } from './perf/wrnModel.js';
+
+/** Applies a variant: the fast paths it names off, F(4x4,3x3) if it names the pseudo-path `tile4`. */
+function select(v: string[]): void {
+  setDisabledFastPaths(v.filter((name) => name !== 'tile4'));
+  setWinogradTileSize(v.includes('tile4') ? 4 : 2);
+}
+
+function describe(v: string[]): string {
+  const off = v.filter((name) => name !== 'tile4');
+  return `${off.length ? `off: ${off.join(',')}` : 'all fast paths on'}${v.includes('tile4') ? ', Winograd F(4x4,3x3)' : ''}`;
+}
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,8 +36,8 @@ async function main() {
   const batch = Number(option('batch', '32'));
   const rounds = Number(option('rounds', '5'));
   const config: WrnConfig = { depth: Number(option('depth', '40')), widen: Number(option('widen', '2')), ind: Number(option('ind', '5')), cycles: Number(option('cycles', '2')) };
-  const variants = option('variants', 'winograd-wasm,winograd-4x4;winograd-4x4;').split(';').map((v) => v.split(',').filter(Boolean));
-  const label = (v: string[]) => (v.length ? `off: ${v.join(',')}` : 'all fast paths on');
+  const variants = option('variants', 'winograd-wasm;;tile4').split(';').map((v) => v.split(',').filter(Boolean));
+  const label = describe;
   const { classifier } = buildWrnClassifier(config);
   const { x, y } = wrnInputs(batch);
   const step = () =>
@@ -35,7 +48,7 @@ async function main() {
     });
   // Outputs of each variant (logits of the full inference and the e2e input gradient).
   const outs = variants.map((v) => {
-    setDisabledFastPaths(v);
+    select(v);
     const [logits, grad] = step();
     const r = { logits: logits.dataSync().slice(), grad: grad.dataSync().slice() };
     tf.dispose([logits, grad]);
@@ -67,7 +80,7 @@ async function main() {
     const order = variants.map((_, i) => i);
     if (r % 2) order.reverse();
     for (const i of order) {
-      setDisabledFastPaths(variants[i]);
+      select(variants[i]);
       const calls = winogradCalls();
       const c0 = process.cpuUsage();
       const { loss, grad } = classifier.lossAndGrad(x, y, { path: 'e2e', output: 'last', loss: 'ce' });

@@ -47,10 +47,27 @@ export const WINOGRAD_MIN_CHANNELS = 64;
  * The same threshold when the transforms run as generated wasm kernels (fast path `winograd-wasm`,
  * ./winograd-transforms.ts): with the transforms at about 1 ms per call, 16- and 32-channel layers
  * win too (WRN group 1 at batch 32: 32->32 on 32x32, 16.8 ms direct against 10.4 by F(2x2,3x3) and
- * 8.3 by F(4x4,3x3); 16->32: 8.9 against 6.5 and 5.8; docs/performance.md, fourth pass).
+ * 8.3 by F(4x4,3x3); 16->32: 8.9 against 6.5 and 5.8; docs/performance.md, fourth pass). Channel counts
+ * that are not multiples of 4 keep the composed transforms and their threshold.
  */
 export const WINOGRAD_FUSED_MIN_CHANNELS = 16;
 let minChannelsOverride: number | null = null;
+let tileSize: 2 | 4 = 2;
+
+/**
+ * Sets the output tile of the wasm transforms: 2, F(2x2,3x3) (the default: the composed formulation's
+ * bits, 2.25x fewer multiplies than the direct convolution), or 4, F(4x4,3x3) (4x fewer, about twice as
+ * fast again on WRN-40-2's layers, but ~8x F(2x2,3x3)'s rounding error per convolution: on the WRN CNN-F
+ * fixture it moved the e2e input gradients of 14 of 16 images beyond the README's tolerance, median
+ * relative error 0.13 against 7e-5 (docs/performance.md, fourth pass), so no command uses it; benchmarks
+ * and tests only). Returns the previous setting. Throws on any other size.
+ */
+export function setWinogradTileSize(m: 2 | 4): 2 | 4 {
+  if (m !== 2 && m !== 4) throw new Error(`Winograd output tile must be 2 or 4, got ${m}`);
+  const previous = tileSize;
+  tileSize = m;
+  return previous;
+}
 
 /**
  * Sets the channel threshold of the fast path, for both formulations (benchmarks and tests that run
@@ -331,7 +348,7 @@ export function registerWinogradConv(): void {
       cacheBackend = b;
       calls++;
       if (!fused) return composite(b, 'wasm', (s) => winogradConv(s, b, x, filterPlanes(b, filter))) as never;
-      const mat = fastPath('winograd-4x4') ? F4 : F2;
+      const mat = tileSize === 4 ? F4 : F2;
       return composite(b, 'wasm', (s) => winogradConvFused(s, b, memory, x, filterPlanes(b, filter, mat), mat)) as never;
     },
   });

@@ -12,6 +12,7 @@ import { REORDERING_FAST_PATHS } from '../../../src/models/verify.js';
 import {
   registerWinogradConv,
   setWinogradMinChannels,
+  setWinogradTileSize,
   unregisterWinogradConv,
   winogradApplies,
   winogradCalls,
@@ -153,9 +154,9 @@ function expectWithin(actual: ArrayLike<number>, expected: Float64Array, bound: 
 
 /** The formulations: fast paths turned off, the matrices of the bound, the relative tolerance against max |y|. */
 const MODES = [
-  { name: 'composed F(2x2,3x3)', disabled: ['winograd-wasm'], mat: PAPER_F2, rtol: 1e-5, anyChannels: true },
-  { name: 'wasm F(2x2,3x3)', disabled: ['winograd-4x4'], mat: PAPER_F2, rtol: 1e-5, anyChannels: false },
-  { name: 'wasm F(4x4,3x3)', disabled: [], mat: PAPER_F4, rtol: 1e-4, anyChannels: false },
+  { name: 'composed F(2x2,3x3)', disabled: ['winograd-wasm'], tile: 2 as const, mat: PAPER_F2, rtol: 1e-5, anyChannels: true },
+  { name: 'wasm F(2x2,3x3)', disabled: [], tile: 2 as const, mat: PAPER_F2, rtol: 1e-5, anyChannels: false },
+  { name: 'wasm F(4x4,3x3)', disabled: [], tile: 4 as const, mat: PAPER_F4, rtol: 1e-4, anyChannels: false },
 ];
 
 describe('Winograd convolution on wasm', () => {
@@ -187,15 +188,20 @@ describe('Winograd convolution on wasm', () => {
     expect(WINOGRAD_MIN_CHANNELS).toBe(64);
   });
 
+  it('runs F(2x2,3x3) unless told otherwise, and no other tile', () => {
+    expect(setWinogradTileSize(2)).toBe(2);
+    expect(() => setWinogradTileSize(3 as 2)).toThrow(/2 or 4/);
+  });
+
   it('is held off by bench verify (it reorders the sums)', () => {
     expect(REORDERING_FAST_PATHS).toContain('winograd-3x3');
-    expect(REORDERING_FAST_PATHS).toContain('winograd-4x4');
   });
 
   it.each(MODES.flatMap((mode) => CASES.filter((c) => mode.anyChannels || (c.u[3] % 4 === 0 && c.o % 4 === 0)).map((c) => ({ ...c, mode }))))(
     'forward and input gradient equal the float64 definition within the error bound: $mode.name, $name',
     ({ u: uShape, o, mode }) => {
       setDisabledFastPaths(mode.disabled);
+      setWinogradTileSize(mode.tile);
       const [N, H, W, C] = uShape;
       const wShape: Shape4 = [3, 3, C, o];
       const yShape: Shape4 = [N, H, W, o];
@@ -211,6 +217,7 @@ describe('Winograd convolution on wasm', () => {
       expect(winogradCalls()).toBe(before + 3);
       expectWithin(g.dataSync(), ref.ut, winogradErrorBound(r, yShape, adjoint(w, C, o), C, mode.mat), mode.rtol);
       tf.dispose([ut, wt, rt, y, g]);
+      setWinogradTileSize(2);
     },
   );
 
@@ -218,14 +225,16 @@ describe('Winograd convolution on wasm', () => {
     for (const { u: uShape, o } of CASES.filter((c) => c.u[3] % 4 === 0 && c.o % 4 === 0)) {
       const ut = tf.tensor4d(randomArray(size(uShape), 'u'), uShape);
       const wt = tf.tensor4d(randomArray(9 * uShape[3] * o, 'w'), [3, 3, uShape[3], o]);
-      const run = (disabled: string[]) => {
+      const run = (disabled: string[], tile: 2 | 4 = 2) => {
         setDisabledFastPaths(disabled);
+        setWinogradTileSize(tile);
         const y = tf.conv2d(ut, wt, 1, 'same');
         const v = y.dataSync().slice();
         y.dispose();
+        setWinogradTileSize(2);
         return v;
       };
-      const composed = run(['winograd-wasm']), fused = run(['winograd-4x4']), f4 = run([]);
+      const composed = run(['winograd-wasm']), fused = run([]), f4 = run([], 4);
       expect(fused).toEqual(composed);
       expect(f4).not.toEqual(composed); // F(4x4,3x3): other sums
       tf.dispose([ut, wt]);
