@@ -93,6 +93,7 @@ export class FunctionBuilder {
   f32x4Add(): this { return this.simd(0xe4); }
   f32x4Sub(): this { return this.simd(0xe5); }
   f32x4Mul(): this { return this.simd(0xe6); }
+  f32x4Div(): this { return this.simd(0xe7); }
 
   /**
    * `for (counter = 0; counter < limit; counter += step) body()`, limit a local; runs nothing when
