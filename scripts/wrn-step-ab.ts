@@ -5,25 +5,32 @@
 //   npx tsx scripts/wrn-step-ab.ts [--batch 32] [--rounds 5] [--depth 40] [--widen 2] [--ind 5] [--cycles 2]
 //       [--variants "winograd-wasm;;tile4"]
 // --variants: `;`-separated lists of fast paths to disable (BENCH_DISABLE_FAST names; the pseudo-name
-// `tile4` selects Winograd F(4x4,3x3), setWinogradTileSize), the first the baseline; the default compares
+// `tile4` selects Winograd F(4x4,3x3), setWinogradTileSize; `min16` the channel threshold 16,
+// setWinogradMinChannels), the first the baseline; the default compares
 // the composed Winograd transforms (>= 64 channels, as before the wasm transforms), the wasm transforms
 // (F(2x2,3x3), >= 16 channels, the default), and F(4x4,3x3).
 import { tf } from '../src/engine/tf.js';
 import { initBackend } from '../src/engine/backend.js';
 import { setDisabledFastPaths } from '../src/engine/fastPaths.js';
-import { setWinogradTileSize } from '../src/engine/kernels/winograd.js';
+import { setWinogradMinChannels, setWinogradTileSize } from '../src/engine/kernels/winograd.js';
 import { winogradCalls } from '../src/engine/kernels/index.js';
 import { buildWrnClassifier, wrnInputs, type WrnConfig } from './perf/wrnModel.js';
 
-/** Applies a variant: the fast paths it names off, F(4x4,3x3) if it names the pseudo-path `tile4`. */
+const PSEUDO = ['tile4', 'min16'];
+
+/**
+ * Applies a variant: the fast paths it names off, F(4x4,3x3) if it names the pseudo-path `tile4`, the
+ * Winograd channel threshold 16 (WRN group 1 included) if it names `min16`.
+ */
 function select(v: string[]): void {
-  setDisabledFastPaths(v.filter((name) => name !== 'tile4'));
+  setDisabledFastPaths(v.filter((name) => !PSEUDO.includes(name)));
   setWinogradTileSize(v.includes('tile4') ? 4 : 2);
+  setWinogradMinChannels(v.includes('min16') ? 16 : null);
 }
 
 function describe(v: string[]): string {
-  const off = v.filter((name) => name !== 'tile4');
-  return `${off.length ? `off: ${off.join(',')}` : 'all fast paths on'}${v.includes('tile4') ? ', Winograd F(4x4,3x3)' : ''}`;
+  const off = v.filter((name) => !PSEUDO.includes(name));
+  return `${off.length ? `off: ${off.join(',')}` : 'all fast paths on'}${v.includes('tile4') ? ', Winograd F(4x4,3x3)' : ''}${v.includes('min16') ? ', Winograd from 16 channels' : ''}`;
 }
 
 function option(name: string, fallback: string): string {
