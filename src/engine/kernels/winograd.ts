@@ -26,6 +26,11 @@
 //     of Cout values through one typed-array view each: ~10x slower on [32,16,16,32]).
 // Odd H or W: T = ceil(H/2) tiles, the input padded by one extra zero row/column at the bottom/right and
 // the last tile's outside row/column not written.
+// With the fast path `winograd-wasm` (the default when both channel counts are multiples of 4) the two
+// transforms run instead as generated WebAssembly SIMD kernels on the backend's heap
+// (./winograd-transforms.ts): the same sums in the same order, so the same bits, in one pass each; the
+// 16 products stay the backend's BatchMatMul. The same kernels do F(4x4,3x3) on request
+// (setWinogradTileSize; not used: see its docstring).
 //
 // The result differs from the direct convolution only by float32 rounding (tests/engine/kernels/
 // winograd.test.ts bounds it against a float64 direct convolution): `bench verify` holds this fast path
@@ -317,8 +322,9 @@ interface Conv2DArgs {
 
 /**
  * Wraps the wasm backend's Conv2D kernel: calls that winogradApplies() to run by F(2x2,3x3) while the
- * fast path `winograd-3x3` is on (checked per call), every other call the original kernel. Idempotent;
- * does nothing without a wasm Conv2D kernel.
+ * fast path `winograd-3x3` is on (checked per call; with `winograd-wasm` also on and channel counts that
+ * are multiples of 4, by the wasm transforms), every other call the original kernel. Idempotent; does
+ * nothing without a wasm Conv2D kernel.
  */
 export function registerWinogradConv(): void {
   if (originalConv) return;
