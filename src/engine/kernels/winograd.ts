@@ -39,6 +39,7 @@ import { tf } from '../tf.js';
 import { fastPath } from '../fastPaths.js';
 import type { TensorInfo } from './cpu-fallback.js';
 import { composite, type KernelScope } from './kernel-scope.js';
+import { cachedAdjointKernel } from './constant-kernels.js';
 import { F2, F4, winogradTransforms, type WinogradMatrices } from './winograd-transforms.js';
 
 /**
@@ -48,11 +49,33 @@ import { F2, F4, winogradTransforms, type WinogradMatrices } from './winograd-tr
  * lose to the direct kernel. With the wasm transforms (fast path winograd-wasm) they win too (WRN group
  * 1's 32->32 at batch 32: 16.8 ms direct against 10.4 ms), but the threshold stays at 64 for both so that
  * the Fashion-MNIST models, none of whose layers reaches it, keep their arithmetic and their recorded
- * results (tests/fixtures/golden); setWinogradMinChannels(16) runs WRN group 1 by Winograd too.
+ * results (tests/fixtures/golden); the Wide-ResNet CNN-F opts its own filters in from 16 channels
+ * (setWinogradMinChannelsFor).
  */
 export const WINOGRAD_MIN_CHANNELS = 64;
 let minChannelsOverride: number | null = null;
 let tileSize: 2 | 4 = 2;
+/** Channel thresholds of the wasm transforms for particular filters, by data buffer (setWinogradMinChannelsFor). */
+const filterThresholds = new WeakMap<object, number>();
+
+/**
+ * Lowers (or raises) the channel threshold of the wasm transforms for the convolutions whose filter is
+ * one of `filters` (rank-4 HWIO weights; others are ignored) or, when they are registered constant
+ * weights (./constant-kernels.ts), one of their cached adjoints (the filters of their input gradients and
+ * of the feedback's transposed convolutions). A model whose layers gain from Winograd below
+ * WINOGRAD_MIN_CHANNELS opts in this way without changing other models' arithmetic (the Wide-ResNet
+ * CNN-F's group 1: src/models/cnnfWrn/network.ts). The global override of setWinogradMinChannels takes
+ * precedence; the composed transforms keep the global threshold. Throws on a non-positive or non-integer count.
+ */
+export function setWinogradMinChannelsFor(filters: Iterable<tf.Tensor>, channels: number): void {
+  if (!(Number.isInteger(channels) && channels > 0)) throw new Error(`Winograd channel threshold must be a positive integer, got ${channels}`);
+  for (const k of filters) {
+    if (k.rank !== 4 || k.isDisposed) continue;
+    filterThresholds.set(k.dataId, channels);
+    const adjoint = cachedAdjointKernel(k.dataId, k.shape);
+    if (adjoint) filterThresholds.set(adjoint.dataId, channels);
+  }
+}
 
 /**
  * Sets the output tile of the wasm transforms: 2, F(2x2,3x3) (the default: the composed formulation's
@@ -343,7 +366,8 @@ export function registerWinogradConv(): void {
       const b = args.backend as WasmBackend;
       const memory = b.wasm.asm?.memory;
       const fused = fastPath('winograd-wasm') && memory instanceof WebAssembly.Memory && x.shape[3] % 4 === 0 && filter.shape[3] % 4 === 0;
-      if (!winogradApplies(x.shape, filter.shape, args.attrs)) return original.kernelFunc(raw);
+      const threshold = minChannelsOverride ?? (fused ? filterThresholds.get(filter.dataId) : undefined) ?? WINOGRAD_MIN_CHANNELS;
+      if (!winogradApplies(x.shape, filter.shape, args.attrs, threshold)) return original.kernelFunc(raw);
       cacheBackend = b;
       calls++;
       if (!fused) return composite(b, 'wasm', (s) => winogradConv(s, b, x, filterPlanes(b, filter))) as never;

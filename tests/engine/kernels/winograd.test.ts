@@ -12,6 +12,7 @@ import { REORDERING_FAST_PATHS } from '../../../src/models/verify.js';
 import {
   registerWinogradConv,
   setWinogradMinChannels,
+  setWinogradMinChannelsFor,
   setWinogradTileSize,
   unregisterWinogradConv,
   winogradApplies,
@@ -20,6 +21,7 @@ import {
   WINOGRAD_MIN_CHANNELS,
 } from '../../../src/engine/kernels/winograd.js';
 import { randomArray, reference, size, type Shape4 } from './convReference.helpers.js';
+import { registerConstantKernels, releaseConstantKernels } from '../../../src/engine/kernels/constant-kernels.js';
 
 /**
  * Odd sides (a padded last tile row/column), sides that are not multiples of 4, a 1-pixel-high map, even
@@ -270,6 +272,34 @@ describe('Winograd convolution on wasm', () => {
     expect(valid.values).toEqual(plainValid.values);
     expect(on.values).not.toEqual(plain.values); // another summation order: not the same bits
     tf.dispose([ut, wt]);
+  });
+
+  it('lowers the threshold for the filters a model opts in, and their cached adjoints, and no others', () => {
+    setWinogradMinChannels(null);
+    setDisabledFastPaths([]);
+    const x = tf.tensor4d(randomArray(2 * 6 * 6 * 16, 'u'), [2, 6, 6, 16]);
+    const mine = tf.tensor4d(randomArray(9 * 16 * 32, 'w'), [3, 3, 16, 32]);
+    const other = tf.tensor4d(randomArray(9 * 16 * 32, 'w'), [3, 3, 16, 32]);
+    registerConstantKernels([mine]);
+    setWinogradMinChannelsFor([mine], 16);
+    const ran = (f: () => tf.Tensor) => {
+      const before = winogradCalls();
+      tf.dispose(f());
+      return winogradCalls() - before;
+    };
+    expect(ran(() => tf.conv2d(x, mine, 1, 'same'))).toBe(1);
+    expect(ran(() => tf.conv2d(x, other, 1, 'same'))).toBe(0);
+    // The input gradient convolves with the cached adjoint [3,3,32,16]: opted in with its weight.
+    const r = tf.tensor4d(randomArray(2 * 6 * 6 * 32, 'r'), [2, 6, 6, 32]);
+    expect(ran(() => tf.grad((v: tf.Tensor4D) => tf.sum(tf.mul(tf.conv2d(v, mine, 1, 'same'), r)))(x))).toBe(2);
+    expect(ran(() => tf.grad((v: tf.Tensor4D) => tf.sum(tf.mul(tf.conv2d(v, other, 1, 'same'), r)))(x))).toBe(0);
+    // The composed transforms keep the global threshold.
+    setDisabledFastPaths(['winograd-wasm']);
+    expect(ran(() => tf.conv2d(x, mine, 1, 'same'))).toBe(0);
+    expect(() => setWinogradMinChannelsFor([mine], 0)).toThrow(/positive integer/);
+    releaseConstantKernels([mine]);
+    tf.dispose([x, mine, other, r]);
+    setWinogradMinChannels(1);
   });
 
   it('keeps the channel threshold, for both formulations: below it the original kernel runs', () => {
