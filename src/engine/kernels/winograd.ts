@@ -49,8 +49,10 @@ import { F2, F4, winogradTransforms, type WinogradMatrices } from './winograd-tr
  * lose to the direct kernel. With the wasm transforms (fast path winograd-wasm) they win too (WRN group
  * 1's 32->32 at batch 32: 16.8 ms direct against 10.4 ms), but the threshold stays at 64 for both so that
  * the Fashion-MNIST models, none of whose layers reaches it, keep their arithmetic and their recorded
- * results (tests/fixtures/golden); the Wide-ResNet CNN-F opts its own filters in from 16 channels
- * (setWinogradMinChannelsFor).
+ * results (tests/fixtures/golden). A model can opt its own filters in below it
+ * (setWinogradMinChannelsFor); no model does by default: WRN group 1 by Winograd saves ~8% of an e2e
+ * step but moved more of the PyTorch fixture's feedback outputs beyond tolerance (docs/performance.md,
+ * fourth pass).
  */
 export const WINOGRAD_MIN_CHANNELS = 64;
 let minChannelsOverride: number | null = null;
@@ -63,8 +65,8 @@ const filterThresholds = new WeakMap<object, number>();
  * one of `filters` (rank-4 HWIO weights; others are ignored) or, when they are registered constant
  * weights (./constant-kernels.ts), one of their cached adjoints (the filters of their input gradients and
  * of the feedback's transposed convolutions). A model whose layers gain from Winograd below
- * WINOGRAD_MIN_CHANNELS opts in this way without changing other models' arithmetic (the Wide-ResNet
- * CNN-F's group 1: src/models/cnnfWrn/network.ts). The global override of setWinogradMinChannels takes
+ * WINOGRAD_MIN_CHANNELS can opt in this way without changing other models' arithmetic (e.g. the
+ * Wide-ResNet CNN-F's group 1 with 16: not done by default, see WINOGRAD_MIN_CHANNELS). The global override of setWinogradMinChannels takes
  * precedence; the composed transforms keep the global threshold. Throws on a non-positive or non-integer count.
  */
 export function setWinogradMinChannelsFor(filters: Iterable<tf.Tensor>, channels: number): void {

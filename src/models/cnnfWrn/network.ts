@@ -1,5 +1,5 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../../engine/tf.js';
-import { conv2dTransposeSame, conv2dTransposeStrided, prepareSubPixelKernels, setWinogradMinChannelsFor } from '../../engine/kernels/index.js';
+import { conv2dTransposeSame, conv2dTransposeStrided, prepareSubPixelKernels } from '../../engine/kernels/index.js';
 import type { Normalization } from '../architecture.js';
 import { adaptiveRelu, adaptiveReluFeedback, normalizeInput, type ReluState } from '../feedbackLayers.js';
 import { dense, denseTransposed } from '../fastOps.js';
@@ -9,13 +9,6 @@ import { insNormAccurate as wrnInsNorm, spatialSum } from './insNorm.js';
 
 /** The tensors of the network by weight name (see ./architecture.ts). */
 export type WrnParams = Record<string, Tensor>;
-
-/**
- * Channel threshold of the Winograd wasm transforms for this network's convolutions (and their cached
- * adjoints): 16, WRN group 1 included. In one process, alternating (scripts/wrn-step-ab.ts, variant
- * `min16`, batch 32), the e2e step took 3,301 ms CPU against 3,582 ms with the global threshold of 64.
- */
-export const WRN_WINOGRAD_MIN_CHANNELS = 16;
 
 /** What a BasicBlock's AdaReLUs remember from a pass, and the block's input shape (for the transposed convs). */
 interface BlockState {
@@ -118,9 +111,6 @@ export class WrnCnnfNetwork {
         if (k) prepareSubPixelKernels(k, b.stride, padOf(k), padOf(k));
       }
     }
-    // Group 1's 16- and 32-channel 3x3 convolutions by Winograd too (with the wasm transforms they gain:
-    // docs/performance.md, fourth pass); this network's filters only, other models keep the threshold.
-    setWinogradMinChannelsFor(Object.values(params).filter((t) => t.rank === 4), WRN_WINOGRAD_MIN_CHANNELS);
   }
 
   get cycles(): number {
