@@ -2,13 +2,15 @@
 // 'same' convolutions composed from TensorFlow.js ops against tf.conv2d, in process CPU time, on the
 // layer shapes of WRN-40-2 (batch 32) and the Fashion-MNIST CNN (batch 250), forward and input gradient
 // (an input gradient is the same convolution with Cin and Cout swapped).
-//   npx tsx scripts/winograd-bench.ts [--reps 5] [--backend wasm] [--only wrn,cnn] [--alternatives]
+//   npx tsx scripts/winograd-bench.ts [--reps 5] [--backend wasm] [--only wrn,cnn] [--tf-ops] [--alternatives]
 //   npx tsx scripts/winograd-bench.ts --cnn-step [--batch 250] [--rounds 5] [--min-channels 64]
 //   npx tsx scripts/winograd-bench.ts --wrn-step [--batch 32] [--rounds 5] [--min-channels 64]
-// Columns: `conv2d` wasm's own kernel (fast path off), `kernel` the fast path winograd-3x3
-// (src/engine/kernels/winograd.ts, forced on whatever the channel count), `tf-ops` the same algorithm
-// composed from tf ops (depthwise transforms, matMuls, adds, tf.stack interleave); --alternatives adds the
-// interleave by zero-padding and adding.
+// Columns: `conv2d` wasm's own kernel (fast path off), `composed` the fast path winograd-3x3 with its
+// transforms composed from the backend's kernels (winograd-wasm off), `wasm F2` with the generated wasm
+// transforms (the default), `wasm F4` the same with F(4x4,3x3) (setWinogradTileSize(4)), all forced on
+// whatever the channel count and alternating within each repetition (median CPU ms); --tf-ops adds the same
+// algorithm composed from tf ops (depthwise transforms, matMuls, adds, tf.stack interleave), --alternatives
+// also the interleave by zero-padding and adding.
 // --cnn-step: the Fashion-MNIST CNN's attack step (lossAndGrad, first path: forward and input gradient)
 // at --batch on the first test images, fast path on and off interleaved over --rounds, median CPU ms,
 // and how many convolutions ran by Winograd; --min-channels lowers the fast path's channel threshold.
@@ -17,7 +19,7 @@
 import { tf } from '../src/engine/tf.js';
 import { initBackend } from '../src/engine/backend.js';
 import { setDisabledFastPaths } from '../src/engine/fastPaths.js';
-import { setWinogradMinChannels, winogradCalls, WINOGRAD_MIN_CHANNELS } from '../src/engine/kernels/winograd.js';
+import { setWinogradMinChannels, setWinogradTileSize, winogradCalls, WINOGRAD_MIN_CHANNELS } from '../src/engine/kernels/winograd.js';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,6 +29,7 @@ const reps = Number(option('reps', '5'));
 const backendName = option('backend', 'wasm');
 const only = option('only', 'wrn,cnn').split(',');
 const alternatives = process.argv.includes('--alternatives');
+const tfOps = process.argv.includes('--tf-ops') || alternatives;
 
 /** [label, batch, side, Cin, Cout] */
 const SHAPES: [string, number, number, number, number][] = [];
@@ -171,7 +174,7 @@ async function cnnStep() {
   const { toBatch } = await import('../src/data/batching.js');
   const { loadSuiteModel } = await import('../src/suite/loadClassifier.js');
   const batch = Number(option('batch', '250'));
-  setWinogradMinChannels(Number(option('min-channels', String(WINOGRAD_MIN_CHANNELS))));
+  setWinogradMinChannels(process.argv.includes('--min-channels') ? Number(option('min-channels', '')) : null);
   const data = await loadFashionMnist('test', { limit: batch });
   const { x, y } = toBatch(data, Array.from({ length: batch }, (_, i) => i));
   const m = await loadSuiteModel({ path: join(packageRoot(), 'checkpoints/cnn-fmnist'), output: 'last', where: 'checkpoints/cnn-fmnist' });
@@ -186,7 +189,7 @@ async function cnnStep() {
 async function wrnStep() {
   const { buildWrnClassifier, wrnCall, wrnInputs, PAPER_WRN } = await import('./perf/wrnModel.js');
   const batch = Number(option('batch', '32'));
-  setWinogradMinChannels(Number(option('min-channels', String(WINOGRAD_MIN_CHANNELS))));
+  setWinogradMinChannels(process.argv.includes('--min-channels') ? Number(option('min-channels', '')) : null);
   const { classifier } = buildWrnClassifier(PAPER_WRN);
   const { x, y } = wrnInputs(batch);
   const run = wrnCall(classifier, 'e2e', x, y);
@@ -202,8 +205,8 @@ async function main() {
   if (process.argv.includes('--cnn-step')) return cnnStep();
   if (process.argv.includes('--wrn-step')) return wrnStep();
   console.log(`backend ${tf.getBackend()}, reps ${reps} (median CPU ms after a warm-up)`);
-  const heads = ['conv2d', 'kernel', 'tf-ops', ...(alternatives ? ['tf-ops/pad'] : [])].map((h) => h.padStart(9)).join(' ');
-  console.log(`${'shape (CPU ms)'.padEnd(24)} ${heads}  speed-up  max rel err`);
+  const heads = ['conv2d', 'composed', 'wasm F2', 'wasm F4', ...(tfOps ? ['tf-ops'] : []), ...(alternatives ? ['tf-ops/pad'] : [])].map((h) => h.padStart(9)).join(' ');
+  console.log(`${'shape (CPU ms)'.padEnd(24)} ${heads}  F2 speed-up  max rel err F2 / F4`);
   // Every shape through the kernel, whatever its channel count (the fast path's threshold is what this measures).
   setWinogradMinChannels(1);
   for (const [label, n, side, ci, co] of SHAPES) {
@@ -213,19 +216,39 @@ async function main() {
     const u2 = u.map((t) => t.reshape([ci, co]) as tf.Tensor2D);
     setDisabledFastPaths(['winograd-3x3']);
     const ref = tf.conv2d(x, g, 1, 'same');
-    const tConv = cpuMs(() => tf.conv2d(x, g, 1, 'same'));
-    setDisabledFastPaths([]);
-    const calls = winogradCalls();
-    const wy = tf.conv2d(x, g, 1, 'same');
-    if (winogradCalls() !== calls + 1) throw new Error('the Winograd kernel did not run');
-    const err = tf.tidy(() => tf.max(tf.abs(tf.sub(wy, ref))).dataSync()[0] / tf.max(tf.abs(ref)).dataSync()[0]);
-    wy.dispose();
+    // Each variant: fast paths off, output tile; its error against wasm's direct convolution.
+    const variant = (disabled: string[], tile: 2 | 4) => {
+      setDisabledFastPaths(disabled);
+      setWinogradTileSize(tile);
+    };
+    const errOf = (disabled: string[], tile: 2 | 4) => {
+      variant(disabled, tile);
+      const calls = winogradCalls();
+      const wy = tf.conv2d(x, g, 1, 'same');
+      if (winogradCalls() !== calls + 1) throw new Error('the Winograd kernel did not run');
+      const err = tf.tidy(() => tf.max(tf.abs(tf.sub(wy, ref))).dataSync()[0] / tf.max(tf.abs(ref)).dataSync()[0]);
+      wy.dispose();
+      return err;
+    };
+    const errF2 = errOf([], 2), errF4 = errOf([], 4);
     ref.dispose();
-    const tKernel = cpuMs(() => tf.conv2d(x, g, 1, 'same'));
-    const times = [tConv, tKernel, cpuMs(() => winogradDepthwise(x, u2, 'stack'))];
+    // Interleaved: the variants alternate within each repetition, so load drifts hit them alike.
+    const settings: [string[], 2 | 4][] = [[['winograd-3x3'], 2], [['winograd-wasm'], 2], [[], 2], [[], 4]];
+    const samples: number[][] = settings.map(() => []);
+    for (let r = 0; r <= reps; r++)
+      settings.forEach(([d, t], i) => {
+        variant(d, t);
+        const c0 = process.cpuUsage();
+        tf.conv2d(x, g, 1, 'same').dispose();
+        const c = process.cpuUsage(c0);
+        if (r > 0) samples[i].push((c.user + c.system) / 1000);
+      });
+    variant([], 2);
+    const times = samples.map((v) => [...v].sort((a, b) => a - b)[v.length >> 1]);
+    if (tfOps) times.push(cpuMs(() => winogradDepthwise(x, u2, 'stack')));
     if (alternatives) times.push(cpuMs(() => winogradDepthwise(x, u2, 'pad')));
     const cols = times.map((t) => t.toFixed(1).padStart(9)).join(' ');
-    console.log(`${label.padEnd(24)} ${cols}  ${(tConv / tKernel).toFixed(2).padStart(6)}x  ${err.toExponential(2)}`);
+    console.log(`${label.padEnd(24)} ${cols}  ${(times[0] / times[2]).toFixed(2).padStart(10)}x  ${errF2.toExponential(2)} / ${errF4.toExponential(2)}`);
     tf.dispose([x, g, ...u, ...u2]);
   }
 }

@@ -69,6 +69,9 @@ async function main() {
       `  ${name.padEnd(42)} ${rate.toFixed(1).padStart(7)}  (best ${t.best.toFixed(0)} ms, median ${t.median.toFixed(0)} ms, median CPU ${t.cpu.toFixed(0)} ms per batch; ${((rate * perImage) / 1e9).toFixed(2)} GFLOP/s; per CPU-second ${((batch * 1000) / t.cpu).toFixed(1)})\n`,
     );
   }
+  // The wasm heap only grows: its size after the runs is the process's peak (wasm's limit is 4 GiB).
+  const memory = (tf.backend() as unknown as { wasm?: { asm?: { memory?: WebAssembly.Memory } } }).wasm?.asm?.memory;
+  if (memory) process.stdout.write(`  wasm heap after the runs: ${(memory.buffer.byteLength / 2 ** 20).toFixed(0)} MiB\n`);
 }
 
 await main();

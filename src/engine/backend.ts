@@ -2,6 +2,7 @@ import { tf } from './tf.js';
 import { inputError } from './errors.js';
 import { registerFastMatMulGradient } from './matmulGradient.js';
 import { registerCpuFallbacks, registerFastConvGradients, registerSharedIdentity, registerWasmConvBackpropKernels, registerWinogradConv } from './kernels/index.js';
+import { registerInsNormKernels } from './kernels/ins-norm-kernels.js';
 import { fastPath } from './fastPaths.js';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -69,6 +70,8 @@ export async function initBackend(requested?: string): Promise<BackendInfo> {
   registerWasmConvBackpropKernels();
   // Stride-1 3x3 convolutions with enough channels by Winograd F(2x2,3x3) (fast path winograd-3x3, checked per call).
   if (tf.getBackend() === 'wasm') registerWinogradConv();
+  // The Wide-ResNet CNN-F's InsNorm passes (fast path ins-norm-wasm, checked per call by insNorm.ts).
+  if (tf.getBackend() === 'wasm') registerInsNormKernels();
   registerCpuFallbacks('wasm');
   active = { requested: choice, name: tf.getBackend(), provider, tfjsVersion: tf.version.tfjs };
   return active;

@@ -4,7 +4,7 @@
 // with one build, e.g. BENCH_DISABLE_FAST=shared-identity npm run perf -- --only pgd.
 export const FAST_PATHS = [
   'shared-identity', 'dense', 'masked-grad', 'max-pool', 'ins-norm', 'bpda-first-pass', 'conv-backprop', 'depthwise-backprop',
-  'constant-kernels', 'subpixel-transpose', 'spatial-sum-pool', 'winograd-3x3',
+  'constant-kernels', 'subpixel-transpose', 'spatial-sum-pool', 'winograd-3x3', 'winograd-wasm', 'ins-norm-wasm',
 ] as const;
 export type FastPath = (typeof FAST_PATHS)[number];
 

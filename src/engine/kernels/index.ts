@@ -20,5 +20,5 @@ export {
 } from './cpu-fallback.js';
 export { registerConstantKernels, releaseConstantKernels, cachedAdjointKernel } from './constant-kernels.js';
 export { prepareSubPixelKernels } from './sub-pixel.js';
-export { registerWinogradConv, unregisterWinogradConv, releaseWinogradFilters, winogradCalls, winogradApplies, setWinogradMinChannels, WINOGRAD_MIN_CHANNELS } from './winograd.js';
+export { registerWinogradConv, unregisterWinogradConv, releaseWinogradFilters, winogradCalls, winogradApplies, setWinogradMinChannels, setWinogradMinChannelsFor, setWinogradTileSize, WINOGRAD_MIN_CHANNELS } from './winograd.js';
 export { setConvChannelChunk, convChannelChunk, releaseConvChannelSlices, TORCH_MATCHED_CONV_CHUNK } from './chunked-conv.js';

@@ -26,6 +26,11 @@
 //     of Cout values through one typed-array view each: ~10x slower on [32,16,16,32]).
 // Odd H or W: T = ceil(H/2) tiles, the input padded by one extra zero row/column at the bottom/right and
 // the last tile's outside row/column not written.
+// With the fast path `winograd-wasm` (the default when both channel counts are multiples of 4) the two
+// transforms run instead as generated WebAssembly SIMD kernels on the backend's heap
+// (./winograd-transforms.ts): the same sums in the same order, so the same bits, in one pass each; the
+// 16 products stay the backend's BatchMatMul. The same kernels do F(4x4,3x3) on request
+// (setWinogradTileSize; not used: see its docstring).
 //
 // The result differs from the direct convolution only by float32 rounding (tests/engine/kernels/
 // winograd.test.ts bounds it against a float64 direct convolution): `bench verify` holds this fast path
@@ -34,24 +39,70 @@ import { tf } from '../tf.js';
 import { fastPath } from '../fastPaths.js';
 import type { TensorInfo } from './cpu-fallback.js';
 import { composite, type KernelScope } from './kernel-scope.js';
+import { cachedAdjointKernel } from './constant-kernels.js';
+import { F2, F4, winogradTransforms, type WinogradMatrices } from './winograd-transforms.js';
 
 /**
  * Smallest input and output channel counts for which the Winograd path is taken. Measured on wasm at
- * batch 32 (scripts/winograd-bench.ts): 64->64 on 16x16 and 128->128 on 8x8 maps win, 32-channel
- * layers (WRN group 1, the Fashion-MNIST CNN) lose to the direct kernel (the matrix products with 32-deep
- * sums run well below the direct convolution's rate and the transforms' share is larger).
+ * batch 32 (scripts/winograd-bench.ts): 64->64 on 16x16 and 128->128 on 8x8 maps win; with the
+ * transforms composed from the backend's kernels 32-channel layers (WRN group 1, the Fashion-MNIST CNN)
+ * lose to the direct kernel. With the wasm transforms (fast path winograd-wasm) they win too (WRN group
+ * 1's 32->32 at batch 32: 16.8 ms direct against 10.4 ms), but the threshold stays at 64 for both so that
+ * the Fashion-MNIST models, none of whose layers reaches it, keep their arithmetic and their recorded
+ * results (tests/fixtures/golden). A model can opt its own filters in below it
+ * (setWinogradMinChannelsFor); no model does by default: WRN group 1 by Winograd saves ~8% of an e2e
+ * step but moved more of the PyTorch fixture's feedback outputs beyond tolerance (docs/performance.md,
+ * fourth pass).
  */
 export const WINOGRAD_MIN_CHANNELS = 64;
-let minChannels = WINOGRAD_MIN_CHANNELS;
+let minChannelsOverride: number | null = null;
+let tileSize: 2 | 4 = 2;
+/** Channel thresholds of the wasm transforms for particular filters, by data buffer (setWinogradMinChannelsFor). */
+const filterThresholds = new WeakMap<object, number>();
+
+/**
+ * Lowers (or raises) the channel threshold of the wasm transforms for the convolutions whose filter is
+ * one of `filters` (rank-4 HWIO weights; others are ignored) or, when they are registered constant
+ * weights (./constant-kernels.ts), one of their cached adjoints (the filters of their input gradients and
+ * of the feedback's transposed convolutions). A model whose layers gain from Winograd below
+ * WINOGRAD_MIN_CHANNELS can opt in this way without changing other models' arithmetic (e.g. the
+ * Wide-ResNet CNN-F's group 1 with 16: not done by default, see WINOGRAD_MIN_CHANNELS). The global override of setWinogradMinChannels takes
+ * precedence; the composed transforms keep the global threshold. Throws on a non-positive or non-integer count.
+ */
+export function setWinogradMinChannelsFor(filters: Iterable<tf.Tensor>, channels: number): void {
+  if (!(Number.isInteger(channels) && channels > 0)) throw new Error(`Winograd channel threshold must be a positive integer, got ${channels}`);
+  for (const k of filters) {
+    if (k.rank !== 4 || k.isDisposed) continue;
+    filterThresholds.set(k.dataId, channels);
+    const adjoint = cachedAdjointKernel(k.dataId, k.shape);
+    if (adjoint) filterThresholds.set(adjoint.dataId, channels);
+  }
+}
+
+/**
+ * Sets the output tile of the wasm transforms: 2, F(2x2,3x3) (the default: the composed formulation's
+ * bits, 2.25x fewer multiplies than the direct convolution), or 4, F(4x4,3x3) (4x fewer, about twice as
+ * fast again on WRN-40-2's layers, but ~8x F(2x2,3x3)'s rounding error per convolution: on the WRN CNN-F
+ * fixture it moved the e2e input gradients of 14 of 16 images beyond the README's tolerance, median
+ * relative error 0.13 against 7e-5 (docs/performance.md, fourth pass), so no command uses it; benchmarks
+ * and tests only). Returns the previous setting. Throws on any other size.
+ */
+export function setWinogradTileSize(m: 2 | 4): 2 | 4 {
+  if (m !== 2 && m !== 4) throw new Error(`Winograd output tile must be 2 or 4, got ${m}`);
+  const previous = tileSize;
+  tileSize = m;
+  return previous;
+}
 
 /**
  * Sets the channel threshold of the fast path (benchmarks and tests that run small layers through it;
- * null: WINOGRAD_MIN_CHANNELS). Returns the previous value. Throws on a non-positive or non-integer count.
+ * null: WINOGRAD_MIN_CHANNELS). Returns the previous override (null: none). Throws on a non-positive or
+ * non-integer count.
  */
-export function setWinogradMinChannels(channels: number | null): number {
+export function setWinogradMinChannels(channels: number | null): number | null {
   if (channels !== null && !(Number.isInteger(channels) && channels > 0)) throw new Error(`Winograd channel threshold must be a positive integer, got ${channels}`);
-  const previous = minChannels;
-  minChannels = channels ?? WINOGRAD_MIN_CHANNELS;
+  const previous = minChannelsOverride;
+  minChannelsOverride = channels;
   return previous;
 }
 
@@ -61,20 +112,22 @@ const BT = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]];
 const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];
 
 /**
- * The transformed filter U = G g G^T of an HWIO filter [3,3,Cin,Cout] (values row-major), as 16 planes
- * [Cin,Cout] (plane 4i+j holds U[i][j]), computed in float64 and rounded once to float32.
+ * The transformed filter U = G g G^T of an HWIO filter [3,3,Cin,Cout] (values row-major) for the α×3
+ * matrix G of F(m×m,3×3) (α = m + 2; default F(2×2,3×3)'s), as α² planes [Cin,Cout] (plane α·i + j
+ * holds U[i][j]), computed in float64 and rounded once to float32.
  */
-export function winogradFilterValues(w: ArrayLike<number>, cin: number, cout: number): Float32Array[] {
+export function winogradFilterValues(w: ArrayLike<number>, cin: number, cout: number, g: readonly (readonly number[])[] = G): Float32Array[] {
+  const a = g.length;
   const cc = cin * cout;
-  const planes = Array.from({ length: 16 }, () => new Float32Array(cc));
+  const planes = Array.from({ length: a * a }, () => new Float32Array(cc));
   const gg = new Float64Array(9);
-  const tmp = new Float64Array(12); // G g: [4][3]
+  const tmp = new Float64Array(3 * a); // G g: [α][3]
   for (let e = 0; e < cc; e++) {
     for (let k = 0; k < 9; k++) gg[k] = w[k * cc + e];
-    for (let i = 0; i < 4; i++)
-      for (let b = 0; b < 3; b++) tmp[i * 3 + b] = G[i][0] * gg[b] + G[i][1] * gg[3 + b] + G[i][2] * gg[6 + b];
-    for (let i = 0; i < 4; i++)
-      for (let j = 0; j < 4; j++) planes[4 * i + j][e] = tmp[i * 3] * G[j][0] + tmp[i * 3 + 1] * G[j][1] + tmp[i * 3 + 2] * G[j][2];
+    for (let i = 0; i < a; i++)
+      for (let b = 0; b < 3; b++) tmp[i * 3 + b] = g[i][0] * gg[b] + g[i][1] * gg[3 + b] + g[i][2] * gg[6 + b];
+    for (let i = 0; i < a; i++)
+      for (let j = 0; j < a; j++) planes[a * i + j][e] = tmp[i * 3] * g[j][0] + tmp[i * 3 + 1] * g[j][1] + tmp[i * 3 + 2] * g[j][2];
   }
   return planes;
 }
@@ -89,7 +142,7 @@ interface WasmBackend {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array;
   disposeData(id: object, force?: boolean): boolean;
-  wasm: { HEAPF32: Float32Array };
+  wasm: { HEAPF32: Float32Array; HEAP32: Int32Array; asm?: { memory?: WebAssembly.Memory } };
 }
 
 interface Conv2DAttrs {
@@ -106,7 +159,7 @@ interface Conv2DAttrs {
  * stride 1, or the equivalent explicit padding) with at least `threshold` input and output channels
  * (default: the current setting, WINOGRAD_MIN_CHANNELS unless setWinogradMinChannels changed it).
  */
-export function winogradApplies(xShape: readonly number[], filterShape: readonly number[], attrs: Conv2DAttrs, threshold = minChannels): boolean {
+export function winogradApplies(xShape: readonly number[], filterShape: readonly number[], attrs: Conv2DAttrs, threshold = minChannelsOverride ?? WINOGRAD_MIN_CHANNELS): boolean {
   if (xShape.length !== 4 || filterShape.length !== 4) return false;
   if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') return false;
   const [kh, kw, cin, cout] = filterShape;
@@ -121,7 +174,8 @@ export function winogradApplies(xShape: readonly number[], filterShape: readonly
 
 interface FilterPlanes {
   shape: number[];
-  planes: TensorInfo[];
+  /** Transformed planes by output tile size m (2: F(2×2,3×3), 4: F(4×4,3×3)). */
+  byTile: Map<number, TensorInfo[]>;
 }
 
 /** Backend-level buffers this module owns: transformed filters by filter buffer, transform taps by channel count. */
@@ -136,20 +190,31 @@ function upload(b: WasmBackend, values: Float32Array, shape: number[]): TensorIn
   return t;
 }
 
-/** The 16 transformed planes of `filter`, made once per filter buffer; planes of filters since disposed are freed first. */
-function filterPlanes(b: WasmBackend, filter: TensorInfo): TensorInfo[] {
+/**
+ * The α² transformed planes of `filter` for F(m×m,3×3) (default F(2×2,3×3)), made once per filter
+ * buffer and tile size; planes of filters since disposed are freed first.
+ */
+function filterPlanes(b: WasmBackend, filter: TensorInfo, mat: WinogradMatrices = F2): TensorInfo[] {
+  const free = (e: FilterPlanes) => {
+    for (const planes of e.byTile.values()) for (const t of planes) b.disposeData(t.dataId);
+  };
   for (const [id, e] of filterCache)
     if (!b.dataIdMap.has(id)) {
-      for (const t of e.planes) b.disposeData(t.dataId);
+      free(e);
       filterCache.delete(id);
     }
-  const hit = filterCache.get(filter.dataId);
-  if (hit && hit.shape.every((d, i) => d === filter.shape[i])) return hit.planes;
-  if (hit) for (const t of hit.planes) b.disposeData(t.dataId);
+  let entry = filterCache.get(filter.dataId);
+  if (entry && !entry.shape.every((d, i) => d === filter.shape[i])) {
+    free(entry);
+    entry = undefined;
+  }
+  if (!entry) filterCache.set(filter.dataId, (entry = { shape: [...filter.shape], byTile: new Map() }));
+  const hit = entry.byTile.get(mat.m);
+  if (hit) return hit;
   const [, , cin, cout] = filter.shape;
-  const values = winogradFilterValues(b.typedArrayFromHeap(filter), cin, cout);
+  const values = winogradFilterValues(b.typedArrayFromHeap(filter), cin, cout, mat.G);
   const planes = values.map((v) => upload(b, v, [1, cin, cout]));
-  filterCache.set(filter.dataId, { shape: [...filter.shape], planes });
+  entry.byTile.set(mat.m, planes);
   return planes;
 }
 
@@ -241,6 +306,37 @@ function winogradConv(s: KernelScope, b: WasmBackend, x: TensorInfo, planes: Ten
   return out;
 }
 
+/**
+ * The same convolution as winogradConv with the transforms as generated wasm kernels on the backend's
+ * heap (./winograd-transforms.ts: one pass for the 16 input planes, one for the interleaved output) and
+ * the 16 products as the backend's BatchMatMul. Same bits as winogradConv (same sums in the same order).
+ * Cin and Cout must be multiples of 4.
+ */
+function winogradConvFused(s: KernelScope, b: WasmBackend, memory: WebAssembly.Memory, x: TensorInfo, planes: TensorInfo[], mat: WinogradMatrices): TensorInfo {
+  const [n, h, w, c] = x.shape;
+  const cout = planes[0].shape[2];
+  const th = Math.ceil(h / mat.m);
+  const tw = Math.ceil(w / mat.m);
+  const p = n * th * tw;
+  const kernels = winogradTransforms(memory, mat);
+  const addr = (t: TensorInfo) => b.dataIdMap.get(t.dataId).memoryOffset;
+  const ptrs = s.track(b.makeOutput([planes.length], 'float32'));
+  const scratch = s.track(b.makeOutput([Math.max(c, cout)], 'float32'));
+  b.typedArrayFromHeap(scratch).fill(0);
+  const v = planes.map(() => s.track(b.makeOutput([1, p, c], 'float32')));
+  b.wasm.HEAP32.set(v.map(addr), addr(ptrs) / 4);
+  kernels.input(addr(x), addr(ptrs), addr(scratch), n, h, w, c, th, tw);
+  const m = v.map((vk, k) => {
+    const out = s.run('BatchMatMul', { a: vk, b: planes[k] }, { transposeA: false, transposeB: false });
+    s.release(vk);
+    return out;
+  });
+  const out = s.track(b.makeOutput([n, h, w, cout], 'float32'));
+  b.wasm.HEAP32.set(m.map(addr), addr(ptrs) / 4);
+  kernels.output(addr(ptrs), addr(out), addr(scratch), n, h, w, cout, th, tw);
+  return out;
+}
+
 let originalConv: tf.KernelConfig | null = null;
 
 interface Conv2DArgs {
@@ -251,8 +347,9 @@ interface Conv2DArgs {
 
 /**
  * Wraps the wasm backend's Conv2D kernel: calls that winogradApplies() to run by F(2x2,3x3) while the
- * fast path `winograd-3x3` is on (checked per call), every other call the original kernel. Idempotent;
- * does nothing without a wasm Conv2D kernel.
+ * fast path `winograd-3x3` is on (checked per call; with `winograd-wasm` also on and channel counts that
+ * are multiples of 4, by the wasm transforms), every other call the original kernel. Idempotent; does
+ * nothing without a wasm Conv2D kernel.
  */
 export function registerWinogradConv(): void {
   if (originalConv) return;
@@ -267,11 +364,17 @@ export function registerWinogradConv(): void {
     kernelFunc: (raw) => {
       const args = raw as unknown as Conv2DArgs;
       const { x, filter } = args.inputs;
-      if (!fastPath('winograd-3x3') || x.dtype !== 'float32' || !winogradApplies(x.shape, filter.shape, args.attrs)) return original.kernelFunc(raw);
+      if (!fastPath('winograd-3x3') || x.dtype !== 'float32') return original.kernelFunc(raw);
       const b = args.backend as WasmBackend;
+      const memory = b.wasm.asm?.memory;
+      const fused = fastPath('winograd-wasm') && memory instanceof WebAssembly.Memory && x.shape[3] % 4 === 0 && filter.shape[3] % 4 === 0;
+      const threshold = minChannelsOverride ?? (fused ? filterThresholds.get(filter.dataId) : undefined) ?? WINOGRAD_MIN_CHANNELS;
+      if (!winogradApplies(x.shape, filter.shape, args.attrs, threshold)) return original.kernelFunc(raw);
       cacheBackend = b;
       calls++;
-      return composite(b, 'wasm', (s) => winogradConv(s, b, x, filterPlanes(b, filter))) as never;
+      if (!fused) return composite(b, 'wasm', (s) => winogradConv(s, b, x, filterPlanes(b, filter))) as never;
+      const mat = tileSize === 4 ? F4 : F2;
+      return composite(b, 'wasm', (s) => winogradConvFused(s, b, memory, x, filterPlanes(b, filter, mat), mat)) as never;
     },
   });
 }
@@ -288,7 +391,7 @@ export function unregisterWinogradConv(): void {
 /** Frees the cached transformed filters and transform taps. */
 export function releaseWinogradFilters(): void {
   if (cacheBackend) {
-    for (const e of filterCache.values()) for (const t of e.planes) cacheBackend.disposeData(t.dataId);
+    for (const e of filterCache.values()) for (const planes of e.byTile.values()) for (const t of planes) cacheBackend.disposeData(t.dataId);
     for (const taps of tapCache.values()) for (const t of taps) cacheBackend.disposeData(t.dataId);
   }
   filterCache.clear();

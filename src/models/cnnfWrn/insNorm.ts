@@ -1,5 +1,6 @@
 import { tf, type Tensor, type Tensor4D } from '../../engine/tf.js';
 import { fastPath } from '../../engine/fastPaths.js';
+import { divChannels, insNormGradient, insNormKernelsApply, spatialSumProducts } from '../../engine/kernels/ins-norm-kernels.js';
 
 /**
  * Sum over the spatial axes 1 and 2 of an NHWC tensor, [N,1,1,C], as two passes (rows, then columns).
@@ -62,7 +63,8 @@ const isPowerOfTwo = (n: number) => n > 0 && (n & (n - 1)) === 0;
  *   s = mean(x²) + eps, b = sqrt(s), t = sum(dy · x), dx = dy / b + 2 (-(t / b²) / (2b) / HW) · x.
  */
 export function insNormAccurate(x: Tensor4D, epsilon: number): Tensor4D {
-  const [, h, w] = x.shape;
+  const [, h, w, c] = x.shape;
+  if (fastPath('ins-norm-wasm') && !pairwise && insNormKernelsApply(c)) return insNormWasm(x, epsilon);
   const op = tf.customGrad(((xi: Tensor4D, save: (t: Tensor[]) => void) => {
     const s = tf.add(tf.div(spatialSum(tf.square(xi)), h * w), epsilon);
     const b = tf.sqrt(s);
@@ -76,6 +78,33 @@ export function insNormAccurate(x: Tensor4D, epsilon: number): Tensor4D {
         const dS = tf.div(dB, tf.mul(bs, 2));
         const q2 = tf.mul(tf.div(dS, h * w), 2);
         return tf.add(dA, tf.mul(q2, xs));
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x) as Tensor4D;
+}
+
+/**
+ * insNormAccurate with its full-size passes as wasm kernels (fast path `ins-norm-wasm`,
+ * src/engine/kernels/ins-norm-kernels.ts): the spatial sums of x² and dy·x in one pass each, x / b and
+ * dy / b + q·x in one pass each; the per-channel arithmetic as the same TensorFlow.js ops. Gives the
+ * plain formulation's bits (spatialSum's two sequential passes, spatial-sum-pool off), and not the
+ * pooled sums'. NHWC [N,H,W,C] with C a multiple of 4, on wasm.
+ */
+function insNormWasm(x: Tensor4D, epsilon: number): Tensor4D {
+  const [, h, w] = x.shape;
+  const op = tf.customGrad(((xi: Tensor4D, save: (t: Tensor[]) => void) => {
+    const s = tf.add(tf.div(spatialSumProducts(xi, xi), h * w), epsilon);
+    const b = tf.sqrt(s);
+    save([xi, b]);
+    return {
+      value: divChannels(xi, b),
+      gradFunc: (dy: Tensor, [xs, bs]: Tensor[]) => {
+        const t = spatialSumProducts(dy as Tensor4D, xs as Tensor4D);
+        const dB = tf.neg(tf.div(t, tf.square(bs)));
+        const dS = tf.div(dB, tf.mul(bs, 2));
+        const q2 = tf.mul(tf.div(dS, h * w), 2);
+        return insNormGradient(dy, xs, bs, q2);
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
