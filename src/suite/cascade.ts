@@ -29,6 +29,7 @@ import { KeyedRng } from '../engine/rng.js';
 import { tf, type Tensor1D, type Tensor4D } from '../engine/tf.js';
 import { guardQueries } from '../models/queryGuard.js';
 import { decodeBits, type SuiteCellResult } from '../rundir/records.js';
+import { answersRadius } from '../../attacks/define.js';
 import { getAttack } from '../../attacks/registry.js';
 import type { AnyAttack, AttackRunOptions, MinimisationResult } from '../../attacks/types.js';
 import { attackCellRecord, attackRows, type CellReader, type CellWriter, type KeepExamples } from './adversarial.js';
@@ -44,8 +45,9 @@ const pct = (bits: readonly boolean[]) => `${((100 * count(bits)) / Math.max(1, 
  * earlier stages at `epsilons[k]` (ascending), `rows` the samples the stage attacked (it must hold every
  * sample correct in some previous[k] at eps > 0) and `distance[j]` row rows[j]'s smallest fooling
  * perturbation found, in the threat model's norm ([0,1] pixel units; Infinity = none found). A sample is
- * broken at eps_k when its distance is <= eps_k (the ball is closed, as the fixed-eps attacks' projection).
- * eps = 0 leaves previous[k] unchanged.
+ * broken at eps_k when answersRadius(distance, eps_k) (attacks/define.ts: distance <= eps_k up to the ball's
+ * float32 slack), the rule a per-eps run of the thresholded attack (thresholdAt) and a sweep's cells
+ * (src/suite/minimisation.ts) apply. eps = 0 leaves previous[k] unchanged.
  */
 export function deriveFromDistances(previous: readonly (readonly boolean[])[], epsilons: readonly number[], rows: readonly number[], distance: ArrayLike<number>): boolean[][] {
   if (rows.length !== distance.length) throw new Error(`internal: ${rows.length} rows but ${distance.length} distances`);
@@ -55,7 +57,7 @@ export function deriveFromDistances(previous: readonly (readonly boolean[])[], e
       if (!ok || epsilons[k] === 0) return ok;
       const di = d.get(i);
       if (di === undefined) throw new Error(`internal: sample ${i} is correct at eps ${epsilons[k]} but was not attacked`);
-      return !(di <= epsilons[k]);
+      return !answersRadius(di, epsilons[k]);
     }),
   );
 }
@@ -106,7 +108,7 @@ export async function minimiseStageRows(
 
 /**
  * Hands a minimisation stage's batch to each eps > 0 cell's `examples` callback, as its example at that eps
- * by the stage cells' own rule (deriveFromDistances): the example found where distance <= eps, else the
+ * by the stage cells' own rule (deriveFromDistances): the example found where answersRadius(distance, eps), else the
  * clean image (which the stage did not break at that eps).
  */
 export function keepThresholded(cells: readonly PlannedCell[], batch: readonly number[], x: Tensor4D, found: Pick<MinimisationResult, 'xAdv' | 'distance'>, examples: (cell: PlannedCell) => KeepExamples | undefined): void {
@@ -120,7 +122,7 @@ export function keepThresholded(cells: readonly PlannedCell[], batch: readonly n
     adv ??= found.xAdv.dataSync() as Float32Array;
     clean ??= x.dataSync() as Float32Array;
     const out = new Float32Array(clean.length);
-    for (let r = 0; r < batch.length; r++) out.set((found.distance[r] <= eps ? adv : clean).subarray(r * size, (r + 1) * size), r * size);
+    for (let r = 0; r < batch.length; r++) out.set((answersRadius(found.distance[r], eps) ? adv : clean).subarray(r * size, (r + 1) * size), r * size);
     const at = tf.tensor4d(out, x.shape);
     keep(batch, at);
     at.dispose();

@@ -18,6 +18,7 @@ import { decodeBits, type SuiteCellResult } from '../../src/rundir/records.js';
 import { loadSuiteModel, type SuiteModel } from '../../src/suite/loadClassifier.js';
 import { executeRun, prepareRun, type RunOutcome, type RunRequest } from '../../src/suite/runner.js';
 import { brokenBy, deriveFromDistances } from '../../src/suite/cascade.js';
+import { answersRadius } from '../../attacks/define.js';
 import { validateConfig } from '../../src/suite/config.js';
 import { worstCase } from '../../src/suite/summary.js';
 import { getAttack } from '../../attacks/registry.js';
@@ -241,6 +242,16 @@ describe('minimisation stages', () => {
     expect(derived[1]).toEqual([true, false, true, false, true, false]);
     expect(derived[3]).toEqual([false, false, true, false, false, false]);
     expect(() => deriveFromDistances(previous, eps, [0, 1, 2, 5], [1, 1, 1, 1])).toThrow(/not attacked/);
+  });
+
+  it('reads a distance at eps as the per-eps run and the sweep do: within the float32 slack of the ball counts as broken', () => {
+    // A projection onto the ball can land a hair outside it in float32; thresholdAt (one eps) and the
+    // sweep's minimisation cells accept it with attacks/norms.ts withinBall, so the cascade must too.
+    const eps = [0.03];
+    const inside = 0.03 * (1 + 1e-6);
+    const outside = 0.0301;
+    expect([answersRadius(inside, 0.03), answersRadius(outside, 0.03)]).toEqual([true, false]);
+    expect(deriveFromDistances([[true, true]], eps, [0, 1], [inside, outside])).toEqual([[false, true]]);
   });
 
   it('brokenBy names the first stage after which a sample is wrong', () => {
