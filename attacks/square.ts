@@ -32,8 +32,9 @@ import { roundHalfEven } from '../src/engine/pyNumeric.js';
  *   takes a strict decrease, or a misclassification, and the current point is not misclassified, else the
  *   sample would have left). So `square` does not show such a proposal to the model: the sample is neither
  *   improved nor fooled in that iteration, which still counts against `queries`. Same search, same
- *   examples, fewer model evaluations (AutoAttack counted 28.8% of its proposals as no-ops with the
- *   rescaled schedule at 200 queries on our CNN, 3.1% unrescaled; docs/autoattack.md, docs/performance.md).
+ *   examples, fewer model evaluations: on the committed CNN at eps 0.03, 28.6% of the proposals are
+ *   no-ops at 200 queries with the rescaled schedule (AutoAttack counted 28.8%, docs/autoattack.md) and
+ *   12-13% in AutoAttack's standard ensemble (5000 queries, not rescaled) (docs/performance.md).
  *   `evaluateNoOps` evaluates them as square.py does. `skipNoOps` instead redraws the signs until the
  *   window changes (up to 16 times), as the authors' original code (max-andr/square-attack) does: a
  *   different search.
