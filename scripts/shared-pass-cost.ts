@@ -1,12 +1,18 @@
-// What scoring with the gradient pass saves (Classifier.predictionPaths, attacks/define.ts lossGradAndScore):
-// one attack on the same images, with the model's prediction paths declared and hidden, alternating in one
-// process so machine load hits both alike. Checks that both give the same examples.
-//   npx tsx scripts/shared-pass-cost.ts [--attack apgd-t] [--params '{"steps":20,"targets":3}']
-//       [--checkpoint checkpoints/cnn-fmnist] [--path e2e] [--n 100] [--eps 0.03] [--reps 3] [--backend wasm]
+// A/B cost of an exact optimisation: one attack on the same images, two ways, alternating in one process so
+// machine load hits both alike, checking that both give the same examples.
+// - by default, scoring with the gradient pass (Classifier.predictionPaths, attacks/define.ts
+//   lossGradAndScore): the model's prediction paths declared ("shared") and hidden ("separate");
+// - with --params-b B: the attack with --params ("A") and with --params overridden by B ("B"), the model as
+//   it is (e.g. square's --params-b '{"evaluateNoOps":true}': proposals that change no pixel evaluated).
+//   npx tsx scripts/shared-pass-cost.ts [--attack apgd-t] [--params '{"steps":20,"targets":3}'] [--params-b '{...}']
+//       [--checkpoint checkpoints/cnn-fmnist] [--path e2e] [--n 100] [--correct] [--eps 0.03] [--reps 3] [--no-warm-up]
+//       [--backend wasm]
+// --correct: the first n test images the model classifies correctly (default: the first n).
 // Prints CPU seconds per run (process.cpuUsage; wall time is meaningless on a shared machine) and the
 // gradient and forward images each variant asked of the model.
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { tf } from '../src/engine/tf.js';
 import { initBackend } from '../src/engine/backend.js';
 import { KeyedRng } from '../src/engine/rng.js';
 import { loadFashionMnist, packageRoot } from '../src/data/fashionMnist.js';
@@ -20,7 +26,11 @@ function option(name: string, fallback: string): string {
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
 }
 const attack = getAttack(option('attack', 'apgd-t'));
-const params = attack.parseParams(JSON.parse(option('params', '{"steps":20,"targets":3}')), '--params');
+const rawParams = JSON.parse(option('params', '{"steps":20,"targets":3}'));
+const params = attack.parseParams(rawParams, '--params');
+const paramsB = process.argv.includes('--params-b')
+  ? attack.parseParams({ ...rawParams, ...JSON.parse(option('params-b', '{}')) }, '--params-b')
+  : undefined;
 const checkpoint = option('checkpoint', join(packageRoot(), 'checkpoints', 'cnn-fmnist'));
 const path = option('path', 'e2e');
 const n = Number(option('n', '100'));
@@ -28,38 +38,58 @@ const eps = Number(option('eps', '0.03'));
 const reps = Number(option('reps', '3'));
 const backend = await initBackend(option('backend', 'wasm'));
 
-const data = await loadFashionMnist('test', { limit: n });
 const model = await loadSuiteModel({ path: checkpoint, output: 'last', where: 'checkpoint' });
-const { x, y, sampleIndices } = toBatch(data, Array.from({ length: n }, (_, i) => i));
+const data = await loadFashionMnist('test', process.argv.includes('--correct') ? {} : { limit: n });
+let rows = Array.from({ length: n }, (_, i) => i);
+if (process.argv.includes('--correct')) {
+  // The first n test images the model classifies correctly, scored 500 at a time.
+  rows = [];
+  for (let start = 0; rows.length < n && start < data.labels.length; start += 500) {
+    const chunk = Array.from({ length: Math.min(500, data.labels.length - start) }, (_, i) => start + i);
+    const { x, y } = toBatch(data, chunk);
+    const predicted = tf.tidy(() => tf.argMax(model.classifier.logits(x, 'last'), 1).dataSync());
+    const labels = y.dataSync();
+    tf.dispose([x, y]);
+    for (let k = 0; k < chunk.length && rows.length < n; k++) if (predicted[k] === labels[k]) rows.push(chunk[k]);
+  }
+}
+const { x, y, sampleIndices } = toBatch(data, rows);
 
-async function run(shared: boolean) {
+/** Variant A: shared pass / --params; variant B: separate passes / --params-b. */
+async function run(variant: 'A' | 'B') {
   const counting = new CountingClassifier(model.classifier);
-  if (!shared) Object.defineProperty(counting, 'predictionPaths', { value: undefined });
+  if (variant === 'B' && !paramsB) Object.defineProperty(counting, 'predictionPaths', { value: undefined });
   const cpu0 = process.cpuUsage();
-  const res = await attack.run(counting, x, y, eps, new KeyedRng(0, 'shared-pass-cost', sampleIndices), { path, output: 'last', params });
+  const res = await attack.run(counting, x, y, eps, new KeyedRng(0, 'shared-pass-cost', sampleIndices), {
+    path,
+    output: 'last',
+    params: variant === 'B' && paramsB ? paramsB : params,
+  });
   const cpu = process.cpuUsage(cpu0);
   const hash = createHash('sha256').update(Buffer.from((res.xAdv.dataSync() as Float32Array).buffer)).digest('hex').slice(0, 16);
+  const fooled = res.fooled.filter(Boolean).length;
   res.xAdv.dispose();
-  return { cpu: (cpu.user + cpu.system) / 1e6, hash, gradients: counting.gradientImages, forwards: counting.forwardImages };
+  return { cpu: (cpu.user + cpu.system) / 1e6, hash, fooled, gradients: counting.gradientImages, forwards: counting.forwardImages };
 }
 
-console.log(`${attack.name} ${JSON.stringify(params)} on ${n} images of ${checkpoint}, path ${path}, eps ${eps}, backend ${backend.name}`);
-await run(true); // warm-up
-const times: Record<string, number[]> = { shared: [], separate: [] };
+const names = paramsB ? { A: 'A', B: 'B' } : { A: 'shared', B: 'separate' };
+console.log(`${attack.name} ${JSON.stringify(params)} on ${rows.length} images${process.argv.includes('--correct') ? ' (correctly classified)' : ''} of ${checkpoint}, path ${path}, eps ${eps}, backend ${backend.name}`);
+if (paramsB) console.log(`A: ${JSON.stringify(params)}\nB: ${JSON.stringify(paramsB)}`);
+if (!process.argv.includes('--no-warm-up')) await run('A'); // warm-up (a long attack can skip it: --no-warm-up)
+const times: Record<string, number[]> = { A: [], B: [] };
 const counts: Record<string, string> = {};
 const hashes = new Set<string>();
 for (let r = 0; r < reps; r++)
-  for (const shared of r % 2 === 0 ? [true, false] : [false, true]) {
-    const out = await run(shared);
-    const key = shared ? 'shared' : 'separate';
-    times[key].push(out.cpu);
+  for (const variant of r % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
+    const out = await run(variant);
+    times[variant].push(out.cpu);
     hashes.add(out.hash);
-    counts[key] = `${out.gradients} gradient images, ${out.forwards} forward images`;
+    counts[variant] = `${out.gradients} gradient images, ${out.forwards} forward images; ${out.fooled} fooled; examples ${out.hash}`;
   }
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-for (const key of ['separate', 'shared'])
-  console.log(`${key.padEnd(8)}: median ${median(times[key]).toFixed(1)} CPU-s (${times[key].map((t) => t.toFixed(1)).join(', ')}); ${counts[key]}`);
-console.log(`speed-up ${(median(times.separate) / median(times.shared)).toFixed(2)}x; examples ${hashes.size === 1 ? 'identical' : 'DIFFER'}`);
+for (const variant of ['B', 'A'] as const)
+  console.log(`${names[variant].padEnd(8)}: median ${median(times[variant]).toFixed(1)} CPU-s (${times[variant].map((t) => t.toFixed(1)).join(', ')}); ${counts[variant]}`);
+console.log(`speed-up ${(median(times.B) / median(times.A)).toFixed(2)}x (${names.B} / ${names.A}); examples ${hashes.size === 1 ? 'identical' : 'DIFFER'}`);
 x.dispose();
 y.dispose();
 model.dispose();
