@@ -4,7 +4,7 @@
  * Input problems are found before any model is loaded where possible and are InputErrors (exit code 2).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rm, rmdir } from 'node:fs/promises';
+import { rm, rmdir } from 'node:fs/promises';
 import { cpus, hostname, totalmem } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { inputError, InputError, StorageError } from '../engine/errors.js';
@@ -21,6 +21,7 @@ import { loadSuiteModel, type SuiteModel } from './loadClassifier.js';
 import { parseShard, planAdversarial, planCorruption, restrictPlan, shardUnits, type ModelInfo, type Plan, type PlanUnit, type Shard } from './planner.js';
 import { CLAIMS_DIR, claimOrder, claimUnit, resetClaims, startHelper } from './workers.js';
 import { checkFileNames, RUN_FILE } from '../rundir/files.js';
+import { checkCreatable, createDirectory } from '../rundir/createDir.js';
 import { checkRunLock, RunLock } from '../rundir/lock.js';
 import { planRecord, RUN_FORMAT } from '../rundir/manifest.js';
 import type { CheckpointRef, ProbeRecord, SanityCheck, SuiteCellResult, SuiteName, SuiteRunManifest } from '../rundir/records.js';
@@ -155,6 +156,7 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   if (existsSync(join(runDir, 'run.json')))
     throw inputError('--out', `${runDir} already holds a run`, `a new directory, or --resume ${runDir} to finish it`);
   if (existsSync(runDir) && !statSync(runDir).isDirectory()) throw inputError('--out', `${runDir} is not a directory`, 'a new or existing directory');
+  await checkCreatable(runDir);
   await checkRunLock(runDir);
   return { config, configFile: req.configFile ?? configFile, shard, runDir, resumed: null, workers, origins };
 }
@@ -432,11 +434,7 @@ export async function executeRun(prep: PreparedRun, opts: ExecuteOptions): Promi
   const created = !existsSync(prep.runDir);
   const warn = (line: string) => void process.stderr.write(`${line}\n`);
   let lock: RunLock;
-  try {
-    await mkdir(prep.runDir, { recursive: true });
-  } catch (err) {
-    throw new StorageError(`cannot create the run directory ${prep.runDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  await createDirectory(prep.runDir);
   try {
     lock = await RunLock.acquire(prep.runDir, warn);
   } catch (err) {

@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, runBench as bench } from '../helpers/cli.js';
@@ -25,6 +26,41 @@ describe('bench run', () => {
     const r = await bench(['run', '--suite', 'corruption', '--severities', '1,9', '--quiet']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe('error: --severities: invalid severity 9 (allowed: integers 1..5)');
+  });
+});
+
+describe('bench run: an output directory that cannot be made is one line naming it and the real reason (exit 3)', () => {
+  const args = (out: string) => ['run', '--suite', 'adversarial', '--checkpoints', 'checkpoints/cnn-fmnist', '--attacks', 'fgsm', '--epsilons', '0', '--limit', '2', '--no-sanity', '--quiet', '--out', out];
+
+  it('--out under a regular file: says that file is not a directory (not "cannot read the run lock: ENOTDIR")', async () => {
+    const file = join(tmp, 'afile');
+    writeFileSync(file, 'x\n');
+    const r = await bench(args(join(file, 'run')));
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim()).toBe(`error: cannot create the run directory ${join(file, 'run')}: ${file} is not a directory`);
+  });
+
+  it.runIf(existsSync('/proc/self'))('--out /proc/x: refused in one line instead of hanging', { timeout: 60_000 }, async () => {
+    const r = await bench(args('/proc/bench-x'));
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim().split('\n').at(-1)).toBe(
+      'error: cannot create the run directory /proc/bench-x: /proc does not take new directories (ENOENT although it exists: a virtual file system such as /proc)',
+    );
+  });
+
+  // A read-only mount needs a private mount namespace (unshare -m, as root); skipped where that is not allowed.
+  const canMount = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o ro none ${tmp}`]).status === 0;
+  it.runIf(canMount)('--out on a read-only file system: EROFS, not the ENOENT of recursive mkdir', { timeout: 60_000 }, async () => {
+    const ro = join(tmp, 'ro');
+    mkdirSync(ro);
+    const out = join(ro, 'sub', 'run');
+    const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o ro none ${ro} && exec "$0" "$@"`, join(ROOT, 'node_modules', '.bin', 'tsx'), join(ROOT, 'src', 'cli', 'main.ts'), ...args(out)], {
+      cwd: ROOT,
+      env: { ...process.env, BENCH_BACKEND: 'wasm' },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim()).toBe(`error: cannot create the run directory ${out}: ${ro} is on a read-only file system (EROFS)`);
   });
 });
 
