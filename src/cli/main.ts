@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { commands } from './commands.js';
 import { reportError } from './common.js';
-import { usageErrorLine } from './usageError.js';
+import { notANumberLine, usageErrorLine } from './usageError.js';
 
 // Silence tfjs's "install the node backend" banner: the backend line we print says what runs.
 process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
@@ -27,6 +27,14 @@ const cli = yargs(hideBin(process.argv))
     process.stderr.write(`error: ${usageErrorLine(String(msg ?? 'invalid usage'), { argv: hideBin(process.argv), commands: verbs, options })}\n`);
     process.exit(2);
   });
+
+// A number flag given a non-number: one line quoting what was typed, before any command runs.
+cli.middleware((parsed) => {
+  const line = notANumberLine(parsed, hideBin(process.argv));
+  if (line === null) return;
+  process.stderr.write(`error: ${line}\n`);
+  process.exit(2);
+});
 
 for (const c of commands) cli.command(c);
 
