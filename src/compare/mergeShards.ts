@@ -331,11 +331,14 @@ export async function mergeShards(dirs: readonly string[], options: MergeOptions
   }
   const given = new Set(shards.map((s) => s.index));
   const missing = Array.from({ length: first.count }, (_, i) => i + 1).filter((i) => !given.has(i));
-  if (missing.length > 0)
-    throw new InputError(
-      `bench merge: shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${first.count} missing (given: ${[...given].sort((a, b) => a - b).join(', ')})` +
-        ` (allowed: one run directory for each shard 1..${first.count})`,
-    );
+  // The same shard twice (one directory named twice, or two copies): say so, rather than only "shard 2 missing".
+  const twice = shards.filter((s, i) => i > 0 && shards[i - 1].index === s.index);
+  const problems: string[] = twice.map((s) => {
+    const earlier = shards.find((t) => t.index === s.index)!;
+    return `shard ${s.index} of ${first.count} is given twice (${resolve(earlier.dir) === resolve(s.dir) ? `${s.dir}, named twice` : `${earlier.dir} and ${s.dir}`})`;
+  });
+  if (missing.length > 0) problems.push(`shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${first.count} missing (given: ${[...given].sort((a, b) => a - b).join(', ')})`);
+  if (problems.length > 0) throw new InputError(`bench merge: ${problems.join('; ')} (allowed: one run directory for each shard 1..${first.count})`);
 
   const out = options.out;
   if (shards.some((s) => resolve(s.dir) === resolve(out))) throw inputError('--out', `${out} is one of the shard directories`, 'a new directory');

@@ -276,6 +276,15 @@ describe('bench merge', () => {
     expect(existsSync(join(fx.root, 'x1', 'run.json'))).toBe(false);
   });
 
+  test('a shard given twice is named as such, besides the shard that is then missing', async () => {
+    const err = await runMerge({ shards: [fx.shards[0], fx.shards[0], fx.shards[2]], out: join(fx.root, 'x2'), allowMissing: false, quiet: true }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toBe(
+      `bench merge: shard 1 of 3 is given twice (${fx.shards[0]}, named twice); shard 2 of 3 missing (given: 1, 3) (allowed: one run directory for each shard 1..3)`,
+    );
+    expect(existsSync(join(fx.root, 'x2', 'run.json'))).toBe(false);
+  });
+
   test('shards of different runs are refused naming the field', async () => {
     const other = buildFixture();
     const file = join(other.shards[1], 'run.json');
