@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { commands } from './commands.js';
 import { reportError } from './common.js';
@@ -36,6 +36,10 @@ cli.middleware((parsed) => {
   process.exit(2);
 });
 
-for (const c of commands) cli.command(c);
+// --version is about bench, not a verb: listed in `bench --help` only (it still works after a verb).
+for (const c of commands) {
+  const build = c.builder;
+  cli.command({ ...c, builder: (y: Argv) => (typeof build === 'function' ? (build(y) as Argv) : y.options(build ?? {})).hide('version') });
+}
 
 await cli.parseAsync();
