@@ -23,6 +23,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InputError, inputError } from '../engine/errors.js';
 import { writeFileAtomic } from '../rundir/atomic.js';
+import { createDirectory } from '../rundir/createDir.js';
 import { type ChecksumManifest, missingListed, readChecksums, recordChecksum, sha256Hex, verifiedRecord, verifySanityBytes, writeChecksums } from '../rundir/checksums.js';
 import { checkManifest } from '../rundir/manifest.js';
 import { cellFileName, CELLS_DIR, IMAGES_DIR, PROBES_DIR, RUN_FILE, SANITY_FILE } from '../rundir/files.js';
@@ -395,6 +396,8 @@ export async function mergeShards(dirs: readonly string[], options: MergeOptions
   if (missingProbes.length > 0) notes.push(`${missingProbes.length} planned sanity probes have no result`);
 
   // Records first, run.json last: a directory without run.json is never mistaken for a finished merge.
+  // Made level by level (createDir.ts): a file on the path, a read-only file system or /proc is one line, not a hang.
+  await createDirectory(out, 'the merged run directory');
   for (const id of plan) {
     const rec = cells.get(id);
     if (rec) await writeFileAtomic(join(out, CELLS_DIR, cellFileName(id)), rec.text);
