@@ -6,7 +6,8 @@
  * `bench compare --baseline <checkpoint> --candidate <checkpoint> --config FILE` first runs the config on
  * each checkpoint (same images, same seed) and then compares the two runs.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { createDirectory } from '../rundir/createDir.js';
 import { dirname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { handler, startBackend, withBackendOption } from './common.js';
@@ -33,7 +34,7 @@ export interface CompareArgs {
 }
 
 async function writeOutput(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
+  await createDirectory(dirname(file), 'the output directory');
   await writeFile(file, text);
 }
 
