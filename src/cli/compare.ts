@@ -6,7 +6,8 @@
  * `bench compare --baseline <checkpoint> --candidate <checkpoint> --config FILE` first runs the config on
  * each checkpoint (same images, same seed) and then compares the two runs.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { createDirectory } from '../rundir/createDir.js';
 import { dirname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { handler, startBackend, withBackendOption } from './common.js';
@@ -15,7 +16,7 @@ import { readRun } from '../rundir/read.js';
 import { executeRun, outcomeRun, prepareRun } from '../suite/runner.js';
 import { terminalReporter } from '../report/reporters/terminal.js';
 import { checkGates, compareRuns, DEFAULT_GATES, exitCodeOf, type Comparison } from '../compare/compareRuns.js';
-import { renderJson, renderJunit, renderMarkdown } from '../compare/render.js';
+import { renderJson, renderJunit, renderMarkdown, verdictLine } from '../compare/render.js';
 
 export interface CompareArgs {
   baseline?: string;
@@ -33,7 +34,7 @@ export interface CompareArgs {
 }
 
 async function writeOutput(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
+  await createDirectory(dirname(file), 'the output directory');
   await writeFile(file, text);
 }
 
@@ -70,8 +71,10 @@ export async function runCompare(a: CompareArgs, print: (s: string) => void = (s
   if (a.markdown) await writeOutput(a.markdown, markdown);
   if (a.json) await writeOutput(a.json, renderJson(comparison));
   if (a.junit) await writeOutput(a.junit, renderJunit(comparison));
-  if (!a.quiet) print(markdown);
-  return { code: exitCodeOf(comparison.verdict, gates), comparison };
+  const code = exitCodeOf(comparison.verdict, gates);
+  // Quiet still says the verdict, in one line: a CI step that exits 1 or 4 must show why.
+  print(a.quiet ? `${verdictLine(comparison, code)}\n` : markdown);
+  return { code, comparison };
 }
 
 export const compareCommand: CommandModule<object, CompareArgs> = {
@@ -94,7 +97,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
         .option('markdown', { type: 'string', describe: 'write the Markdown verdict and table to FILE' })
         .option('json', { type: 'string', describe: 'write every row as JSON to FILE' })
         .option('junit', { type: 'string', describe: 'write JUnit XML (one testcase per gated row) to FILE' })
-        .option('quiet', { type: 'boolean', default: false, describe: 'do not print the Markdown on stdout' })
+        .option('quiet', { type: 'boolean', default: false, describe: 'print only the one-line verdict (not the Markdown) on stdout' })
         .example('$0 compare runs/main runs/pr --junit compare.xml', 'compare two runs of one config')
         .example('$0 compare --baseline checkpoints/cnnf-main --candidate checkpoints/cnnf-pr --config configs/ci.json', 'run both, then compare')
         .epilog(

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { commands } from './commands.js';
 import { reportError } from './common.js';
-import { usageErrorLine } from './usageError.js';
+import { notANumberLine, usageErrorLine } from './usageError.js';
 
 // Silence tfjs's "install the node backend" banner: the backend line we print says what runs.
 process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
@@ -28,6 +28,18 @@ const cli = yargs(hideBin(process.argv))
     process.exit(2);
   });
 
-for (const c of commands) cli.command(c);
+// A number flag given a non-number: one line quoting what was typed, before any command runs.
+cli.middleware((parsed) => {
+  const line = notANumberLine(parsed, hideBin(process.argv));
+  if (line === null) return;
+  process.stderr.write(`error: ${line}\n`);
+  process.exit(2);
+});
+
+// --version is about bench, not a verb: listed in `bench --help` only (it still works after a verb).
+for (const c of commands) {
+  const build = c.builder;
+  cli.command({ ...c, builder: (y: Argv) => (typeof build === 'function' ? (build(y) as Argv) : y.options(build ?? {})).hide('version') });
+}
 
 await cli.parseAsync();

@@ -6,7 +6,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { tf } from '../engine/tf.js';
 import { KeyedRng } from '../engine/rng.js';
 import { InputError, inputError } from '../engine/errors.js';
-import { loadFashionMnist } from '../data/fashionMnist.js';
+import { DEFAULT_DATASET, loadDataset } from '../datasets/index.js';
 import { imageGrid, writePng, type RasterImage } from '../report/png.js';
 import { corruptionKey, getCorruption } from '../../corruptions/registry.js';
 import { SEVERITIES, type AnyCorruption } from '../../corruptions/types.js';
@@ -77,6 +77,8 @@ export interface PreviewArgs {
   image: number;
   count: number;
   seed: number;
+  /** Dataset spec as `bench run --dataset` takes it (default fashion-mnist); labels are not needed. */
+  dataset?: string;
   out?: string;
   backend?: string;
 }
@@ -90,17 +92,24 @@ export async function runPreview(args: PreviewArgs): Promise<string> {
   if (!Number.isInteger(args.count) || args.count < 1 || args.count > MAX_PREVIEW_IMAGES)
     throw inputError('--count', `${args.count} is not a usable number of images`, `1..${MAX_PREVIEW_IMAGES}`);
   if (!Number.isInteger(args.seed) || args.seed < 0) throw inputError('--seed', `${args.seed} is not a seed`, 'an integer >= 0');
-  const data = await loadFashionMnist('test', { limit: args.count, offset: args.image }).catch((err: unknown) => {
+  // Labels are not shown: unlabelled data (folder:DIR without classes, npz without labels) previews too.
+  const data = await loadDataset(args.dataset ?? DEFAULT_DATASET, { limit: args.count, offset: args.image, labels: 'model', where: '--dataset' }).catch((err: unknown) => {
     // The loader names its own option; here the user typed --image.
     if (err instanceof InputError && err.message.startsWith('--offset')) throw new InputError(err.message.replace('--offset', '--image'));
     throw err;
   });
+  if (!corruption.channels.includes(data.channels))
+    throw inputError(
+      '--corruption',
+      `${corruption.name} is not defined on ${data.channels}-channel images (${data.record.source})`,
+      `a dataset with C in {${corruption.channels.join(', ')}} (--dataset), or a corruption for ${data.channels}-channel images`,
+    );
   const grid = buildPreviewGrid(
     corruption,
     { images: data.images, count: data.count, height: data.height, width: data.width, channels: data.channels, firstIndex: data.offset },
     { seed: args.seed },
   );
-  const out = args.out ?? `reports/preview/${corruption.name}-image${args.image}-count${data.count}-seed${args.seed}.png`;
+  const out = args.out ?? `reports/preview/${corruption.name}${args.dataset ? `-${data.record.name}` : ''}-image${args.image}-count${data.count}-seed${args.seed}.png`;
   return writePng(out, grid);
 }
 
@@ -111,9 +120,13 @@ export const previewCommand: CommandModule<object, PreviewArgs> = {
     withBackendOption(
       y
         .option('corruption', { type: 'string', demandOption: true, describe: 'corruption name (`bench list --corruptions`)' })
-        .option('image', { type: 'number', default: 0, describe: 'index of the first Fashion-MNIST test image' })
+        .option('image', { type: 'number', default: 0, describe: 'index of the first test image' })
         .option('count', { type: 'number', default: 4, describe: `number of images (rows), 1..${MAX_PREVIEW_IMAGES}` })
         .option('seed', { type: 'number', default: 0, describe: 'seed of the corruption randomness (as in a run)' })
+        .option('dataset', {
+          type: 'string',
+          describe: 'images to corrupt, as for bench run: fashion-mnist (default), mnist:DIR, kmnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, npz:FILE',
+        })
         .option('out', { type: 'string', describe: 'PNG path (default reports/preview/<corruption>-image<K>-count<N>-seed<S>.png)' }),
     ) as unknown as Argv<PreviewArgs>,
   handler: handler(async (args: PreviewArgs) => {

@@ -28,8 +28,18 @@ export interface RunArgs extends ConfigOverrides {
   summary?: string;
 }
 
-/** The request a command line makes (exported for tests). */
-export function requestFromArgs(a: RunArgs): RunRequest {
+/** Flag aliases whose use errors should echo: the option key and the alias as typed. */
+const ALIASES: { key: 'checkpoints'; alias: string }[] = [{ key: 'checkpoints', alias: '--models' }];
+
+/** The override flags `argv` (the command line after the program) gives under an alias, e.g. {checkpoints: '--models'}. */
+export function typedAliases(argv: readonly string[]): RunRequest['typedFlags'] {
+  const typed: NonNullable<RunRequest['typedFlags']> = {};
+  for (const { key, alias } of ALIASES) if (argv.some((t) => t === alias || t.startsWith(`${alias}=`))) typed[key] = alias;
+  return typed;
+}
+
+/** The request a command line makes (exported for tests); `argv` (default: this process's) tells which alias was typed. */
+export function requestFromArgs(a: RunArgs, argv: readonly string[] = process.argv.slice(2)): RunRequest {
   const overrides: ConfigOverrides = {
     limit: a.limit,
     offset: a.offset,
@@ -45,7 +55,7 @@ export function requestFromArgs(a: RunArgs): RunRequest {
     dataset: a.dataset,
     labels: a.labels,
   };
-  return { suite: a.suite, configFile: a.config, ...(a.preset !== undefined ? { preset: a.preset } : {}), overrides, out: a.out, resume: a.resume, shard: a.shard, workers: a.workers };
+  return { suite: a.suite, configFile: a.config, ...(a.preset !== undefined ? { preset: a.preset } : {}), overrides, typedFlags: typedAliases(argv), out: a.out, resume: a.resume, shard: a.shard, workers: a.workers };
 }
 
 /**

@@ -79,3 +79,23 @@ export function usageErrorLine(message: string, ctx: UsageContext): string {
 
   return oneLine(`${msg.split('\n').map((l) => l.trim()).filter(Boolean).join(' ')} ${helpHint(ctx)}`);
 }
+
+/**
+ * yargs turns a `type: 'number'` flag given a non-number (`--limit abc`) into NaN, and errors would then
+ * quote "NaN". This finds the first such flag in the parsed arguments and returns its one line quoting
+ * what the user typed (`--limit: "abc" is not a number`), or null when every number flag parsed.
+ */
+export function notANumberLine(parsed: Record<string, unknown>, argv: readonly string[]): string | null {
+  for (const [key, value] of Object.entries(parsed)) {
+    // yargs holds a kebab-case flag under its camelCase key too: look at one of them.
+    if (typeof value !== 'number' || !Number.isNaN(value) || /[A-Z]/.test(key)) continue;
+    const name = flag(key);
+    let typed: string | undefined;
+    for (let i = 0; i < argv.length && typed === undefined; i++) {
+      if (argv[i] === name) typed = argv[i + 1];
+      else if (argv[i].startsWith(`${name}=`)) typed = argv[i].slice(name.length + 1);
+    }
+    return oneLine(`${name}: ${typed === undefined ? 'not a number' : `${showValue(typed)} is not a number`}`);
+  }
+  return null;
+}

@@ -23,6 +23,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InputError, inputError } from '../engine/errors.js';
 import { writeFileAtomic } from '../rundir/atomic.js';
+import { createDirectory } from '../rundir/createDir.js';
 import { type ChecksumManifest, missingListed, readChecksums, recordChecksum, sha256Hex, verifiedRecord, verifySanityBytes, writeChecksums } from '../rundir/checksums.js';
 import { checkManifest } from '../rundir/manifest.js';
 import { cellFileName, CELLS_DIR, IMAGES_DIR, PROBES_DIR, RUN_FILE, SANITY_FILE } from '../rundir/files.js';
@@ -331,11 +332,14 @@ export async function mergeShards(dirs: readonly string[], options: MergeOptions
   }
   const given = new Set(shards.map((s) => s.index));
   const missing = Array.from({ length: first.count }, (_, i) => i + 1).filter((i) => !given.has(i));
-  if (missing.length > 0)
-    throw new InputError(
-      `bench merge: shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${first.count} missing (given: ${[...given].sort((a, b) => a - b).join(', ')})` +
-        ` (allowed: one run directory for each shard 1..${first.count})`,
-    );
+  // The same shard twice (one directory named twice, or two copies): say so, rather than only "shard 2 missing".
+  const twice = shards.filter((s, i) => i > 0 && shards[i - 1].index === s.index);
+  const problems: string[] = twice.map((s) => {
+    const earlier = shards.find((t) => t.index === s.index)!;
+    return `shard ${s.index} of ${first.count} is given twice (${resolve(earlier.dir) === resolve(s.dir) ? `${s.dir}, named twice` : `${earlier.dir} and ${s.dir}`})`;
+  });
+  if (missing.length > 0) problems.push(`shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${first.count} missing (given: ${[...given].sort((a, b) => a - b).join(', ')})`);
+  if (problems.length > 0) throw new InputError(`bench merge: ${problems.join('; ')} (allowed: one run directory for each shard 1..${first.count})`);
 
   const out = options.out;
   if (shards.some((s) => resolve(s.dir) === resolve(out))) throw inputError('--out', `${out} is one of the shard directories`, 'a new directory');
@@ -392,6 +396,8 @@ export async function mergeShards(dirs: readonly string[], options: MergeOptions
   if (missingProbes.length > 0) notes.push(`${missingProbes.length} planned sanity probes have no result`);
 
   // Records first, run.json last: a directory without run.json is never mistaken for a finished merge.
+  // Made level by level (createDir.ts): a file on the path, a read-only file system or /proc is one line, not a hang.
+  await createDirectory(out, 'the merged run directory');
   for (const id of plan) {
     const rec = cells.get(id);
     if (rec) await writeFileAtomic(join(out, CELLS_DIR, cellFileName(id)), rec.text);

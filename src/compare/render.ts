@@ -105,6 +105,15 @@ function heading(cmp: Comparison): string {
   }
 }
 
+/**
+ * The verdict as one plain line with the exit code it gives, e.g. `INCONCLUSIVE: 38 of 38 gated rows cannot
+ * detect a drop of more than 1 points at alpha 0.05 (exit 4)`: what `bench compare --quiet` prints, so a CI
+ * log says why the step failed.
+ */
+export function verdictLine(cmp: Comparison, exitCode: number): string {
+  return `${heading(cmp).replace(/^#+\s*/, '')} (exit ${exitCode})`;
+}
+
 export function renderMarkdown(cmp: Comparison): string {
   const failing = cmp.rows.filter((r) => r.failed);
   const out: string[] = [];

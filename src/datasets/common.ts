@@ -69,6 +69,17 @@ export function sliceOf(total: number, opts: SliceOptions, split: Split): { offs
   return { offset, count: Math.min(opts.limit ?? total, total - offset) };
 }
 
+/**
+ * The one-line notice when a slice holds fewer images than `limit` asked for (the split ends first), or
+ * null: e.g. `--limit 5 asks for 5 images, but the test split has only 1 from offset 9999 (10000 images):
+ * the run uses 1`. `where` names the flag or config field that set the limit.
+ */
+export function shortSliceNotice(limit: number | undefined, data: { count: number; offset: number; total: number; record: { split: string } }, where: string): string | null {
+  if (limit === undefined || data.count >= limit) return null;
+  const images = (n: number) => `${n} image${n === 1 ? '' : 's'}`;
+  return `${where} asks for ${images(limit)}, but the ${data.record.split} split has only ${data.count} from offset ${data.offset} (${images(data.total)}): the run uses ${data.count}`;
+}
+
 /** 8-bit pixels to [0,1] floats (byte / 255, rounded to float32 as the Fashion-MNIST loader always did). */
 export function bytesToUnit(bytes: Uint8Array): Float32Array {
   const out = new Float32Array(bytes.length);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { InputError, inputError, showValue } from '../engine/errors.js';
 import { validateArchitecture, weightSpecs, type ModelArchitecture, type Normalization } from './architecture.js';
 import { encodeSafetensors, parseSafetensors } from './safetensors.js';
-import type { WeightArrays } from './weights.js';
+import { assertFiniteWeights, type WeightArrays } from './weights.js';
 
 /**
  * A checkpoint is a directory: model.json (this manifest) + weights.safetensors (float32 tensors named
@@ -69,8 +69,7 @@ export function validateWeights(weights: WeightArrays, architecture: ModelArchit
       throw inputError(at, `has shape [${w.shape.join(', ')}], the architecture needs [${spec.shape.join(', ')}]`);
     if (w.data.length !== spec.shape.reduce((a, b) => a * b, 1))
       throw inputError(at, `holds ${w.data.length} values, shape [${spec.shape.join(', ')}] needs ${spec.shape.reduce((a, b) => a * b, 1)}`);
-    for (let i = 0; i < w.data.length; i++)
-      if (!Number.isFinite(w.data[i])) throw inputError(at, `non-finite value ${w.data[i]} at flat index ${i}`);
+    assertFiniteWeights(w.data, at);
   }
   const known = new Set(specs.map((s) => s.name));
   const extra = Object.keys(weights).filter((n) => !known.has(n));

@@ -55,7 +55,9 @@ async function readLock(file: string): Promise<{ text: string; holder: LockHolde
     const text = await readFile(file, 'utf8');
     return { text, holder: parseHolder(text) };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    // ENOTDIR: a level of the path is a file, so no lock can be there (creating the directory says why it fails).
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw new StorageError(`cannot read the run lock ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
 }

@@ -634,8 +634,13 @@ function numberList(text: string, flag: string): number[] {
  * Applies CLI overrides to a raw (unvalidated) config object, returning the new object and the
  * origins map for validateConfig so errors name the flag. `--attacks a,b` keeps the config's entries
  * whose label or name is listed (with their params) and adds registry defaults for names not in it.
+ * `typed` names a flag as the user typed it when that was an alias (`--models` for checkpoints).
  */
-export function applyOverrides(raw: unknown, o: ConfigOverrides): { raw: unknown; origins: Record<string, string> } {
+export function applyOverrides(
+  raw: unknown,
+  o: ConfigOverrides,
+  typed: Partial<Record<keyof ConfigOverrides, string>> = {},
+): { raw: unknown; origins: Record<string, string> } {
   if (!isObject(raw)) return { raw, origins: {} };
   const out: Record<string, unknown> = { ...raw };
   const origins: Record<string, string> = {};
@@ -643,7 +648,7 @@ export function applyOverrides(raw: unknown, o: ConfigOverrides): { raw: unknown
   for (const key of Object.keys(o) as (keyof ConfigOverrides)[]) {
     const value = o[key];
     if (value === undefined) continue;
-    const flag = FLAG_OF[key];
+    const flag = typed[key] ?? FLAG_OF[key];
     if (suite === 'corruption' && ADVERSARIAL_ONLY.includes(key))
       throw inputError(flag, 'applies to the adversarial suite only', CORRUPTION_ONLY.map((k) => FLAG_OF[k]).join(', ') + ' for corruption runs');
     if (suite === 'adversarial' && CORRUPTION_ONLY.includes(key))

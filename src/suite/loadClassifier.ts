@@ -26,6 +26,8 @@ export interface SuiteModelRequest {
   options?: ModelOptions;
   /** Names the config entry in errors, e.g. `configs/x.json: checkpoints[1]`. */
   where: string;
+  /** Names where `output` was chosen when not the entry itself (e.g. `--output`); default `<where>: output`. */
+  outputWhere?: string;
   /** Directory relative option files (classNames) resolve against. */
   baseDir?: string;
 }
@@ -41,7 +43,7 @@ export async function loadSuiteModel(req: SuiteModelRequest): Promise<SuiteModel
   const output = req.output ?? classifier.defaultOutput;
   if (!classifier.outputs.includes(output)) {
     loaded.dispose();
-    throw inputError(`${req.where}: output`, `model ${JSON.stringify(classifier.name)} (${loaded.family}) has no output ${JSON.stringify(output)}`, classifier.outputs.join(', '));
+    throw inputError(req.outputWhere ?? `${req.where}: output`, `model ${JSON.stringify(classifier.name)} (${loaded.family}) has no output ${JSON.stringify(output)}`, classifier.outputs.join(', '));
   }
   const ref: CheckpointRef = {
     name: classifier.name,

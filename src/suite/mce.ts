@@ -168,7 +168,7 @@ export function computeMce(input: MceInput, options: BootstrapOptions & { resamp
     entry.withinNoise = entry.relativeCe !== null && ci[0] <= 0;
     if (entry.withinNoise)
       warnings.push(
-        `${entry.corruption}: the baseline ${input.baseline}'s degradation, ${points(point[j].degradation!)} points ` +
+        `${entry.corruption}: the degradation of the baseline ${input.baseline}, ${points(point[j].degradation!)} points ` +
           `(95% CI ${points(ci[0])} to ${points(ci[1])}), is within sampling noise, so its relative CE (${points(entry.relativeCe!)}%) is unstable`,
       );
   });

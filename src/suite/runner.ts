@@ -4,7 +4,7 @@
  * Input problems are found before any model is loaded where possible and are InputErrors (exit code 2).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rm, rmdir } from 'node:fs/promises';
+import { rm, rmdir } from 'node:fs/promises';
 import { cpus, hostname, totalmem } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { inputError, InputError, StorageError } from '../engine/errors.js';
@@ -12,6 +12,7 @@ import { getCorruption } from '../../corruptions/registry.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { packageRoot } from '../data/fashionMnist.js';
 import { adaptDataset, DEFAULT_DATASET, loadDataset, type ImageDataset } from '../datasets/index.js';
+import { shortSliceNotice } from '../datasets/common.js';
 import { batches, toBatch } from '../data/batching.js';
 import { tf } from '../engine/tf.js';
 import { dirname } from 'node:path';
@@ -21,6 +22,7 @@ import { loadSuiteModel, type SuiteModel } from './loadClassifier.js';
 import { parseShard, planAdversarial, planCorruption, restrictPlan, shardUnits, type ModelInfo, type Plan, type PlanUnit, type Shard } from './planner.js';
 import { CLAIMS_DIR, claimOrder, claimUnit, resetClaims, startHelper } from './workers.js';
 import { checkFileNames, RUN_FILE } from '../rundir/files.js';
+import { checkCreatable, createDirectory } from '../rundir/createDir.js';
 import { checkRunLock, RunLock } from '../rundir/lock.js';
 import { planRecord, RUN_FORMAT } from '../rundir/manifest.js';
 import type { CheckpointRef, ProbeRecord, SanityCheck, SuiteCellResult, SuiteName, SuiteRunManifest } from '../rundir/records.js';
@@ -40,6 +42,8 @@ export interface RunRequest {
   /** A named config shipped in configs/ (PRESETS, e.g. autoattack), instead of a config file. */
   preset?: string;
   overrides?: ConfigOverrides;
+  /** Override flags given under an alias, as typed (e.g. checkpoints: '--models'), so errors name them. */
+  typedFlags?: Partial<Record<keyof ConfigOverrides, string>>;
   /** Run directory (default reports/<suite>-<timestamp>). */
   out?: string;
   /** Finish the run in this directory: only missing cells are computed. */
@@ -105,6 +109,8 @@ function defaultRunDir(suite: string): string {
 }
 
 const RESUME_CONFLICTS: Record<string, string> = { configFile: '--config', preset: '--preset', out: '--out', shard: '--shard', suite: '--suite' };
+/** What `bench run --resume DIR` may still be given: how the run is carried out and reported, never what it computes. */
+const RESUME_ALLOWED = '--resume DIR with only --quiet, --backend, --workers, --reporter and --summary';
 
 /**
  * Named configs (`bench run --preset NAME` reads configs/NAME.json): AutoAttack's standard version as a
@@ -128,10 +134,10 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   if (req.resume !== undefined) {
     for (const [key, flag] of Object.entries(RESUME_CONFLICTS))
       if ((req as Record<string, unknown>)[key] !== undefined)
-        throw inputError(flag, '--resume continues a run with its own settings (run.json)', `--resume DIR with only --quiet and --backend`);
+        throw inputError(flag, '--resume continues a run with its own settings (run.json)', RESUME_ALLOWED);
     const given = Object.entries(req.overrides ?? {}).filter(([, v]) => v !== undefined);
     if (given.length > 0)
-      throw inputError(`--${given[0][0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, '--resume continues a run with its own config (run.json)', '--resume DIR with only --quiet and --backend');
+      throw inputError(req.typedFlags?.[given[0][0] as keyof ConfigOverrides] ?? `--${given[0][0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, '--resume continues a run with its own config (run.json)', RESUME_ALLOWED);
     const { store, manifest } = await RunStore.open(req.resume);
     // Refuse early (before the backend starts) when another run is working here; the lead takes the lock in executeRun.
     if (!req.helper) await checkRunLock(req.resume);
@@ -146,15 +152,16 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
     throw inputError('bench run', 'name a suite, a preset or a config file', '--suite adversarial|corruption, --preset autoattack, or --config FILE');
   const configFile = req.configFile ?? (req.preset !== undefined ? presetConfigFile(req.preset) : join(packageRoot(), 'configs', `${req.suite}.json`));
   const raw = readJsonFile(configFile);
-  const { raw: overridden, origins } = applyOverrides(raw, req.overrides ?? {});
+  const { raw: overridden, origins } = applyOverrides(raw, req.overrides ?? {}, req.typedFlags);
   const config = validateConfig(overridden, configFile, origins);
   if (req.suite !== undefined && config.suite !== req.suite)
-    throw inputError(`${configFile}: suite`, `the config is a ${config.suite} suite but --suite says ${req.suite}`, config.suite);
+    throw inputError(`${configFile}: suite`, `the config is for the ${config.suite} suite but --suite says ${req.suite}`, config.suite);
   const shard = req.shard !== undefined ? parseShard(req.shard) : null;
   const runDir = req.out ?? defaultRunDir(shard ? `${config.suite}-shard${shard.index}of${shard.count}` : config.suite);
   if (existsSync(join(runDir, 'run.json')))
     throw inputError('--out', `${runDir} already holds a run`, `a new directory, or --resume ${runDir} to finish it`);
   if (existsSync(runDir) && !statSync(runDir).isDirectory()) throw inputError('--out', `${runDir} is not a directory`, 'a new or existing directory');
+  await checkCreatable(runDir);
   await checkRunLock(runDir);
   return { config, configFile: req.configFile ?? configFile, shard, runDir, resumed: null, workers, origins };
 }
@@ -209,28 +216,32 @@ const infoOf = (m: SuiteModel): ModelInfo => ({
 const normDir = (d: string) => resolve(d).replace(/\/+$/, '');
 
 /** Names a checkpoints[] entry in messages: the config file's field, or the --checkpoints flag. */
-function entryWhere(configFile: string | null, fromFlag: boolean, i: number): string {
-  return fromFlag ? `--checkpoints: ${i + 1}` : `${configFile ?? 'config'}: checkpoints[${i}]`;
+/** Where a model entry came from: `--models: 2` (the flag as typed, 1-based item) or `<config>: checkpoints[1]`. */
+function entryWhere(configFile: string | null, flag: string | undefined, i: number): string {
+  return flag ? `${flag}: ${i + 1}` : `${configFile ?? 'config'}: checkpoints[${i}]`;
 }
 
 async function loadModels(
   config: SuiteConfig,
   configFile: string | null,
-  checkpointsFromFlag: boolean,
+  origins: Readonly<Record<string, string>>,
 ): Promise<{ targets: SuiteModel[]; sources: Map<string, SuiteModel> }> {
   const targets: SuiteModel[] = [];
-  const baseDir = configFile && !checkpointsFromFlag ? dirname(configFile) : undefined;
+  const checkpointsFlag = Object.hasOwn(origins, 'checkpoints') ? origins.checkpoints : undefined;
+  const baseDir = configFile && !checkpointsFlag ? dirname(configFile) : undefined;
   const loaded: SuiteModel[] = [];
   try {
     for (const [i, entry] of config.checkpoints.entries()) {
       const path = resolveCheckpointDir(entry.dir);
       if (entry.createWith !== undefined && !existsSync(path))
-        throw inputError(entryWhere(configFile, checkpointsFromFlag, i), `${entry.dir} does not exist; create it with: ${entry.createWith}`);
+        throw inputError(entryWhere(configFile, checkpointsFlag, i), `${entry.dir} does not exist; create it with: ${entry.createWith}`);
       const m = await loadSuiteModel({
         path,
         output: entry.output ?? config.output,
+        // An output the model lacks is the fault of --output when that flag chose it.
+        ...(entry.output === undefined && config.output !== undefined && Object.hasOwn(origins, 'output') ? { outputWhere: origins.output } : {}),
         options: entry.options,
-        where: entryWhere(configFile, checkpointsFromFlag, i),
+        where: entryWhere(configFile, checkpointsFlag, i),
         ...(baseDir ? { baseDir } : {}),
       });
       loaded.push(m);
@@ -238,7 +249,7 @@ async function loadModels(
       const twin = targets.find((t) => t.ref.name === m.ref.name);
       if (twin)
         throw inputError(
-          `checkpoints[${i}]`,
+          entryWhere(configFile, checkpointsFlag, i),
           `${entry.dir} and ${twin.ref.dir} are both named ${JSON.stringify(m.ref.name)}; cell ids would collide`,
           'models with distinct names (give one a "name")',
         );
@@ -436,11 +447,7 @@ export async function executeRun(prep: PreparedRun, opts: ExecuteOptions): Promi
   const created = !existsSync(prep.runDir);
   const warn = (line: string) => void process.stderr.write(`${line}\n`);
   let lock: RunLock;
-  try {
-    await mkdir(prep.runDir, { recursive: true });
-  } catch (err) {
-    throw new StorageError(`cannot create the run directory ${prep.runDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  await createDirectory(prep.runDir);
   try {
     lock = await RunLock.acquire(prep.runDir, warn);
   } catch (err) {
@@ -487,8 +494,10 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
     where: fromFlag('dataset') ? '--dataset' : `${prep.configFile ?? 'config'}: dataset`,
     ...(prep.configFile && !fromFlag('dataset') && config.dataset !== undefined ? { baseDir: dirname(prep.configFile) } : {}),
   });
+  const short = shortSliceNotice(config.limit, loaded, fromFlag('limit') ? `${prep.origins!.limit} ${config.limit}` : `${prep.configFile ?? 'config'}: limit ${config.limit}`);
+  if (short && !opts.helper) process.stderr.write(`notice: ${short}\n`);
   if (config.suite === 'corruption') checkCorruptionChannels(config.corruptions, loaded, fromFlag('corruptions') ? '--corruptions' : `${prep.configFile ?? 'config'}: corruptions`);
-  const { targets, sources } = await loadModels(config, prep.configFile, fromFlag('checkpoints'));
+  const { targets, sources } = await loadModels(config, prep.configFile, prep.origins ?? {});
   const data = opts.transformData ? await opts.transformData(loaded) : loaded;
   let modelData: Map<string, ImageDataset>;
   try {

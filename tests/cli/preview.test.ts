@@ -55,4 +55,17 @@ describe('runPreview', () => {
     const png = PNG.sync.read(readFileSync(path));
     expect([png.width, png.height]).toEqual([6 * 112 + 7 * 2, 2 * 112 + 3 * 2]);
   });
+
+  test('--dataset previews an RGB-only corruption (saturate) on RGB images; on grey ones it says why not', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'preview-')), 'saturate.png');
+    // 4 RGB images of 5x6 (H x W) in an npz, as bench run --dataset reads it.
+    const path = await runPreview({ corruption: 'saturate', image: 1, count: 2, seed: 0, dataset: 'npz:tests/fixtures/datasets/numpy/nhwc_uint8.npz', out });
+    const png = PNG.sync.read(readFileSync(path));
+    expect([png.width, png.height]).toEqual([6 * (6 * 4) + 7 * 2, 2 * (5 * 4) + 3 * 2]);
+    // Colour tiles: some pixel of the sheet has unequal R, G, B.
+    let colour = false;
+    for (let i = 0; i < png.data.length && !colour; i += 4) colour = png.data[i] !== png.data[i + 1] || png.data[i + 1] !== png.data[i + 2];
+    expect(colour).toBe(true);
+    await expect(runPreview({ corruption: 'saturate', image: 0, count: 1, seed: 0, out })).rejects.toThrow(/^--corruption: saturate is not defined on 1-channel images \(/);
+  });
 });

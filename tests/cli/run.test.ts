@@ -1,10 +1,13 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, runBench as bench } from '../helpers/cli.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listAttacksText, listCheckpointsText, listCorruptionsText } from '../../src/cli/list.js';
 import { fixtureCheckpoint } from '../suite/fixtures.js';
+import { tf } from '../../src/engine/tf.js';
+import { saveLayersModel } from '../models/families/tfjsModels.helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'bench-cli-run-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -25,6 +28,86 @@ describe('bench run', () => {
     const r = await bench(['run', '--suite', 'corruption', '--severities', '1,9', '--quiet']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe('error: --severities: invalid severity 9 (allowed: integers 1..5)');
+  });
+});
+
+describe('bench run: an output directory that cannot be made is one line naming it and the real reason (exit 3)', () => {
+  const args = (out: string) => ['run', '--suite', 'adversarial', '--checkpoints', 'checkpoints/cnn-fmnist', '--attacks', 'fgsm', '--epsilons', '0', '--limit', '2', '--no-sanity', '--quiet', '--out', out];
+
+  it('--out under a regular file: says that file is not a directory (not "cannot read the run lock: ENOTDIR")', async () => {
+    const file = join(tmp, 'afile');
+    writeFileSync(file, 'x\n');
+    const r = await bench(args(join(file, 'run')));
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim()).toBe(`error: cannot create the run directory ${join(file, 'run')}: ${file} is not a directory`);
+  });
+
+  it.runIf(existsSync('/proc/self'))('--out /proc/x: refused in one line instead of hanging', { timeout: 60_000 }, async () => {
+    const r = await bench(args('/proc/bench-x'));
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim().split('\n').at(-1)).toBe(
+      'error: cannot create the run directory /proc/bench-x: /proc does not take new directories (ENOENT although it exists: a virtual file system such as /proc)',
+    );
+  });
+
+  // A read-only mount needs a private mount namespace (unshare -m, as root); skipped where that is not allowed.
+  const canMount = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o ro none ${tmp}`]).status === 0;
+  it.runIf(canMount)('--out on a read-only file system: EROFS, not the ENOENT of recursive mkdir', { timeout: 60_000 }, async () => {
+    const ro = join(tmp, 'ro');
+    mkdirSync(ro);
+    const out = join(ro, 'sub', 'run');
+    const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o ro none ${ro} && exec "$0" "$@"`, join(ROOT, 'node_modules', '.bin', 'tsx'), join(ROOT, 'src', 'cli', 'main.ts'), ...args(out)], {
+      cwd: ROOT,
+      env: { ...process.env, BENCH_BACKEND: 'wasm' },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim()).toBe(`error: cannot create the run directory ${out}: ${ro} is on a read-only file system (EROFS)`);
+  });
+});
+
+describe('bench run: messages name what the user typed (trial 21)', () => {
+  it('--limit abc quotes "abc", not NaN', async () => {
+    const r = await bench(['run', '--suite', 'adversarial', '--limit', 'abc', '--quiet']);
+    expect([r.code, r.stderr.trim()]).toEqual([2, 'error: --limit: "abc" is not a number']);
+  });
+
+  it('--models with an --output the model lacks: names --output and the model, not "--checkpoints: 1"', async () => {
+    const dir = join(tmp, 'tfjs-model');
+    await tf.setBackend('cpu');
+    const m = tf.sequential();
+    m.add(tf.layers.flatten({ inputShape: [28, 28, 1] }));
+    m.add(tf.layers.dense({ units: 10 }));
+    const file = await saveLayersModel(m, dir);
+    const r = await bench(['run', '--suite', 'adversarial', '--models', file, '--output', 'last', '--attacks', 'fgsm', '--epsilons', '0', '--limit', '1', '--quiet', '--out', join(tmp, 'no-run')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n').at(-1)).toBe('error: --output: model "tfjs-model" (tfjs-layers) has no output "last" (allowed: logits)');
+    // A bad entry of --models is named by that flag.
+    const bad = await bench(['run', '--suite', 'adversarial', '--models', `${file},${file}`, '--quiet']);
+    expect(bad.stderr.trim()).toBe(`error: --models: ${JSON.stringify(file)} is listed twice (allowed: distinct models)`);
+  });
+
+  it('two models with one name: the config file is named; a config of the other suite: "for the adversarial suite"', async () => {
+    const config = join(tmp, 'twins.json');
+    writeFileSync(config, JSON.stringify({ suite: 'adversarial', checkpoints: [{ dir: 'checkpoints/cnn-fmnist', name: 'a' }, { dir: 'checkpoints/cnnf-fmnist', name: 'a' }], attacks: ['fgsm'], epsilons: [0], limit: 1 }));
+    const r = await bench(['run', '--config', config, '--quiet', '--out', join(tmp, 'no-run')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(new RegExp(`^error: ${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: checkpoints\\[1\\]: checkpoints/cnnf-fmnist and checkpoints/cnn-fmnist are both named "a"`));
+    const s = await bench(['run', '--config', config, '--suite', 'corruption', '--quiet']);
+    expect(s.stderr.trim()).toBe(`error: ${config}: suite: the config is for the adversarial suite but --suite says corruption (allowed: adversarial)`);
+  });
+
+  it('--resume lists every flag it accepts', async () => {
+    const r = await bench(['run', '--resume', join(tmp, 'whatever'), '--limit', '3', '--quiet']);
+    expect(r.stderr.trim()).toBe(
+      'error: --limit: --resume continues a run with its own config (run.json) (allowed: --resume DIR with only --quiet, --backend, --workers, --reporter and --summary)',
+    );
+  });
+
+  it('--offset near the end: a notice says fewer images than --limit asked for are run', { timeout: 120_000 }, async () => {
+    const r = await bench(['run', '--suite', 'adversarial', '--checkpoints', 'checkpoints/cnn-fmnist', '--attacks', 'fgsm', '--epsilons', '0', '--offset', '9999', '--limit', '5', '--no-sanity', '--quiet', '--out', join(tmp, 'short')]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('notice: --limit 5 asks for 5 images, but the test split has only 1 from offset 9999 (10000 images): the run uses 1\n');
   });
 });
 

@@ -1,10 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { usageErrorLine } from '../../src/cli/usageError.js';
+import { notANumberLine, usageErrorLine } from '../../src/cli/usageError.js';
 
 const commands = ['import', 'preview', 'train', 'verify', 'report', 'run', 'list', 'compare', 'merge'];
 const ctx = (argv: string[], options: string[] = []) => ({ argv, commands, options });
 
 // yargs' own messages, as it prints them, rewritten to the project's one line.
+describe('notANumberLine', () => {
+  it('quotes what was typed for a number flag yargs parsed to NaN (both --flag x and --flag=x)', () => {
+    expect(notANumberLine({ limit: NaN, _: [] }, ['run', '--limit', 'abc'])).toBe('--limit: "abc" is not a number');
+    expect(notANumberLine({ 'batch-size': NaN, batchSize: NaN }, ['run', '--batch-size=1e'])).toBe('--batch-size: "1e" is not a number');
+    expect(notANumberLine({ limit: 5, seed: 0 }, ['run', '--limit', '5'])).toBeNull();
+  });
+});
+
 describe('usageErrorLine', () => {
   it('invalid choices: the flag, the value, a suggestion and the allowed values', () => {
     const msg = 'Invalid values:\n  Argument: output, Given: "lst", Choices: "first", "last", "average"';

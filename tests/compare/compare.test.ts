@@ -145,7 +145,10 @@ describe('bench compare on two runs', () => {
 
     // 50 images cannot detect a drop beyond 1 point (it takes 6 one-way samples, 12 points): not a PASS.
     const noisy = await pair((b) => ({ ...b, e2e: flip(b.e2e, 3, 0) }), undefined, 50);
-    const big = await runCompare(args(noisy.bDir, noisy.cDir));
+    let printed = '';
+    const big = await runCompare(args(noisy.bDir, noisy.cDir), (t) => (printed += t));
+    // --quiet still prints the verdict, one line, so a CI log shows why the step exits 4.
+    expect(printed).toBe(`INCONCLUSIVE: ${big.comparison.inconclusive} of ${big.comparison.rows.length} gated rows cannot detect a drop of more than 1 points at alpha 0.05 (exit 4)\n`);
     const e2e = big.comparison.rows.find((r) => r.id === 'cnnf-pr|pgd|e2e|0.1')!;
     expect(e2e.deltaPoints).toBeCloseTo(-6, 12);
     close(e2e.test.pValue, mcnemarClosedForm(3, 0));

@@ -7,7 +7,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { InputError } from '../../src/engine/errors.js';
+import { InputError, StorageError } from '../../src/engine/errors.js';
 import { validateConfig, type AdversarialConfig } from '../../src/suite/config.js';
 import { planAdversarial, restrictPlan, shardUnits, type ModelInfo, type Plan, type PlannedCell, type PlanUnit } from '../../src/suite/planner.js';
 import { planRecord } from '../../src/rundir/manifest.js';
@@ -274,6 +274,23 @@ describe('bench merge', () => {
     expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toMatch(/shard 2 of 3 missing \(given: 1, 3\)/);
     expect(existsSync(join(fx.root, 'x1', 'run.json'))).toBe(false);
+  });
+
+  test('a shard given twice is named as such, besides the shard that is then missing', async () => {
+    const err = await runMerge({ shards: [fx.shards[0], fx.shards[0], fx.shards[2]], out: join(fx.root, 'x2'), allowMissing: false, quiet: true }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toBe(
+      `bench merge: shard 1 of 3 is given twice (${fx.shards[0]}, named twice); shard 2 of 3 missing (given: 1, 3) (allowed: one run directory for each shard 1..3)`,
+    );
+    expect(existsSync(join(fx.root, 'x2', 'run.json'))).toBe(false);
+  });
+
+  test('--out under a regular file: one line naming that file (exit 3), nothing written', async () => {
+    const file = join(fx.root, 'afile');
+    writeFileSync(file, 'x\n');
+    const err = await runMerge({ shards: fx.shards, out: join(file, 'merged'), allowMissing: false, quiet: true }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as Error).message).toBe(`cannot create the merged run directory ${join(file, 'merged')}: ${file} is not a directory`);
   });
 
   test('shards of different runs are refused naming the field', async () => {

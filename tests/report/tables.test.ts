@@ -148,7 +148,7 @@ describe('mCE intervals, corruptions left out and noise warnings in the tables',
     // Fog's baseline degradation is one image: resamples without it leave the ratio unbounded.
     expect(other['relative_mce ci_high']).toBe('Infinity');
     expect(other.mce_notes).toContain(`left out of relative mCE: contrast (${contrastReason})`);
-    expect(other.mce_notes).toContain("within noise: fog: the baseline base-net's degradation, 0.8 points");
+    expect(other.mce_notes).toContain("within noise: fog: the degradation of the baseline base-net, 0.8 points");
     const md = toMarkdown(table);
     expect(md).toContain(`left out of relative mCE: contrast (${contrastReason})`);
     expect(md).toMatch(/\| 1020\.0 \(\d+\.\d-∞\) \|/); // (1.4 + 19) / 2 = 10.2

@@ -70,7 +70,7 @@ describe('computeMce', () => {
     // ...and that is flagged: the baseline's blur degradation interval reaches 0.
     expect(r.corruptions[1].withinNoise).toBe(true);
     expect(r.corruptions[1].baselineDegradation!.ci95[0]).toBeLessThanOrEqual(0);
-    expect(r.warnings.join('\n')).toMatch(/^blur: the baseline B's degradation, 16\.7 points \(95% CI 0\.0 to /);
+    expect(r.warnings.join('\n')).toMatch(/^blur: the degradation of the baseline B, 16\.7 points \(95% CI 0\.0 to /);
   });
 
   it('lists a corruption whose baseline degradation is not positive as left out of relative mCE, with the reason', () => {

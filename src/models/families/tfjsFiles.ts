@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { inputError, InputError, showValue } from '../../engine/errors.js';
 import { tf } from '../../engine/tf.js';
+import { assertFiniteWeights, nonFiniteWeight } from '../weights.js';
 
 /**
  * TF.js model files on disk (no network, no tfjs-node): a model.json (the format written by
@@ -89,15 +90,123 @@ export interface TfjsArtifacts {
   weightBytes: number;
   /** Shape of every weight by name, as the manifest declares it. */
   weightShapes: Map<string, number[]>;
+  /** Every weight spec with its place in the manifest, in manifest order. */
+  entries: ManifestEntry[];
+}
+
+/** The shape a weight must have by the model's topology, and who needs it (`layer "conv1"`, `Const node "k"`). */
+export interface TopologyShape {
+  shape: number[];
+  owner: string;
+}
+
+/** Where a weight spec sits in model.json: its group, its index in the group, name and declared shape. */
+export interface ManifestEntry {
+  group: number;
+  index: number;
+  name: string;
+  shape: number[];
+}
+
+const showShape = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+/**
+ * The first manifest weight whose declared shape differs from the shape the topology gives it (weights the
+ * topology does not know are skipped), as one InputError line naming model.json, the manifest entry, the
+ * weight, both shapes and who needs the other one; null when all agree.
+ */
+export function manifestShapeMismatch(file: string, entries: readonly ManifestEntry[], expected: ReadonlyMap<string, TopologyShape>): InputError | null {
+  for (const e of entries) {
+    const want = expected.get(e.name);
+    if (!want || (want.shape.length === e.shape.length && want.shape.every((n, i) => n === e.shape[i]))) continue;
+    return inputError(
+      `${file}: weightsManifest[${e.group}].weights[${e.index}]`,
+      `weight ${JSON.stringify(e.name)} has shape ${showShape(e.shape)} in the manifest, ${want.owner} needs ${showShape(want.shape)}`,
+    );
+  }
+  return null;
+}
+
+/**
+ * The shape of every Const node of a GraphDef (tfjs-converter writes one per weight, named as the
+ * manifest entry) whose `value.tensor.tensorShape` is fully known; a scalar has no `dim`.
+ */
+export function graphConstShapes(topology: Record<string, unknown>): Map<string, TopologyShape> {
+  const shapes = new Map<string, TopologyShape>();
+  const nodes = Array.isArray(topology.node) ? topology.node : [];
+  for (const node of nodes as unknown[]) {
+    if (!isObject(node) || node.op !== 'Const' || typeof node.name !== 'string' || !isObject(node.attr)) continue;
+    const value = node.attr.value;
+    const tensor = isObject(value) ? value.tensor : undefined;
+    const shape = isObject(tensor) ? tensor.tensorShape : undefined;
+    if (!isObject(shape) || shape.unknownRank === true) continue;
+    const dims = shape.dim === undefined ? [] : shape.dim;
+    if (!Array.isArray(dims)) continue;
+    const sizes = dims.map((d) => (isObject(d) ? Number(d.size ?? 0) : NaN));
+    if (sizes.every((n) => Number.isInteger(n) && n >= 0)) shapes.set(node.name, { shape: sizes, owner: `the graph's Const node ${JSON.stringify(node.name)}` });
+  }
+  return shapes;
+}
+
+/** What readTfjsArtifacts checks besides the files themselves. */
+export interface ReadTfjsOptions {
+  /**
+   * The weight shapes the topology implies, by manifest name; called at most once, only when a group's
+   * shards hold another number of bytes than its specs need (for a layers-model it builds the topology,
+   * which is not worth doing on every load). Null when the topology cannot tell.
+   */
+  topologyShapes?: () => Promise<ReadonlyMap<string, TopologyShape> | null>;
+  /** Which non-finite weight values to refuse: 'all' (NaN and ±Infinity) or 'nan' (NaN only). Default 'all'. */
+  refuseNonFinite?: 'all' | 'nan';
+}
+
+/**
+ * Checks the float weights of a TF.js model (float32, and float16-quantized) for NaN (and ±Infinity when
+ * `which` is 'all'), the way bench checkpoints are checked (weights.ts assertFiniteWeights): the first one
+ * is one InputError line naming model.json, the manifest weight and the value found with its flat index.
+ * uint8/uint16-quantized weights are finite by construction (min + q * scale with finite JSON numbers).
+ */
+export function checkFiniteWeights(file: string, specs: readonly tf.io.WeightsManifestEntry[], weightData: Uint8Array, which: 'all' | 'nan' = 'all'): void {
+  const refused = (v: number) => (which === 'all' ? !Number.isFinite(v) : Number.isNaN(v));
+  let offset = 0;
+  for (const spec of specs) {
+    const per = bytesPerValue(spec as unknown as Record<string, unknown>);
+    if (per === null) return; // a string weight's size is in its data: the offsets after it are not known here
+    const elements = spec.shape.reduce((a, b) => a * b, 1);
+    const bytes = weightData.subarray(offset, offset + elements * per);
+    offset += bytes.byteLength;
+    const at = `${file}: weight ${JSON.stringify(spec.name)}`;
+    if (spec.quantization === undefined && spec.dtype === 'float32') {
+      // Shard data is little-endian, as are the hosts TF.js runs on; an unaligned weight is copied first.
+      const floats = bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, elements) : new Float32Array(bytes.slice().buffer);
+      if (which === 'all') assertFiniteWeights(floats, at);
+      else {
+        const i = floats.findIndex((v) => Number.isNaN(v));
+        if (i >= 0) throw nonFiniteWeight(at, NaN, i);
+      }
+    } else if (spec.quantization?.dtype === 'float16') {
+      const halves = new Uint16Array(bytes.slice().buffer);
+      for (let i = 0; i < halves.length; i++) {
+        const h = halves[i];
+        // IEEE half: exponent bits all ones is non-finite; a non-zero mantissa makes it NaN, else the sign bit picks ±Infinity.
+        if ((h & 0x7c00) !== 0x7c00) continue;
+        const value = h & 0x03ff ? NaN : h & 0x8000 ? -Infinity : Infinity;
+        if (refused(value)) throw nonFiniteWeight(at, value, i);
+      }
+    }
+  }
 }
 
 /**
  * Reads a TF.js model.json of the expected format and every weight shard it names, validating as it goes;
- * each problem is one InputError line naming the file: a missing shard (the shard's path), a group whose
+ * each problem is one InputError line naming the file: a missing shard (the shard's path), a manifest
+ * weight whose shape differs from the one the topology gives it (graph-model: always checked against the
+ * Const nodes; layers-model: when the bytes disagree, through `options.topologyShapes`), a group whose
  * shards hold a different number of bytes than its weight specs need (the group's last shard, expected vs
- * actual bytes), a malformed manifest entry (model.json and the field), a shard path that is a URL.
+ * actual bytes), a malformed manifest entry (model.json and the field), a shard path that is a URL, a
+ * non-finite float weight (checkFiniteWeights; `options.refuseNonFinite`).
  */
-export async function readTfjsArtifacts(model: ModelJsonFile, expected: TfjsFormat): Promise<TfjsArtifacts> {
+export async function readTfjsArtifacts(model: ModelJsonFile, expected: TfjsFormat, options: ReadTfjsOptions = {}): Promise<TfjsArtifacts> {
   const { file, json } = model;
   const format = tfjsFormatOf(json);
   if (format !== expected)
@@ -114,6 +223,12 @@ export async function readTfjsArtifacts(model: ModelJsonFile, expected: TfjsForm
   const chunks: Uint8Array[] = [];
   const specs: tf.io.WeightsManifestEntry[] = [];
   const weightShapes = new Map<string, number[]>();
+  const entries: ManifestEntry[] = [];
+  let topologyShapes: ReadonlyMap<string, TopologyShape> | null | undefined;
+  const shapesOfTopology = async () => {
+    if (topologyShapes === undefined) topologyShapes = (await options.topologyShapes?.()) ?? null;
+    return topologyShapes;
+  };
   for (let g = 0; g < manifest.length; g++) {
     const group = manifest[g] as unknown;
     const at = `${file}: weightsManifest[${g}]`;
@@ -132,6 +247,7 @@ export async function readTfjsArtifacts(model: ModelJsonFile, expected: TfjsForm
       need = need === null || per === null ? null : need + elements * per;
       specs.push(spec as unknown as tf.io.WeightsManifestEntry);
       weightShapes.set(spec.name, spec.shape as number[]);
+      entries.push({ group: g, index: w, name: spec.name, shape: spec.shape as number[] });
     }
     let have = 0;
     let last = '';
@@ -157,11 +273,17 @@ export async function readTfjsArtifacts(model: ModelJsonFile, expected: TfjsForm
       last = shard;
     }
     if (group.paths.length === 0 && group.weights.length > 0) throw inputError(`${at}.paths`, 'names no shard for its weights');
-    if (need !== null && have !== need)
+    if (need !== null && have !== need) {
+      // Blame a manifest shape the topology contradicts before the shard: a wrong shape changes the bytes needed.
+      const shapes = await shapesOfTopology();
+      const mismatch = shapes && manifestShapeMismatch(file, entries, shapes);
+      if (mismatch) throw mismatch;
+      const cause = shapes ? (have < need ? 'truncated shard' : 'extra data in the shard') : have < need ? 'truncated shard or wrong weight shapes' : 'extra data or wrong weight shapes';
       throw inputError(
         last || `${at}.paths`,
-        `weight shards of ${basename(file)} weightsManifest[${g}] hold ${have} bytes, its ${group.weights.length} weight specs need ${need} bytes (${have < need ? 'truncated shard' : 'extra data or wrong weight shapes'})`,
+        `weight shards of ${basename(file)} weightsManifest[${g}] hold ${have} bytes, its ${group.weights.length} weight specs need ${need} bytes (${cause})`,
       );
+    }
   }
   const total = chunks.reduce((a, c) => a + c.byteLength, 0);
   const weightData = new Uint8Array(total);
@@ -170,6 +292,7 @@ export async function readTfjsArtifacts(model: ModelJsonFile, expected: TfjsForm
     weightData.set(c, offset);
     offset += c.byteLength;
   }
+  checkFiniteWeights(file, specs, weightData, options.refuseNonFinite ?? 'all');
   const artifacts: tf.io.ModelArtifacts = {
     modelTopology: topology,
     format: expected,
@@ -182,7 +305,7 @@ export async function readTfjsArtifacts(model: ModelJsonFile, expected: TfjsForm
   if (isObject(json.userDefinedMetadata)) artifacts.userDefinedMetadata = json.userDefinedMetadata as Record<string, object>;
   if (isObject(json.modelInitializer)) artifacts.modelInitializer = json.modelInitializer;
   if (isObject(json.initializerSignature)) artifacts.initializerSignature = json.initializerSignature;
-  return { artifacts, weightsSha256: createHash('sha256').update(weightData).digest('hex'), weightBytes: total, weightShapes };
+  return { artifacts, weightsSha256: createHash('sha256').update(weightData).digest('hex'), weightBytes: total, weightShapes, entries };
 }
 
 /** A tfjs IOHandler that hands over artifacts already read from disk (load only). */

@@ -3,7 +3,7 @@ import { tf, type Tensor2D, type Tensor4D } from '../../engine/tf.js';
 import { defaultModelName, dryRun, imageInputShape } from './common.js';
 import { resolveModelOptions } from './options.js';
 import { TfjsClassifier, type HeadReading } from './tfjsClassifier.js';
-import { artifactsHandler, explainTfjsError, readModelJson, readTfjsArtifacts, tfjsFormatOf } from './tfjsFiles.js';
+import { artifactsHandler, explainTfjsError, graphConstShapes, manifestShapeMismatch, readModelJson, readTfjsArtifacts, tfjsFormatOf } from './tfjsFiles.js';
 import type { LoadedModel, LoadOptions, ModelFamily } from './types.js';
 
 /** A GraphDef node as tfjs-converter writes it in model.json (modelTopology.node[]). */
@@ -78,12 +78,17 @@ export function graphForwardFlops(
  * [batch, classes] output; executed synchronously (models with dynamic control flow are refused). A dry run
  * on a zero image at load makes an op with no TF.js implementation fail here, naming the op.
  * `output: auto` reads a final Softmax op (through Identity) as probabilities and returns log-softmax of
- * its input tensor.
+ * its input tensor. Refused in one line (InputError): a manifest shape that differs from its Const node's,
+ * a NaN weight (±Infinity constants are allowed: graphs use them as clip bounds and masks).
  */
 export async function loadGraphModel(path: string, options: LoadOptions = {}): Promise<LoadedModel> {
   const modelJson = await readModelJson(path);
   const { file } = modelJson;
-  const { artifacts, weightsSha256, weightShapes } = await readTfjsArtifacts(modelJson, 'graph-model');
+  // A graph's constants may hold ±Infinity on purpose (clip bounds, masks); a NaN weight is refused.
+  const topologyShapes = async () => graphConstShapes(modelJson.json.modelTopology as Record<string, unknown>);
+  const { artifacts, weightsSha256, weightShapes, entries } = await readTfjsArtifacts(modelJson, 'graph-model', { topologyShapes, refuseNonFinite: 'nan' });
+  const mismatch = manifestShapeMismatch(file, entries, await topologyShapes());
+  if (mismatch) throw mismatch;
   const topology = artifacts.modelTopology as { node: GraphNode[] };
   const nodes = topology.node;
   if (!nodes.every((n) => n && typeof n.name === 'string' && typeof n.op === 'string'))

@@ -3,7 +3,15 @@ import { tf, type Tensor2D, type Tensor4D } from '../../engine/tf.js';
 import { defaultModelName, dryRun, imageInputShape } from './common.js';
 import { resolveModelOptions } from './options.js';
 import { TfjsClassifier, type HeadReading } from './tfjsClassifier.js';
-import { artifactsHandler, explainTfjsError, readModelJson, readTfjsArtifacts, tfjsFormatOf } from './tfjsFiles.js';
+import {
+  artifactsHandler,
+  explainTfjsError,
+  manifestShapeMismatch,
+  readModelJson,
+  readTfjsArtifacts,
+  tfjsFormatOf,
+  type TopologyShape,
+} from './tfjsFiles.js';
 import type { LoadedModel, LoadOptions, ModelFamily } from './types.js';
 
 type Layer = tf.layers.Layer;
@@ -75,20 +83,45 @@ export function layersForwardFlops(model: tf.LayersModel): number | null {
 }
 
 /**
+ * The shape of every weight of a layers-model topology (a Keras config), keyed by the name the
+ * weightsManifest uses (the variable's original name, `<layer>/<weight>`), found by building the model
+ * (weights initialised, then disposed). Null when the topology does not build.
+ */
+export async function layersTopologyShapes(topology: object): Promise<Map<string, TopologyShape> | null> {
+  let model: tf.LayersModel;
+  try {
+    model = await tf.models.modelFromJSON({ modelTopology: topology } as tf.io.ModelJSON);
+  } catch {
+    return null;
+  }
+  const shapes = new Map<string, TopologyShape>();
+  for (const layer of model.layers)
+    for (const w of layer.weights) shapes.set(w.originalName, { shape: [...w.shape] as number[], owner: `layer ${JSON.stringify(layer.name)}` });
+  model.dispose();
+  return shapes;
+}
+
+/**
  * Loads a TF.js layers-model (model.json written by LayersModel.save or the Keras converter) from disk.
  * Input: one NHWC image input with fixed H, W, C; output: one [batch, classes] tensor. Inference mode
  * (dropout off, batch norm on moving statistics). Options: see options.ts; `output: auto` reads a final
  * softmax (see endsInSoftmax) as probabilities and returns log-softmax of the pre-softmax tensor.
+ * Refused in one line (InputError): a manifest shape that differs from the layer's (layersTopologyShapes),
+ * a NaN or ±Infinity weight (as bench checkpoints are), besides the file problems of readTfjsArtifacts.
  */
 export async function loadLayersModel(path: string, options: LoadOptions = {}): Promise<LoadedModel> {
   const modelJson = await readModelJson(path);
   const { file } = modelJson;
-  const { artifacts, weightsSha256 } = await readTfjsArtifacts(modelJson, 'layers-model');
+  const topologyShapes = () => layersTopologyShapes(modelJson.json.modelTopology as object);
+  const { artifacts, weightsSha256, entries } = await readTfjsArtifacts(modelJson, 'layers-model', { topologyShapes });
   let model: tf.LayersModel;
   try {
     model = await tf.loadLayersModel(artifactsHandler(artifacts), { strict: true });
   } catch (err) {
-    throw explainTfjsError(err, file, 'TF.js cannot build the layers-model');
+    // Manifest and shards agree but the topology needs other shapes: name the weight, not TF.js's message.
+    const shapes = await topologyShapes();
+    const mismatch = shapes && manifestShapeMismatch(file, entries, shapes);
+    throw mismatch ?? explainTfjsError(err, file, 'TF.js cannot build the layers-model');
   }
   // The pre-softmax model shares the loaded model's layers: only its own layer copy is disposed with it.
   let copy: Layer | null = null;
