@@ -3,6 +3,7 @@ import { inputError } from './errors.js';
 import { registerFastMatMulGradient } from './matmulGradient.js';
 import { registerCpuFallbacks, registerFastConvGradients, registerSharedIdentity, registerWasmConvBackpropKernels, registerWinogradConv } from './kernels/index.js';
 import { registerInsNormKernels } from './kernels/ins-norm-kernels.js';
+import { registerWindowPoolKernels } from './kernels/window-pool-kernels.js';
 import { fastPath } from './fastPaths.js';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -72,6 +73,8 @@ export async function initBackend(requested?: string): Promise<BackendInfo> {
   if (tf.getBackend() === 'wasm') registerWinogradConv();
   // The Wide-ResNet CNN-F's InsNorm passes (fast path ins-norm-wasm, checked per call by insNorm.ts).
   if (tf.getBackend() === 'wasm') registerInsNormKernels();
+  // CNN-F's AdaPool windows (fast path ada-pool-wasm, checked per call by feedbackLayers.ts).
+  if (tf.getBackend() === 'wasm') registerWindowPoolKernels();
   registerCpuFallbacks('wasm');
   active = { requested: choice, name: tf.getBackend(), provider, tfjsVersion: tf.version.tfjs };
   return active;

@@ -8,6 +8,7 @@
 // Each fast path can be turned off with BENCH_DISABLE_FAST (src/engine/fastPaths.ts) to measure it.
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../engine/tf.js';
 import { fastPath } from '../engine/fastPaths.js';
+import { divChannels, insNormGradient, insNormKernelsApply, spatialSumProducts } from '../engine/kernels/ins-norm-kernels.js';
 
 type GradFn = (dy: Tensor, saved: Tensor[]) => Tensor;
 
@@ -67,7 +68,8 @@ export function selectByChoice(win: Tensor, choice: Tensor): Tensor {
  *   dx = dA + q2 * x,  with s = mean(x²) + eps and b = sqrt(s).
  */
 export function insNormFast(x: Tensor4D, epsilon: number): Tensor4D {
-  const [, h, w] = x.shape;
+  const [, h, w, c] = x.shape;
+  if (fastPath('ins-norm-mean-wasm') && insNormKernelsApply(c)) return insNormWasm(x, epsilon);
   const op = tf.customGrad(((xi: Tensor4D, save: (t: Tensor[]) => void) => {
     const s = tf.add(tf.mean(tf.square(xi), [1, 2], true), epsilon);
     const b = tf.sqrt(s);
@@ -81,6 +83,37 @@ export function insNormFast(x: Tensor4D, epsilon: number): Tensor4D {
         const dS = tf.div(dB, tf.mul(bs, 2));
         const q2 = tf.mul(tf.div(dS, h * w), 2);
         return tf.add(dA, tf.mul(q2, xs));
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x) as Tensor4D;
+}
+
+/**
+ * insNormFast with its full-size passes as the wasm kernels of src/engine/kernels/ins-norm-kernels.ts
+ * (fast path `ins-norm-mean-wasm`): wasm's Mean and Sum over the spatial axes [1,2] add the H·W products
+ * of each image and channel in sequence from 0 in row-major order and then divide by H·W, which is what
+ * spatialSumProducts computes on the map viewed as [N,H·W,1,C] (one row pass, one column); x / b and
+ * dy / b + q·x are one pass each. The per-channel arithmetic stays the same TensorFlow.js ops, so the
+ * value and gradient keep insNormFast's bits (tests/models/fastOps.test.ts). NHWC with C a multiple of
+ * 4, on wasm.
+ */
+function insNormWasm(x: Tensor4D, epsilon: number): Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const flat = (t: Tensor) => tf.reshape(t, [n, h * w, 1, c]) as Tensor4D;
+  const op = tf.customGrad(((xi: Tensor4D, save: (t: Tensor[]) => void) => {
+    const xf = flat(xi);
+    const s = tf.add(tf.div(spatialSumProducts(xf, xf), h * w), epsilon);
+    const b = tf.sqrt(s);
+    save([xi, b]);
+    return {
+      value: divChannels(xi, b),
+      gradFunc: (dy: Tensor, [xs, bs]: Tensor[]) => {
+        const t = spatialSumProducts(flat(dy), flat(xs));
+        const dB = tf.neg(tf.div(t, tf.square(bs)));
+        const dS = tf.div(dB, tf.mul(bs, 2));
+        const q2 = tf.mul(tf.div(dS, h * w), 2);
+        return insNormGradient(dy, xs, bs, q2);
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);

@@ -1,5 +1,6 @@
 import { tf, type Tensor, type Tensor4D } from '../engine/tf.js';
 import { conv2dTransposeSame } from '../engine/kernels/index.js';
+import { poolChoose, poolGather, poolScatter, windowPoolKernelsApply, type PoolUses } from '../engine/kernels/window-pool-kernels.js';
 import { fastPath } from '../engine/fastPaths.js';
 import type { Normalization } from './architecture.js';
 import { insNormFast, maskedMul, pool2x2, scatterToChoice, selectByChoice, type WindowLayout } from './fastOps.js';
@@ -92,6 +93,11 @@ export interface PoolState {
   usesMax: Tensor | null;
   /** 1 where the feedback signal was negative (take the min). */
   usesMin: Tensor | null;
+  /**
+   * How the choices are stored: 'windows', one-hot [N,h,w,C,4] in windows2x2 order; 'map' (the wasm
+   * kernels, fast path ada-pool-wasm), [N,H,W,C] with 1 at each window's chosen position.
+   */
+  layout?: 'windows' | 'map';
 }
 
 /** One-hot [N,h,w,C,4] of the first maximum (minimum) of every 2x2 window. */
@@ -108,6 +114,7 @@ const LAYOUT: WindowLayout = { choice: windowChoice, scatter: (v, shape) => unwi
  * where it is exactly 0 (as the reference does). `keepState`: a feedback pass will read the choices.
  */
 export function adaptivePool(x: Tensor4D, hidden: Tensor | null, keepState = true): { out: Tensor4D; state: PoolState } {
+  if (fastPath('ada-pool-wasm') && windowPoolKernelsApply(x.shape[3])) return adaptivePoolWasm(x, hidden, keepState);
   if (fastPath('max-pool')) return adaptivePoolFast(x, hidden, keepState);
   const win = windows2x2(x);
   const maxChoice = oneHotFloat(tf.argMax(win, 4), 4);
@@ -142,17 +149,81 @@ function adaptivePoolFast(x: Tensor4D, hidden: Tensor | null, keepState: boolean
 }
 
 /**
+ * adaptivePool on the wasm window kernels (src/engine/kernels/window-pool-kernels.ts): one pass for the
+ * pooled values and the choice maps, one for the gradient (the pooled gradient placed at the chosen
+ * positions, as pool2x2's). Values and gradients have the bits of the TensorFlow.js formulation.
+ * Without keepState the maps are computed only by the gradient, from the saved input.
+ */
+function adaptivePoolWasm(x: Tensor4D, hidden: Tensor | null, keepState: boolean): { out: Tensor4D; state: PoolState } {
+  const uses: PoolUses | null = hidden === null ? null : { usesMax: tf.step(hidden), usesMin: tf.step(tf.neg(hidden)) };
+  let maxChoice: Tensor | null = null;
+  let minChoice: Tensor | null = null;
+  const op = tf.customGrad(((xi: Tensor4D, save: (t: Tensor[]) => void) => {
+    const [pooled, maxMap, minMap] = poolChoose(xi, uses, keepState);
+    if (keepState) {
+      // customGrad runs this in a tidy: keep the maps through it, handed to the caller's scope below.
+      maxChoice = tf.keep(maxMap);
+      minChoice = minMap ? tf.keep(minMap) : null;
+    }
+    const consts = uses ? [uses.usesMax, uses.usesMin] : [];
+    save(keepState ? [...consts, maxMap, ...(minMap ? [minMap] : [])] : [...consts, xi]);
+    return {
+      value: pooled,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const u = uses ? { usesMax: saved[0], usesMin: saved[1] } : null;
+        const rest = saved.slice(uses ? 2 : 0);
+        const maps = keepState ? rest : tf.tidy(() => poolChoose(rest[0] as Tensor4D, u, true).slice(1));
+        const dx = poolScatter(dy, maps[0], maps[1] ?? null, u);
+        if (!keepState) tf.dispose(maps);
+        return dx;
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const out = op(x) as Tensor4D;
+  for (const t of [maxChoice, minChoice] as (Tensor | null)[]) if (t) handOver(t);
+  return {
+    out,
+    state: { inputShape: x.shape, maxChoice, minChoice, usesMax: uses?.usesMax ?? null, usesMin: uses?.usesMin ?? null, layout: 'map' },
+  };
+}
+
+/** A kept tensor back under the active scope (the enclosing tidy disposes it, as any other intermediate). */
+function handOver(t: Tensor): void {
+  (t as { kept: boolean }).kept = false;
+  (tf.engine() as unknown as { track(t: Tensor): Tensor }).track(t);
+}
+
+/**
  * AdaPool in the generative direction: put each value back at the position its window chose (max or
  * min). Before any feedback has been seen, all windows were max-pooled.
  */
 export function adaptivePoolFeedback(x: Tensor4D, state: PoolState): Tensor4D {
   if (state.maxChoice === null) throw new Error('adaptivePoolFeedback: the pass did not keep its pooling choices');
+  if (state.layout === 'map') return poolFeedbackWasm(x, state);
   if (state.usesMax === null || state.usesMin === null || state.minChoice === null) {
     return unwindows2x2(scatterToChoice(x, state.maxChoice), state.inputShape);
   }
   const fromMax = scatterToChoice(maskedMul(x, state.usesMax), state.maxChoice);
   const fromMin = scatterToChoice(maskedMul(x, state.usesMin), state.minChoice);
   return unwindows2x2(tf.add(fromMax, fromMin), state.inputShape);
+}
+
+/**
+ * adaptivePoolFeedback for choices kept as maps (adaptivePoolWasm): the wasm scatter, whose gradient is
+ * the wasm gather; the same values and gradients as scatterToChoice + unwindows2x2.
+ */
+function poolFeedbackWasm(x: Tensor4D, state: PoolState): Tensor4D {
+  const { maxChoice, minChoice, usesMax, usesMin } = state;
+  const uses = usesMax && usesMin && minChoice ? { usesMax, usesMin } : null;
+  const consts = uses ? [maxChoice!, minChoice!, usesMax!, usesMin!] : [maxChoice!];
+  const op = tf.customGrad(((xi: Tensor4D, save: (t: Tensor[]) => void) => {
+    save(consts);
+    return {
+      value: poolScatter(xi, maxChoice!, uses ? minChoice : null, uses),
+      gradFunc: (dy: Tensor, s: Tensor[]) => poolGather(dy, s[0], uses ? s[1] : null, uses ? { usesMax: s[2], usesMin: s[3] } : null),
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x) as Tensor4D;
 }
 
 /** Stride-1 'same' convolution with an HWIO kernel. */

@@ -1,5 +1,7 @@
 // The full-size passes of the Wide-ResNet CNN-F's InsNorm (src/models/cnnfWrn/insNorm.ts) as generated
-// wasm SIMD kernels on the wasm backend's heap (fast path `ins-norm-wasm`), registered as backend kernels:
+// wasm SIMD kernels on the wasm backend's heap (fast path `ins-norm-wasm`), registered as backend kernels
+// (the Fashion-MNIST InsNorm, src/models/fastOps.ts, uses them on the map viewed as [N,H·W,1,C], fast
+// path `ins-norm-mean-wasm`):
 //   BenchSpatialSumProducts {a, b} -> [N,1,1,C]: Σ_w (Σ_h a·b) per image and channel;
 //   BenchDivChannels {x, s} -> x / s, s [N,1,1,C] per image and channel;
 //   BenchInsNormGrad {dy, x, b, q} -> dy / b + q · x, b and q [N,1,1,C].

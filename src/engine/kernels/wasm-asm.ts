@@ -64,6 +64,8 @@ export class FunctionBuilder {
   add(): this { this.code.push(0x6a); return this; }
   sub(): this { this.code.push(0x6b); return this; }
   mul(): this { this.code.push(0x6c); return this; }
+  /** i32.div_u: unsigned a / b, rounded down. */
+  divU(): this { this.code.push(0x6e); return this; }
   /** i32.lt_u: unsigned a < b (a negative index compares as huge, i.e. out of range). */
   ltU(): this { this.code.push(0x49); return this; }
   and(): this { this.code.push(0x71); return this; }
@@ -89,6 +91,18 @@ export class FunctionBuilder {
     for (let i = 0; i < 4; i++) v.setFloat32(4 * i, value, true);
     return this.simd(0x0c, ...b);
   }
+  /** f32x4.gt: lanes all ones where a > b (false for NaN), else zero. */
+  f32x4Gt(): this { return this.simd(0x44); }
+  /** f32x4.lt: lanes all ones where a < b (false for NaN), else zero. */
+  f32x4Lt(): this { return this.simd(0x43); }
+  /** v128.and of the two vectors on the stack. */
+  v128And(): this { return this.simd(0x4e); }
+  /** v128.andnot: a & ~b for (a, b) on the stack. */
+  v128AndNot(): this { return this.simd(0x4f); }
+  /** v128.bitselect: (a & c) | (b & ~c) for (a, b, c) on the stack. */
+  v128Bitselect(): this { return this.simd(0x52); }
+  /** v128.const with all bits set (a lane mask that is true everywhere). */
+  v128AllOnes(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0xff)); }
   f32x4Neg(): this { return this.simd(0xe1); }
   f32x4Add(): this { return this.simd(0xe4); }
   f32x4Sub(): this { return this.simd(0xe5); }

@@ -49,4 +49,41 @@ describe('wasm encoder', () => {
     run(16, 256, 0); // an empty loop runs nothing
     expect(heap[64]).toBe(Math.fround(Math.fround(Math.fround(3 * x[0]) - Math.fround(0.5 * x[0])) + x[0]));
   });
+
+  it('compares and selects lanes as the SIMD specification defines (gt, lt, and, andnot, bitselect, all ones), divides i32 unsigned', () => {
+    // lanes(a, b, out, n): out[0..4) = a > b ? a : b; out[4..8) = (a < b) & 1.0; out[8..12) = !(a > b) & 1.0;
+    // then 2.5 into out[12..) for n / 2 bytes (unsigned), one vector at a time.
+    const f = new FunctionBuilder([I32, I32, I32, I32]);
+    const [a, b, out, n] = [0, 1, 2, 3];
+    const va = f.local(V128), vb = f.local(V128), g = f.local(V128), half = f.local(I32), i = f.local(I32);
+    f.get(a).v128Load().set(va);
+    f.get(b).v128Load().set(vb);
+    f.get(va).get(vb).f32x4Gt().set(g);
+    f.get(out).get(va).get(vb).get(g).v128Bitselect().v128Store();
+    f.get(out).get(va).get(vb).f32x4Lt().f32x4Const(1).v128And().v128Store(16);
+    f.get(out).v128AllOnes().get(g).v128AndNot().f32x4Const(1).v128And().v128Store(32);
+    f.get(n).i32(2).divU().set(half);
+    f.forLoop(i, half, 16, () => {
+      f.get(out).get(i).add().f32x4Const(2.5).v128Store(48);
+    });
+    const bin = encodeModule([{ name: 'lanes', fn: f }]);
+    expect(WebAssembly.validate(bin)).toBe(true);
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const run = new WebAssembly.Instance(new WebAssembly.Module(bin), { env: { memory } }).exports.lanes as (a: number, b: number, out: number, n: number) => void;
+    const heap = new Float32Array(memory.buffer);
+    heap.set([1, -0, NaN, 3], 0);
+    heap.set([2, 0, 1, 3], 4);
+    heap.fill(-7, 64, 84);
+    run(0, 16, 256, 32);
+    const got = [...heap.subarray(64, 84)];
+    // a > b picks a only where strictly greater (NaN compares false; -0 > 0 is false: b's +0 is kept).
+    expect(got.slice(0, 4).map((v) => (Object.is(v, -0) ? '-0' : String(v)))).toEqual(['2', '0', '1', '3']);
+    expect(got.slice(4, 8)).toEqual([1, 0, 0, 0]);
+    expect(got.slice(8, 12)).toEqual([1, 1, 1, 1]);
+    expect(got.slice(12, 20)).toEqual([2.5, 2.5, 2.5, 2.5, -7, -7, -7, -7]); // 32 / 2 = 16 bytes: one vector
+    // Unsigned: -8 is 2^32 - 8, half of it ~2 GiB of stores, which trap past the 64 KiB memory (div_s would
+    // give -4 and store nothing).
+    expect(() => run(0, 16, 256, -8)).toThrow(WebAssembly.RuntimeError);
+  });
 });
+
