@@ -8,7 +8,7 @@
 // Each fast path can be turned off with BENCH_DISABLE_FAST (src/engine/fastPaths.ts) to measure it.
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../engine/tf.js';
 import { fastPath } from '../engine/fastPaths.js';
-import { divChannels, insNormGradient, insNormKernelsApply, spatialSumProducts } from '../engine/kernels/ins-norm-kernels.js';
+import { insNormKernelsApply, insNormOnKernels } from '../engine/kernels/ins-norm-kernels.js';
 
 type GradFn = (dy: Tensor, saved: Tensor[]) => Tensor;
 
@@ -100,24 +100,7 @@ export function insNormFast(x: Tensor4D, epsilon: number): Tensor4D {
  */
 function insNormWasm(x: Tensor4D, epsilon: number): Tensor4D {
   const [n, h, w, c] = x.shape;
-  const flat = (t: Tensor) => tf.reshape(t, [n, h * w, 1, c]) as Tensor4D;
-  const op = tf.customGrad(((xi: Tensor4D, save: (t: Tensor[]) => void) => {
-    const xf = flat(xi);
-    const s = tf.add(tf.div(spatialSumProducts(xf, xf), h * w), epsilon);
-    const b = tf.sqrt(s);
-    save([xi, b]);
-    return {
-      value: divChannels(xi, b),
-      gradFunc: (dy: Tensor, [xs, bs]: Tensor[]) => {
-        const t = spatialSumProducts(flat(dy), flat(xs));
-        const dB = tf.neg(tf.div(t, tf.square(bs)));
-        const dS = tf.div(dB, tf.mul(bs, 2));
-        const q2 = tf.mul(tf.div(dS, h * w), 2);
-        return insNormGradient(dy, xs, bs, q2);
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return op(x) as Tensor4D;
+  return insNormOnKernels(x, epsilon, (t) => tf.reshape(t, [n, h * w, 1, c]) as Tensor4D);
 }
 
 /** How the pooling ops find and undo window positions (feedbackLayers.ts owns the layout). */

@@ -180,6 +180,21 @@ export function adversarialPanelName(cell: PlannedCell): string {
 
 const hasPanel = (dir: string, name: string) => existsSync(join(dir, `${name}.png`)) && existsSync(join(dir, `${name}.json`));
 
+/**
+ * Draws panel `name` into dir (its sidecar JSON, then the PNG) unless both exist already. A failure is a
+ * warning, not an error: the cells are written, an example panel must not lose the run (--resume retries it).
+ */
+async function writePanel(dir: string, name: string, draw: () => Promise<{ png: Buffer; sidecar: ImageSidecar }>): Promise<void> {
+  try {
+    if (hasPanel(dir, name)) return;
+    const { png, sidecar } = await draw();
+    await writeFileAtomic(join(dir, `${name}.json`), `${JSON.stringify(sidecar, null, 2)}\n`);
+    await writeFileAtomic(join(dir, `${name}.png`), png);
+  } catch (err) {
+    process.stderr.write(`warning: example panel ${name} not written (${(err as Error).message.split('\n')[0]})\n`);
+  }
+}
+
 /** Captures a sweep unit's examples while it runs (`keep`), then draws and writes its panel (`finish`). */
 export interface PanelRecorder {
   name: string;
@@ -215,17 +230,7 @@ export function sweepPanel(ctx: RunContext, unit: PlanUnit): PanelRecorder | nul
       });
     };
   };
-  const finish = async () => {
-    try {
-      if (hasPanel(dir, name)) return;
-      const { png, sidecar } = await drawSweepPanel(ctx, cells, n, captured, keepFor);
-      await writeFileAtomic(join(dir, `${name}.json`), `${JSON.stringify(sidecar, null, 2)}\n`);
-      await writeFileAtomic(join(dir, `${name}.png`), png);
-    } catch (err) {
-      // The cells are written; an example panel must not lose the run (--resume retries it).
-      process.stderr.write(`warning: example panel ${name} not written (${(err as Error).message.split('\n')[0]})\n`);
-    }
-  };
+  const finish = () => writePanel(dir, name, () => drawSweepPanel(ctx, cells, n, captured, keepFor));
   return { name, keep: keepFor, finish };
 }
 
@@ -386,17 +391,7 @@ export function cascadePanel(ctx: RunContext, unit: PlanUnit): PanelRecorder | n
       });
     };
   };
-  const finish = async () => {
-    try {
-      if (hasPanel(dir, name)) return;
-      const { png, sidecar } = await drawCascadePanel(ctx, unit, worst, n, captured, keepFor);
-      await writeFileAtomic(join(dir, `${name}.json`), `${JSON.stringify(sidecar, null, 2)}\n`);
-      await writeFileAtomic(join(dir, `${name}.png`), png);
-    } catch (err) {
-      // The cells are written; an example panel must not lose the run (--resume retries it).
-      process.stderr.write(`warning: example panel ${name} not written (${(err as Error).message.split('\n')[0]})\n`);
-    }
-  };
+  const finish = () => writePanel(dir, name, () => drawCascadePanel(ctx, unit, worst, n, captured, keepFor));
   return { name, keep: keepFor, finish };
 }
 

@@ -189,3 +189,33 @@ export function divChannels(x: tf.Tensor4D, s: tf.Tensor): tf.Tensor4D {
 export function insNormGradient(dy: tf.Tensor, x: tf.Tensor, b: tf.Tensor, q: tf.Tensor): tf.Tensor4D {
   return tf.engine().runKernel('BenchInsNormGrad', { x, s: b, dy, q } as never, {}) as tf.Tensor4D;
 }
+
+/**
+ * InsNorm y = x / sqrt(Σ x² / (H·W) + epsilon) per image and channel on these kernels, with its
+ * gradient dy / b + q·x (b = sqrt(s), q = 2 (-(Σ dy·x / b²) / (2 b)) / (H·W)): the per-channel arithmetic
+ * as TensorFlow.js ops on [N,1,1,C], in the order the models' TensorFlow.js formulations use, the
+ * full-size passes as the kernels. `sumView` picks the summation order of the spatial sums: the map
+ * itself sums rows then columns (the Wide-ResNet's two sequential passes); viewed as [N,H·W,1,C] it sums
+ * the H·W products in row-major sequence (wasm's Mean and Sum over [1,2]). x NHWC [N,H,W,C] with C a
+ * multiple of 4, on wasm (insNormKernelsApply).
+ */
+export function insNormOnKernels(x: tf.Tensor4D, epsilon: number, sumView: (t: tf.Tensor) => tf.Tensor4D): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  const op = tf.customGrad(((xi: tf.Tensor4D, save: (t: tf.Tensor[]) => void) => {
+    const xv = sumView(xi);
+    const s = tf.add(tf.div(spatialSumProducts(xv, xv), h * w), epsilon);
+    const b = tf.sqrt(s);
+    save([xi, b]);
+    return {
+      value: divChannels(xi, b),
+      gradFunc: (dy: tf.Tensor, [xs, bs]: tf.Tensor[]) => {
+        const t = spatialSumProducts(sumView(dy), sumView(xs));
+        const dB = tf.neg(tf.div(t, tf.square(bs)));
+        const dS = tf.div(dB, tf.mul(bs, 2));
+        const q2 = tf.mul(tf.div(dS, h * w), 2);
+        return insNormGradient(dy, xs, bs, q2);
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x) as tf.Tensor4D;
+}

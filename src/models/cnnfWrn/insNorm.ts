@@ -1,6 +1,6 @@
 import { tf, type Tensor, type Tensor4D } from '../../engine/tf.js';
 import { fastPath } from '../../engine/fastPaths.js';
-import { divChannels, insNormGradient, insNormKernelsApply, spatialSumProducts } from '../../engine/kernels/ins-norm-kernels.js';
+import { insNormKernelsApply, insNormOnKernels } from '../../engine/kernels/ins-norm-kernels.js';
 
 /**
  * Sum over the spatial axes 1 and 2 of an NHWC tensor, [N,1,1,C], as two passes (rows, then columns).
@@ -92,21 +92,5 @@ export function insNormAccurate(x: Tensor4D, epsilon: number): Tensor4D {
  * pooled sums'. NHWC [N,H,W,C] with C a multiple of 4, on wasm.
  */
 function insNormWasm(x: Tensor4D, epsilon: number): Tensor4D {
-  const [, h, w] = x.shape;
-  const op = tf.customGrad(((xi: Tensor4D, save: (t: Tensor[]) => void) => {
-    const s = tf.add(tf.div(spatialSumProducts(xi, xi), h * w), epsilon);
-    const b = tf.sqrt(s);
-    save([xi, b]);
-    return {
-      value: divChannels(xi, b),
-      gradFunc: (dy: Tensor, [xs, bs]: Tensor[]) => {
-        const t = spatialSumProducts(dy as Tensor4D, xs as Tensor4D);
-        const dB = tf.neg(tf.div(t, tf.square(bs)));
-        const dS = tf.div(dB, tf.mul(bs, 2));
-        const q2 = tf.mul(tf.div(dS, h * w), 2);
-        return insNormGradient(dy, xs, bs, q2);
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return op(x) as Tensor4D;
+  return insNormOnKernels(x, epsilon, (t) => t as Tensor4D);
 }
