@@ -144,7 +144,7 @@ describe('HTML report of a corruption run whose baseline is not degraded by one 
     expect(banner).toContain(
       'left out of relative mCE: contrast (the baseline base-net is no worse on it than clean (its error rises by 0.0 points on average over severities 1,2,3; relative CE&#39;s denominator must be positive))',
     );
-    expect(banner).toContain('within noise: fog: the baseline base-net&#39;s degradation, 0.8 points');
+    expect(banner).toContain('within noise: fog: the degradation of the baseline base-net, 0.8 points');
     // The summary table shows relative mCE with its (unbounded) interval, the corruption table its notes.
     expect(html).toMatch(/<span class="acc">1020\.0<\/span> <span class="ci">\d+\.\d–∞<\/span>/);
     expect(html).toContain('left out of relative mCE: the baseline base-net is no worse on it than clean');
