@@ -234,6 +234,50 @@ export function sweepPanel(ctx: RunContext, unit: PlanUnit): PanelRecorder | nul
   return { name, keep: keepFor, finish };
 }
 
+/** Largest |value| of a perturbation (0 for an empty one). */
+const maxAbs = (d: Float32Array) => d.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+/**
+ * The tiles of an adversarial panel (sweep or cascade), one row per image: the clean image, each column's
+ * example, and the perturbation of the last column magnified (mid-grey = unchanged; white/black = +/- eps
+ * for L-inf, +/- the panel's largest |delta| for L2, whose per-pixel change eps does not bound), framed by
+ * the checkpoint's prediction (blue correct, orange misclassified). `clean[r]` and `examples[k][r]` are
+ * NHWC pixels of one image in [0,1] (data's height x width x channels); every tile is predicted in one call.
+ */
+function adversarialGrid(
+  ctx: RunContext,
+  checkpoint: string,
+  data: ReturnType<typeof dataFor>,
+  clean: Float32Array[],
+  examples: Float32Array[][],
+  threatModel: AttackSpec['threatModel'],
+  epsMax: number,
+): { cleanPred: number[]; preds: number[][]; deltas: Float32Array[]; span: number; grid: PanelGrid; image: ReturnType<typeof imageGrid> } {
+  const n = clean.length;
+  const { height: h, width: w, channels } = data;
+  const size = h * w * channels;
+  const all = [clean, ...examples].flat();
+  const stacked = new Float32Array(all.length * size);
+  all.forEach((t, i) => stacked.set(t, i * size));
+  const x = tf.tensor4d(stacked, [all.length, h, w, channels]);
+  const flat = argmaxRows(ctx, checkpoint, x);
+  x.dispose();
+  const cleanPred = flat.slice(0, n);
+  const preds = examples.map((_, k) => flat.slice((k + 1) * n, (k + 2) * n));
+  const deltas = clean.map((c, r) => examples[examples.length - 1][r].map((v, i) => v - c[i]));
+  const span = threatModel === 'linf' ? epsMax : Math.max(0, ...deltas.map(maxAbs)) || epsMax;
+  const colour = (pred: number, r: number) => (pred === data.labels[r] ? CORRECT_RGB : WRONG_RGB);
+  const tiles: Float32Array[] = [];
+  for (let r = 0; r < n; r++) {
+    tiles.push(framed(clean[r], h, w, channels, colour(cleanPred[r], r), TILE_BORDER));
+    examples.forEach((column, k) => tiles.push(framed(column[r], h, w, channels, colour(preds[k][r], r), TILE_BORDER)));
+    tiles.push(framed(deltas[r].map((d) => 0.5 + d / (2 * span)), h, w, channels, NEUTRAL_RGB, TILE_BORDER));
+  }
+  const grid: PanelGrid = { rows: n, cols: examples.length + 2, tileHeight: h, tileWidth: w, channels: 3, scale: TILE_SCALE, gap: TILE_GAP, border: TILE_BORDER };
+  const image = imageGrid(tiles, { rows: n, cols: grid.cols, tileHeight: h + 2 * TILE_BORDER, tileWidth: w + 2 * TILE_BORDER, channels: 3, scale: TILE_SCALE, gap: TILE_GAP });
+  return { cleanPred, preds, deltas, span, grid, image };
+}
+
 async function drawSweepPanel(
   ctx: RunContext,
   cells: PlannedCell[],
@@ -274,42 +318,10 @@ async function drawSweepPanel(
     if (!stored) throw new Error(`internal: cell ${cell.id} has no result`);
     before = decodeBits(stored.correctBits, stored.samples);
   }
-  // Predictions of every tile in one call: the clean images, then each eps.
-  const all = [clean, ...examples].flat();
-  const stacked = new Float32Array(all.length * size);
-  all.forEach((t, i) => stacked.set(t, i * size));
-  const x = tf.tensor4d(stacked, [all.length, data.height, data.width, data.channels]);
-  const flat = argmaxRows(ctx, checkpoint, x);
-  x.dispose();
-  const cleanPred = flat.slice(0, n);
-  const preds = cells.map((_, k) => flat.slice((k + 1) * n, (k + 2) * n));
-
   const epsMax = cells[cells.length - 1].attack!.eps;
-  // Perturbation at the largest eps: mid-grey = unchanged; white/black = +/- eps (L-inf), or +/- the
-  // largest |delta| of the panel (L2, whose per-pixel change is not bounded by eps).
-  const deltas = rows.map((r) => examples[examples.length - 1][r].map((v, i) => v - clean[r][i]));
-  const maxAbs = (d: Float32Array) => d.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  const span = spec.threatModel === 'linf' ? epsMax : Math.max(0, ...deltas.map(maxAbs)) || epsMax;
+  const { cleanPred, preds, deltas, span, grid, image } = adversarialGrid(ctx, checkpoint, data, clean, examples, spec.threatModel, epsMax);
   const labels = rows.map((r) => data.labels[r]);
   const className = (k: number) => classNameOf(data.classNames, k);
-  const { height: h, width: w, channels } = data;
-  const colour = (pred: number, r: number) => (pred === labels[r] ? CORRECT_RGB : WRONG_RGB);
-  const tiles: Float32Array[] = [];
-  for (const r of rows) {
-    tiles.push(framed(clean[r], h, w, channels, colour(cleanPred[r], r), TILE_BORDER));
-    cells.forEach((_, k) => tiles.push(framed(examples[k][r], h, w, channels, colour(preds[k][r], r), TILE_BORDER)));
-    tiles.push(framed(deltas[r].map((d) => 0.5 + d / (2 * span)), h, w, channels, NEUTRAL_RGB, TILE_BORDER));
-  }
-  const grid: PanelGrid = { rows: n, cols: cells.length + 2, tileHeight: h, tileWidth: w, channels: 3, scale: TILE_SCALE, gap: TILE_GAP, border: TILE_BORDER };
-  const image = imageGrid(tiles, {
-    rows: grid.rows,
-    cols: grid.cols,
-    tileHeight: h + 2 * TILE_BORDER,
-    tileWidth: w + 2 * TILE_BORDER,
-    channels: 3,
-    scale: TILE_SCALE,
-    gap: TILE_GAP,
-  });
   const sampleIndices = rows.map((r) => data.offset + r);
   const norm = normSymbol(spec.threatModel);
   const how = spec.path === 'none' ? `${spec.entry.label} (score-based)` : `${spec.entry.label}, ${spec.path} gradient path`;
@@ -490,41 +502,11 @@ async function drawCascadePanel(
       }),
     );
   });
-  // Predictions of every tile in one call: the clean images, then each eps.
-  const allTiles = [cleanTiles, ...examples].flat();
-  const stacked = new Float32Array(allTiles.length * size);
-  allTiles.forEach((t, i) => stacked.set(t, i * size));
-  const x = tf.tensor4d(stacked, [allTiles.length, data.height, data.width, data.channels]);
-  const flat = argmaxRows(ctx, checkpoint, x);
-  x.dispose();
-  const cleanPred = flat.slice(0, n);
-  const preds = epsilons.map((_, k) => flat.slice((k + 1) * n, (k + 2) * n));
-
   const threatModel = worst[0].attack!.threatModel;
   const epsMax = epsilons[epsilons.length - 1];
-  const deltas = rows.map((r) => examples[examples.length - 1][r].map((v, i) => v - cleanTiles[r][i]));
-  const maxAbs = (d: Float32Array) => d.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  const span = threatModel === 'linf' ? epsMax : Math.max(0, ...deltas.map(maxAbs)) || epsMax;
+  const { cleanPred, preds, deltas, span, grid, image } = adversarialGrid(ctx, checkpoint, data, cleanTiles, examples, threatModel, epsMax);
   const labels = rows.map((r) => data.labels[r]);
   const className = (k: number) => classNameOf(data.classNames, k);
-  const { height: h, width: w, channels } = data;
-  const colour = (pred: number, r: number) => (pred === labels[r] ? CORRECT_RGB : WRONG_RGB);
-  const tiles: Float32Array[] = [];
-  for (const r of rows) {
-    tiles.push(framed(cleanTiles[r], h, w, channels, colour(cleanPred[r], r), TILE_BORDER));
-    epsilons.forEach((_, k) => tiles.push(framed(examples[k][r], h, w, channels, colour(preds[k][r], r), TILE_BORDER)));
-    tiles.push(framed(deltas[r].map((d) => 0.5 + d / (2 * span)), h, w, channels, NEUTRAL_RGB, TILE_BORDER));
-  }
-  const grid: PanelGrid = { rows: n, cols: epsilons.length + 2, tileHeight: h, tileWidth: w, channels: 3, scale: TILE_SCALE, gap: TILE_GAP, border: TILE_BORDER };
-  const image = imageGrid(tiles, {
-    rows: grid.rows,
-    cols: grid.cols,
-    tileHeight: h + 2 * TILE_BORDER,
-    tileWidth: w + 2 * TILE_BORDER,
-    channels: 3,
-    scale: TILE_SCALE,
-    gap: TILE_GAP,
-  });
   const sampleIndices = rows.map((r) => data.offset + r);
   const norm = normSymbol(threatModel);
   const sidecar: ImageSidecar = {

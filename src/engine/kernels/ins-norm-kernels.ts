@@ -16,6 +16,7 @@
 import { tf } from '../tf.js';
 import type { TensorInfo } from './cpu-fallback.js';
 import { encodeModule, FunctionBuilder, I32, V128 } from './wasm-asm.js';
+import { heapAddress, heapInstances, heapKernelsRun, heapMemory, type WasmHeapBackend } from './wasm-heap.js';
 
 /** sumProducts(a, b, acc, out, n, h, w, c): out[ni,ch] = Σ_j Σ_i a·b (rows into acc [w,c], then columns). */
 function sumProducts(): FunctionBuilder {
@@ -97,15 +98,9 @@ interface Kernels {
   insNormGrad(x: number, s: number, dy: number, q: number, out: number, n: number, hw: number, c: number): void;
 }
 
-interface WasmBackend {
-  dataIdMap: { get(id: object): { memoryOffset: number } };
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+interface WasmBackend extends WasmHeapBackend {
   disposeData(id: object, force?: boolean): boolean;
-  wasm: { asm?: { memory?: WebAssembly.Memory } };
 }
-
-let module: WebAssembly.Module | null = null;
-const instances = new WeakMap<WebAssembly.Memory, Kernels>();
 
 /** The module binary (exports sumProducts, divChannels, insNormGrad). */
 export function insNormModule(): Uint8Array<ArrayBuffer> {
@@ -116,20 +111,12 @@ export function insNormModule(): Uint8Array<ArrayBuffer> {
   ]);
 }
 
-function kernels(memory: WebAssembly.Memory): Kernels {
-  let k = instances.get(memory);
-  if (!k) {
-    module ??= new WebAssembly.Module(insNormModule());
-    k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Kernels;
-    instances.set(memory, k);
-  }
-  return k;
-}
+const kernelsOn = heapInstances<Kernels>(insNormModule);
+const kernels = (b: WasmBackend): Kernels => kernelsOn(heapMemory(b));
 
 /** Whether the kernels can run on the current backend for a map with `channels` channels (wasm, a multiple of 4). */
 export function insNormKernelsApply(channels: number): boolean {
-  if (tf.getBackend() !== 'wasm' || channels % 4 !== 0 || !registered) return false;
-  return (tf.backend() as unknown as WasmBackend).wasm.asm?.memory instanceof WebAssembly.Memory;
+  return registered && channels % 4 === 0 && heapKernelsRun();
 }
 
 let registered = false;
@@ -138,12 +125,7 @@ let registered = false;
 export function registerInsNormKernels(): void {
   if (registered || !tf.findBackend('wasm')) return;
   registered = true;
-  const addr = (b: WasmBackend, t: TensorInfo) => b.dataIdMap.get(t.dataId).memoryOffset;
-  const mem = (b: WasmBackend) => {
-    const m = b.wasm.asm?.memory;
-    if (!(m instanceof WebAssembly.Memory)) throw new Error('wasm backend exposes no heap memory');
-    return m;
-  };
+  const addr = heapAddress;
   tf.registerKernel({
     kernelName: 'BenchSpatialSumProducts',
     backendName: 'wasm',
@@ -153,7 +135,7 @@ export function registerInsNormKernels(): void {
       const [n, h, w, c] = a.shape;
       const out = b.makeOutput([n, 1, 1, c], 'float32');
       const acc = b.makeOutput([w * c], 'float32');
-      kernels(mem(b)).sumProducts(addr(b, a), addr(b, bb), addr(b, acc), addr(b, out), n, h, w, c);
+      kernels(b).sumProducts(addr(b, a), addr(b, bb), addr(b, acc), addr(b, out), n, h, w, c);
       b.disposeData(acc.dataId);
       return out as never;
     },
@@ -167,7 +149,7 @@ export function registerInsNormKernels(): void {
         const { x, s, dy, q } = inputs as unknown as { x: TensorInfo; s: TensorInfo; dy?: TensorInfo; q?: TensorInfo };
         const [n, h, w, c] = x.shape;
         const out = b.makeOutput([n, h, w, c], 'float32');
-        const k = kernels(mem(b));
+        const k = kernels(b);
         if (grad) k.insNormGrad(addr(b, x), addr(b, s), addr(b, dy!), addr(b, q!), addr(b, out), n, h * w, c);
         else k.divChannels(addr(b, x), addr(b, s), 0, 0, addr(b, out), n, h * w, c);
         return out as never;

@@ -18,6 +18,7 @@
 import { tf } from '../tf.js';
 import type { TensorInfo } from './cpu-fallback.js';
 import { encodeModule, FunctionBuilder, I32, V128 } from './wasm-asm.js';
+import { heapAddress, heapInstances, heapKernelsRun, heapMemory, type WasmHeapBackend } from './wasm-heap.js';
 
 // Every function takes (X, UMAX, UMIN, CMAX, CMIN, OUT, N, H, W, C): byte addresses, then sizes.
 const PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32];
@@ -210,33 +211,16 @@ export function windowPoolModule(): Uint8Array<ArrayBuffer> {
   ]);
 }
 
-interface WasmBackend {
-  dataIdMap: { get(id: object): { memoryOffset: number } };
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  wasm: { asm?: { memory?: WebAssembly.Memory } };
-}
+type WasmBackend = WasmHeapBackend;
 
-let module: WebAssembly.Module | null = null;
-const instances = new WeakMap<WebAssembly.Memory, Kernels>();
-
-function kernels(b: WasmBackend): Kernels {
-  const memory = b.wasm.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) throw new Error('wasm backend exposes no heap memory');
-  let k = instances.get(memory);
-  if (!k) {
-    module ??= new WebAssembly.Module(windowPoolModule());
-    k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Kernels;
-    instances.set(memory, k);
-  }
-  return k;
-}
+const kernelsOn = heapInstances<Kernels>(windowPoolModule);
+const kernels = (b: WasmBackend): Kernels => kernelsOn(heapMemory(b));
 
 let registered = false;
 
 /** Whether the kernels run on the current backend for maps with `channels` channels (wasm, a multiple of 4). */
 export function windowPoolKernelsApply(channels: number): boolean {
-  if (tf.getBackend() !== 'wasm' || channels % 4 !== 0 || !registered) return false;
-  return (tf.backend() as unknown as WasmBackend).wasm.asm?.memory instanceof WebAssembly.Memory;
+  return registered && channels % 4 === 0 && heapKernelsRun();
 }
 
 type Inputs = { x?: TensorInfo; v?: TensorInfo; dy?: TensorInfo; maxMap?: TensorInfo; minMap?: TensorInfo; usesMax?: TensorInfo; usesMin?: TensorInfo };
@@ -245,7 +229,7 @@ type Inputs = { x?: TensorInfo; v?: TensorInfo; dy?: TensorInfo; maxMap?: Tensor
 export function registerWindowPoolKernels(): void {
   if (registered || !tf.findBackend('wasm')) return;
   registered = true;
-  const addr = (b: WasmBackend, t: TensorInfo | undefined) => (t ? b.dataIdMap.get(t.dataId).memoryOffset : 0);
+  const addr = heapAddress;
   const odd = (shape: readonly number[]) => shape[1] % 2 !== 0 || shape[2] % 2 !== 0;
   const size = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);
   tf.registerKernel({

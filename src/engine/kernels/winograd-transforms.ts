@@ -14,6 +14,7 @@
 // negation) and any other as a multiply then add. For F(2×2,3×3) this is the order and rounding of the
 // composition it replaces (each depthwise tap sum there has two nonzero ±1 terms, and the output adds are
 // written in the same order), so both give the same bits; tests/engine/kernels/winograd.test.ts checks it.
+import { heapInstances } from './wasm-heap.js';
 import { encodeModule, FunctionBuilder, I32, V128 } from './wasm-asm.js';
 
 /** Transform matrices of F(m×m, r×r) for r = 3: BT (α×α), G (α×3), AT (m×α), α = m + 2. */
@@ -189,8 +190,8 @@ export interface WinogradTransformKernels {
   output(ptrs: number, y: number, dump: number, n: number, h: number, w: number, c: number, th: number, tw: number): void;
 }
 
-const modules = new Map<number, WebAssembly.Module>();
-const instances = new WeakMap<WebAssembly.Memory, Map<number, WinogradTransformKernels>>();
+/** Per tile size m, the transforms' instances on each heap. */
+const perTile = new Map<number, (memory: WebAssembly.Memory) => WinogradTransformKernels>();
 
 /** The module binary of the two transforms of F(m×m,3×3) (exports `input` and `output`). */
 export function winogradTransformModule(mat: WinogradMatrices): Uint8Array<ArrayBuffer> {
@@ -202,15 +203,7 @@ export function winogradTransformModule(mat: WinogradMatrices): Uint8Array<Array
  * compiled once per process and instantiated once per memory.
  */
 export function winogradTransforms(memory: WebAssembly.Memory, mat: WinogradMatrices): WinogradTransformKernels {
-  let perMemory = instances.get(memory);
-  if (!perMemory) instances.set(memory, (perMemory = new Map()));
-  let kernels = perMemory.get(mat.m);
-  if (!kernels) {
-    let mod = modules.get(mat.m);
-    if (!mod) modules.set(mat.m, (mod = new WebAssembly.Module(winogradTransformModule(mat))));
-    const exports = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as WinogradTransformKernels;
-    kernels = { input: exports.input, output: exports.output };
-    perMemory.set(mat.m, kernels);
-  }
-  return kernels;
+  let on = perTile.get(mat.m);
+  if (!on) perTile.set(mat.m, (on = heapInstances<WinogradTransformKernels>(() => winogradTransformModule(mat))));
+  return on(memory);
 }
