@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError, inputError, showValue } from '../engine/errors.js';
 import { validateArchitecture, weightSpecs, type ModelArchitecture, type Normalization } from './architecture.js';
 import { encodeSafetensors, parseSafetensors } from './safetensors.js';
 import { assertFiniteWeights, type WeightArrays } from './weights.js';
+import { createDirectory } from '../rundir/createDir.js';
 
 /**
  * A checkpoint is a directory: model.json (this manifest) + weights.safetensors (float32 tensors named
@@ -136,7 +137,7 @@ export async function saveCheckpoint(dir: string, input: CheckpointManifestInput
     metrics: input.metrics ?? {},
   };
   validateManifest(JSON.parse(JSON.stringify(manifest)), where);
-  await mkdir(dir, { recursive: true });
+  await createDirectory(dir, 'the checkpoint directory');
   await writeAtomically(join(dir, WEIGHTS_FILE), bytes);
   await writeAtomically(where, `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;

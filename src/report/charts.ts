@@ -3,7 +3,7 @@
  * each rendered headlessly (vega's `renderer: 'none'` + toSVG), saved as <run-dir>/charts/<id>.svg.
  * The data is inlined in every spec so a .vl.json file opens in any Vega-Lite viewer on its own.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
@@ -16,6 +16,7 @@ import { attackSeries } from './tables.js';
 import { attackLabel, checkpointColour } from './format.js';
 import { listAttacks } from '../../attacks/registry.js';
 import type { SuiteCellResult as CellResult } from '../rundir/records.js';
+import { createDirectory } from '../rundir/createDir.js';
 
 export interface Chart {
   id: string;
@@ -469,7 +470,7 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 /** Writes <run-dir>/charts/<id>.vl.json and <id>.svg for every chart; returns the paths. */
 export async function writeCharts(runDir: string, charts: Chart[]): Promise<string[]> {
   const dir = join(runDir, 'charts');
-  await mkdir(dir, { recursive: true });
+  await createDirectory(dir, 'the charts folder');
   const written: string[] = [];
   for (const c of charts) {
     const specFile = join(dir, `${c.id}.vl.json`);

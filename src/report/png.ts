@@ -3,7 +3,8 @@
  * writing our own chunk writer would be small but would need a CRC-32 that node:zlib only offers from
  * Node 22, and pngjs also lets the tests decode what we wrote.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createDirectory } from '../rundir/createDir.js';
+import { writeFileAtomic } from '../rundir/atomic.js';
 import { dirname, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 
@@ -75,10 +76,13 @@ export function encodePng(img: RasterImage): Buffer {
   return PNG.sync.write(png, { colorType: channels === 1 ? 0 : 2, inputColorType: 6, bitDepth: 8 });
 }
 
-/** Writes the PNG (creating the folder) and returns the absolute path. */
-export function writePng(path: string, img: RasterImage): string {
+/**
+ * Writes the PNG (creating the folder; atomically) and returns the absolute path. Throws a StorageError
+ * (one line naming the folder or file and the reason) when either cannot be written.
+ */
+export async function writePng(path: string, img: RasterImage): Promise<string> {
   const full = resolve(path);
-  mkdirSync(dirname(full), { recursive: true });
-  writeFileSync(full, encodePng(img));
+  await createDirectory(dirname(full), 'the image folder');
+  await writeFileAtomic(full, encodePng(img));
   return full;
 }

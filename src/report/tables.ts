@@ -4,7 +4,7 @@
  * table model, three renderings: CSV (machine-readable, fractions with interval columns), GitHub-flavoured
  * Markdown (for pull requests) and HTML (in the report).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { CORRUPTION_FAMILIES } from '../../corruptions/types.js';
@@ -15,6 +15,7 @@ import { attackLabel, epsCsv, epsWithNorm, escapeMarkdownCell, fmtEps, pathLabel
 import { normSymbol, threatModelOf } from '../../attacks/threatModels.js';
 import { cascadeTable } from './cascade.js';
 import type { ThreatModel } from '../../attacks/types.js';
+import { createDirectory } from '../rundir/createDir.js';
 
 /**
  * What a column holds: `text`; `estimate` (accuracy + 95% interval; three CSV columns); `accuracy`
@@ -372,7 +373,7 @@ export function toMarkdown(table: Table, headingLevel = 3): string {
 /** Writes <run-dir>/tables/<id>.csv and .md for every table, plus tables/all.md with all of them; returns the paths. */
 export async function writeTables(runDir: string, tables: Table[]): Promise<string[]> {
   const dir = join(runDir, 'tables');
-  await mkdir(dir, { recursive: true });
+  await createDirectory(dir, 'the tables folder');
   const written: string[] = [];
   for (const t of tables) {
     for (const [ext, text] of [

@@ -3,9 +3,10 @@
  * leaves either the old file or the new one, never half of one.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { StorageError } from '../engine/errors.js';
+import { createDirectory } from './createDir.js';
 
 /** Temp files of writeFileAtomic: `.<pid>.<hex>.tmp`. */
 export const TEMP_NAME = /^\.(\d+)\.[0-9a-f]+\.tmp$/;
@@ -47,8 +48,8 @@ function injectedFault(): NodeJS.ErrnoException | null {
 export async function writeFileAtomic(path: string, text: string | Uint8Array): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  await createDirectory(dir, 'the folder');
   try {
-    await mkdir(dir, { recursive: true });
     const handle = await open(temp, 'wx');
     try {
       const fault = injectedFault();

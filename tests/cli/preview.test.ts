@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -67,5 +67,16 @@ describe('runPreview', () => {
     for (let i = 0; i < png.data.length && !colour; i += 4) colour = png.data[i] !== png.data[i + 1] || png.data[i + 1] !== png.data[i + 2];
     expect(colour).toBe(true);
     await expect(runPreview({ corruption: 'saturate', image: 0, count: 1, seed: 0, out })).rejects.toThrow(/^--corruption: saturate is not defined on 1-channel images \(/);
+  });
+
+  test.runIf(existsSync('/proc/self'))('--out under /proc or under a file: one line naming the folder, no hang', { timeout: 20_000 }, async () => {
+    await expect(runPreview({ corruption: 'fog', image: 0, count: 1, seed: 0, out: '/proc/bench-x/fog.png' })).rejects.toThrow(
+      'cannot create the image folder /proc/bench-x: /proc does not take new directories (ENOENT although it exists: a virtual file system such as /proc)',
+    );
+    const file = join(mkdtempSync(join(tmpdir(), 'preview-')), 'a-file');
+    writeFileSync(file, '');
+    await expect(runPreview({ corruption: 'fog', image: 0, count: 1, seed: 0, out: join(file, 'fog.png') })).rejects.toThrow(
+      `cannot create the image folder ${file}: ${file} is not a directory`,
+    );
   });
 });

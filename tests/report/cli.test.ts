@@ -33,6 +33,16 @@ describe('bench report', () => {
     expect(existsSync(join(dir, 'charts', 'headline.svg'))).toBe(true);
   });
 
+  it.runIf(existsSync('/proc/self'))('--out under /proc: one line naming the folder and exit 3 instead of hanging', { timeout: 30_000 }, () => {
+    const dir = join(root, 'run-proc');
+    writeSyntheticRun(dir, { samples: 40 });
+    const r = bench('report', dir, '--out', '/proc/bench-x/r.html');
+    expect(r.stderr.trim()).toBe(
+      'error: cannot create the report folder /proc/bench-x: /proc does not take new directories (ENOENT although it exists: a virtual file system such as /proc)',
+    );
+    expect(r.code).toBe(3);
+  });
+
   it('an unknown --baseline exits 2 in one line whatever the reporter, before writing anything', () => {
     const dir = join(root, 'corr');
     writeMceEdgeRun(dir);

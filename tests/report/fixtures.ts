@@ -3,11 +3,11 @@
  * sanity.json), so the reporter is built and tested without running any model.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { sealedJson } from '../../src/rundir/checksums.js';
 import { cellFileName } from '../../src/rundir/files.js';
 import { type CellResult, type CheckpointRef, encodeBits, type RunManifest, type SanityCheck, wilsonInterval } from '../../src/rundir/records.js';
-import { writePng } from '../../src/report/png.js';
+import { encodePng, type RasterImage } from '../../src/report/png.js';
 import { mulberry32 } from '../helpers/mulberry32.js';
 
 export { mulberry32 };
@@ -167,8 +167,12 @@ export function writeImages(dir: string): void {
     for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[y * w + x] = f(x, y);
     return { width: w, height: h, channels: 1 as const, data };
   };
-  writePng(join(dir, 'images', 'adversarial-cnnf-fmnist-pgd-e2e.png'), tile(168, 56, (x, y) => ((x >> 3) + (y >> 3)) % 2 * 0.8 + 0.1));
-  writePng(join(dir, 'images', 'corruption-fog.png'), tile(168, 28, (x) => (x % 28) / 28));
+  const png = (path: string, img: RasterImage) => {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, encodePng(img));
+  };
+  png(join(dir, 'images', 'adversarial-cnnf-fmnist-pgd-e2e.png'), tile(168, 56, (x, y) => ((x >> 3) + (y >> 3)) % 2 * 0.8 + 0.1));
+  png(join(dir, 'images', 'corruption-fog.png'), tile(168, 28, (x) => (x % 28) / 28));
 }
 
 /**

@@ -40,9 +40,9 @@ describe('imageGrid', () => {
     expect(at(8, 8)).toBe(0);
   });
 
-  test('writePng writes a readable file and returns its absolute path', () => {
+  test('writePng writes a readable file and returns its absolute path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'png-'));
-    const path = writePng(join(dir, 'sub', 'x.png'), { width: 2, height: 1, channels: 1, data: Float32Array.of(0, 1) });
+    const path = await writePng(join(dir, 'sub', 'x.png'), { width: 2, height: 1, channels: 1, data: Float32Array.of(0, 1) });
     expect(path.startsWith('/')).toBe(true);
     expect(PNG.sync.read(readFileSync(path)).width).toBe(2);
   });

@@ -103,7 +103,11 @@ describe('atomic writes on a failing disk', () => {
     expect(readdirSync(dir)).toEqual(['x.json']);
     // A real failure too: the directory is a file.
     writeFileSync(join(root, 'not-a-dir'), '');
-    await expect(writeFileAtomic(join(root, 'not-a-dir', 'y.json'), 'y')).rejects.toThrow(StorageError);
+    await expect(writeFileAtomic(join(root, 'not-a-dir', 'y.json'), 'y')).rejects.toThrow(`cannot create the folder ${join(root, 'not-a-dir')}: ${join(root, 'not-a-dir')} is not a directory`);
+    // Missing parents are made level by level; a virtual file system refuses in one line instead of looping.
+    await writeFileAtomic(join(root, 'a', 'b', 'z.json'), 'z');
+    expect(readFileSync(join(root, 'a', 'b', 'z.json'), 'utf8')).toBe('z');
+    if (existsSync('/proc/self')) await expect(writeFileAtomic('/proc/bench-x/y.json', 'y')).rejects.toThrow(/^cannot create the folder \/proc\/bench-x: \/proc does not take new directories/);
   });
 });
 

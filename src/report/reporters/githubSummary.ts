@@ -4,7 +4,7 @@
  * partial-run and sanity warnings. Appended (as GitHub Actions expects: steps share the file) to the file
  * `--summary FILE` names, else to the one $GITHUB_STEP_SUMMARY names.
  */
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile} from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { inputError } from '../../engine/errors.js';
 import { summaryRows } from '../../suite/summary.js';
@@ -14,6 +14,7 @@ import { toMarkdown } from '../tables.js';
 import { signedPoints, verdicts } from '../verdicts.js';
 import { derived } from './derived.js';
 import type { Reporter, ReporterOptions } from './types.js';
+import { createDirectory } from '../../rundir/createDir.js';
 
 /** Text safe in Markdown prose: no HTML, no table break, no emphasis or link syntax. */
 function md(text: string): string {
@@ -77,7 +78,7 @@ export const githubSummaryReporter: Reporter = {
   },
   async write(run, options) {
     const file = summaryFileOf(options);
-    await mkdir(dirname(file), { recursive: true });
+    await createDirectory(dirname(file), 'the summary folder');
     await appendFile(file, githubSummaryMarkdown(run, options.baseline));
     return [file];
   },

@@ -2,12 +2,13 @@
  * `html`: the self-contained report page (default <run-dir>/report.html) with the run's images/*.png
  * and their sidecars, the vega libraries inlined from node_modules.
  */
-import { readdir, readFile, mkdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { renderHtml, type ReportImage, type ReportScripts } from '../html.js';
 import { derived } from './derived.js';
 import type { Reporter } from './types.js';
+import { createDirectory } from '../../rundir/createDir.js';
 
 const require = createRequire(import.meta.url);
 
@@ -94,7 +95,7 @@ export const htmlReporter: Reporter = {
     const { tables, charts } = derived(run, options.baseline);
     const html = renderHtml({ run, tables, charts, images: await readImages(run.dir), scripts: await readScripts(), baseline: options.baseline });
     const path = resolve(options.htmlFile ?? join(run.dir, 'report.html'));
-    await mkdir(dirname(path), { recursive: true });
+    await createDirectory(dirname(path), 'the report folder');
     await writeFile(path, html);
     return [path];
   },
