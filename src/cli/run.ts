@@ -125,7 +125,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         .option('workers', {
           type: 'number',
           default: DEFAULT_WORKERS,
-          describe: 'processes computing cells in parallel (the wasm backend uses one core each); results do not depend on it',
+          describe: 'processes computing cells in parallel (the wasm backend uses one core each; a cascade such as --preset autoattack is split by samples, 250 per part); results do not depend on it',
         })
         .example('$0 run --suite adversarial', 'the default adversarial suite (configs/adversarial.json)')
         .example('$0 run --config configs/ci.json --limit 50', 'a config with fewer images')

@@ -79,6 +79,27 @@ export type MinimisingAttack = AnyAttack & {
 export const isMinimising = (a: AnyAttack): a is MinimisingAttack => a.kind === 'minimisation' && typeof (a as Partial<MinimisingAttack>).minimise === 'function';
 
 /**
+ * How runCascadeUnit gets a stage's outcome on its rows (global sample indices): computed here
+ * (computeStages), or, for a cascade split into sample parts over worker processes, computed and recorded
+ * per part or read back from the parts (cascadeParts.ts). `seconds`, when given, is the stage's own
+ * computing time to record instead of the time runCascadeUnit measured. `samples` [lo, hi) restricts
+ * the unit to a part's samples.
+ */
+export interface StageExecutor {
+  samples?: [number, number];
+  attack(ctx: RunContext, cell: PlannedCell, rows: number[], onBatch: (done: number) => void, keep?: KeepExamples):
+    Promise<{ correct: boolean[]; gradientEvaluations: number; nonFiniteLogits?: number; seconds?: number }>;
+  minimise(ctx: RunContext, cell: PlannedCell, attack: MinimisingAttack, rows: number[], onBatch: (done: number) => void,
+    onFound?: (batch: readonly number[], x: Tensor4D, found: MinimisationResult) => void): Promise<{ distance: number[]; gradientEvaluations: number; seconds?: number }>;
+}
+
+/** The stages computed in this process. */
+export const computeStages: StageExecutor = {
+  attack: (ctx, cell, rows, onBatch, keep) => attackRows(ctx, cell, rows, onBatch, keep),
+  minimise: (ctx, cell, attack, rows, onBatch, onFound) => minimiseStageRows(ctx, cell, attack, rows, onBatch, onFound),
+};
+
+/**
  * Runs a minimisation stage on `rows` in batches of ctx.batchSize (rng keyed by `cell`'s id); per row its
  * distance. `onFound` sees each batch's rows, clean images and result before they are disposed.
  */
@@ -163,12 +184,14 @@ export async function runCascadeUnit(
   write: CellWriter,
   announce = true,
   examples?: (cell: PlannedCell) => KeepExamples | undefined,
+  exec: StageExecutor = computeStages,
 ): Promise<SuiteCellResult[]> {
   const worst = unit.cells.filter((c) => c.cascade!.stage === 0);
   const info = worst[0].cascade!;
   const n = worst[0].samples;
   const epsilons = worst.map((c) => c.attack!.eps);
-  const clean = (await cleanCorrect(ctx, worst[0].checkpoint)).correct.slice(0, n);
+  // A part (--workers, cascadeParts.ts) attacks only its own samples: the others count as not correct.
+  const clean = (await cleanCorrect(ctx, worst[0].checkpoint)).correct.slice(0, n).map((ok, i) => ok && (!exec.samples || (i >= exec.samples[0] && i < exec.samples[1])));
   const results: SuiteCellResult[] = [];
   const emit = async (record: SuiteCellResult, stored: boolean) => {
     if (!stored) await write(record);
@@ -194,15 +217,17 @@ export async function runCascadeUnit(
       const first = cells[epsilons.findIndex((e) => e > 0)] ?? cells[0];
       let distance: number[] = [];
       let grads = 0;
+      let stageSeconds: number | undefined;
       if (rows.length > 0 && epsilons.some((e) => e > 0)) {
-        const b = bar(ctx, `${first.id} (all eps)`, rows.length);
-        const res = await minimiseStageRows(ctx, first, attack, rows, (d) => b.update(d), examples && ((batch, x, found) => keepThresholded(cells, batch, x, found, examples)));
+        const b = bar(ctx, `${first.id} (all eps)${exec.samples ? ` [samples ${exec.samples[0]}-${exec.samples[1] - 1}]` : ''}`, rows.length);
+        const res = await exec.minimise(ctx, first, attack, rows, (d) => b.update(d), examples && ((batch, x, found) => keepThresholded(cells, batch, x, found, examples)));
         distance = res.distance;
         grads = res.gradientEvaluations;
+        stageSeconds = res.seconds;
         finishBar(ctx, b, `${rows.length} samples minimised`);
       }
       const derived = rows.length > 0 ? deriveFromDistances(after[s - 1], epsilons, rows, distance) : after[s - 1].map((b) => b.slice());
-      const total = (Date.now() - started) / 1000;
+      const total = stageSeconds ?? (Date.now() - started) / 1000;
       for (const [k, cell] of cells.entries()) {
         row.push(derived[k]);
         // The one run's time and gradients are recorded on the first cell it answers (eps > 0).
@@ -232,17 +257,21 @@ export async function runCascadeUnit(
       let correct = start;
       let nonFinite: number | undefined = 0;
       let grads = 0;
+      let stageSeconds: number | undefined;
       const eps = cell.attack!.eps;
       if (eps > 0 && rows.length > 0) {
-        const b = bar(ctx, cell.id, rows.length);
-        const outcome = await attackRows(ctx, cell, rows, (d) => b.update(d), examples?.(cell));
+        const b = bar(ctx, exec.samples ? `${cell.id} [samples ${exec.samples[0]}-${exec.samples[1] - 1}]` : cell.id, rows.length);
+        const outcome = await exec.attack(ctx, cell, rows, (d) => b.update(d), examples?.(cell));
         correct = start.slice();
         rows.forEach((r, j) => (correct[r] = outcome.correct[j]));
         nonFinite = outcome.nonFiniteLogits;
         grads = outcome.gradientEvaluations;
-        finishBar(ctx, b, `robust accuracy after ${info.stages[s - 1]} ${pct(correct)}`);
+        stageSeconds = outcome.seconds;
+        // A part's bar speaks of its own samples.
+        const part = exec.samples;
+        finishBar(ctx, b, part ? `samples ${part[0]}-${part[1] - 1}: robust accuracy after ${info.stages[s - 1]} ${pct(correct.slice(part[0], part[1]))}` : `robust accuracy after ${info.stages[s - 1]} ${pct(correct)}`);
       }
-      seconds[s - 1][k] = (Date.now() - started) / 1000;
+      seconds[s - 1][k] = stageSeconds ?? (Date.now() - started) / 1000;
       gradients[s - 1][k] = grads;
       const record = cascadeRecord(ctx, cell, correct, seconds[s - 1][k], eps > 0 ? rows.length : 0, grads, nonFinite, { broken: count(after[s - 1][k]) - count(correct) });
       await emit(record, false);

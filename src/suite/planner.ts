@@ -119,6 +119,8 @@ export interface PlanUnit {
   gradientProbes: GradientProbeSpec[];
   /** Rough relative cost (forward passes of a CNN over one image), for shard balancing and ETAs. */
   cost: number;
+  /** A part of a cascade unit that worker processes claim (cascadeParts.ts): its samples [lo, hi). */
+  samples?: [number, number];
 }
 
 export interface Plan {

@@ -27,12 +27,13 @@ import { checkRunLock, RunLock } from '../rundir/lock.js';
 import { planRecord, RUN_FORMAT } from '../rundir/manifest.js';
 import type { CheckpointRef, ProbeRecord, SanityCheck, SuiteCellResult, SuiteName, SuiteRunManifest } from '../rundir/records.js';
 import { RunStore } from '../rundir/store.js';
-import { runCleanCell, type RunContext } from './context.js';
+import { dataFor, runCleanCell, type RunContext } from './context.js';
 import { runAttackUnit, runGradientProbe } from './adversarial.js';
-import { runCascadeUnit } from './cascade.js';
+import { runCascadeUnit, type StageExecutor } from './cascade.js';
+import { answeringExecutor, captureExamples, cascadeParts, type CascadePartFile, readPart, recordingExecutor, removeParts, replayExamples, withCascadeParts, writePart } from './cascadeParts.js';
 import { runCorruptionUnit, type CorruptionLookup } from './corruption.js';
 import { computeSanityChecks } from './sanity.js';
-import { cascadePanel, IMAGES_DIR, sweepPanel, writeRunImages } from './images.js';
+import { ADVERSARIAL_ROWS, cascadePanel, IMAGES_DIR, sweepPanel, writeRunImages } from './images.js';
 import type { RunData } from '../rundir/read.js';
 
 export interface RunRequest {
@@ -374,6 +375,29 @@ function checkResumable(stored: SuiteRunManifest, fresh: SuiteRunManifest, dir: 
     throw new InputError(`${where}: this version of bench plans different cells for the run's config; start a new run`);
 }
 
+/** Whether every cell of `unit` is stored for all its samples. */
+async function allStored(ctx: RunContext, unit: PlanUnit): Promise<boolean> {
+  for (const cell of unit.cells) {
+    const r = await ctx.store.readCell(cell.id);
+    if (!r || r.samples !== cell.samples) return false;
+  }
+  return true;
+}
+
+/** The part `samples` of a cascade unit: read when stored, else computed and stored (nothing when the unit's cells are all stored). */
+async function runCascadePart(ctx: RunContext, unit: PlanUnit, samples: [number, number]): Promise<CascadePartFile> {
+  const whole = unit.id.replace(/#samples=\d+-\d+$/, '');
+  const stored = await readPart(ctx.store.dir, whole, samples);
+  if (stored) return stored;
+  const rec = recordingExecutor(whole, samples);
+  if (unit.samples && (await allStored(ctx, unit))) return rec.file;
+  // The panel's rows among this part's samples keep their examples for the main process (replayExamples).
+  const capture = samples[0] < ADVERSARIAL_ROWS && cascadePanel(ctx, unit) ? captureExamples(rec.file, ADVERSARIAL_ROWS) : undefined;
+  await runCascadeUnit(ctx, unit, async () => null, async () => undefined, false, capture, rec.exec);
+  await writePart(ctx.store.dir, rec.file);
+  return rec.file;
+}
+
 /**
  * Runs `units` (skipping those `claim` refuses, in a parallel run); returns the main cells and the probes
  * of the units run, cells in plan order.
@@ -384,6 +408,7 @@ async function executeUnits(
   units: readonly PlanUnit[],
   lookup?: CorruptionLookup,
   claim?: (unit: PlanUnit) => Promise<boolean>,
+  parallel = false,
 ): Promise<{ cells: SuiteCellResult[]; probes: ProbeRecord[] }> {
   const cells: SuiteCellResult[] = [];
   const probes: ProbeRecord[] = [];
@@ -403,9 +428,28 @@ async function executeUnits(
         break;
       }
       case 'cascade': {
-        // The cascade's example panel (images.ts), captured while its stages run, as a sweep's.
+        if (unit.samples) {
+          // A worker's part of a split cascade (cascadeParts.ts): recorded, not written as cells.
+          await runCascadePart(ctx, unit, unit.samples);
+          break;
+        }
+        // A split cascade in a parallel run: every part computed (by the workers, or here what one left),
+        // then the unit's cells from the parts.
+        let exec: StageExecutor | undefined;
+        const files: CascadePartFile[] = [];
+        const parts = parallel ? cascadeParts(unit) : [];
+        if (parts.length > 0 && !(await allStored(ctx, unit))) {
+          for (const range of parts) files.push(await runCascadePart(ctx, unit, range));
+          exec = answeringExecutor(files);
+        }
+        // The cascade's example panel (images.ts), captured while its stages run, as a sweep's (from parts:
+        // the examples they captured).
         const panel = cascadePanel(ctx, unit);
-        await runCascadeUnit(ctx, unit, (id) => store.readCell(id), async (c) => store.writeCell(c), true, panel ? (c) => panel.keep(c) : undefined);
+        if (panel && files.length > 0) {
+          const data = dataFor(ctx, unit.cells[0].checkpoint);
+          replayExamples(files, unit, (c) => panel.keep(c), [data.height, data.width, data.channels]);
+        }
+        await runCascadeUnit(ctx, unit, (id) => store.readCell(id), async (c) => store.writeCell(c), true, panel ? (c) => panel.keep(c) : undefined, exec);
         for (const cell of unit.cells) cells.push((await store.readCell(cell.id))!);
         await panel?.finish();
         break;
@@ -594,13 +638,13 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
     const lookup = opts.corruptionLookup;
     const claim = (unit: PlanUnit) => claimUnit(prep.runDir, unit);
     if (opts.helper) {
-      await executeUnits(ctx, plan, claimOrder(plan.units), lookup, claim);
+      await executeUnits(ctx, plan, claimOrder(withCascadeParts(plan.units)), lookup, claim);
       return { runDir: prep.runDir, manifest: stored, cells: [], probes: [], sanity: [] };
     }
     if (prep.workers > 1) {
       await resetClaims(prep.runDir);
       const helpers = Array.from({ length: prep.workers - 1 }, () => startHelper(prep.runDir, opts.backend.requested));
-      await executeUnits(ctx, plan, claimOrder(plan.units), lookup, claim);
+      await executeUnits(ctx, plan, claimOrder(withCascadeParts(plan.units)), lookup, claim);
       if (!opts.quiet) process.stderr.write(`waiting for ${helpers.length} worker process(es) to finish their cells\n`);
       for (const [k, h] of helpers.entries()) {
         const { code, stderr } = await h.done;
@@ -608,8 +652,11 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
         if (code !== 0) process.stderr.write(`warning: worker ${k + 2} exited with code ${code}: ${stderr.trim().split('\n').pop() ?? ''}\n`);
       }
     }
-    const { cells, probes } = await executeUnits(ctx, plan, plan.units, lookup);
-    if (prep.workers > 1) await rm(join(prep.runDir, CLAIMS_DIR), { recursive: true, force: true });
+    const { cells, probes } = await executeUnits(ctx, plan, plan.units, lookup, undefined, prep.workers > 1);
+    if (prep.workers > 1) {
+      await rm(join(prep.runDir, CLAIMS_DIR), { recursive: true, force: true });
+      await removeParts(prep.runDir);
+    }
     if (!prep.shard || prep.shard.index === 1) {
       const started = Date.now();
       try {

@@ -4,9 +4,10 @@
  * that rule with the attacks called directly (same rng keys), and the minimisation stage's derivation against
  * thresholding each sample's distance at every eps.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/engine/tf.js';
 import { initBackend, type BackendInfo } from '../../src/engine/backend.js';
@@ -257,6 +258,69 @@ describe('minimisation stages', () => {
   it('brokenBy names the first stage after which a sample is wrong', () => {
     expect(brokenBy([false, true, true, true], [[false, true, false, true], [false, false, false, true]])).toEqual([0, 2, 1, -1]);
   });
+});
+
+describe('cascade split by samples over worker processes (--workers, src/suite/cascadeParts.ts)', () => {
+  it('gives the cells of one process, the minimisation stage included, and leaves no part files', async () => {
+    // The real labels (worker processes read the dataset themselves, not this test's relabelled copy);
+    // parts of 3 samples, so the 10 images make 4 parts for the 2 processes.
+    const config = {
+      ...configOf(),
+      // The committed checkpoint: trained, so most panel rows are correct clean and get attacked.
+      checkpoints: [fileURLToPath(new URL('../../checkpoints/cnnf-fmnist', import.meta.url))],
+      attacks: [
+        { name: 'fgsm', params: {}, cascade: 'mix', paths: ['exact'] },
+        { name: 'fmn', params: { steps: 20 }, cascade: 'mix', paths: ['exact'] },
+        { name: 'square', params: { queries: 6 }, cascade: 'mix' },
+      ],
+    };
+    const path = join(root, 'split.json');
+    writeFileSync(path, JSON.stringify(config));
+    // What the parts folder holds when the main process writes the cells (it removes it at the end).
+    const partsSeen = new Set<string>();
+    // The panel's examples the parts captured (so the main process need not recompute them).
+    const examplesSeen = new Set<string>();
+    const once = async (out: string, workers: number) =>
+      executeRun(await prepareRun({ configFile: path, out: join(root, out), workers }), {
+        backend,
+        quiet: true,
+        onCell: () => {
+          const dir = join(root, out, 'parts');
+          if (existsSync(dir))
+            for (const f of readdirSync(dir)) {
+              partsSeen.add(f);
+              const examples = JSON.parse(readFileSync(join(dir, f), 'utf8')).examples ?? {};
+              for (const [id, byRow] of Object.entries(examples)) for (const r of Object.keys(byRow as object)) examplesSeen.add(`${id}#${r}`);
+            }
+        },
+      });
+    const single = await once('split-1', 1);
+    expect(partsSeen.size).toBe(0);
+    const previous = process.env.BENCH_CASCADE_PART_SAMPLES;
+    process.env.BENCH_CASCADE_PART_SAMPLES = '3';
+    let split: RunOutcome;
+    try {
+      split = await once('split-2', 2);
+    } finally {
+      if (previous === undefined) delete process.env.BENCH_CASCADE_PART_SAMPLES;
+      else process.env.BENCH_CASCADE_PART_SAMPLES = previous;
+    }
+    const view = (c: SuiteCellResult) => ({ id: c.id, bits: c.correctBits, correct: c.correct, attacked: c.attacked, cascade: c.cascade, gradients: c.timings.gradientEvaluations });
+    expect([...partsSeen].sort()).toEqual(['0-3', '3-6', '6-9', '9-10'].map((r) => `cascade_cnnf-fmnist_mix_e2e_samples_${r}.json`));
+    expect(split.cells.map(view)).toEqual(single.cells.map(view));
+    // Some stage broke something, so the comparison is not between two untouched runs.
+    expect(split.cells.some((c) => (c.cascade?.broken ?? 0) > 0 && c.cascade?.stage === 2)).toBe(true);
+    expect(readdirSync(split.runDir).sort()).toEqual(readdirSync(single.runDir).sort());
+    // The example panel: drawn from the parts' captured examples (the first stage attacked every panel
+    // row correct clean at eps > 0), the same image as one process draws.
+    const firstStage = 'cnnf-fmnist|mix/fgsm|e2e|0.05';
+    const attackedRows = decodeBits(single.cells.find((c) => c.id === 'cnnf-fmnist|clean')!.correctBits, N).flatMap((ok, i) => (ok && i < 6 ? [i] : []));
+    expect(attackedRows.length, JSON.stringify(single.cells.map((c) => [c.id, c.correct]))).toBeGreaterThan(0);
+    for (const r of attackedRows) expect(examplesSeen.has(`${firstStage}#${r}`), `row ${r}`).toBe(true);
+    const images = readdirSync(join(single.runDir, 'images'));
+    expect(images.some((f) => f.endsWith('.png'))).toBe(true);
+    for (const f of images) expect(readFileSync(join(split.runDir, 'images', f)).equals(readFileSync(join(single.runDir, 'images', f))), f).toBe(true);
+  }, 600_000);
 });
 
 describe('cascade config', () => {
