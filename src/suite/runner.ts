@@ -653,10 +653,10 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
       }
     }
     const { cells, probes } = await executeUnits(ctx, plan, plan.units, lookup, undefined, prep.workers > 1);
-    if (prep.workers > 1) {
-      await rm(join(prep.runDir, CLAIMS_DIR), { recursive: true, force: true });
-      await removeParts(prep.runDir);
-    }
+    if (prep.workers > 1) await rm(join(prep.runDir, CLAIMS_DIR), { recursive: true, force: true });
+    // Every cell is written: a split cascade's parts (also those of an interrupted parallel run resumed
+    // with one process, which recomputed the unit whole) are no longer needed.
+    await removeParts(prep.runDir);
     if (!prep.shard || prep.shard.index === 1) {
       const started = Date.now();
       try {
