@@ -267,9 +267,9 @@ export async function runCascadeUnit(
         nonFinite = outcome.nonFiniteLogits;
         grads = outcome.gradientEvaluations;
         stageSeconds = outcome.seconds;
-        // A part's bar speaks of its own samples.
+        // A part's bar (labelled with its samples) speaks of its own samples.
         const part = exec.samples;
-        finishBar(ctx, b, part ? `samples ${part[0]}-${part[1] - 1}: robust accuracy after ${info.stages[s - 1]} ${pct(correct.slice(part[0], part[1]))}` : `robust accuracy after ${info.stages[s - 1]} ${pct(correct)}`);
+        finishBar(ctx, b, `robust accuracy after ${info.stages[s - 1]} ${pct(part ? correct.slice(part[0], part[1]) : correct)}`);
       }
       seconds[s - 1][k] = stageSeconds ?? (Date.now() - started) / 1000;
       gradients[s - 1][k] = grads;
