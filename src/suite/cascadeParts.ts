@@ -43,7 +43,7 @@ export function withCascadeParts(units: readonly PlanUnit[]): PlanUnit[] {
     const parts = cascadeParts(u);
     if (parts.length === 0) return [u];
     const n = u.cells[0].samples;
-    return parts.map(([lo, hi]) => ({ ...u, id: `${u.id}#samples=${lo}-${hi}`, cost: (u.cost * (hi - lo)) / n, samples: [lo, hi] as [number, number] }));
+    return parts.map(([lo, hi]) => ({ ...u, cost: (u.cost * (hi - lo)) / n, samples: [lo, hi] as [number, number] }));
   });
 }
 
@@ -73,7 +73,10 @@ export interface CascadePartFile {
   examples?: Record<string, Record<string, string>>;
 }
 
-/** A KeepExamples-shaped capture of the rows below `rows` into file.examples (per stage cell). */
+/**
+ * A KeepExamples-shaped capture into file.examples (per stage cell) of the batch rows (global sample
+ * indices) below `rows`; xAdv is the batch's examples, NHWC [batch, H, W, C] in [0,1] pixel units.
+ */
 export function captureExamples(file: CascadePartFile, rows: number): (cell: PlannedCell) => KeepExamples {
   return (cell) => (batch, xAdv) => {
     if (!batch.some((r) => r < rows)) return;
@@ -86,7 +89,10 @@ export function captureExamples(file: CascadePartFile, rows: number): (cell: Pla
   };
 }
 
-/** Hands the examples the parts captured to `keep` (the panel recorder of the whole unit), per stage cell. */
+/**
+ * Hands the examples the parts captured to `keep` (the panel recorder of the whole unit), per stage cell,
+ * as one NHWC [k, ...shape] tensor of the captured rows (shape = [H, W, C] of the checkpoint's images).
+ */
 export function replayExamples(files: readonly CascadePartFile[], unit: PlanUnit, keep: (cell: PlannedCell) => KeepExamples | undefined, shape: [number, number, number]): void {
   for (const f of files)
     for (const [id, byRow] of Object.entries(f.examples ?? {})) {
@@ -121,10 +127,12 @@ export async function readPart(runDir: string, unitId: string, samples: [number,
   }
 }
 
+/** Stores a part (atomically) under <run-dir>/parts/; a StorageError names the file when it cannot be written. */
 export async function writePart(runDir: string, file: CascadePartFile): Promise<void> {
   await writeFileAtomic(fileOf(runDir, file.unit, file.samples), `${JSON.stringify(file)}\n`);
 }
 
+/** Removes <run-dir>/parts/ and everything in it (nothing when absent). */
 export async function removeParts(runDir: string): Promise<void> {
   await rm(join(runDir, PARTS_DIR), { recursive: true, force: true });
 }

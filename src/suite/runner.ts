@@ -386,10 +386,9 @@ async function allStored(ctx: RunContext, unit: PlanUnit): Promise<boolean> {
 
 /** The part `samples` of a cascade unit: read when stored, else computed and stored (nothing when the unit's cells are all stored). */
 async function runCascadePart(ctx: RunContext, unit: PlanUnit, samples: [number, number]): Promise<CascadePartFile> {
-  const whole = unit.id.replace(/#samples=\d+-\d+$/, '');
-  const stored = await readPart(ctx.store.dir, whole, samples);
+  const stored = await readPart(ctx.store.dir, unit.id, samples);
   if (stored) return stored;
-  const rec = recordingExecutor(whole, samples);
+  const rec = recordingExecutor(unit.id, samples);
   if (unit.samples && (await allStored(ctx, unit))) return rec.file;
   // The panel's rows among this part's samples keep their examples for the main process (replayExamples).
   const capture = samples[0] < ADVERSARIAL_ROWS && cascadePanel(ctx, unit) ? captureExamples(rec.file, ADVERSARIAL_ROWS) : undefined;

@@ -15,7 +15,8 @@ import type { PlanUnit } from './planner.js';
 
 export const CLAIMS_DIR = 'claims';
 
-const claimName = (unit: PlanUnit) => `${unit.id.replace(/[^A-Za-z0-9._=-]+/g, '_')}.claim`;
+// A part of a split cascade (cascadeParts.ts) is claimed on its own: the unit's id and its samples.
+const claimName = (unit: PlanUnit) => `${unit.id.replace(/[^A-Za-z0-9._=-]+/g, '_')}${unit.samples ? `_samples_${unit.samples[0]}-${unit.samples[1]}` : ''}.claim`;
 
 /** Removes stale claims (from an interrupted run) before the helpers start. */
 export async function resetClaims(runDir: string): Promise<void> {

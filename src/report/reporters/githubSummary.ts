@@ -4,7 +4,7 @@
  * partial-run and sanity warnings. Appended (as GitHub Actions expects: steps share the file) to the file
  * `--summary FILE` names, else to the one $GITHUB_STEP_SUMMARY names.
  */
-import { appendFile} from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { inputError } from '../../engine/errors.js';
 import { summaryRows } from '../../suite/summary.js';
