@@ -19,6 +19,7 @@ import { measureOutputs } from './outputProbe.js';
 import { attackId, type GradientProbeSpec, type PlannedCell, type PlanUnit } from './planner.js';
 import { isMinimisationCell, minimisedAt, runMinimisationCells } from './minimisation.js';
 import { cascadePrefixCorrect } from './cascade.js';
+import { partsAnswering } from './cascadeParts.js';
 import {
   bar,
   cleanCorrect,
@@ -163,7 +164,8 @@ async function continueFrom(ctx: RunContext, probe: PlannedCell, clean: boolean[
   const { entry, epsilons, cascade } = probe.continues!;
   const spec = probe.attack!;
   const n = clean.length;
-  if (cascade) return cascadePrefixCorrect(ctx, cascade, n);
+  // A split cascade's stored parts answer its stages while its cells are not written yet (a parallel run).
+  if (cascade) return cascadePrefixCorrect(ctx, cascade, n, await partsAnswering(ctx.store.dir, cascade, n));
   let correct = clean;
   let id = '';
   for (const eps of epsilons) {

@@ -303,9 +303,15 @@ export async function runCascadeUnit(
  * them (planner.ts PlannedCell.continues.cascade: a cascade's stage cells, stages 1..s, at its epsilons up to
  * the probe's). The stage cell at that eps is read when stored (its first n bits); otherwise stages 1..s
  * are recomputed on the n images (runCascadeUnit on the same cell ids, so the same rng keys and the same
- * bits as the run's own cells), and nothing is written. Returns that cell's id and the n bits.
+ * bits as the run's own cells), or answered by `exec` (a split cascade's stored parts,
+ * cascadeParts.ts partsAnswering), and nothing is written. Returns that cell's id and the n bits.
  */
-export async function cascadePrefixCorrect(ctx: RunContext, stageCells: readonly PlannedCell[], n: number): Promise<{ id: string; correct: boolean[] }> {
+export async function cascadePrefixCorrect(
+  ctx: RunContext,
+  stageCells: readonly PlannedCell[],
+  n: number,
+  exec: StageExecutor = computeStages,
+): Promise<{ id: string; correct: boolean[] }> {
   const last = Math.max(...stageCells.map((c) => c.cascade!.stage));
   const eps = Math.max(...stageCells.map((c) => c.attack!.eps));
   const target = stageCells.find((c) => c.cascade!.stage === last && c.attack!.eps === eps);
@@ -316,7 +322,7 @@ export async function cascadePrefixCorrect(ctx: RunContext, stageCells: readonly
   // runCascadeUnit reads its eps list from worst-case cells: stand-ins (never written) at the stage's radii.
   const worst = cells.filter((c) => c.cascade!.stage === last).map((c) => ({ ...c, id: `${c.id} (prefix)`, cascade: { ...c.cascade!, stage: 0 } }));
   const unit: PlanUnit = { id: `cascade-prefix|${target.id}`, kind: 'cascade', cells: [...cells, ...worst], gradientProbes: [], cost: 0 };
-  const results = await runCascadeUnit(ctx, unit, async () => null, async () => undefined, false);
+  const results = await runCascadeUnit(ctx, unit, async () => null, async () => undefined, false, undefined, exec);
   const record = results.find((r) => r.id === target.id);
   if (!record) throw new Error(`internal: the cascade prefix did not compute ${target.id}`);
   return { id: target.id, correct: decodeBits(record.correctBits, n) };

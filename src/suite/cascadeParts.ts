@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../rundir/atomic.js';
 import { decodeBits, encodeBits } from '../rundir/records.js';
 import { computeStages, type StageExecutor } from './cascade.js';
-import type { PlannedCell, PlanUnit } from './planner.js';
+import { cascadeUnitId, type PlannedCell, type PlanUnit } from './planner.js';
 import type { KeepExamples } from './adversarial.js';
 import { tf } from '../engine/tf.js';
 
@@ -158,6 +158,29 @@ export function recordingExecutor(unitId: string, samples: [number, number]): { 
     },
   };
   return { exec, file };
+}
+
+/**
+ * An executor answering, from the stored parts, the stages of a split cascade on its first `n` samples:
+ * what a probe continuing the cascade (planner.ts PlannedCell.continues.cascade, `stageCells` its stage
+ * cells) needs when the stage cells are not written yet, as in a parallel run whose workers are still
+ * computing other parts. Undefined when the cascade does not split or a part holding some of the n samples
+ * is not stored yet; the caller then recomputes the stages on the n samples (the same bits, more work).
+ */
+export async function partsAnswering(runDir: string, stageCells: readonly PlannedCell[], n: number): Promise<StageExecutor | undefined> {
+  const first = stageCells[0];
+  const info = first?.cascade;
+  if (!info) return undefined;
+  const size = partSamples();
+  if (first.samples <= size) return undefined;
+  const unitId = cascadeUnitId(first.checkpoint, info.label, info.chain);
+  const files: CascadePartFile[] = [];
+  for (let lo = 0; lo < n; lo += size) {
+    const file = await readPart(runDir, unitId, [lo, Math.min(first.samples, lo + size)]);
+    if (!file) return undefined;
+    files.push(file);
+  }
+  return answeringExecutor(files);
 }
 
 /**

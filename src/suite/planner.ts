@@ -136,6 +136,8 @@ export interface Plan {
 export const cleanId = (checkpoint: string) => `${checkpoint}|clean`;
 export const attackId = (checkpoint: string, label: string, path: string, eps: number) => `${checkpoint}|${label}|${path}|${eps}`;
 export const corruptionId = (checkpoint: string, name: string, severity: number) => `${checkpoint}|corruption|${name}|${severity}`;
+/** The unit of one checkpoint's cascade `label` on gradient path `chain` (its parts' files are named after it, cascadeParts.ts). */
+export const cascadeUnitId = (checkpoint: string, label: string, chain: string) => `cascade|${checkpoint}|${label}|${chain}`;
 
 /** eps used by the large-eps probe: far beyond any meaningful perturbation of a [0,1] image. */
 export const LARGE_EPS = 0.5;
@@ -417,7 +419,7 @@ function planCascades(config: AdversarialConfig, targets: ModelInfo[], samples: 
             attack: { entry: last, path: lastAttack.usesGradient ? chain : 'none', eps, threatModel: lastAttack.threatModel, usesGradient: lastAttack.usesGradient, source: target, transfer: false },
             cascade: { label, stage: 0, stages: names, chain },
           });
-        units.push({ id: `cascade|${target.name}|${label}|${chain}`, kind: 'cascade', cells, gradientProbes: [], cost });
+        units.push({ id: cascadeUnitId(target.name, label, chain), kind: 'cascade', cells, gradientProbes: [], cost });
       }
     }
   }

@@ -37,11 +37,17 @@ export async function claimUnit(runDir: string, unit: PlanUnit): Promise<boolean
   }
 }
 
-/** Units in the order helpers take them: most expensive first, so the last ones to finish are short. */
+/**
+ * Units in the order helpers take them: most expensive first, so the last ones to finish are short; but a
+ * sanity probe that continues a main sweep or cascade (planner.ts PlannedCell.continues) after every other
+ * unit, so that it starts from the stored cells or cascade parts instead of recomputing them on its images
+ * (each process finishes a unit before claiming the next: by then the units claimed first are done).
+ */
 export function claimOrder(units: readonly PlanUnit[]): PlanUnit[] {
+  const continues = (u: PlanUnit) => (u.kind === 'probe-attack' && u.cells.some((c) => c.continues) ? 1 : 0);
   return units
     .map((u, i) => ({ u, i }))
-    .sort((a, b) => b.u.cost - a.u.cost || a.i - b.i)
+    .sort((a, b) => continues(a.u) - continues(b.u) || b.u.cost - a.u.cost || a.i - b.i)
     .map(({ u }) => u);
 }
 

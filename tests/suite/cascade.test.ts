@@ -321,6 +321,34 @@ describe('cascade split by samples over worker processes (--workers, src/suite/c
     expect(images.some((f) => f.endsWith('.png'))).toBe(true);
     for (const f of images) expect(readFileSync(join(split.runDir, 'images', f)).equals(readFileSync(join(single.runDir, 'images', f))), f).toBe(true);
   }, 600_000);
+
+  it('the more-steps probe of a split cascade\'s stage gets the same cell as with one process (claimed after the parts, it starts from them)', async () => {
+    // FGSM -> PGD -> Square with sanity probes on 6 images: the more-steps probe continues the cascade after
+    // its PGD stage at eps 0.02. In parts of 3 its 6 images are the first two parts. The probe is claimed
+    // last (workers.ts claimOrder) and each process finishes a unit before claiming the next, so those two
+    // parts are stored by then and answer FGSM and PGD (cascadeParts.ts partsAnswering; the lookup and the
+    // order have their own tests in cascadeParts.test.ts and workers.test.ts) instead of a recomputation.
+    const config = { ...configOf(), checkpoints: [fileURLToPath(new URL('../../checkpoints/cnnf-fmnist', import.meta.url))], sanity: true, sanityLimit: 6 };
+    const path = join(root, 'split-sanity.json');
+    writeFileSync(path, JSON.stringify(config));
+    const once = async (out: string, workers: number) => executeRun(await prepareRun({ configFile: path, out: join(root, out), workers }), { backend, quiet: true });
+    const single = await once('split-sanity-1', 1);
+    const previous = process.env.BENCH_CASCADE_PART_SAMPLES;
+    process.env.BENCH_CASCADE_PART_SAMPLES = '3';
+    let split: RunOutcome;
+    try {
+      split = await once('split-sanity-2', 2);
+    } finally {
+      if (previous === undefined) delete process.env.BENCH_CASCADE_PART_SAMPLES;
+      else process.env.BENCH_CASCADE_PART_SAMPLES = previous;
+    }
+    const strip = ({ timings, completedAt, sha256, ...rest }: SuiteCellResult & { sha256?: string }) => (void timings, void completedAt, void sha256, rest);
+    const probes = (o: RunOutcome) => (o.probes as SuiteCellResult[]).filter((p) => p.probe).map(strip).sort((a, b) => a.id.localeCompare(b.id));
+    const more = probes(single).find((p) => p.probe?.kind === 'more-steps');
+    expect(more?.reference?.id).toBe('cnnf-fmnist|ens/pgd|e2e|0.02');
+    expect(probes(split)).toEqual(probes(single));
+    expect(split.sanity.map((c) => c.detail)).toEqual(single.sanity.map((c) => c.detail));
+  }, 600_000);
 });
 
 describe('cascade config', () => {
