@@ -260,6 +260,18 @@ describe('minimisation stages', () => {
   });
 });
 
+/** Runs `fn` with cascades split into parts of `samples` (BENCH_CASCADE_PART_SAMPLES, read by the worker processes too). */
+async function inPartsOf<T>(samples: number, fn: () => Promise<T>): Promise<T> {
+  const previous = process.env.BENCH_CASCADE_PART_SAMPLES;
+  process.env.BENCH_CASCADE_PART_SAMPLES = String(samples);
+  try {
+    return await fn();
+  } finally {
+    if (previous === undefined) delete process.env.BENCH_CASCADE_PART_SAMPLES;
+    else process.env.BENCH_CASCADE_PART_SAMPLES = previous;
+  }
+}
+
 describe('cascade split by samples over worker processes (--workers, src/suite/cascadeParts.ts)', () => {
   it('gives the cells of one process, the minimisation stage included, and leaves no part files', async () => {
     // The real labels (worker processes read the dataset themselves, not this test's relabelled copy);
@@ -296,15 +308,7 @@ describe('cascade split by samples over worker processes (--workers, src/suite/c
       });
     const single = await once('split-1', 1);
     expect(partsSeen.size).toBe(0);
-    const previous = process.env.BENCH_CASCADE_PART_SAMPLES;
-    process.env.BENCH_CASCADE_PART_SAMPLES = '3';
-    let split: RunOutcome;
-    try {
-      split = await once('split-2', 2);
-    } finally {
-      if (previous === undefined) delete process.env.BENCH_CASCADE_PART_SAMPLES;
-      else process.env.BENCH_CASCADE_PART_SAMPLES = previous;
-    }
+    const split = await inPartsOf(3, () => once('split-2', 2));
     const view = (c: SuiteCellResult) => ({ id: c.id, bits: c.correctBits, correct: c.correct, attacked: c.attacked, cascade: c.cascade, gradients: c.timings.gradientEvaluations });
     expect([...partsSeen].sort()).toEqual(['0-3', '3-6', '6-9', '9-10'].map((r) => `cascade_cnnf-fmnist_mix_e2e_samples_${r}.json`));
     expect(split.cells.map(view)).toEqual(single.cells.map(view));
@@ -333,15 +337,7 @@ describe('cascade split by samples over worker processes (--workers, src/suite/c
     writeFileSync(path, JSON.stringify(config));
     const once = async (out: string, workers: number) => executeRun(await prepareRun({ configFile: path, out: join(root, out), workers }), { backend, quiet: true });
     const single = await once('split-sanity-1', 1);
-    const previous = process.env.BENCH_CASCADE_PART_SAMPLES;
-    process.env.BENCH_CASCADE_PART_SAMPLES = '3';
-    let split: RunOutcome;
-    try {
-      split = await once('split-sanity-2', 2);
-    } finally {
-      if (previous === undefined) delete process.env.BENCH_CASCADE_PART_SAMPLES;
-      else process.env.BENCH_CASCADE_PART_SAMPLES = previous;
-    }
+    const split = await inPartsOf(3, () => once('split-sanity-2', 2));
     const strip = ({ timings, completedAt, sha256, ...rest }: SuiteCellResult & { sha256?: string }) => (void timings, void completedAt, void sha256, rest);
     const probes = (o: RunOutcome) => (o.probes as SuiteCellResult[]).filter((p) => p.probe).map(strip).sort((a, b) => a.id.localeCompare(b.id));
     const more = probes(single).find((p) => p.probe?.kind === 'more-steps');
