@@ -10,12 +10,12 @@
 // images per CPU-second. Both sides on one core: wasm runs one thread per process, PyTorch --threads 1.
 // The Python process gets large glibc trim and mmap thresholds unless --default-malloc (PyTorch's cost at
 // batch 250 swung 2-4x with the allocator's state on this machine; docs/autoattack.md, "Correction").
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tf, type Tensor4D } from '../src/engine/tf.js';
 import { initBackend } from '../src/engine/backend.js';
 import { packageRoot } from '../src/data/fashionMnist.js';
 import { loadSuiteModel } from '../src/suite/loadClassifier.js';
+import { runReferenceJson } from './reference/runPython.js';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -65,12 +65,8 @@ function bench(): { forward: Cost; gradient: Cost } {
 }
 
 function torch(): { forward: Cost; gradient: Cost } {
-  const script = join(packageRoot(), 'scripts', 'reference', 'model_cost.py');
-  const args = [script, '--checkpoint', checkpoint, '--batch', String(batch), '--reps', String(reps), '--output', output, '--threads', '1'];
-  const env = defaultMalloc ? process.env : { ...process.env, MALLOC_TRIM_THRESHOLD_: '4294967296', MALLOC_MMAP_THRESHOLD_: '4294967296' };
-  const out = spawnSync(python, args, { encoding: 'utf8', env });
-  if (out.status !== 0) throw new Error(`${python} ${args.join(' ')} failed (exit ${out.status}): ${out.stderr.trim().split('\n').pop()}`);
-  const r = JSON.parse(out.stdout.trim().split('\n').pop()!) as Record<'forward' | 'gradient', { cpuSeconds: number; systemSeconds: number; images: number }>;
+  const args = ['--checkpoint', checkpoint, '--batch', String(batch), '--reps', String(reps), '--output', output, '--threads', '1'];
+  const r = runReferenceJson<Record<'forward' | 'gradient', { cpuSeconds: number; systemSeconds: number; images: number }>>(python, 'model_cost.py', args, defaultMalloc);
   const cost = (k: 'forward' | 'gradient') => ({ cpu: r[k].cpuSeconds, system: r[k].systemSeconds, images: r[k].images });
   return { forward: cost('forward'), gradient: cost('gradient') };
 }

@@ -13,7 +13,6 @@
 // unless --default-malloc: without them PyTorch's CPU time for the same run swung 2-3x on this machine with
 // the allocator's state (28 to 89 CPU-s, a third of it system time returning and re-faulting freed memory),
 // and the AutoAttack runs of docs/autoattack.md ran at the fast end (about 1 ms per image in Square).
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tf } from '../src/engine/tf.js';
 import { initBackend } from '../src/engine/backend.js';
@@ -23,6 +22,7 @@ import { toBatch } from '../src/data/batching.js';
 import { loadSuiteModel } from '../src/suite/loadClassifier.js';
 import { CountingClassifier } from '../src/suite/context.js';
 import { getAttack } from '../attacks/registry.js';
+import { runReferenceJson } from './reference/runPython.js';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -34,6 +34,7 @@ const queries = Number(option('queries', '100'));
 const eps = Number(option('eps', '0.03'));
 const reps = Number(option('reps', '2'));
 const python = option('python', '/usr/bin/python3');
+const defaultMalloc = process.argv.includes('--default-malloc');
 
 const backend = await initBackend('wasm');
 const model = await loadSuiteModel({ path: checkpoint, output: 'last', where: 'checkpoint' });
@@ -63,16 +64,12 @@ async function bench(): Promise<Cost> {
 }
 
 function autoAttack(): Cost {
-  const script = join(packageRoot(), 'scripts', 'reference', 'square_cost.py');
-  const args = [script, '--checkpoint', checkpoint, '--n', String(n), '--queries', String(queries), '--eps', String(eps), '--threads', '1'];
-  const env = process.argv.includes('--default-malloc') ? process.env : { ...process.env, MALLOC_TRIM_THRESHOLD_: '4294967296', MALLOC_MMAP_THRESHOLD_: '4294967296' };
-  const out = spawnSync(python, args, { encoding: 'utf8', env });
-  if (out.status !== 0) throw new Error(`${python} ${args.join(' ')} failed (exit ${out.status}): ${out.stderr.trim().split('\n').pop()}`);
-  const r = JSON.parse(out.stdout.trim().split('\n').pop()!) as { forwardImages: number; userSeconds: number; systemSeconds: number; fooled: number };
+  const args = ['--checkpoint', checkpoint, '--n', String(n), '--queries', String(queries), '--eps', String(eps), '--threads', '1'];
+  const r = runReferenceJson<{ forwardImages: number; userSeconds: number; systemSeconds: number; fooled: number }>(python, 'square_cost.py', args, defaultMalloc);
   return { cpu: r.userSeconds + r.systemSeconds, system: r.systemSeconds, images: r.forwardImages, fooled: r.fooled };
 }
 
-console.log(`Square (L-inf, ${queries} queries, p_init 0.8, schedule not rescaled) on the first ${n} test images of ${checkpoint}, eps ${eps}; bench on ${backend.name}; AutoAttack's allocator ${process.argv.includes('--default-malloc') ? 'default' : 'with large trim/mmap thresholds'}`);
+console.log(`Square (L-inf, ${queries} queries, p_init 0.8, schedule not rescaled) on the first ${n} test images of ${checkpoint}, eps ${eps}; bench on ${backend.name}; AutoAttack's allocator ${defaultMalloc ? 'default' : 'with large trim/mmap thresholds'}`);
 console.log('| run | side | CPU s (of it system) | model images | CPU us per image | fooled |\n|---|---|---|---|---|---|');
 const totals: Record<string, Cost[]> = { bench: [], AutoAttack: [] };
 let run = 0;

@@ -29,7 +29,11 @@ export function partSamples(): number {
 /** The sample ranges [lo, hi) a cascade unit is split into; none (run whole) when it has at most one part's samples. */
 export function cascadeParts(unit: PlanUnit): [number, number][] {
   if (unit.kind !== 'cascade' || unit.samples) return [];
-  const n = unit.cells[0].samples;
+  return partRanges(unit.cells[0].samples);
+}
+
+/** The parts [lo, hi) of a cascade on `n` samples: none when n fits in one part. */
+function partRanges(n: number): [number, number][] {
   const size = partSamples();
   if (n <= size) return [];
   const parts: [number, number][] = [];
@@ -170,13 +174,12 @@ export function recordingExecutor(unitId: string, samples: [number, number]): { 
 export async function partsAnswering(runDir: string, stageCells: readonly PlannedCell[], n: number): Promise<StageExecutor | undefined> {
   const first = stageCells[0];
   const info = first?.cascade;
-  if (!info) return undefined;
-  const size = partSamples();
-  if (first.samples <= size) return undefined;
+  const needed = info ? partRanges(first.samples).filter(([lo]) => lo < n) : [];
+  if (!info || needed.length === 0) return undefined;
   const unitId = cascadeUnitId(first.checkpoint, info.label, info.chain);
   const files: CascadePartFile[] = [];
-  for (let lo = 0; lo < n; lo += size) {
-    const file = await readPart(runDir, unitId, [lo, Math.min(first.samples, lo + size)]);
+  for (const range of needed) {
+    const file = await readPart(runDir, unitId, range);
     if (!file) return undefined;
     files.push(file);
   }
