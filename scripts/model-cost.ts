@@ -7,7 +7,8 @@
 //   npx tsx scripts/model-cost.ts [--checkpoint checkpoints/cnn-fmnist] [--batch 250] [--reps 8]
 //       [--rounds 2] [--path e2e] [--output last] [--python /usr/bin/python3] [--default-malloc]
 // Prints CPU microseconds per image (user + system, so both sides pay for their memory traffic) and
-// images per CPU-second. Both sides on one core: wasm runs one thread per process, PyTorch --threads 1.
+// images per CPU-second. Both sides on one core: wasm runs one thread per process, PyTorch --threads 1 (its
+// intra-op pool and the BLAS library's own pool, reference_env.limit_threads; the pools are printed).
 // The Python process gets large glibc trim and mmap thresholds unless --default-malloc (PyTorch's cost at
 // batch 250 swung 2-4x with the allocator's state on this machine; docs/autoattack.md, "Correction").
 import { join } from 'node:path';
@@ -64,9 +65,19 @@ function bench(): { forward: Cost; gradient: Cost } {
   return { forward, gradient };
 }
 
+/** One of PyTorch's thread pools as model_cost.py reports it (threadpoolctl's description). */
+interface ThreadPool {
+  user_api: string;
+  internal_api: string;
+  num_threads: number;
+}
+let torchPools = '';
+
 function torch(): { forward: Cost; gradient: Cost } {
   const args = ['--checkpoint', checkpoint, '--batch', String(batch), '--reps', String(reps), '--output', output, '--threads', '1'];
-  const r = runReferenceJson<Record<'forward' | 'gradient', { cpuSeconds: number; systemSeconds: number; images: number }>>(python, 'model_cost.py', args, defaultMalloc);
+  type Costs = Record<'forward' | 'gradient', { cpuSeconds: number; systemSeconds: number; images: number }>;
+  const r = runReferenceJson<Costs & { threadpools: ThreadPool[] }>(python, 'model_cost.py', args, defaultMalloc);
+  torchPools = r.threadpools.map((p) => `${p.internal_api} ${p.num_threads}`).join(', ');
   const cost = (k: 'forward' | 'gradient') => ({ cpu: r[k].cpuSeconds, system: r[k].systemSeconds, images: r[k].images });
   return { forward: cost('forward'), gradient: cost('gradient') };
 }
@@ -89,5 +100,6 @@ for (const k of ['forward', 'gradient'] as const) {
   const p = mean('PyTorch', k);
   console.log(`${k}: bench ${b.toFixed(0)} us per image (${(1e6 / b).toFixed(0)} images per CPU-second), PyTorch ${p.toFixed(0)} us (${(1e6 / p).toFixed(0)}): PyTorch / bench = ${(p / b).toFixed(2)}x`);
 }
+console.log(`PyTorch's thread pools (threads): ${torchPools}`);
 model.dispose();
 tf.dispose([x, y]);

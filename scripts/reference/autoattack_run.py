@@ -19,7 +19,8 @@ attack is that evaluation with attacks_to_run = [name]. --square-queries overrid
 (5000 in the standard version) and --square-rescale sets its resc_schedule (False in AutoAttack's
 standard version, True in the SquareAttack class's default).
 
-Output JSON: {config, labels, cleanLogits (first --logits-n rows), clean: [bool], runs: [{eps, attack,
+Output JSON: {config, torch (version), threadpools (the thread pools pinned to --threads:
+reference_env.limit_threads), labels, cleanLogits (first --logits-n rows), clean: [bool], runs: [{eps, attack,
 seconds (wall), cpuSeconds (this process's CPU time; on a shared machine the fairer of the two), stages: [{attack, seconds, robust: [bool]}], robust: [bool]}]}. robust[i] is true when sample i
 is classified correctly after the attack (false for clean errors), as AutoAttack's robust_flags.
 """
@@ -36,6 +37,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.environ.get('AUTOATTACK_SRC', '/tmp/t16-aa'))
 
 from bench_model import BenchModel, load_fashion_mnist_test  # noqa: E402
+import reference_env  # noqa: E402
 from autoattack import AutoAttack  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -190,7 +192,7 @@ def main():
     ap.add_argument('--out', required=True)
     ap.add_argument('--resume', action='store_true', help='continue the `cascade` runs recorded in --out')
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    threadpools = reference_env.limit_threads(args.threads)
 
     model = BenchModel(args.checkpoint, output=args.output)
     x, y = load_fashion_mnist_test(os.path.join(ROOT, 'data', 'fashion-mnist'), args.n)
@@ -200,6 +202,7 @@ def main():
     result = {
         'config': {k: v for k, v in vars(args).items()},
         'torch': torch.__version__,
+        'threadpools': threadpools,
         'labels': y.tolist(),
         'cleanLogits': logits[:args.logits_n].tolist(),
         'clean': clean.tolist(),
@@ -217,6 +220,9 @@ def main():
             previous = json.load(f)
         if previous['labels'] != result['labels'] or previous['clean'] != result['clean']:
             sys.exit(f'{args.out}: recorded for other images or another model; cannot resume')
+        if previous.get('threadpools') != threadpools:
+            sys.exit(f'{args.out}: recorded with other thread pools ({previous.get("threadpools", "BLAS threads not pinned")}); '
+                     'its CPU seconds would mix two set-ups: resume with the same --threads or start a new --out')
         result['runs'] = previous['runs']
     save()
     for eps in [float(e) for e in args.eps.split(',')]:

@@ -5,8 +5,9 @@ feedback loop for CNN-F, bench's e2e path), on a batch of --batch random images 
     /usr/bin/python3 scripts/reference/model_cost.py --checkpoint checkpoints/cnn-fmnist --batch 250 \
         [--output last] [--reps 8] [--threads 1]
 
-Prints one JSON line: {forward: {cpuSeconds, systemSeconds, images}, gradient: {...}} over --reps calls
-each, after 2 warm-up calls. scripts/model-cost.ts runs it beside bench.
+Prints one JSON line: {forward: {cpuSeconds, systemSeconds, images}, gradient: {...}, threadpools} over --reps
+calls each, after 2 warm-up calls; --threads pins torch's and the BLAS library's threads
+(reference_env.limit_threads). scripts/model-cost.ts runs it beside bench.
 """
 import argparse
 import json
@@ -18,6 +19,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bench_model import BenchModel  # noqa: E402
+import reference_env  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -42,7 +44,7 @@ def main():
     ap.add_argument('--reps', type=int, default=8)
     ap.add_argument('--threads', type=int, default=1)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    threadpools = reference_env.limit_threads(args.threads)
     torch.manual_seed(0)
     model = BenchModel(args.checkpoint, output=args.output)
     h, w, c = model.manifest['architecture']['inputShape']
@@ -58,7 +60,8 @@ def main():
         loss = torch.nn.functional.cross_entropy(model(xi), y, reduction='sum')
         torch.autograd.grad(loss, xi)
 
-    print(json.dumps({'forward': timed(forward, args.reps, args.batch), 'gradient': timed(gradient, args.reps, args.batch)}))
+    print(json.dumps({'forward': timed(forward, args.reps, args.batch), 'gradient': timed(gradient, args.reps, args.batch),
+                      'threadpools': threadpools}))
 
 
 if __name__ == '__main__':

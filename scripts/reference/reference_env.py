@@ -6,7 +6,8 @@
   JSON header {name: {dtype, shape, data_offsets}}, then the raw little-endian tensor bytes);
 - load_fixture, wideresnet_from_meta, uint8_to_input, normalize: a CNN-F reference fixture
   (tests/fixtures/cnnf-reference/<name>: meta.json, cases.safetensors, state_dict.pt) and the
-  reference's [-1,1] input space.
+  reference's [-1,1] input space;
+- limit_threads: torch's and the BLAS library's thread pools pinned to --threads (needs threadpoolctl).
 
 The drivers are run as `/usr/bin/python3 scripts/reference/X.py ...`; they import this module with
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -51,6 +52,34 @@ def import_cnnf(cnnf_dir, module='model_cifar'):
     if path not in sys.path:
         sys.path.insert(0, path)
     return importlib.import_module(f'cnnf.{module}')
+
+
+def limit_threads(n):
+    """Pin every thread pool doing the reference's arithmetic to n threads, and return a description of
+    the pools for the run's record (threadpoolctl's threadpool_info(): a list of dicts with user_api,
+    internal_api, filepath, num_threads).
+
+    Why: Debian's python3-torch has no MKL; its matrix products (Linear layers, and the convolutions oneDNN
+    does not take) call the system BLAS, OpenBLAS, whose own pthread pool starts one thread per core and
+    ignores torch.set_num_threads. A run asked for one thread then computes some products on two cores and
+    busy-waits (sched_yield) between them, which counts as CPU time. This sets torch's intra-op pool
+    (torch.set_num_threads) and, through threadpoolctl, every BLAS and OpenMP library already loaded.
+    Call it after importing torch. Exits with code 2 and one line on stderr when threadpoolctl is missing
+    (Debian: apt-get install python3-threadpoolctl) or n < 1.
+    """
+    import torch
+    if n < 1:
+        print(f'--threads must be at least 1 (got {n})', file=sys.stderr)
+        sys.exit(2)
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        print('threadpoolctl is missing: it pins the BLAS library\'s threads (apt-get install python3-threadpoolctl)',
+              file=sys.stderr)
+        sys.exit(2)
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)
+    return [{k: pool.get(k) for k in ('user_api', 'internal_api', 'filepath', 'num_threads')} for pool in threadpool_info()]
 
 
 def load_safetensors(path):

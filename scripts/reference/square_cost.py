@@ -5,7 +5,7 @@ vendored Fashion-MNIST test images, counting the images its model calls see.
     /usr/bin/python3 scripts/reference/square_cost.py --checkpoint checkpoints/cnn-fmnist --n 250 \
         --queries 100 --eps 0.03 [--threads 1]
 
-Prints one JSON line: {forwardImages, calls, userSeconds, systemSeconds, fooled} (fooled: samples
+Prints one JSON line: {forwardImages, calls, userSeconds, systemSeconds, fooled, threadpools} (fooled: samples
 correct clean that the returned images misclassify). scripts/square-cost.ts runs it beside bench's
 `square` on the same images. Needs what autoattack_run.py needs (AUTOATTACK_SRC, CNNF_SRC).
 """
@@ -22,6 +22,7 @@ sys.path.insert(0, os.environ.get('AUTOATTACK_SRC', '/tmp/t16-aa'))
 
 from bench_model import BenchModel, load_fashion_mnist_test  # noqa: E402
 from autoattack.square import SquareAttack  # noqa: E402
+import reference_env  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -51,7 +52,7 @@ def main():
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--threads', type=int, default=1)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    threadpools = reference_env.limit_threads(args.threads)
     x, y = load_fashion_mnist_test(os.path.join(ROOT, 'data', 'fashion-mnist'), args.n)
     x = torch.as_tensor(x)
     y = torch.as_tensor(y).long()
@@ -68,7 +69,7 @@ def main():
         fooled = int(((model(adv).argmax(1) != y) & clean).sum())
     print(json.dumps({'forwardImages': counting.images, 'calls': counting.calls,
                       'userSeconds': after.user - before.user, 'systemSeconds': after.system - before.system,
-                      'fooled': fooled}))
+                      'fooled': fooled, 'threadpools': threadpools}))
 
 
 if __name__ == '__main__':

@@ -34,10 +34,10 @@ parser.add_argument('cnnf_dir')
 parser.add_argument('fixture_dir')
 parser.add_argument('out')
 parser.add_argument('--dtype', choices=['32', '64'], required=True)
-parser.add_argument('--threads', type=int, default=0, help='torch.set_num_threads (0: torch default)')
+parser.add_argument('--threads', type=int, default=0, help="torch's and the BLAS library's threads (reference_env.limit_threads; 0: their defaults)")
 args = parser.parse_args()
 if args.threads:
-    torch.set_num_threads(args.threads)
+    reference_env.limit_threads(args.threads)
 
 model_cifar = reference_env.import_cnnf(args.cnnf_dir)
 layers = model_cifar.layers

@@ -49,7 +49,7 @@ def main():
     import torch
     import torch.nn.functional as F
 
-    torch.set_num_threads(args.threads)
+    reference_env.limit_threads(args.threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(0)
     torch.Tensor.cuda = lambda self, *a, **k: self  # CPU run: the reference's data.cuda() is the identity
