@@ -96,7 +96,7 @@ const USAGE = `npm run perf -- [options]   (after npm run build; docs/performanc
   --wrn-batch 32          batch of the WRN-40-2 CNN-F cases (first pass, full inference, e2e PGD step)
   --wrn-torch DIR         also run the original PyTorch code (a yjhuangcd/CNNF checkout) on the WRN cases,
                           with /usr/bin/python3 scripts/reference/wrn_perf.py
-  --wrn-torch-threads 1,2 torch thread counts of those runs
+  --wrn-torch-threads 1,2 thread counts of those runs (torch's and OpenBLAS's pools; needs python3-threadpoolctl)
   --suites                also time bench run --suite adversarial and --suite corruption
   --note TEXT             stored in the record (what else ran on the machine)
   --out FILE              JSON record (default reports/perf-<time>.json)

@@ -221,8 +221,10 @@ def main():
         if previous['labels'] != result['labels'] or previous['clean'] != result['clean']:
             sys.exit(f'{args.out}: recorded for other images or another model; cannot resume')
         if previous.get('threadpools') != threadpools:
-            sys.exit(f'{args.out}: recorded with other thread pools ({previous.get("threadpools", "BLAS threads not pinned")}); '
-                     'its CPU seconds would mix two set-ups: resume with the same --threads or start a new --out')
+            recorded = ', '.join(f"{p['internal_api']} {p['num_threads']}" for p in previous.get('threadpools') or [])
+            sys.exit(f'{args.out}: threadpools recorded as ({recorded or "BLAS threads not pinned"}); this run has '
+                     f'({", ".join(p["internal_api"] + " " + str(p["num_threads"]) for p in threadpools)}): CPU seconds '
+                     'would mix two set-ups; resume with the same --threads or start a new --out')
         result['runs'] = previous['runs']
     save()
     for eps in [float(e) for e in args.eps.split(',')]:
