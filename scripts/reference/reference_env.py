@@ -65,7 +65,8 @@ def limit_threads(n):
     busy-waits (sched_yield) between them, which counts as CPU time. This sets torch's intra-op pool
     (torch.set_num_threads) and, through threadpoolctl, every BLAS and OpenMP library already loaded.
     Call it after importing torch. Exits with code 2 and one line on stderr when threadpoolctl is missing
-    (Debian: apt-get install python3-threadpoolctl) or n < 1.
+    (Debian: apt-get install python3-threadpoolctl) or n < 1; prints one warning line (warn_reference_blas)
+    when no optimised BLAS is loaded.
     """
     import torch
     if n < 1:
@@ -79,7 +80,22 @@ def limit_threads(n):
         sys.exit(2)
     torch.set_num_threads(n)
     threadpool_limits(limits=n)
-    return [{k: pool.get(k) for k in ('user_api', 'internal_api', 'filepath', 'num_threads')} for pool in threadpool_info()]
+    pools = [{k: pool.get(k) for k in ('user_api', 'internal_api', 'filepath', 'num_threads')} for pool in threadpool_info()]
+    if not any(pool['user_api'] == 'blas' for pool in pools):
+        print(warn_reference_blas(), file=sys.stderr)
+    return pools
+
+
+def warn_reference_blas():
+    """The warning limit_threads prints when threadpoolctl finds no optimised BLAS (OpenBLAS, MKL, BLIS).
+    Why: python3-torch depends on any libblas.so.3, and on a machine without OpenBLAS apt satisfies that with
+    Debian's reference BLAS (libblas3, plain Fortran loops). PyTorch's results stay the same, but its matrix
+    products (Linear layers, transposed convolutions) become several times slower: AutoAttack's APGD-CE on
+    100 CNN-F images took 234 CPU-s with it against 49-54 with OpenBLAS (docs/autoattack.md), so any timing
+    taken that way is unfair to the reference."""
+    return ('warning: no optimised BLAS loaded (threadpoolctl sees no OpenBLAS, MKL or BLIS; Debian then uses its '
+            'reference BLAS, libblas3): PyTorch\'s times will be several times too slow; '
+            'apt-get install libopenblas0-pthread')
 
 
 def load_safetensors(path):
