@@ -91,7 +91,7 @@ def warn_reference_blas():
     Why: python3-torch depends on any libblas.so.3, and on a machine without OpenBLAS apt satisfies that with
     Debian's reference BLAS (libblas3, plain Fortran loops). PyTorch's results stay the same, but its matrix
     products (Linear layers, transposed convolutions) become several times slower: AutoAttack's APGD-CE on
-    100 CNN-F images took 234 CPU-s with it against 49-54 with OpenBLAS (docs/autoattack.md), so any timing
+    100 CNN-F images took 234 CPU-s with it against 42 with OpenBLAS on the same machine (docs/autoattack.md), so any timing
     taken that way is unfair to the reference."""
     return ('warning: no optimised BLAS loaded (threadpoolctl sees no OpenBLAS, MKL or BLIS; Debian then uses its '
             'reference BLAS, libblas3): PyTorch\'s times will be several times too slow; '
