@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tf, type Tensor } from '../engine/tf.js';
+import { tf } from '../engine/tf.js';
 import { inputError } from '../engine/errors.js';
 import { ProgressBar, formatDuration } from '../engine/progress.js';
 import { activeBackend } from '../engine/backend.js';
@@ -11,12 +10,14 @@ import { fmnistArchitecture, REFERENCE_NORMALIZATION, type ArchitectureSpec, typ
 import { initialWeights } from './initialization.js';
 import { CnnfNetwork } from '../models/cnnf.js';
 import { cleanAccuracy, type CleanAccuracy } from '../models/evaluate.js';
-import { loadCheckpoint, saveCheckpoint } from '../models/checkpoint.js';
-import { readSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { saveCheckpoint } from '../models/checkpoint.js';
+import { writeSafetensors } from '../models/safetensors.js';
 import type { WeightArrays } from '../models/weights.js';
-import { SgdMomentum, clipByGlobalNorm, polyLearningRate } from './optimizer.js';
-import { cnnfTrainingLoss } from './objective.js';
-import { adversarialBatch, type AdversarialTraining } from './adversarial.js';
+import { SgdMomentum, polyLearningRate } from './optimizer.js';
+import type { AdversarialTraining } from './adversarial.js';
+import { EpochTally, MOMENTUM_FILE, STATE_FILE, optimisationStep, resumeTrainingRun, trainableVariables, type EpochRecord, type TrainingState } from './loop.js';
+
+export { MOMENTUM_FILE, STATE_FILE, type EpochRecord, type TrainingState };
 
 export interface TrainOptions {
   arch: 'cnn' | 'cnnf';
@@ -46,25 +47,6 @@ export interface TrainOptions {
   /** The command line, recorded in the checkpoint's provenance. */
   command: string;
 }
-
-export interface EpochRecord {
-  epoch: number;
-  loss: number;
-  trainAccuracy: number;
-  validationAccuracy: number;
-  seconds: number;
-}
-
-/** What `--resume` continues from (training-state.json next to the checkpoint). */
-export interface TrainingState {
-  epochsDone: number;
-  step: number;
-  history: EpochRecord[];
-  wallTimeSeconds: number;
-}
-
-export const STATE_FILE = 'training-state.json';
-export const MOMENTUM_FILE = 'training-momentum.safetensors';
 
 /** The architecture a training run builds: a CNN is the CNN-F network with no feedback cycles. */
 export function trainingArchitecture(o: Pick<TrainOptions, 'arch' | 'ind' | 'cycles' | 'resParam'>): ArchitectureSpec {
@@ -101,24 +83,9 @@ export async function train(o: TrainOptions): Promise<{ checkpointDir: string; h
   let weights = initialWeights(arch, o.seed);
   let state: TrainingState = { epochsDone: 0, step: 0, history: [], wallTimeSeconds: 0 };
   const optimizer = new SgdMomentum(o.momentum, o.weightDecay);
-  const statePath = join(o.out, STATE_FILE);
-  if (o.resume) {
-    if (!existsSync(statePath)) throw inputError(`${o.out}`, `--resume: no ${STATE_FILE} here; start without --resume`);
-    state = JSON.parse(await readFile(statePath, 'utf8')) as TrainingState;
-    const saved = await loadCheckpoint(o.out);
-    // The state file is written last; a crash between files leaves them disagreeing, which we refuse.
-    if (saved.manifest.provenance.epochs !== state.epochsDone)
-      throw inputError(o.out, `--resume: model.json is from epoch ${saved.manifest.provenance.epochs} but ${STATE_FILE} says ${state.epochsDone}; the last save was interrupted`);
-    weights = saved.weights;
-    const momentum = await readSafetensors(join(o.out, MOMENTUM_FILE));
-    const buffers: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const [name, t] of momentum.tensors) buffers[name] = { shape: t.shape, data: t.data as Float32Array };
-    optimizer.restore(buffers);
-    if (!o.quiet) process.stderr.write(`resuming after epoch ${state.epochsDone} (step ${state.step})\n`);
-  }
+  if (o.resume) ({ state, weights } = await resumeTrainingRun(o.out, arch.family, optimizer, o.quiet));
 
-  const variables: Record<string, tf.Variable> = {};
-  for (const [name, w] of Object.entries(weights)) variables[name] = tf.variable(tf.tensor(w.data, w.shape), true, name);
+  const variables = trainableVariables(weights);
   const network = new CnnfNetwork(arch, REFERENCE_NORMALIZATION, variables);
   const varList = Object.values(variables);
   const shape = [trainSet.height, trainSet.width, trainSet.channels] as const;
@@ -127,50 +94,25 @@ export async function train(o: TrainOptions): Promise<{ checkpointDir: string; h
     const started = Date.now();
     const order = shuffleIndices(split.train, o.seed, `epoch/${epoch}`);
     const bar = new ProgressBar(`epoch ${epoch + 1}/${o.epochs}`, stepsPerEpoch, { quiet: o.quiet });
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
-    let b = 0;
+    const tally = new EpochTally();
     for (const rows of batches(order, o.batchSize)) {
       if (rows.length < o.batchSize) break; // drop_last, as the reference's loader
       const lr = polyLearningRate(o.lr, state.step, totalSteps, o.power);
-      const stats = tf.tidy(() => {
-        let x = toBatchTensor(trainSet.images, rows, shape);
-        const y = toLabelTensor(trainSet.labels, rows);
-        const cleanCount = o.adv ? rows.length : undefined;
-        let yAll = y;
-        if (o.adv) {
-          x = tf.concat([x, adversarialBatch(network, x, y, o.adv, o.seed, epoch, rows)]);
-          yAll = tf.concat([y, y]);
-        }
-        let hits: Tensor | null = null;
-        const { value, grads } = tf.variableGrads(() => {
-          const { loss, lastLogits } = cnnfTrainingLoss(network, x, yAll, o.mseWeight, cleanCount, o.adv?.cleanWeight);
-          const logitsForAccuracy = cleanCount ? tf.slice(lastLogits, [0, 0], [cleanCount, -1]) : lastLogits;
-          hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logitsForAccuracy, 1), y), 'float32')));
-          return loss;
-        }, varList);
-        const clipped = o.gradClip > 0 ? clipByGlobalNorm(grads, o.gradClip).grads : grads;
-        optimizer.step(variables, clipped, lr);
-        return tf.stack([value, hits as unknown as Tensor]);
-      });
+      const stats = tf.tidy(() =>
+        optimisationStep(network, toBatchTensor(trainSet.images, rows, shape), toLabelTensor(trainSet.labels, rows), o, epoch, rows, optimizer, variables, lr),
+      );
       const [loss, hitCount] = Array.from(await stats.data());
       stats.dispose();
-      if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${b + 1}: loss ${loss}`);
+      tally.add(loss, hitCount, rows.length, epoch);
       state.step++;
-      b++;
-      lossSum += loss * rows.length;
-      correct += hitCount;
-      seen += rows.length;
-      const rate = seen / ((Date.now() - started) / 1000);
-      bar.update(b, `loss ${(lossSum / seen).toFixed(4)} acc ${((100 * correct) / seen).toFixed(1)}% ${rate.toFixed(0)} img/s`);
+      bar.update(tally.steps, tally.progress(started, 0));
     }
     const validation = await cleanAccuracy(network, trainSet, split.validation);
     const seconds = (Date.now() - started) / 1000;
     const record: EpochRecord = {
       epoch: epoch + 1,
-      loss: lossSum / seen,
-      trainAccuracy: correct / seen,
+      loss: tally.loss,
+      trainAccuracy: tally.accuracy,
       validationAccuracy: validation.last,
       seconds,
     };

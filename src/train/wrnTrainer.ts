@@ -1,7 +1,4 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { tf, type Tensor, type Tensor4D } from '../engine/tf.js';
+import { tf } from '../engine/tf.js';
 import { inputError } from '../engine/errors.js';
 import { ProgressBar, formatDuration } from '../engine/progress.js';
 import { batches, shuffleIndices, toBatchTensor, toLabelTensor } from '../data/batching.js';
@@ -10,14 +7,12 @@ import { loadDataset, type ImageDataset } from '../datasets/index.js';
 import { CIFAR_REFERENCE_NORMALIZATION, wrnArchitecture, type WrnArchitecture } from '../models/cnnfWrn/architecture.js';
 import { WrnCnnfNetwork } from '../models/cnnfWrn/network.js';
 import { cleanAccuracy } from '../models/evaluate.js';
-import { loadCheckpoint } from '../models/checkpoint.js';
-import { readSafetensors } from '../models/safetensors.js';
 import { initialWeights } from './initialization.js';
-import { SgdMomentum, clipByGlobalNorm, polyLearningRate } from './optimizer.js';
-import { cnnfTrainingLoss } from './objective.js';
-import { adversarialBatch, type AdversarialTraining } from './adversarial.js';
+import { SgdMomentum, polyLearningRate } from './optimizer.js';
+import type { AdversarialTraining } from './adversarial.js';
 import { augmentBatch } from './augment.js';
-import { MOMENTUM_FILE, saveTrainingState, STATE_FILE, type EpochRecord, type TrainingState } from './trainer.js';
+import { saveTrainingState } from './trainer.js';
+import { EpochTally, optimisationStep, resumeTrainingRun, trainableVariables, type EpochRecord, type TrainingState } from './loop.js';
 
 /** Zero pixels added on each side before the random 32x32 crop (RandomCrop(32, padding=4)). */
 export const CIFAR_CROP_PADDING = 4;
@@ -106,25 +101,9 @@ export async function trainWrn(o: WrnTrainOptions): Promise<WrnTrainResult> {
   let weights = initialWeights(arch, o.seed);
   let state: TrainingState = { epochsDone: 0, step: 0, history: [], wallTimeSeconds: 0 };
   const optimizer = new SgdMomentum(o.momentum, o.weightDecay);
-  const statePath = join(o.out, STATE_FILE);
-  if (o.resume) {
-    if (!existsSync(statePath)) throw inputError(o.out, `--resume: no ${STATE_FILE} here; start without --resume`);
-    state = JSON.parse(await readFile(statePath, 'utf8')) as TrainingState;
-    const saved = await loadCheckpoint(o.out);
-    if (saved.manifest.architecture.family !== 'cnnf-wrn')
-      throw inputError(o.out, `--resume: the checkpoint here is a ${saved.manifest.architecture.family} network, not cnnf-wrn`);
-    if (saved.manifest.provenance.epochs !== state.epochsDone)
-      throw inputError(o.out, `--resume: model.json is from epoch ${saved.manifest.provenance.epochs} but ${STATE_FILE} says ${state.epochsDone}; the last save was interrupted`);
-    weights = saved.weights;
-    const momentum = await readSafetensors(join(o.out, MOMENTUM_FILE));
-    const buffers: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const [name, t] of momentum.tensors) buffers[name] = { shape: t.shape, data: t.data as Float32Array };
-    optimizer.restore(buffers);
-    if (!o.quiet) process.stderr.write(`resuming after epoch ${state.epochsDone} (step ${state.step})\n`);
-  }
+  if (o.resume) ({ state, weights } = await resumeTrainingRun(o.out, arch.family, optimizer, o.quiet));
 
-  const variables: Record<string, tf.Variable> = {};
-  for (const [name, w] of Object.entries(weights)) variables[name] = tf.variable(tf.tensor(w.data, w.shape), true, name);
+  const variables = trainableVariables(weights);
   const network = new WrnCnnfNetwork(arch, CIFAR_REFERENCE_NORMALIZATION, variables);
   const varList = Object.values(variables);
   const shape = [data.height, data.width, data.channels] as const;
@@ -135,10 +114,7 @@ export async function trainWrn(o: WrnTrainOptions): Promise<WrnTrainResult> {
       const started = Date.now();
       const order = shuffleIndices(split.train, o.seed, `epoch/${epoch}`);
       const bar = new ProgressBar(`epoch ${epoch + 1}/${o.epochs}`, stepsPerEpoch, { quiet: o.quiet });
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
-      let b = 0;
+      const tally = new EpochTally();
       let afterFirst: number | null = null;
       for (const rows of batches(order, o.batchSize)) {
         if (rows.length < o.batchSize) break; // drop_last
@@ -150,44 +126,23 @@ export async function trainWrn(o: WrnTrainOptions): Promise<WrnTrainResult> {
           const y = toLabelTensor(data.labels, rows);
           // The feedback's transposed classifier reads a copy made here, outside the gradient tape.
           const step = new WrnCnnfNetwork(arch, CIFAR_REFERENCE_NORMALIZATION, variables, tf.clone(variables['fc.kernel']));
-          let x: Tensor4D = xClean;
-          let yAll = y;
-          if (o.adv) {
-            const keys = rows.map((r) => data.offset + r);
-            x = tf.concat([xClean, adversarialBatch(step, xClean, y, o.adv, o.seed, epoch, keys)]);
-            yAll = tf.concat([y, y]);
-          }
-          const cleanCount = o.adv ? rows.length : undefined;
-          let hits: Tensor | null = null;
-          const { value, grads } = tf.variableGrads(() => {
-            const { loss, lastLogits } = cnnfTrainingLoss(step, x, yAll, o.mseWeight, cleanCount, o.adv?.cleanWeight);
-            const clean = cleanCount ? tf.slice(lastLogits, [0, 0], [cleanCount, -1]) : lastLogits;
-            hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(clean, 1), y), 'float32')));
-            return loss;
-          }, varList);
-          const clipped = o.gradClip > 0 ? clipByGlobalNorm(grads, o.gradClip).grads : grads;
-          optimizer.step(variables, clipped, lr);
-          return tf.stack([value, hits as unknown as Tensor]);
+          const keys = rows.map((r) => data.offset + r);
+          return optimisationStep(step, xClean, y, o, epoch, keys, optimizer, variables, lr);
         });
         const [loss, hitCount] = Array.from(await stats.data());
         stats.dispose();
-        if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${b + 1}: loss ${loss}`);
+        tally.add(loss, hitCount, rows.length, epoch);
         state.step++;
-        b++;
-        lossSum += loss * rows.length;
-        correct += hitCount;
-        seen += rows.length;
-        if (b === 1) afterFirst = Date.now();
-        else imagesPerSecond = ((b - 1) * o.batchSize) / ((Date.now() - afterFirst!) / 1000);
-        const rate = seen / ((Date.now() - started) / 1000);
-        bar.update(b, `loss ${(lossSum / seen).toFixed(4)} acc ${((100 * correct) / seen).toFixed(1)}% ${rate.toFixed(2)} img/s`);
+        if (tally.steps === 1) afterFirst = Date.now();
+        else imagesPerSecond = ((tally.steps - 1) * o.batchSize) / ((Date.now() - afterFirst!) / 1000);
+        bar.update(tally.steps, tally.progress(started, 2));
       }
       const validation = split.validation.length > 0 ? await cleanAccuracy(network, data, split.validation) : null;
       const seconds = (Date.now() - started) / 1000;
       const record: EpochRecord = {
         epoch: epoch + 1,
-        loss: lossSum / seen,
-        trainAccuracy: correct / seen,
+        loss: tally.loss,
+        trainAccuracy: tally.accuracy,
         validationAccuracy: validation ? validation.last : Number.NaN,
         seconds,
       };
