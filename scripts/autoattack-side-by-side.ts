@@ -24,6 +24,7 @@ import { loadFashionMnist, packageRoot } from '../src/data/fashionMnist.js';
 import { toBatch } from '../src/data/batching.js';
 import { loadSuiteModel } from '../src/suite/loadClassifier.js';
 import { getAttack } from '../attacks/registry.js';
+import { cpuSignature } from '../src/engine/cpuSignature.js';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,8 +34,8 @@ const flag = (name: string) => process.argv.includes(`--${name}`);
 
 const AA_NAME: Record<string, string> = { apgd: 'apgd-ce', 'apgd-ce': 'apgd-ce', 'apgd-dlr': 'apgd-dlr', 'apgd-t': 'apgd-t', 'fab-t': 'fab-t', square: 'square' };
 
-interface RefStage { attack: string; seconds: number; robust: boolean[] }
-interface RefRun { eps: number; attack: string; seconds: number; cpuSeconds?: number; stages: RefStage[]; robust: boolean[] }
+interface RefStage { attack: string; seconds: number; robust: boolean[]; machines?: string[] }
+interface RefRun { eps: number; attack: string; seconds: number; cpuSeconds?: number; stages: RefStage[]; robust: boolean[]; machines?: string[] }
 interface Reference { config: Record<string, unknown>; labels: number[]; cleanLogits: number[][]; clean: boolean[]; runs: RefRun[] }
 
 const referencePath = option('reference', '');
@@ -106,7 +107,10 @@ interface BenchRun {
   /** Batches of still-robust samples finished; with `complete: false` the run was interrupted there. */
   batchesDone?: number;
   complete?: boolean;
+  /** cpuSignature() of every machine a batch of this run ran on (absent in records made before it was kept). */
+  machines?: string[];
 }
+const machine = cpuSignature();
 /** Runs one attack on the `alive` samples in batches, recording the run in benchRuns and saving --out after
  * every batch; with --resume it continues a run an earlier process left unfinished. */
 async function runAttack(name: string, eps: number, alive: boolean[]): Promise<BenchRun | undefined> {
@@ -143,6 +147,7 @@ async function runAttack(name: string, eps: number, alive: boolean[]): Promise<B
     run.seconds += (performance.now() - started) / 1000;
     run.cpuSeconds = (run.cpuSeconds ?? 0) + (cpu.user + cpu.system) / 1e6;
     run.batchesDone = (run.batchesDone ?? 0) + 1;
+    run.machines = [...new Set([...(run.machines ?? []), machine])].sort();
     save();
     console.log(`${name} eps ${eps}: batch ${run.batchesDone}/${Math.ceil(todo.length / batchSize)}, cpu ${run.cpuSeconds.toFixed(0)} s`);
   }
@@ -162,6 +167,8 @@ function wilson(k: number, m: number): [number, number] {
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 const rowsOut: string[] = [];
+/** Stages whose CPU seconds came from different processors (within a side, or bench against AutoAttack). */
+const machineNotes: string[] = [];
 const benchRuns: BenchRun[] = [];
 /** Writes the runs so far to --out (atomically: an interrupted write never leaves a truncated file). */
 function save() {
@@ -191,6 +198,10 @@ for (const eps of epsList) {
       const onlyAa = run.robust.filter((b, i) => b && !r[i]).length;
       const inside = acc(run.robust) >= lo && acc(run.robust) <= hi;
       cells += ` ${pct(k / n)} | [${pct(lo)}, ${pct(hi)}]${inside ? '' : ' (outside)'} | ${onlyBench} | ${onlyAa} | ${time(ref)} |`;
+      const mine = run.machines ?? [];
+      const theirs = ref.machines ?? [];
+      if (mine.length !== 1 || theirs.length !== 1 || mine[0] !== theirs[0])
+        machineNotes.push(`${name} at eps ${eps}: bench ran on ${mine.join(' + ') || 'unrecorded machines'}, AutoAttack on ${theirs.join(' + ') || 'unrecorded machines'}; its CPU seconds compare processors as well as code`);
     } else cells += ' - | - | - | - | - |';
     rowsOut.push(cells);
     console.log(cells);
@@ -199,6 +210,7 @@ for (const eps of epsList) {
 console.log('\n| attack | eps | bench robust | bench time (wall, cpu) | AutoAttack robust | AutoAttack 95% interval | broken only by bench | broken only by AutoAttack | AutoAttack time (wall, cpu) |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rowsOut) console.log(r);
+if (machineNotes.length) console.log(`\nwarning: ${machineNotes.join('\nwarning: ')}`);
 save();
 model.dispose();
 tf.disposeVariables();

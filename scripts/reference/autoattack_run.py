@@ -21,7 +21,9 @@ standard version, True in the SquareAttack class's default).
 
 Output JSON: {config, torch (version), threadpools (the thread pools pinned to --threads:
 reference_env.limit_threads), labels, cleanLogits (first --logits-n rows), clean: [bool], runs: [{eps, attack,
-seconds (wall), cpuSeconds (this process's CPU time; on a shared machine the fairer of the two), stages: [{attack, seconds, robust: [bool]}], robust: [bool]}]}. robust[i] is true when sample i
+seconds (wall), cpuSeconds (this process's CPU time; on a shared machine the fairer of the two), machines (the
+processors the run ran on, reference_env.cpu_signature()), stages: [{attack, seconds, robust: [bool]; cascade stages also cpuSeconds, batchesDone, done, and machines: the
+reference_env.cpu_signature() of every machine a batch of the stage ran on}], robust: [bool]}]}. robust[i] is true when sample i
 is classified correctly after the attack (false for clean errors), as AutoAttack's robust_flags.
 """
 import argparse
@@ -114,6 +116,7 @@ def run_cascade(model, x, y, clean, eps, args, result, save):
     elif run.get('batch') != args.batch:
         sys.exit(f'{args.out}: the run at eps {eps} used --batch {run.get("batch")}; resume it with the same --batch')
     robust = clean.clone()
+    machine = reference_env.cpu_signature()
     for name in CASCADE:
         stage = next((s for s in run['stages'] if s['attack'] == name), None)
         if stage is None:
@@ -141,6 +144,8 @@ def run_cascade(model, x, y, clean, eps, args, result, save):
             run['seconds'] += wall
             run['cpuSeconds'] += cpu
             stage['batchesDone'] = b + 1
+            # Which processors the stage's batches ran on: a run resumed on another machine is marked.
+            stage['machines'] = sorted(set(stage.get('machines', [])) | {machine})
             save()
             print(f'eps {eps} {name}: batch {b + 1}/{n_batches} in {wall:.0f} s (cpu {cpu:.0f} s), robust so far '
                   f'{flags.sum().item() / flags.shape[0]:.2%}', flush=True)
@@ -233,6 +238,9 @@ def main():
                 run = run_cascade(model, x, y, clean, eps, args, result, save)
             else:
                 run = run_one(model, x, y, clean, eps, attack, args)
+                run['machines'] = [reference_env.cpu_signature()]
+                for stage in run['stages']:
+                    stage['machines'] = run['machines']
                 result['runs'].append(run)
             if 'squareNoOps' in run:
                 print(f'square proposals {run["squareProposals"]}, changing no pixel {run["squareNoOps"]} '

@@ -86,6 +86,32 @@ def limit_threads(n):
     return pools
 
 
+SIGNATURE_FLAGS = ('avx', 'avx2', 'fma', 'avx512f')
+
+
+def cpu_signature():
+    """One line naming this machine's processor for timing records: the CPU model and which of
+    SIGNATURE_FLAGS /proc/cpuinfo lists, e.g. 'AMD EPYC (avx avx2 fma avx512f)', the format of bench's
+    src/engine/cpuSignature.ts. Why: long runs resume on machines that are not all alike, and oneDNN
+    uses AVX-512 where it exists (PyTorch's CNN-F gradient pass took 4.1 ms per image on such a machine
+    against 7.2 on another; docs/autoattack.md), so CPU seconds from two machines must not be summed
+    unmarked. '(flags unknown)' without /proc/cpuinfo. Never raises."""
+    model, flags = None, None
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if model is None and line.startswith('model name'):
+                    model = line.split(':', 1)[1].strip()
+                elif flags is None and line.startswith('flags'):
+                    flags = set(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    model = model or 'unknown CPU'
+    if flags is None:
+        return f'{model} (flags unknown)'
+    return f"{model} ({' '.join(f for f in SIGNATURE_FLAGS if f in flags)})"
+
+
 def warn_reference_blas():
     """The warning limit_threads prints when threadpoolctl finds no optimised BLAS (OpenBLAS, MKL, BLIS).
     Why: python3-torch depends on any libblas.so.3, and on a machine without OpenBLAS apt satisfies that with
