@@ -8,6 +8,7 @@
 //       [--checkpoint checkpoints/cnn-fmnist] [--output last] [--path e2e] [--n 1000] [--eps 0.03,0.1]
 //       [--attacks apgd,square] [--params '{"square":{"queries":200}}'] [--seed 0] [--batch 250]
 //       [--cascade] [--out reports/aa/bench-cnn-square200.json] [--load reports/aa/bench-cnn-square200.json]
+//       [--resume] [--backend wasm]
 // --load reads bench's per-sample outcomes from an earlier --out instead of running the attacks again
 // (to compare one bench run with several reference runs; a run still in progress is compared up to its
 // last finished stage). --out is rewritten after every attack (stage);
@@ -25,12 +26,25 @@ import { toBatch } from '../src/data/batching.js';
 import { loadSuiteModel } from '../src/suite/loadClassifier.js';
 import { getAttack } from '../attacks/registry.js';
 import { cpuSignature } from '../src/engine/cpuSignature.js';
+import { scriptArgs } from './lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const flag = (name: string) => process.argv.includes(`--${name}`);
+const { values: flags } = scriptArgs(import.meta.url, {
+  reference: { type: 'string', default: '' },
+  checkpoint: { type: 'string', default: join(packageRoot(), 'checkpoints', 'cnn-fmnist') },
+  output: { type: 'string', default: 'last' },
+  path: { type: 'string', default: 'e2e' },
+  n: { type: 'string' }, // default: the reference's image count, else 1000
+  eps: { type: 'string' }, // default: the reference's epsilons, else 0.03
+  attacks: { type: 'string', default: 'apgd' },
+  params: { type: 'string', default: '{}' },
+  seed: { type: 'string', default: '0' },
+  batch: { type: 'string', default: '250' },
+  cascade: { type: 'boolean' },
+  out: { type: 'string', default: '' },
+  load: { type: 'string', default: '' },
+  resume: { type: 'boolean' },
+  backend: { type: 'string', default: 'wasm' },
+});
 
 const AA_NAME: Record<string, string> = { apgd: 'apgd-ce', 'apgd-ce': 'apgd-ce', 'apgd-dlr': 'apgd-dlr', 'apgd-t': 'apgd-t', 'fab-t': 'fab-t', square: 'square' };
 
@@ -38,25 +52,25 @@ interface RefStage { attack: string; seconds: number; robust: boolean[]; machine
 interface RefRun { eps: number; attack: string; seconds: number; cpuSeconds?: number; stages: RefStage[]; robust: boolean[]; machines?: string[] }
 interface Reference { config: Record<string, unknown>; labels: number[]; cleanLogits: number[][]; clean: boolean[]; runs: RefRun[] }
 
-const referencePath = option('reference', '');
+const referencePath = flags.reference;
 const reference: Reference | undefined = referencePath ? JSON.parse(readFileSync(referencePath, 'utf8')) : undefined;
-const checkpoint = option('checkpoint', join(packageRoot(), 'checkpoints', 'cnn-fmnist'));
-const output = option('output', 'last');
-const path = option('path', 'e2e');
-const n = Number(option('n', String(reference?.labels.length ?? 1000)));
-const epsList = option('eps', reference ? [...new Set(reference.runs.map((r) => r.eps))].join(',') : '0.03').split(',').map(Number);
-const attacks = option('attacks', 'apgd').split(',').filter((a) => a !== '');
-const extraParams: Record<string, Record<string, unknown>> = JSON.parse(option('params', '{}'));
-const seed = Number(option('seed', '0'));
-const batchSize = Number(option('batch', '250'));
-const cascade = flag('cascade');
-const outPath = option('out', '');
-const loadPath = option('load', '');
-const resume = flag('resume');
+const checkpoint = flags.checkpoint;
+const output = flags.output;
+const path = flags.path;
+const n = Number(flags.n ?? String(reference?.labels.length ?? 1000));
+const epsList = (flags.eps ?? (reference ? [...new Set(reference.runs.map((r) => r.eps))].join(',') : '0.03')).split(',').map(Number);
+const attacks = flags.attacks.split(',').filter((a) => a !== '');
+const extraParams: Record<string, Record<string, unknown>> = JSON.parse(flags.params);
+const seed = Number(flags.seed);
+const batchSize = Number(flags.batch);
+const cascade = flags.cascade;
+const outPath = flags.out;
+const loadPath = flags.load;
+const resume = flags.resume;
 const loaded: BenchRun[] = loadPath ? JSON.parse(readFileSync(loadPath, 'utf8')).runs : [];
 const resumed: BenchRun[] = resume && outPath && existsSync(outPath) ? JSON.parse(readFileSync(outPath, 'utf8')).runs : [];
 
-const backend = await initBackend(option('backend', 'wasm'));
+const backend = await initBackend(flags.backend);
 const data = await loadFashionMnist('test', { limit: n });
 const model = await loadSuiteModel({ path: checkpoint, output: output as never, where: 'checkpoint' });
 const classifier = model.classifier;
@@ -170,11 +184,16 @@ const rowsOut: string[] = [];
 /** Stages whose CPU seconds came from different processors (within a side, or bench against AutoAttack). */
 const machineNotes: string[] = [];
 const benchRuns: BenchRun[] = [];
-/** Writes the runs so far to --out (atomically: an interrupted write never leaves a truncated file). */
+/**
+ * Writes the runs so far to --out (atomically: an interrupted write never leaves a truncated file), with the
+ * runs --resume read that this process has not reached yet, so that a save between stages keeps a later
+ * stage's finished batches (before this, a restart lost them until that stage's next batch was saved).
+ */
 function save() {
   if (!outPath) return;
   mkdirSync(dirname(outPath), { recursive: true });
-  writeFileSync(`${outPath}.tmp`, JSON.stringify({ checkpoint, output, path, n, seed, params: extraParams, cascade, clean, maxLogitDiff: maxDiff, runs: benchRuns }));
+  const runs = [...benchRuns, ...resumed.filter((r) => !benchRuns.includes(r))];
+  writeFileSync(`${outPath}.tmp`, JSON.stringify({ checkpoint, output, path, n, seed, params: extraParams, cascade, clean, maxLogitDiff: maxDiff, runs }));
   renameSync(`${outPath}.tmp`, outPath);
 }
 for (const eps of epsList) {

@@ -1,6 +1,7 @@
 // FAB-T's minimal distances on a checkpoint: one run per batch, then accuracy at any eps from the distances.
 //   npx tsx scripts/fab-distances.ts [--checkpoint checkpoints/cnn-fmnist] [--limit 100] [--batch 50]
 //       [--attack fab-t|fab-t-l2] [--steps 100] [--targets 9] [--path e2e] [--output last] [--eps 0.01,0.03,0.1]
+//       [--backend wasm]
 // Prints per-eps robust accuracy (a sample is robust at eps iff FAB-T found nothing within eps), the
 // distance quartiles of the samples broken, the wall time, and checks every example found: misclassified at
 // its reported distance (the minimisation template's checks, attacks/define.ts minimiseWith).
@@ -12,20 +13,29 @@ import { loadFashionMnist, packageRoot } from '../src/data/fashionMnist.js';
 import { toBatch } from '../src/data/batching.js';
 import { loadSuiteModel } from '../src/suite/loadClassifier.js';
 import { getAttack } from '../attacks/registry.js';
+import { scriptArgs } from './lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const checkpoint = option('checkpoint', join(packageRoot(), 'checkpoints', 'cnn-fmnist'));
-const limit = Number(option('limit', '100'));
-const batch = Number(option('batch', '50'));
-const attack = getAttack(option('attack', 'fab-t'));
-const output = option('output', 'last');
-const path = option('path', 'e2e');
-const epsilons = option('eps', attack.threatModel === 'linf' ? '0.01,0.02,0.03,0.05,0.1' : '0.5,1,1.5,2,3').split(',').map(Number);
-const params = attack.parseParams({ steps: Number(option('steps', '100')), targets: Number(option('targets', '9')) }, 'params');
-const backend = await initBackend(option('backend', 'wasm'));
+const { values: flags } = scriptArgs(import.meta.url, {
+  checkpoint: { type: 'string', default: join(packageRoot(), 'checkpoints', 'cnn-fmnist') },
+  limit: { type: 'string', default: '100' },
+  batch: { type: 'string', default: '50' },
+  attack: { type: 'string', default: 'fab-t' },
+  steps: { type: 'string', default: '100' },
+  targets: { type: 'string', default: '9' },
+  path: { type: 'string', default: 'e2e' },
+  output: { type: 'string', default: 'last' },
+  eps: { type: 'string' }, // default: 0.01,0.02,0.03,0.05,0.1 for an L-inf attack, 0.5,1,1.5,2,3 for L2
+  backend: { type: 'string', default: 'wasm' },
+});
+const checkpoint = flags.checkpoint;
+const limit = Number(flags.limit);
+const batch = Number(flags.batch);
+const attack = getAttack(flags.attack);
+const output = flags.output;
+const path = flags.path;
+const epsilons = (flags.eps ?? (attack.threatModel === 'linf' ? '0.01,0.02,0.03,0.05,0.1' : '0.5,1,1.5,2,3')).split(',').map(Number);
+const params = attack.parseParams({ steps: Number(flags.steps), targets: Number(flags.targets) }, 'params');
+const backend = await initBackend(flags.backend);
 
 const data = await loadFashionMnist('test', { limit });
 const model = await loadSuiteModel({ path: checkpoint, output, where: 'checkpoint' });

@@ -14,11 +14,14 @@ import { loadFashionMnist, packageRoot } from '../src/data/fashionMnist.js';
 import { toBatch } from '../src/data/batching.js';
 import { loadSuiteModel } from '../src/suite/loadClassifier.js';
 import type { GradientPath } from '../src/models/classifier.js';
+import { scriptArgs } from './lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
+const { values: flags } = scriptArgs(import.meta.url, {
+  batch: { type: 'string', default: '100' },
+  rounds: { type: 'string', default: '5' },
+  models: { type: 'string', default: 'cnn,cnnf' },
+  variants: { type: 'string', default: 'ada-pool-wasm,ins-norm-mean-wasm;ada-pool-wasm;ins-norm-mean-wasm;' },
+});
 
 const MODELS: Record<string, { dir: string; path: GradientPath }> = {
   cnn: { dir: 'checkpoints/cnn-fmnist', path: 'first' },
@@ -27,10 +30,10 @@ const MODELS: Record<string, { dir: string; path: GradientPath }> = {
 
 async function main() {
   await initBackend('wasm');
-  const batch = Number(option('batch', '100'));
-  const rounds = Number(option('rounds', '5'));
-  const names = option('models', 'cnn,cnnf').split(',');
-  const variants = option('variants', 'ada-pool-wasm,ins-norm-mean-wasm;ada-pool-wasm;ins-norm-mean-wasm;').split(';').map((v) => v.split(',').filter(Boolean));
+  const batch = Number(flags.batch);
+  const rounds = Number(flags.rounds);
+  const names = flags.models.split(',');
+  const variants = flags.variants.split(';').map((v) => v.split(',').filter(Boolean));
   const label = (v: string[]) => (v.length ? `off: ${v.join(',')}` : 'all fast paths on');
   const data = await loadFashionMnist('test', { limit: Math.max(batch, 256) });
   const { x, y } = toBatch(data, Array.from({ length: batch }, (_, i) => i)) as { x: Tensor4D; y: Tensor1D };

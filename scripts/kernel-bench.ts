@@ -22,17 +22,22 @@ import {
   cpuFallbacksRun,
   resetCpuFallbacksRun,
 } from '../src/engine/kernels/index.js';
+import { scriptArgs } from './lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const batch = Number(option('batch', '100'));
-const reps = Number(option('reps', '3'));
-const backendName = option('backend', 'wasm');
-const alternatives = process.argv.includes('--alternatives');
-const only = option('only', 'layers,kernels').split(',');
-const kernelBatch = Number(option('kernel-batch', '32'));
+const { values: flags } = scriptArgs(import.meta.url, {
+  batch: { type: 'string', default: '100' },
+  reps: { type: 'string', default: '3' },
+  backend: { type: 'string', default: 'wasm' },
+  alternatives: { type: 'boolean' },
+  only: { type: 'string', default: 'layers,kernels' },
+  'kernel-batch': { type: 'string', default: '32' },
+});
+const batch = Number(flags.batch);
+const reps = Number(flags.reps);
+const backendName = flags.backend;
+const alternatives = flags.alternatives;
+const only = flags.only.split(',');
+const kernelBatch = Number(flags['kernel-batch']);
 
 /** name, input channels, output channels, image side (3x3 kernels, 'same' padding, stride 1). */
 const LAYERS: [string, number, number, number][] = [

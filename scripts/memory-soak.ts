@@ -3,7 +3,7 @@
 // batch of every corruption unit and after every cell, then writes the samples and a summary as JSON.
 //   npx tsx scripts/memory-soak.ts [--limit 10000] [--corruptions gaussian_noise,brightness]
 //     [--severities 1,5] [--checkpoints checkpoints/cnn-fmnist,checkpoints/cnnf-fmnist]
-//     [--batch-size 100] [--backend wasm] [--out memory-soak.json] [--keep]
+//     [--batch-size 100] [--backend wasm] [--out memory-soak.json] [--keep] [--rss-slack 64]
 // The run directory goes to a temp dir (removed unless --keep). "Flat" means: the live tensor count is
 // the same before every batch, and RSS after the first tenth of the batches grows by less than
 // --rss-slack MiB (default 64) to the end.
@@ -15,20 +15,28 @@ import { initBackend } from '../src/engine/backend.js';
 import { getCorruption } from '../corruptions/registry.js';
 import type { AnyCorruption } from '../corruptions/types.js';
 import { executeRun, prepareRun } from '../src/suite/runner.js';
+import { scriptArgs } from './lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const limit = Number(option('limit', '10000'));
-const corruptions = option('corruptions', 'gaussian_noise,brightness').split(',');
-const severities = option('severities', '1,5').split(',').map(Number);
-const checkpoints = option('checkpoints', 'checkpoints/cnn-fmnist,checkpoints/cnnf-fmnist').split(',');
-const batchSize = Number(option('batch-size', '100'));
-const backendName = option('backend', 'wasm');
-const outFile = option('out', 'memory-soak.json');
-const rssSlackMiB = Number(option('rss-slack', '64'));
-const keep = process.argv.includes('--keep');
+const { values: flags } = scriptArgs(import.meta.url, {
+  limit: { type: 'string', default: '10000' },
+  corruptions: { type: 'string', default: 'gaussian_noise,brightness' },
+  severities: { type: 'string', default: '1,5' },
+  checkpoints: { type: 'string', default: 'checkpoints/cnn-fmnist,checkpoints/cnnf-fmnist' },
+  'batch-size': { type: 'string', default: '100' },
+  backend: { type: 'string', default: 'wasm' },
+  out: { type: 'string', default: 'memory-soak.json' },
+  'rss-slack': { type: 'string', default: '64' },
+  keep: { type: 'boolean' },
+});
+const limit = Number(flags.limit);
+const corruptions = flags.corruptions.split(',');
+const severities = flags.severities.split(',').map(Number);
+const checkpoints = flags.checkpoints.split(',');
+const batchSize = Number(flags['batch-size']);
+const backendName = flags.backend;
+const outFile = flags.out;
+const rssSlackMiB = Number(flags['rss-slack']);
+const keep = flags.keep;
 
 interface Sample {
   /** Seconds since the start of the run. */

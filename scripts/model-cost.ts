@@ -17,19 +17,26 @@ import { initBackend } from '../src/engine/backend.js';
 import { packageRoot } from '../src/data/fashionMnist.js';
 import { loadSuiteModel } from '../src/suite/loadClassifier.js';
 import { runReferenceJson } from './reference/runPython.js';
+import { scriptArgs } from './lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const checkpoint = option('checkpoint', join(packageRoot(), 'checkpoints', 'cnn-fmnist'));
-const batch = Number(option('batch', '250'));
-const reps = Number(option('reps', '8'));
-const rounds = Number(option('rounds', '2'));
-const path = option('path', 'e2e');
-const output = option('output', 'last');
-const python = option('python', '/usr/bin/python3');
-const defaultMalloc = process.argv.includes('--default-malloc');
+const { values: flags } = scriptArgs(import.meta.url, {
+  checkpoint: { type: 'string', default: join(packageRoot(), 'checkpoints', 'cnn-fmnist') },
+  batch: { type: 'string', default: '250' },
+  reps: { type: 'string', default: '8' },
+  rounds: { type: 'string', default: '2' },
+  path: { type: 'string', default: 'e2e' },
+  output: { type: 'string', default: 'last' },
+  python: { type: 'string', default: '/usr/bin/python3' },
+  'default-malloc': { type: 'boolean' },
+});
+const checkpoint = flags.checkpoint;
+const batch = Number(flags.batch);
+const reps = Number(flags.reps);
+const rounds = Number(flags.rounds);
+const path = flags.path;
+const output = flags.output;
+const python = flags.python;
+const defaultMalloc = flags['default-malloc'];
 
 const backend = await initBackend('wasm');
 const model = await loadSuiteModel({ path: checkpoint, output, where: 'checkpoint' });

@@ -13,17 +13,22 @@ import { loadSuiteModel } from '../src/suite/loadClassifier.js';
 import { checkPixels, guardQueries } from '../src/models/queryGuard.js';
 import type { Classifier, GradientPath } from '../src/models/classifier.js';
 import { pgd } from '../attacks/pgd.js';
+import { scriptArgs } from './lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const checkpoint = option('checkpoint', join(packageRoot(), 'checkpoints', 'cnn-fmnist'));
-const batch = Number(option('batch', '100'));
-const steps = Number(option('steps', '10'));
-const reps = Number(option('reps', '5'));
-const path = option('path', 'first') as GradientPath;
-const backend = await initBackend(option('backend', 'wasm'));
+const { values: flags } = scriptArgs(import.meta.url, {
+  checkpoint: { type: 'string', default: join(packageRoot(), 'checkpoints', 'cnn-fmnist') },
+  batch: { type: 'string', default: '100' },
+  steps: { type: 'string', default: '10' },
+  reps: { type: 'string', default: '5' },
+  path: { type: 'string', default: 'first' },
+  backend: { type: 'string', default: 'wasm' },
+});
+const checkpoint = flags.checkpoint;
+const batch = Number(flags.batch);
+const steps = Number(flags.steps);
+const reps = Number(flags.reps);
+const path = flags.path as GradientPath;
+const backend = await initBackend(flags.backend);
 
 const data = await loadFashionMnist('test', { limit: batch });
 const model = await loadSuiteModel({ path: checkpoint, output: 'last', where: 'checkpoint' });

@@ -20,28 +20,38 @@ import { toBatch } from '../src/data/batching.js';
 import { loadSuiteModel } from '../src/suite/loadClassifier.js';
 import { CountingClassifier } from '../src/suite/context.js';
 import { getAttack } from '../attacks/registry.js';
+import { scriptArgs } from './lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const attack = getAttack(option('attack', 'apgd-t'));
-const rawParams = JSON.parse(option('params', '{"steps":20,"targets":3}'));
+const { values: flags } = scriptArgs(import.meta.url, {
+  attack: { type: 'string', default: 'apgd-t' },
+  params: { type: 'string', default: '{"steps":20,"targets":3}' },
+  'params-b': { type: 'string' },
+  checkpoint: { type: 'string', default: join(packageRoot(), 'checkpoints', 'cnn-fmnist') },
+  path: { type: 'string', default: 'e2e' },
+  n: { type: 'string', default: '100' },
+  correct: { type: 'boolean' },
+  eps: { type: 'string', default: '0.03' },
+  reps: { type: 'string', default: '3' },
+  'no-warm-up': { type: 'boolean' },
+  backend: { type: 'string', default: 'wasm' },
+});
+const attack = getAttack(flags.attack);
+const rawParams = JSON.parse(flags.params);
 const params = attack.parseParams(rawParams, '--params');
-const paramsB = process.argv.includes('--params-b')
-  ? attack.parseParams({ ...rawParams, ...JSON.parse(option('params-b', '{}')) }, '--params-b')
+const paramsB = flags['params-b'] !== undefined
+  ? attack.parseParams({ ...rawParams, ...JSON.parse(flags['params-b']) }, '--params-b')
   : undefined;
-const checkpoint = option('checkpoint', join(packageRoot(), 'checkpoints', 'cnn-fmnist'));
-const path = option('path', 'e2e');
-const n = Number(option('n', '100'));
-const eps = Number(option('eps', '0.03'));
-const reps = Number(option('reps', '3'));
-const backend = await initBackend(option('backend', 'wasm'));
+const checkpoint = flags.checkpoint;
+const path = flags.path;
+const n = Number(flags.n);
+const eps = Number(flags.eps);
+const reps = Number(flags.reps);
+const backend = await initBackend(flags.backend);
 
 const model = await loadSuiteModel({ path: checkpoint, output: 'last', where: 'checkpoint' });
-const data = await loadFashionMnist('test', process.argv.includes('--correct') ? {} : { limit: n });
+const data = await loadFashionMnist('test', flags.correct ? {} : { limit: n });
 let rows = Array.from({ length: n }, (_, i) => i);
-if (process.argv.includes('--correct')) {
+if (flags.correct) {
   // The first n test images the model classifies correctly, scored 500 at a time.
   rows = [];
   for (let start = 0; rows.length < n && start < data.labels.length; start += 500) {
@@ -73,9 +83,9 @@ async function run(variant: 'A' | 'B') {
 }
 
 const names = paramsB ? { A: 'A', B: 'B' } : { A: 'shared', B: 'separate' };
-console.log(`${attack.name} ${JSON.stringify(params)} on ${rows.length} images${process.argv.includes('--correct') ? ' (correctly classified)' : ''} of ${checkpoint}, path ${path}, eps ${eps}, backend ${backend.name}`);
+console.log(`${attack.name} ${JSON.stringify(params)} on ${rows.length} images${flags.correct ? ' (correctly classified)' : ''} of ${checkpoint}, path ${path}, eps ${eps}, backend ${backend.name}`);
 if (paramsB) console.log(`A: ${JSON.stringify(params)}\nB: ${JSON.stringify(paramsB)}`);
-if (!process.argv.includes('--no-warm-up')) await run('A'); // warm-up (a long attack can skip it: --no-warm-up)
+if (!flags['no-warm-up']) await run('A'); // warm-up (a long attack can skip it: --no-warm-up)
 const times: Record<string, number[]> = { A: [], B: [] };
 const counts: Record<string, string> = {};
 const hashes = new Set<string>();

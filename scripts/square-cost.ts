@@ -23,18 +23,24 @@ import { loadSuiteModel } from '../src/suite/loadClassifier.js';
 import { CountingClassifier } from '../src/suite/context.js';
 import { getAttack } from '../attacks/registry.js';
 import { runReferenceJson } from './reference/runPython.js';
+import { scriptArgs } from './lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const checkpoint = option('checkpoint', join(packageRoot(), 'checkpoints', 'cnn-fmnist'));
-const n = Number(option('n', '250'));
-const queries = Number(option('queries', '100'));
-const eps = Number(option('eps', '0.03'));
-const reps = Number(option('reps', '2'));
-const python = option('python', '/usr/bin/python3');
-const defaultMalloc = process.argv.includes('--default-malloc');
+const { values: flags } = scriptArgs(import.meta.url, {
+  checkpoint: { type: 'string', default: join(packageRoot(), 'checkpoints', 'cnn-fmnist') },
+  n: { type: 'string', default: '250' },
+  queries: { type: 'string', default: '100' },
+  eps: { type: 'string', default: '0.03' },
+  reps: { type: 'string', default: '2' },
+  python: { type: 'string', default: '/usr/bin/python3' },
+  'default-malloc': { type: 'boolean' },
+});
+const checkpoint = flags.checkpoint;
+const n = Number(flags.n);
+const queries = Number(flags.queries);
+const eps = Number(flags.eps);
+const reps = Number(flags.reps);
+const python = flags.python;
+const defaultMalloc = flags['default-malloc'];
 
 const backend = await initBackend('wasm');
 const model = await loadSuiteModel({ path: checkpoint, output: 'last', where: 'checkpoint' });

@@ -20,16 +20,25 @@ import { tf } from '../src/engine/tf.js';
 import { initBackend } from '../src/engine/backend.js';
 import { setDisabledFastPaths } from '../src/engine/fastPaths.js';
 import { setWinogradMinChannels, setWinogradTileSize, winogradCalls, WINOGRAD_MIN_CHANNELS } from '../src/engine/kernels/winograd.js';
+import { scriptArgs } from './lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const reps = Number(option('reps', '5'));
-const backendName = option('backend', 'wasm');
-const only = option('only', 'wrn,cnn').split(',');
-const alternatives = process.argv.includes('--alternatives');
-const tfOps = process.argv.includes('--tf-ops') || alternatives;
+const { values: flags } = scriptArgs(import.meta.url, {
+  reps: { type: 'string', default: '5' },
+  backend: { type: 'string', default: 'wasm' },
+  only: { type: 'string', default: 'wrn,cnn' },
+  'tf-ops': { type: 'boolean' },
+  alternatives: { type: 'boolean' },
+  'cnn-step': { type: 'boolean' },
+  'wrn-step': { type: 'boolean' },
+  batch: { type: 'string' }, // default: 250 with --cnn-step, 32 with --wrn-step
+  rounds: { type: 'string', default: '5' },
+  'min-channels': { type: 'string' }, // default: the fast path's own threshold (WINOGRAD_MIN_CHANNELS)
+});
+const reps = Number(flags.reps);
+const backendName = flags.backend;
+const only = flags.only.split(',');
+const alternatives = flags.alternatives;
+const tfOps = flags['tf-ops'] || alternatives;
 
 /** [label, batch, side, Cin, Cout] */
 const SHAPES: [string, number, number, number, number][] = [];
@@ -147,7 +156,7 @@ function winogradDepthwise(x: tf.Tensor4D, u2: tf.Tensor2D[], interleave: 'stack
  * then --rounds rounds, the order alternating), and the Winograd convolutions per step.
  */
 function abStep(title: string, step: () => void) {
-  const rounds = Number(option('rounds', '5'));
+  const rounds = Number(flags.rounds);
   const cpu: Record<'on' | 'off', number[]> = { on: [], off: [] };
   const ran: Record<'on' | 'off', number> = { on: 0, off: 0 };
   for (let r = 0; r <= rounds; r++)
@@ -173,12 +182,12 @@ async function cnnStep() {
   const { loadFashionMnist, packageRoot } = await import('../src/data/fashionMnist.js');
   const { toBatch } = await import('../src/data/batching.js');
   const { loadSuiteModel } = await import('../src/suite/loadClassifier.js');
-  const batch = Number(option('batch', '250'));
-  setWinogradMinChannels(process.argv.includes('--min-channels') ? Number(option('min-channels', '')) : null);
+  const batch = Number(flags.batch ?? '250');
+  setWinogradMinChannels(flags['min-channels'] !== undefined ? Number(flags['min-channels']) : null);
   const data = await loadFashionMnist('test', { limit: batch });
   const { x, y } = toBatch(data, Array.from({ length: batch }, (_, i) => i));
   const m = await loadSuiteModel({ path: join(packageRoot(), 'checkpoints/cnn-fmnist'), output: 'last', where: 'checkpoints/cnn-fmnist' });
-  abStep(`CNN (checkpoints/cnn-fmnist) lossAndGrad first path, batch ${batch}, channel threshold ${option('min-channels', String(WINOGRAD_MIN_CHANNELS))}`, () => {
+  abStep(`CNN (checkpoints/cnn-fmnist) lossAndGrad first path, batch ${batch}, channel threshold ${flags['min-channels'] ?? String(WINOGRAD_MIN_CHANNELS)}`, () => {
     const { loss, grad } = m.classifier.lossAndGrad(x, y, { path: 'first' });
     grad.dataSync();
     tf.dispose([loss, grad]);
@@ -188,12 +197,12 @@ async function cnnStep() {
 /** One e2e PGD step of the paper's WRN-40-2 CNN-F (random weights; scripts/perf/wrnModel.ts, as wrn-perf.ts times it). */
 async function wrnStep() {
   const { buildWrnClassifier, wrnCall, wrnInputs, PAPER_WRN } = await import('./perf/wrnModel.js');
-  const batch = Number(option('batch', '32'));
-  setWinogradMinChannels(process.argv.includes('--min-channels') ? Number(option('min-channels', '')) : null);
+  const batch = Number(flags.batch ?? '32');
+  setWinogradMinChannels(flags['min-channels'] !== undefined ? Number(flags['min-channels']) : null);
   const { classifier } = buildWrnClassifier(PAPER_WRN);
   const { x, y } = wrnInputs(batch);
   const run = wrnCall(classifier, 'e2e', x, y);
-  abStep(`WRN-40-2 CNN-F e2e PGD step, batch ${batch}, channel threshold ${option('min-channels', String(WINOGRAD_MIN_CHANNELS))}`, () => {
+  abStep(`WRN-40-2 CNN-F e2e PGD step, batch ${batch}, channel threshold ${flags['min-channels'] ?? String(WINOGRAD_MIN_CHANNELS)}`, () => {
     const out = run();
     out.dataSync();
     out.dispose();
@@ -202,8 +211,8 @@ async function wrnStep() {
 
 async function main() {
   await initBackend(backendName);
-  if (process.argv.includes('--cnn-step')) return cnnStep();
-  if (process.argv.includes('--wrn-step')) return wrnStep();
+  if (flags['cnn-step']) return cnnStep();
+  if (flags['wrn-step']) return wrnStep();
   console.log(`backend ${tf.getBackend()}, reps ${reps} (median CPU ms after a warm-up)`);
   const heads = ['conv2d', 'composed', 'wasm F2', 'wasm F4', ...(tfOps ? ['tf-ops'] : []), ...(alternatives ? ['tf-ops/pad'] : [])].map((h) => h.padStart(9)).join(' ');
   console.log(`${'shape (CPU ms)'.padEnd(24)} ${heads}  F2 speed-up  max rel err F2 / F4`);

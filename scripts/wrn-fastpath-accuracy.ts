@@ -16,6 +16,11 @@ import { loadCheckpoint, saveCheckpoint } from '../src/models/checkpoint.js';
 import { CIFAR10_CLASS_NAMES, wrnArchitecture } from '../src/models/cnnfWrn/architecture.js';
 import { importReferenceFile } from '../src/models/importReference.js';
 import { verifyAgainstReference } from '../src/models/verify.js';
+import { scriptArgs } from './lib/cliArgs.js';
+
+const { values: flags } = scriptArgs(import.meta.url, {
+  variants: { type: 'string', default: 'winograd-wasm;;tile4' },
+});
 
 /** Applies a variant: the fast paths it names off, F(4x4,3x3) if it names the pseudo-path `tile4`. */
 function select(v: string[]): void {
@@ -28,11 +33,6 @@ function describe(v: string[]): string {
   return `${off.length ? `off: ${off.join(',')}` : 'all fast paths on'}${v.includes('tile4') ? ', Winograd F(4x4,3x3)' : ''}`;
 }
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-
 async function main() {
   await initBackend('wasm');
   const folder = join(import.meta.dirname, '..', 'tests', 'fixtures', 'cnnf-reference', 'cnnf_wrn40-2_ind5_cycles2');
@@ -42,7 +42,7 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'bench-wrn-accuracy-'));
   await saveCheckpoint(dir, { name: 'cnnf_wrn40-2_ind5_cycles2', architecture, normalization: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }, classNames: [...CIFAR10_CLASS_NAMES], provenance: {} }, weights);
   const checkpoint = await loadCheckpoint(dir);
-  const variants = option('variants', 'winograd-wasm;;tile4').split(';').map((v) => v.split(',').filter(Boolean));
+  const variants = flags.variants.split(';').map((v) => v.split(',').filter(Boolean));
   for (const v of variants) {
     select(v);
     const results = await verifyAgainstReference(checkpoint, join(folder, 'cases.safetensors'), { logitsTolerance: 1e-4, gradientTolerance: 1e-3, maxOutliers: 3, convChannelChunk: null });

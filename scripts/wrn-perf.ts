@@ -10,14 +10,22 @@ import { initBackend } from '../src/engine/backend.js';
 import { countWrnFlops } from './perf/wrnFlops.js';
 import { profileKernels } from './perf/profile.js';
 import { buildWrnClassifier, wrnArch, wrnCall, wrnInputs, type WrnConfig } from './perf/wrnModel.js';
+import { scriptArgs } from './lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const batch = Number(option('batch', '32'));
-const reps = Number(option('reps', '3'));
-const config: WrnConfig = { depth: Number(option('depth', '40')), widen: Number(option('widen', '2')), ind: Number(option('ind', '5')), cycles: Number(option('cycles', '2')) };
+const { values: flags } = scriptArgs(import.meta.url, {
+  backend: { type: 'string', default: 'wasm' },
+  batch: { type: 'string', default: '32' },
+  reps: { type: 'string', default: '3' },
+  depth: { type: 'string', default: '40' },
+  widen: { type: 'string', default: '2' },
+  ind: { type: 'string', default: '5' },
+  cycles: { type: 'string', default: '2' },
+  only: { type: 'string', default: 'first,forward,e2e' },
+  profile: { type: 'boolean' },
+});
+const batch = Number(flags.batch);
+const reps = Number(flags.reps);
+const config: WrnConfig = { depth: Number(flags.depth), widen: Number(flags.widen), ind: Number(flags.ind), cycles: Number(flags.cycles) };
 const arch = wrnArch(config);
 
 /** Best and median wall time and median CPU time (ms) of `reps` runs after one warm-up; results are read back so the work is done. */
@@ -42,11 +50,11 @@ async function time(run: () => tf.Tensor): Promise<{ best: number; median: numbe
 }
 
 async function main() {
-  const info = await initBackend(option('backend', 'wasm'));
+  const info = await initBackend(flags.backend);
   const { classifier } = buildWrnClassifier(config);
   const { x, y } = wrnInputs(batch);
   const flops = countWrnFlops(arch);
-  if (process.argv.includes('--profile')) {
+  if (flags.profile) {
     const p = await profileKernels(classifier, x, y, 'e2e');
     process.stdout.write(`e2e loss-and-gradient, batch ${batch}: ${p.wallMs.toFixed(0)} ms wall, kernels ${p.kernelMs.toFixed(0)} ms (forward alone ${p.forwardKernelMs.toFixed(0)} ms)\n`);
     for (const k of p.kernels.filter((r) => !r.wrapper).slice(0, 25))
@@ -54,7 +62,7 @@ async function main() {
     for (const r of p.topShapes) process.stdout.write(`  ${r.name.padEnd(28)} ${r.ms.toFixed(0).padStart(7)} ms ${String(r.calls).padStart(4)} calls ${JSON.stringify(r.inputShapes)}\n`);
     return;
   }
-  const only = option('only', 'first,forward,e2e').split(',');
+  const only = flags.only.split(',');
   const rows: [string, { best: number; median: number; cpu: number }, number][] = [];
   if (only.includes('first')) rows.push(['forward, first pass (images/s)', await time(wrnCall(classifier, 'first', x, y)), flops.firstPassFlops]);
   if (only.includes('forward')) rows.push([`forward, ${arch.cycles} feedback cycles (images/s)`, await time(wrnCall(classifier, 'forward', x, y)), flops.forwardFlops]);

@@ -15,6 +15,17 @@ import { setDisabledFastPaths } from '../src/engine/fastPaths.js';
 import { setWinogradMinChannels, setWinogradTileSize } from '../src/engine/kernels/winograd.js';
 import { winogradCalls } from '../src/engine/kernels/index.js';
 import { buildWrnClassifier, wrnInputs, type WrnConfig } from './perf/wrnModel.js';
+import { scriptArgs } from './lib/cliArgs.js';
+
+const { values: flags } = scriptArgs(import.meta.url, {
+  batch: { type: 'string', default: '32' },
+  rounds: { type: 'string', default: '5' },
+  depth: { type: 'string', default: '40' },
+  widen: { type: 'string', default: '2' },
+  ind: { type: 'string', default: '5' },
+  cycles: { type: 'string', default: '2' },
+  variants: { type: 'string', default: 'winograd-wasm;;tile4' },
+});
 
 const PSEUDO = ['tile4', 'min16'];
 
@@ -33,17 +44,12 @@ function describe(v: string[]): string {
   return `${off.length ? `off: ${off.join(',')}` : 'all fast paths on'}${v.includes('tile4') ? ', Winograd F(4x4,3x3)' : ''}${v.includes('min16') ? ', Winograd from 16 channels' : ''}`;
 }
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-
 async function main() {
   await initBackend('wasm');
-  const batch = Number(option('batch', '32'));
-  const rounds = Number(option('rounds', '5'));
-  const config: WrnConfig = { depth: Number(option('depth', '40')), widen: Number(option('widen', '2')), ind: Number(option('ind', '5')), cycles: Number(option('cycles', '2')) };
-  const variants = option('variants', 'winograd-wasm;;tile4').split(';').map((v) => v.split(',').filter(Boolean));
+  const batch = Number(flags.batch);
+  const rounds = Number(flags.rounds);
+  const config: WrnConfig = { depth: Number(flags.depth), widen: Number(flags.widen), ind: Number(flags.ind), cycles: Number(flags.cycles) };
+  const variants = flags.variants.split(';').map((v) => v.split(',').filter(Boolean));
   const label = describe;
   const { classifier } = buildWrnClassifier(config);
   const { x, y } = wrnInputs(batch);

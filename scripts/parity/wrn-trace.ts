@@ -22,18 +22,27 @@ import { WrnCnnfNetwork } from '../../src/models/cnnfWrn/network.js';
 import { insNormAccurate, setPairwiseSpatialSums } from '../../src/models/cnnfWrn/insNorm.js';
 import { adaptiveRelu } from '../../src/models/feedbackLayers.js';
 import type { WrnArchitecture } from '../../src/models/cnnfWrn/architecture.js';
+import { scriptArgs } from '../lib/cliArgs.js';
 
-const [checkpointDir, fixtureDir, outPrefix] = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
-await initBackend(option('backend', 'wasm'));
-const chunk = Number(option('conv-chunk', String(TORCH_MATCHED_CONV_CHUNK)));
+const {
+  values: flags,
+  positionals: [checkpointDir, fixtureDir, outPrefix],
+} = scriptArgs(
+  import.meta.url,
+  {
+    backend: { type: 'string', default: 'wasm' },
+    'conv-chunk': { type: 'string', default: String(TORCH_MATCHED_CONV_CHUNK) },
+    images: { type: 'string', default: '' },
+    'pairwise-sums': { type: 'boolean' },
+  },
+  { positionals: ['CHECKPOINT_DIR', 'FIXTURE_DIR', 'OUT_PREFIX'] },
+);
+await initBackend(flags.backend);
+const chunk = Number(flags['conv-chunk']);
 setConvChannelChunk(chunk === 0 ? null : chunk);
 if (chunk !== 0) setDisabledFastPaths([...disabledFastPaths(), ...REORDERING_FAST_PATHS]);
 // --pairwise-sums: InsNorm's and the pooling's spatial sums as pairwise trees (setPairwiseSpatialSums).
-setPairwiseSpatialSums(process.argv.includes('--pairwise-sums'));
+setPairwiseSpatialSums(flags['pairwise-sums']);
 
 const checkpoint = await loadCheckpoint(checkpointDir);
 const arch = checkpoint.manifest.architecture as unknown as WrnArchitecture;
@@ -84,7 +93,7 @@ const raw = cases.get('x_uint8_nchw')!;
 const [n, c, h, w] = raw.shape;
 // --images 0,6: a subset (per-image outputs do not depend on the rest of the batch); the compare script
 // reads the indices from the .json.
-const images = option('images', '').split(',').filter(Boolean).map(Number);
+const images = flags.images.split(',').filter(Boolean).map(Number);
 const picked = images.length > 0 ? images : Array.from({ length: n }, (_, i) => i);
 const index = tf.tensor1d(Int32Array.from(picked), 'int32');
 const x = tf.tidy(() => tf.gather(tf.div(tf.transpose(tf.tensor(Float32Array.from(raw.data), [n, c, h, w]), [0, 2, 3, 1]), 255), index)) as Tensor4D;

@@ -9,16 +9,24 @@ import { loadCheckpoint } from '../../src/models/checkpoint.js';
 import { readSafetensors } from '../../src/models/safetensors.js';
 import { verifyAgainstReference } from '../../src/models/verify.js';
 import { setPairwiseSpatialSums } from '../../src/models/cnnfWrn/insNorm.js';
+import { scriptArgs } from '../lib/cliArgs.js';
 
-const [checkpointDir, casesPath] = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
-const backend = option('backend', 'wasm');
+const {
+  values: flags,
+  positionals: [checkpointDir, casesPath],
+} = scriptArgs(
+  import.meta.url,
+  {
+    backend: { type: 'string', default: 'wasm' },
+    'conv-chunk': { type: 'string', default: String(TORCH_MATCHED_CONV_CHUNK) },
+    'pairwise-sums': { type: 'boolean' },
+  },
+  { positionals: ['CHECKPOINT_DIR', 'CASES.safetensors'] },
+);
+const backend = flags.backend;
 await initBackend(backend);
-const chunk = Number(option('conv-chunk', String(TORCH_MATCHED_CONV_CHUNK)));
-const pairwise = process.argv.includes('--pairwise-sums');
+const chunk = Number(flags['conv-chunk']);
+const pairwise = flags['pairwise-sums'];
 setPairwiseSpatialSums(pairwise);
 const count = (await readSafetensors(casesPath)).tensors.get('y')!.shape[0];
 const checkpoint = await loadCheckpoint(checkpointDir);

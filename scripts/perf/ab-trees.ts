@@ -15,27 +15,33 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MeasuringProcess } from './driver.js';
 import type { ModelName, RunReply } from './protocol.js';
+import { scriptArgs } from '../lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
+const { values: flags } = scriptArgs(import.meta.url, {
+  before: { type: 'string', default: '' },
+  after: { type: 'string', default: '.' },
+  cases: { type: 'string', default: 'cnn/first,cnnf/e2e' },
+  batch: { type: 'string', default: '100' },
+  steps: { type: 'string', default: '10' },
+  rounds: { type: 'string', default: '7' },
+  eps: { type: 'string', default: '0.03' },
+});
 const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const before = resolve(option('before', ''));
-const after = resolve(option('after', '.'));
-if (!option('before', '')) {
+const before = resolve(flags.before);
+const after = resolve(flags.after);
+if (!flags.before) {
   process.stderr.write('ab-trees: --before DIR is required (a source tree with node_modules)\n');
   process.exit(2);
 }
-const batch = Number(option('batch', '100'));
-const steps = Number(option('steps', '10'));
-const rounds = Number(option('rounds', '7'));
-const eps = Number(option('eps', '0.03'));
-const cases = option('cases', 'cnn/first,cnnf/e2e').split(',').map((c) => c.split('/') as [ModelName, 'first' | 'e2e' | 'bpda']);
+const batch = Number(flags.batch);
+const steps = Number(flags.steps);
+const rounds = Number(flags.rounds);
+const eps = Number(flags.eps);
+const cases = flags.cases.split(',').map((c) => c.split('/') as [ModelName, 'first' | 'e2e' | 'bpda']);
 
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const trees = [

@@ -2,6 +2,7 @@
 // times one attack step (classifier.lossAndGrad, read back) under every variant, in a fresh shuffled
 // order, so slow drifts of a shared machine's load hit all variants alike; medians over rounds are compared.
 //   npm run build && node dist/scripts/perf/ab.js [--batch 100] [--rounds 15] [--cases cnn/first,cnnf/e2e,cnnf/bpda]
+//       [--backend wasm]
 // Variants: all fast paths on ("none off"), all off, and each one off alone.
 import { join } from 'node:path';
 import { tf } from '../../src/engine/tf.js';
@@ -13,17 +14,20 @@ import { toBatch } from '../../src/data/batching.js';
 import { loadSuiteModel } from '../../src/suite/loadClassifier.js';
 import type { GradientPath } from '../../src/models/classifier.js';
 import { CHECKPOINT_DIRS, type ModelName } from './protocol.js';
+import { scriptArgs } from '../lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
+const { values: flags } = scriptArgs(import.meta.url, {
+  batch: { type: 'string', default: '100' },
+  rounds: { type: 'string', default: '15' },
+  cases: { type: 'string', default: 'cnn/first,cnnf/e2e,cnnf/bpda' },
+  backend: { type: 'string', default: 'wasm' },
+});
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
-const batch = Number(option('batch', '100'));
-const rounds = Number(option('rounds', '15'));
-const cases = option('cases', 'cnn/first,cnnf/e2e,cnnf/bpda').split(',').map((c) => c.split('/') as [ModelName, GradientPath]);
+const batch = Number(flags.batch);
+const rounds = Number(flags.rounds);
+const cases = flags.cases.split(',').map((c) => c.split('/') as [ModelName, GradientPath]);
 
-const info = await initBackend(option('backend', 'wasm'));
+const info = await initBackend(flags.backend);
 const variants: { label: string; off: string[] }[] = [
   { label: 'all on', off: [] },
   { label: 'all off', off: [...FAST_PATHS] },

@@ -2,16 +2,21 @@
 // (fc1: [N,3136] x [3136,1000] and its transposed use), to see what XNNPACK's operator cache and
 // explicit transposes cost. wasm's BatchMatMul caches a packed XNNPACK operator per right-hand
 // operand (by tensor id) and packs again for every new right-hand tensor.
-//   npx tsx scripts/perf/dense-bench.ts [--batch 100] [--reps 5] [--backend wasm]
+//   npx tsx scripts/perf/dense-bench.ts [--batch 100] [--reps 5] [--backend wasm] [--split]
+// --split also times [N,3136] x [3136,1000] with the shared dimension split into kept chunks, and the
+// output split into column blocks.
 import { tf } from '../../src/engine/tf.js';
 import { initBackend } from '../../src/engine/backend.js';
+import { scriptArgs } from '../lib/cliArgs.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const batch = Number(option('batch', '100'));
-const reps = Number(option('reps', '5'));
+const { values: flags } = scriptArgs(import.meta.url, {
+  batch: { type: 'string', default: '100' },
+  reps: { type: 'string', default: '5' },
+  backend: { type: 'string', default: 'wasm' },
+  split: { type: 'boolean' },
+});
+const batch = Number(flags.batch);
+const reps = Number(flags.reps);
 
 /** Median wall time (ms) of `reps` runs after one warm-up; results read back outside any tidy. */
 function time(run: () => tf.Tensor): number {
@@ -32,7 +37,7 @@ function row(label: string, ms: number, flops: number) {
   console.log(`  ${label.padEnd(58)} ${ms.toFixed(1).padStart(7)} ms  ${(flops / ms / 1e6).toFixed(2).padStart(6)} GFLOP/s`);
 }
 
-const info = await initBackend(option('backend', 'wasm'));
+const info = await initBackend(flags.backend);
 console.log(`backend ${info.name}, batch ${batch}, median of ${reps}`);
 for (const [K, N] of [[3136, 1000], [1000, 128]]) {
   const x = tf.randomNormal([batch, K]) as tf.Tensor2D;
@@ -52,7 +57,7 @@ for (const [K, N] of [[3136, 1000], [1000, 128]]) {
   tf.dispose([x, dy, W, Wt]);
 }
 
-if (process.argv.includes('--split')) {
+if (flags.split) {
   const K = 3136, N = 1000;
   const x = tf.randomNormal([batch, K]) as tf.Tensor2D;
   const W = tf.randomNormal([K, N]) as tf.Tensor2D;
