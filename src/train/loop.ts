@@ -71,6 +71,42 @@ export function trainableVariables(weights: WeightArrays): Record<string, tf.Var
   return variables;
 }
 
+/**
+ * What every training run takes, the Fashion-MNIST trainer (trainer.ts TrainOptions) and the Wide-ResNet one
+ * (wrnTrainer.ts WrnTrainOptions) alike: the CNN-F shape (ind, cycles, resParam), the reference's SGD recipe
+ * (learning rate lr decayed polynomially with exponent `power` per batch, momentum, weight decay, global
+ * gradient-norm clip gradClip, reconstruction-loss weight mseWeight), the split and seed, and where the run is
+ * written. Defaults are each CLI's (src/cli/train.ts).
+ */
+export interface TrainingRecipe {
+  ind: number;
+  cycles: number;
+  resParam: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  power: number;
+  gradClip: number;
+  mseWeight: number;
+  seed: number;
+  /** Training images held out for validation each epoch (at most a fifth of them). */
+  validationSize: number;
+  out: string;
+  name: string;
+  resume: boolean;
+  /** Adversarial training; absent: the clean objective. */
+  adv?: AdversarialTraining;
+  /** Train on only this many training images (tests, quick experiments). */
+  trainLimit?: number;
+  /** Evaluate on only this many test images at the end (tests). */
+  testLimit?: number;
+  quiet?: boolean;
+  /** The command line, recorded in the checkpoint's provenance. */
+  command: string;
+}
+
 /** The recipe fields one optimisation step reads. */
 export interface StepRecipe {
   mseWeight: number;

@@ -14,38 +14,15 @@ import { saveCheckpoint } from '../models/checkpoint.js';
 import { writeSafetensors } from '../models/safetensors.js';
 import type { WeightArrays } from '../models/weights.js';
 import { SgdMomentum, polyLearningRate } from './optimizer.js';
-import type { AdversarialTraining } from './adversarial.js';
-import { EpochTally, MOMENTUM_FILE, STATE_FILE, optimisationStep, resumeTrainingRun, trainableVariables, type EpochRecord, type TrainingState } from './loop.js';
+import { EpochTally, MOMENTUM_FILE, STATE_FILE, optimisationStep, resumeTrainingRun, trainableVariables, type EpochRecord, type TrainingRecipe, type TrainingState } from './loop.js';
 
 export { MOMENTUM_FILE, STATE_FILE, type EpochRecord, type TrainingState };
 
-export interface TrainOptions {
+/** Options of `bench train --arch cnn|cnnf` (Fashion-MNIST); see TrainingRecipe for the shared ones. */
+export interface TrainOptions extends TrainingRecipe {
   arch: 'cnn' | 'cnnf';
-  ind: number;
-  cycles: number;
-  resParam: number;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  power: number;
-  gradClip: number;
-  mseWeight: number;
-  seed: number;
-  validationSize: number;
+  /** Folder of the Fashion-MNIST training IDX files (default /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist). */
   dataDir?: string;
-  out: string;
-  name: string;
-  resume: boolean;
-  adv?: AdversarialTraining;
-  /** Train on only this many training images (tests, quick experiments). */
-  trainLimit?: number;
-  /** Evaluate on only this many test images at the end (tests). */
-  testLimit?: number;
-  quiet?: boolean;
-  /** The command line, recorded in the checkpoint's provenance. */
-  command: string;
 }
 
 /** The architecture a training run builds: a CNN is the CNN-F network with no feedback cycles. */

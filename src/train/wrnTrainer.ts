@@ -9,10 +9,9 @@ import { WrnCnnfNetwork } from '../models/cnnfWrn/network.js';
 import { cleanAccuracy } from '../models/evaluate.js';
 import { initialWeights } from './initialization.js';
 import { SgdMomentum, polyLearningRate } from './optimizer.js';
-import type { AdversarialTraining } from './adversarial.js';
 import { augmentBatch } from './augment.js';
 import { saveTrainingState } from './trainer.js';
-import { EpochTally, optimisationStep, resumeTrainingRun, trainableVariables, type EpochRecord, type TrainingState } from './loop.js';
+import { EpochTally, optimisationStep, resumeTrainingRun, trainableVariables, type EpochRecord, type TrainingRecipe, type TrainingState } from './loop.js';
 
 /** Zero pixels added on each side before the random 32x32 crop (RandomCrop(32, padding=4)). */
 export const CIFAR_CROP_PADDING = 4;
@@ -24,35 +23,14 @@ export const CIFAR_CROP_PADDING = 4;
  * clean-loss weight 0.05, SGD lr 0.05 momentum 0.9 weight decay 5e-4, poly decay power 0.9 per batch,
  * gradient-norm clip 0.5, batch 256, 500 epochs.
  */
-export interface WrnTrainOptions {
+export interface WrnTrainOptions extends TrainingRecipe {
+  /** Wide-ResNet depth (6n + 4) and widening factor. */
   depth: number;
   widen: number;
-  ind: number;
-  cycles: number;
-  resParam: number;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  power: number;
-  gradClip: number;
-  mseWeight: number;
-  seed: number;
-  validationSize: number;
   /** Dataset spec of the training data, e.g. `cifar10:/data/cifar-10-batches-bin` (train and test splits are read). */
   dataset: string;
   /** Random horizontal flips and 4-px padded random crops (the reference's train transform). */
   augment: boolean;
-  out: string;
-  name: string;
-  resume: boolean;
-  /** Adversarial training (the reference trains CIFAR only adversarially); absent: the clean objective. */
-  adv?: AdversarialTraining;
-  trainLimit?: number;
-  testLimit?: number;
-  quiet?: boolean;
-  command: string;
 }
 
 
