@@ -1,8 +1,9 @@
 import { inputError } from '../../engine/errors.js';
 import { tf, type Tensor2D, type Tensor4D } from '../../engine/tf.js';
-import { defaultModelName, dryRun, imageInputShape } from './common.js';
+import { defaultModelName, imageInputShape } from './common.js';
 import { resolveModelOptions } from './options.js';
-import { TfjsClassifier, type HeadReading } from './tfjsClassifier.js';
+import type { HeadReading } from './tfjsClassifier.js';
+import { finishTfjsModel } from './tfjsLoaded.js';
 import { artifactsHandler, explainTfjsError, graphConstShapes, manifestShapeMismatch, readModelJson, readTfjsArtifacts, tfjsFormatOf } from './tfjsFiles.js';
 import type { LoadedModel, LoadOptions, ModelFamily } from './types.js';
 
@@ -129,42 +130,22 @@ export async function loadGraphModel(path: string, options: LoadOptions = {}): P
 
     let head: HeadReading = 'logits';
     if (resolved.output === 'probabilities' || (resolved.output === 'auto' && softmaxInput)) head = softmaxInput ? 'log-softmax' : 'clipped-log';
-    const notices: string[] = [];
-    if (head !== 'logits')
-      notices.push(
-        `${resolved.name}: ${softmaxInput ? 'Softmax op detected at the output' : 'output read as probabilities'}: attacks use log-probabilities (${head === 'log-softmax' ? 'log-softmax of the Softmax input' : 'log of clipped probabilities; gradients vanish where the softmax saturates'})`,
-      );
-    const classifier = new TfjsClassifier({
+    return finishTfjsModel({
       family: 'tfjs-graph',
-      name: resolved.name,
+      path,
+      file,
+      weightsSha256,
       inputShape,
       numClasses,
-      classNames: resolved.classNames,
-      mapping: resolved.mapping,
+      resolved,
       head,
+      softmaxFound: softmaxInput ? 'Softmax op detected at the output' : null,
+      preSoftmaxName: 'the Softmax input',
       forward,
       preSoftmax: softmaxInput ? (x: Tensor4D) => model.execute(x, softmaxInput) as Tensor2D : undefined,
-    });
-    const classes = dryRun(classifier, file);
-    if (classes !== numClasses) throw inputError(file, `output has ${classes} classes on a zero image, its shape declares ${numClasses}`);
-    return {
-      classifier,
-      description: {
-        family: 'tfjs-graph',
-        source: path,
-        weightsSha256,
-        inputShape,
-        numClasses,
-        outputKind: classifier.outputKind,
-        ...(head === 'logits' ? {} : { logProbabilities: head }),
-        inputRange: resolved.mapping.inputRange,
-        mean: resolved.mapping.mean,
-        std: resolved.mapping.std,
-      },
-      cost: { forwardFlopsPerImage: graphForwardFlops(model, nodes, weightShapes, inputShape), feedbackCycles: 0 },
-      notices,
+      forwardFlopsPerImage: graphForwardFlops(model, nodes, weightShapes, inputShape),
       dispose,
-    };
+    });
   } catch (err) {
     dispose();
     throw err;

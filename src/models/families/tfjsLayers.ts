@@ -1,8 +1,9 @@
 import { inputError } from '../../engine/errors.js';
 import { tf, type Tensor2D, type Tensor4D } from '../../engine/tf.js';
-import { defaultModelName, dryRun, imageInputShape } from './common.js';
+import { defaultModelName, imageInputShape } from './common.js';
 import { resolveModelOptions } from './options.js';
-import { TfjsClassifier, type HeadReading } from './tfjsClassifier.js';
+import type { HeadReading } from './tfjsClassifier.js';
+import { finishTfjsModel } from './tfjsLoaded.js';
 import {
   artifactsHandler,
   explainTfjsError,
@@ -152,43 +153,23 @@ export async function loadLayersModel(path: string, options: LoadOptions = {}): 
       copy = found?.copy ?? null;
       head = pre ? 'log-softmax' : 'clipped-log';
     }
-    const notices: string[] = [];
-    if (head !== 'logits')
-      notices.push(
-        `${resolved.name}: ${softmax ? 'softmax head detected' : 'output read as probabilities'}: attacks use log-probabilities (${head === 'log-softmax' ? 'log-softmax of the pre-softmax tensor' : 'log of clipped probabilities; gradients vanish where the softmax saturates'})`,
-      );
     const run = (m: tf.LayersModel) => (input: Tensor4D) => m.apply(input, { training: false }) as Tensor2D;
-    const classifier = new TfjsClassifier({
+    return finishTfjsModel({
       family: 'tfjs-layers',
-      name: resolved.name,
+      path,
+      file,
+      weightsSha256,
       inputShape,
       numClasses,
-      classNames: resolved.classNames,
-      mapping: resolved.mapping,
+      resolved,
       head,
+      softmaxFound: softmax ? 'softmax head detected' : null,
+      preSoftmaxName: 'the pre-softmax tensor',
       forward: run(model),
       preSoftmax: pre ? run(pre) : undefined,
-    });
-    const classes = dryRun(classifier, file);
-    if (classes !== numClasses) throw inputError(file, `output has ${classes} classes on a zero image, its shape declares ${numClasses}`);
-    return {
-      classifier,
-      description: {
-        family: 'tfjs-layers',
-        source: path,
-        weightsSha256,
-        inputShape,
-        numClasses,
-        outputKind: classifier.outputKind,
-        ...(head === 'logits' ? {} : { logProbabilities: head }),
-        inputRange: resolved.mapping.inputRange,
-        mean: resolved.mapping.mean,
-        std: resolved.mapping.std,
-      },
-      cost: { forwardFlopsPerImage: layersForwardFlops(model), feedbackCycles: 0 },
-      notices,
+      forwardFlopsPerImage: layersForwardFlops(model),
       dispose,
-    };
+    });
   } catch (err) {
     dispose();
     throw err;
