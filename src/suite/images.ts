@@ -205,6 +205,32 @@ export interface PanelRecorder {
 }
 
 /**
+ * Collects the adversarial examples of the first `n` samples (rows 0..n-1) of each of `cells` while they
+ * run: keepFor(cell) is the KeepExamples hook the runner calls with a batch's rows and examples xAdv
+ * [batch, H, W, C] in [0,1]; each kept example is a copy of `size` = H*W*C floats in captured[cell id][row].
+ * keepFor returns undefined for a cell not in `cells`.
+ */
+function exampleCapture(
+  cells: readonly PlannedCell[],
+  n: number,
+  size: number,
+): { captured: Map<string, Map<number, Float32Array>>; keepFor: (cell: PlannedCell) => KeepExamples | undefined } {
+  const captured = new Map<string, Map<number, Float32Array>>(cells.map((c) => [c.id, new Map()]));
+  const keepFor = (cell: PlannedCell): KeepExamples | undefined => {
+    const into = captured.get(cell.id);
+    if (!into) return undefined;
+    return (rows, xAdv) => {
+      if (!rows.some((r) => r < n)) return;
+      const pixels = xAdv.dataSync();
+      rows.forEach((r, k) => {
+        if (r < n) into.set(r, pixels.slice(k * size, (k + 1) * size) as Float32Array);
+      });
+    };
+  };
+  return { captured, keepFor };
+}
+
+/**
  * The recorder of `unit`'s panel, or null when the unit gets none (not a sweep, a copy path, a transfer
  * attack, no eps > 0) or its panel is already written.
  */
@@ -218,18 +244,7 @@ export function sweepPanel(ctx: RunContext, unit: PlanUnit): PanelRecorder | nul
   const data = dataFor(ctx, cells[0].checkpoint);
   const size = data.height * data.width * data.channels;
   const n = Math.min(ADVERSARIAL_ROWS, cells[0].samples, data.count);
-  const captured = new Map<string, Map<number, Float32Array>>(cells.map((c) => [c.id, new Map()]));
-  const keepFor = (cell: PlannedCell): KeepExamples | undefined => {
-    const into = captured.get(cell.id);
-    if (!into) return undefined;
-    return (rows, xAdv) => {
-      if (!rows.some((r) => r < n)) return;
-      const pixels = xAdv.dataSync();
-      rows.forEach((r, k) => {
-        if (r < n) into.set(r, pixels.slice(k * size, (k + 1) * size) as Float32Array);
-      });
-    };
-  };
+  const { captured, keepFor } = exampleCapture(cells, n, size);
   const finish = () => writePanel(dir, name, () => drawSweepPanel(ctx, cells, n, captured, keepFor));
   return { name, keep: keepFor, finish };
 }
@@ -391,18 +406,7 @@ export function cascadePanel(ctx: RunContext, unit: PlanUnit): PanelRecorder | n
   const data = dataFor(ctx, worst[0].checkpoint);
   const size = data.height * data.width * data.channels;
   const n = Math.min(ADVERSARIAL_ROWS, worst[0].samples, data.count);
-  const captured = new Map<string, Map<number, Float32Array>>(stageCells.map((c) => [c.id, new Map()]));
-  const keepFor = (cell: PlannedCell): KeepExamples | undefined => {
-    const into = captured.get(cell.id);
-    if (!into) return undefined;
-    return (rows, xAdv) => {
-      if (!rows.some((r) => r < n)) return;
-      const pixels = xAdv.dataSync();
-      rows.forEach((r, k) => {
-        if (r < n) into.set(r, pixels.slice(k * size, (k + 1) * size) as Float32Array);
-      });
-    };
-  };
+  const { captured, keepFor } = exampleCapture(stageCells, n, size);
   const finish = () => writePanel(dir, name, () => drawCascadePanel(ctx, unit, worst, n, captured, keepFor));
   return { name, keep: keepFor, finish };
 }
