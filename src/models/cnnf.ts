@@ -1,4 +1,5 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../engine/tf.js';
+import { unrollFeedback } from './feedbackLoop.js';
 import type { ArchitectureSpec, Normalization } from './architecture.js';
 import {
   adaptivePool,
@@ -188,35 +189,18 @@ export class CnnfNetwork {
     const input = this.normalize(x);
     const firstPass = this.feedforward(input, 0, null, this.emptyState(), cycles > 0);
     const featureInd = a.ind === 0 ? input : (firstPass.featureAt.get(a.ind) as Tensor4D);
-    const perPass: Tensor2D[] = [firstPass.logits];
-    const reconstructions: Tensor4D[] = [];
-    const blockReconstructions: Tensor4D[][] = [];
     const shape = this.spatialBeforeDense();
-    let state = firstPass.state;
-    let logits = firstPass.logits;
-    let ffPrevious = featureInd;
-    for (let cycle = 0; cycle < cycles; cycle++) {
-      const fb = this.feedback(logits, state, shape);
-      reconstructions.push(fb.reconstruction);
-      blockReconstructions.push(fb.blockRecons);
-      const ffCurrent = tf.add(ffPrevious, tf.mul(a.resParam, tf.sub(fb.reconstruction, ffPrevious))) as Tensor4D;
-      const pass = this.feedforward(ffCurrent, a.ind, fb.signals, state, cycle + 1 < cycles);
-      state = pass.state;
-      logits = pass.logits;
-      perPass.push(logits);
-      ffPrevious = ffCurrent;
-    }
-    const average = perPass.length === 1 ? perPass[0] : (tf.div(tf.addN(perPass), perPass.length) as Tensor2D);
-    return {
-      first: firstPass.logits,
-      last: logits,
-      average,
-      perPass,
-      featureInd,
-      reconstructions,
-      blockReconstructions,
-      blockFeatures: firstPass.blockFeatures,
-    };
+    const loop = unrollFeedback(
+      { logits: firstPass.logits, state: firstPass.state, featureInd },
+      cycles,
+      a.resParam,
+      (logits, state) => {
+        const fb = this.feedback(logits, state, shape);
+        return { reconstruction: fb.reconstruction, blockReconstructions: fb.blockRecons, signals: fb.signals };
+      },
+      (ff, signals, state, cycle) => this.feedforward(ff, a.ind, signals, state, cycle + 1 < cycles),
+    );
+    return { first: firstPass.logits, ...loop, featureInd, blockFeatures: firstPass.blockFeatures };
   }
 
   /** Logits of the first feedforward pass only (the reference's forward_adv). */

@@ -1,4 +1,5 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../../engine/tf.js';
+import { unrollFeedback } from '../feedbackLoop.js';
 import { conv2dTransposeSame, conv2dTransposeStrided, prepareSubPixelKernels } from '../../engine/kernels/index.js';
 import type { Normalization } from '../architecture.js';
 import { adaptiveRelu, adaptiveReluFeedback, normalizeInput, type ReluState } from '../feedbackLayers.js';
@@ -248,35 +249,18 @@ export class WrnCnnfNetwork {
     const a = this.arch;
     const input = this.normalize(x);
     const firstPass = this.feedforward(input, true, null, this.emptyState());
-    const perPass: Tensor2D[] = [firstPass.logits];
-    const reconstructions: Tensor4D[] = [];
-    const blockReconstructions: Tensor4D[][] = [];
     const shape = this.finalShape(x.shape[0]);
-    let state = firstPass.state;
-    let logits = firstPass.logits;
-    let ffPrevious = firstPass.featureInd;
-    for (let cycle = 0; cycle < cycles; cycle++) {
-      const fb = this.feedback(logits, state, shape);
-      reconstructions.push(fb.reconstruction);
-      blockReconstructions.push(fb.groupReconstructions);
-      const ffCurrent = tf.add(ffPrevious, tf.mul(a.resParam, tf.sub(fb.reconstruction, ffPrevious))) as Tensor4D;
-      const pass = this.feedforward(ffCurrent, false, fb.signals, state);
-      state = pass.state;
-      logits = pass.logits;
-      perPass.push(logits);
-      ffPrevious = ffCurrent;
-    }
-    const average = perPass.length === 1 ? perPass[0] : (tf.div(tf.addN(perPass), perPass.length) as Tensor2D);
-    return {
-      first: firstPass.logits,
-      last: logits,
-      average,
-      perPass,
-      featureInd: firstPass.featureInd,
-      reconstructions,
-      blockFeatures: firstPass.groupOutputs,
-      blockReconstructions,
-    };
+    const loop = unrollFeedback(
+      { logits: firstPass.logits, state: firstPass.state, featureInd: firstPass.featureInd },
+      cycles,
+      a.resParam,
+      (logits, state) => {
+        const fb = this.feedback(logits, state, shape);
+        return { reconstruction: fb.reconstruction, blockReconstructions: fb.groupReconstructions, signals: fb.signals };
+      },
+      (ff, signals, state) => this.feedforward(ff, false, signals, state),
+    );
+    return { first: firstPass.logits, ...loop, featureInd: firstPass.featureInd, blockFeatures: firstPass.groupOutputs };
   }
 
   /** Logits of the first feedforward pass only (the reference's forward_adv). */
