@@ -11,11 +11,13 @@
 //       [--resume] [--backend wasm]
 // --load reads bench's per-sample outcomes from an earlier --out instead of running the attacks again
 // (to compare one bench run with several reference runs; a run still in progress is compared up to its
-// last finished stage). --out is rewritten after every attack (stage);
-// --resume reuses the stages (and batches of a stage) an interrupted run already wrote there and runs only the rest.
+// last finished stage, and so is an AutoAttack reference still running). --out is rewritten after every
+// batch; --resume reuses the stages (and batches of a stage) an interrupted run already wrote there and runs
+// only the rest, and refuses (one line, exit 2, the file untouched) a record made with other settings
+// (--output, --path, --n, --seed, --params, --cascade, --batch) or whose model classified other images correctly.
 // Attack names are bench's; their AutoAttack names: apgd -> apgd-ce, apgd-dlr, apgd-t, fab-t, square.
 // --cascade runs the attacks in order, each on the samples every previous one left correct (AutoAttack's
-// standard evaluation), and compares stage by stage with a reference run of attack `standard`.
+// standard evaluation), and compares stage by stage with a reference run of attack `standard` or `cascade`.
 import { writeFileSync, readFileSync, mkdirSync, existsSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tf } from '../src/engine/tf.js';
@@ -48,7 +50,8 @@ const { values: flags } = scriptArgs(import.meta.url, {
 
 const AA_NAME: Record<string, string> = { apgd: 'apgd-ce', 'apgd-ce': 'apgd-ce', 'apgd-dlr': 'apgd-dlr', 'apgd-t': 'apgd-t', 'fab-t': 'fab-t', square: 'square' };
 
-interface RefStage { attack: string; seconds: number; robust: boolean[]; machines?: string[] }
+/** A stage of a reference run; `done` false: a cascade run still in progress has not finished it (its unattacked samples still count as robust). */
+interface RefStage { attack: string; seconds: number; robust: boolean[]; machines?: string[]; done?: boolean }
 interface RefRun { eps: number; attack: string; seconds: number; cpuSeconds?: number; stages: RefStage[]; robust: boolean[]; machines?: string[] }
 interface Reference { config: Record<string, unknown>; labels: number[]; cleanLogits: number[][]; clean: boolean[]; runs: RefRun[] }
 
@@ -68,7 +71,24 @@ const outPath = flags.out;
 const loadPath = flags.load;
 const resume = flags.resume;
 const loaded: BenchRun[] = loadPath ? JSON.parse(readFileSync(loadPath, 'utf8')).runs : [];
-const resumed: BenchRun[] = resume && outPath && existsSync(outPath) ? JSON.parse(readFileSync(outPath, 'utf8')).runs : [];
+/** Ends the script on input it cannot use: one line on stderr, exit code 2, no file written. */
+function refuse(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(2);
+}
+/** The settings a record's batches ran with; --resume must match them. */
+const settings = { output, path, n, seed, params: extraParams, cascade, batch: batchSize };
+const previousRecord: (Partial<typeof settings> & { runs: BenchRun[]; clean?: boolean[] }) | null =
+  resume && outPath && existsSync(outPath) ? JSON.parse(readFileSync(outPath, 'utf8')) : null;
+if (previousRecord) {
+  const differs = (Object.keys(settings) as (keyof typeof settings)[]).filter(
+    // Records written before `batch` was kept have none; every other setting has always been written.
+    (k) => previousRecord[k] !== undefined && JSON.stringify(previousRecord[k]) !== JSON.stringify(settings[k]),
+  );
+  if (differs.length)
+    refuse(`${outPath}: recorded with ${differs.map((k) => `${k} ${JSON.stringify(previousRecord[k])}`).join(', ')}; resume with the same settings or start a new --out`);
+}
+const resumed: BenchRun[] = previousRecord?.runs ?? [];
 
 const backend = await initBackend(flags.backend);
 const data = await loadFashionMnist('test', { limit: n });
@@ -99,6 +119,8 @@ for (let start = 0; start < n; start += batchSize) {
     }
   });
 }
+if (previousRecord?.clean && JSON.stringify(previousRecord.clean) !== JSON.stringify(clean))
+  refuse(`${outPath}: recorded for a model that classified other images correctly (another checkpoint or output); cannot resume`);
 const acc = (v: boolean[]) => v.filter(Boolean).length / v.length;
 console.log(`backend ${backend.name}; ${n} images; clean accuracy bench ${(100 * acc(clean)).toFixed(1)}%` +
   (reference ? `, AutoAttack's model ${(100 * acc(reference.clean.slice(0, n))).toFixed(1)}%; logits of ${Math.min(n, reference.cleanLogits.length)} images: max |bench - PyTorch| = ${maxDiff.toExponential(2)}, argmax disagreements ${argmaxDisagree}` : ''));
@@ -165,6 +187,8 @@ async function runAttack(name: string, eps: number, alive: boolean[]): Promise<B
     save();
     console.log(`${name} eps ${eps}: batch ${run.batchesDone}/${Math.ceil(todo.length / batchSize)}, cpu ${run.cpuSeconds.toFixed(0)} s`);
   }
+  // A stage with no sample left to attack ran nowhere; it is marked with this machine all the same.
+  if (!run.machines?.length) run.machines = [machine];
   run.complete = true;
   return run;
 }
@@ -193,7 +217,7 @@ function save() {
   if (!outPath) return;
   mkdirSync(dirname(outPath), { recursive: true });
   const runs = [...benchRuns, ...resumed.filter((r) => !benchRuns.includes(r))];
-  writeFileSync(`${outPath}.tmp`, JSON.stringify({ checkpoint, output, path, n, seed, params: extraParams, cascade, clean, maxLogitDiff: maxDiff, runs }));
+  writeFileSync(`${outPath}.tmp`, JSON.stringify({ checkpoint, ...settings, clean, maxLogitDiff: reference ? maxDiff : null, runs }));
   renameSync(`${outPath}.tmp`, outPath);
 }
 for (const eps of epsList) {
@@ -207,6 +231,10 @@ for (const eps of epsList) {
     const ref = cascade
       ? reference?.runs.find((r) => r.eps === eps && (r.attack === 'standard' || r.attack === 'cascade'))?.stages.find((s) => s.attack === aaName)
       : reference?.runs.find((r) => r.eps === eps && r.attack === aaName);
+    if (ref && 'done' in ref && ref.done === false) {
+      console.log(`${referencePath}: ${aaName} at eps ${eps} is unfinished; the comparison stops before it`);
+      break;
+    }
     const time = (r: { seconds: number; cpuSeconds?: number }) => `${r.seconds.toFixed(0)} s${r.cpuSeconds !== undefined ? ` (cpu ${r.cpuSeconds.toFixed(0)} s)` : ''}`;
     let cells = `| ${name}${cascade ? ' (cascade)' : ''} | ${eps} | ${pct(acc(run.robust))} | ${time(run)} |`;
     if (ref) {

@@ -42,7 +42,10 @@ function scriptName(file: string): string {
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
 }
 
-/** The file's leading block of `//` comment lines (after a `#!` line, if any), each without its `// ` prefix. */
+/**
+ * The file's leading block of `//` comment lines (after a `#!` line, if any), each without its `// ` prefix.
+ * Throws the fs error when the file cannot be read.
+ */
 export function leadingComment(file: string): string[] {
   const lines = readFileSync(file, 'utf8').split(/\r?\n/);
   if (lines[0]?.startsWith('#!')) lines.shift();
@@ -62,7 +65,8 @@ function flagList(specs: FlagSpecs, withValues: boolean): string {
 
 /**
  * The pure part of scriptArgs (no output, no exit): parses `args` against `specs` with util.parseArgs in
- * strict mode and says what scriptArgs would do. See scriptArgs.
+ * strict mode and says what scriptArgs would do. See scriptArgs. Throws an Error when `specs` declares
+ * `help` (it is built in): a mistake in the script, not in its command line.
  */
 export function parseScriptArgs<const S extends FlagSpecs>(scriptUrl: string, specs: S, options: ScriptArgsOptions = {}): ParseOutcome<S> {
   if ('help' in specs) throw new Error('scriptArgs: --help is built in; do not declare it');

@@ -3,7 +3,7 @@
     /usr/bin/python3 scripts/reference/autoattack_run.py --checkpoint checkpoints/cnn-fmnist --n 1000 \
         --eps 0.03,0.1 --attacks apgd-ce,square --square-queries 200 --out reports/aa/cnn.json
 
-Needs Debian's python3-torch and python3-numpy, a checkout of fra31/auto-attack (AUTOATTACK_SRC, default
+Needs Debian's python3-torch, python3-numpy, python3-threadpoolctl and libopenblas0-pthread, a checkout of fra31/auto-attack (AUTOATTACK_SRC, default
 /tmp/t16-aa) and of yjhuangcd/CNNF (CNNF_SRC, default /tmp/t16-cnnf), both made by
 scripts/reference/checkout.sh; the model is scripts/reference/bench_model.py.
 Images: the first --n of the vendored Fashion-MNIST test set (data/fashion-mnist), NCHW in [0,1].
@@ -21,8 +21,8 @@ standard version, True in the SquareAttack class's default).
 
 Output JSON: {config, torch (version), threadpools (the thread pools pinned to --threads:
 reference_env.limit_threads), labels, cleanLogits (first --logits-n rows), clean: [bool], runs: [{eps, attack,
-seconds (wall), cpuSeconds (this process's CPU time; on a shared machine the fairer of the two), machines (the
-processors the run ran on, reference_env.cpu_signature()), stages: [{attack, seconds, robust: [bool]; cascade stages also cpuSeconds, batchesDone, done, and machines: the
+seconds (wall), cpuSeconds (this process's CPU time; on a shared machine the fairer of the two), machines (single
+attacks and `standard`: the processor the run ran on, reference_env.cpu_signature()), stages: [{attack, seconds, robust: [bool]; cascade stages also cpuSeconds, batchesDone, done, and machines: the
 reference_env.cpu_signature() of every machine a batch of the stage ran on}], robust: [bool]}]}. robust[i] is true when sample i
 is classified correctly after the attack (false for clean errors), as AutoAttack's robust_flags.
 """
@@ -100,6 +100,12 @@ def run_one(model, x, y, clean, eps, attack, args):
     return run
 
 
+def refuse(message):
+    """Ends the run on input it cannot use: one line on stderr, exit code 2 (the --out file is not touched)."""
+    print(message, file=sys.stderr)
+    sys.exit(2)
+
+
 CASCADE = ['apgd-ce', 'apgd-t', 'fab-t', 'square']
 
 
@@ -114,7 +120,7 @@ def run_cascade(model, x, y, clean, eps, args, result, save):
         run = {'eps': eps, 'attack': 'cascade', 'batch': args.batch, 'seconds': 0.0, 'cpuSeconds': 0.0, 'stages': []}
         result['runs'].append(run)
     elif run.get('batch') != args.batch:
-        sys.exit(f'{args.out}: the run at eps {eps} used --batch {run.get("batch")}; resume it with the same --batch')
+        refuse(f'{args.out}: the run at eps {eps} used --batch {run.get("batch")}; resume it with the same --batch')
     robust = clean.clone()
     machine = reference_env.cpu_signature()
     for name in CASCADE:
@@ -149,7 +155,11 @@ def run_cascade(model, x, y, clean, eps, args, result, save):
             save()
             print(f'eps {eps} {name}: batch {b + 1}/{n_batches} in {wall:.0f} s (cpu {cpu:.0f} s), robust so far '
                   f'{flags.sum().item() / flags.shape[0]:.2%}', flush=True)
-        stage['done'] = True
+        if not stage['done']:
+            # A stage with no sample left to attack ran nowhere; it is marked with this machine all the same.
+            stage.setdefault('machines', [machine])
+            stage['done'] = True
+            save()
         robust = flags
     run['robust'] = robust.tolist()
     save()
@@ -224,12 +234,27 @@ def main():
         with open(args.out) as f:
             previous = json.load(f)
         if previous['labels'] != result['labels'] or previous['clean'] != result['clean']:
-            sys.exit(f'{args.out}: recorded for other images or another model; cannot resume')
+            refuse(f'{args.out}: recorded for other images or another model; cannot resume')
         if previous.get('threadpools') != threadpools:
-            recorded = ', '.join(f"{p['internal_api']} {p['num_threads']}" for p in previous.get('threadpools') or [])
-            sys.exit(f'{args.out}: threadpools recorded as ({recorded or "BLAS threads not pinned"}); this run has '
-                     f'({", ".join(p["internal_api"] + " " + str(p["num_threads"]) for p in threadpools)}): CPU seconds '
-                     'would mix two set-ups; resume with the same --threads or start a new --out')
+            def brief(pools, paths):
+                return ', '.join(f"{p['internal_api']} {p['num_threads']}" + (f" {p['filepath']}" if paths else '')
+                                 for p in pools or [])
+            # The short form names API and threads; where only the libraries' files differ, name those.
+            paths = brief(previous.get('threadpools'), False) == brief(threadpools, False)
+            refuse(f'{args.out}: threadpools recorded as ({brief(previous.get("threadpools"), paths) or "BLAS threads not pinned"}); '
+                     f'this run has ({brief(threadpools, paths)}): CPU seconds would mix two set-ups; resume with the same '
+                     '--threads and BLAS library or start a new --out')
+        # The attacks' settings must be the ones the recorded batches ran with.
+        recorded_config = previous.get('config', {})
+        changed = [k for k in ('seed', 'square_queries', 'square_rescale', 'output')
+                   if k in recorded_config and recorded_config[k] != getattr(args, k)]
+        if changed:
+            was = ', '.join('--' + k.replace('_', '-') + ' ' + str(recorded_config[k]) for k in changed)
+            refuse(f'{args.out}: recorded with {was}; resume with the same settings or start a new --out')
+        # Checked here, before anything is saved, so that a refused resume leaves the file as it was.
+        for run in previous['runs']:
+            if run['attack'] == 'cascade' and run.get('batch') != args.batch:
+                refuse(f'{args.out}: the run at eps {run["eps"]} used --batch {run.get("batch")}; resume it with the same --batch')
         result['runs'] = previous['runs']
     save()
     for eps in [float(e) for e in args.eps.split(',')]:

@@ -115,7 +115,7 @@ def cpu_signature():
 def warn_reference_blas():
     """The warning limit_threads prints when threadpoolctl finds no optimised BLAS (OpenBLAS, MKL, BLIS).
     Why: python3-torch depends on any libblas.so.3, and on a machine without OpenBLAS apt satisfies that with
-    Debian's reference BLAS (libblas3, plain Fortran loops). PyTorch's results stay the same, but its matrix
+    Debian's reference BLAS (libblas3, plain Fortran loops). PyTorch's results differ at most by float rounding, but its matrix
     products (Linear layers, transposed convolutions) become several times slower: AutoAttack's APGD-CE on
     100 CNN-F images took 234 CPU-s with it against 42 with OpenBLAS on the same machine (docs/autoattack.md), so any timing
     taken that way is unfair to the reference."""

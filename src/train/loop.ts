@@ -36,10 +36,12 @@ export const MOMENTUM_FILE = 'training-momentum.safetensors';
 
 /**
  * Reads the run saved in `out` by saveTrainingState (trainer.ts) for `--resume`: the training state, the
- * checkpoint's weights, and the momentum buffers, which are restored into `optimizer`.
+ * checkpoint's weights, and the momentum buffers, which are restored into `optimizer`. Unless `quiet`,
+ * writes one line to stderr saying after which epoch and step the run continues.
  * Throws InputError naming `out` when there is no training-state.json, when the checkpoint is of another
  * architecture family than `family`, or when model.json and the state disagree on the epochs done (a
- * save interrupted between the two files).
+ * save interrupted between the two files); loadCheckpoint's and readSafetensors' InputErrors pass through
+ * (a damaged model.json or weights file, a missing training-momentum.safetensors).
  */
 export async function resumeTrainingRun(
   out: string,
@@ -159,27 +161,39 @@ export function optimisationStep(
 export class EpochTally {
   private lossSum = 0;
   private correct = 0;
-  seen = 0;
-  steps = 0;
+  private images = 0;
+  private stepCount = 0;
+
+  /** Clean training images counted so far. */
+  get seen(): number {
+    return this.images;
+  }
+
+  /** Steps added so far. */
+  get steps(): number {
+    return this.stepCount;
+  }
 
   /**
    * Adds a step's mean loss and correct count over `images` clean images. Throws (naming the 1-based
    * epoch and step) when the loss is not finite: training diverged.
    */
   add(loss: number, correct: number, images: number, epoch: number): void {
-    if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${this.steps + 1}: loss ${loss}`);
-    this.steps++;
+    if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${this.stepCount + 1}: loss ${loss}`);
+    this.stepCount++;
     this.lossSum += loss * images;
     this.correct += correct;
-    this.seen += images;
+    this.images += images;
   }
 
+  /** Mean loss per image over the steps so far (NaN before the first add). */
   get loss(): number {
-    return this.lossSum / this.seen;
+    return this.lossSum / this.images;
   }
 
+  /** Fraction of the clean images classified correctly by the last pass (0..1; NaN before the first add). */
   get accuracy(): number {
-    return this.correct / this.seen;
+    return this.correct / this.images;
   }
 
   /** The progress bar's text: running loss, accuracy in percent, and images per second since `started` (ms). */

@@ -1,16 +1,21 @@
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/engine/errors.js';
 import { SgdMomentum } from '../../src/train/optimizer.js';
 import { EpochTally, resumeTrainingRun, STATE_FILE } from '../../src/train/loop.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
+const made: string[] = [];
+afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
 /** A copy of the committed CNN checkpoint (provenance: 4 epochs) with a training state claiming `epochsDone`. */
 function savedRun(epochsDone: number | null): string {
-  const dir = join(mkdtempSync(join(tmpdir(), 'bench-loop-')), 'run');
+  const parent = mkdtempSync(join(tmpdir(), 'bench-loop-'));
+  made.push(parent);
+  const dir = join(parent, 'run');
   cpSync(join(ROOT, 'checkpoints', 'cnn-fmnist'), dir, { recursive: true });
   if (epochsDone !== null) writeFileSync(join(dir, STATE_FILE), JSON.stringify({ epochsDone, step: 10, history: [], wallTimeSeconds: 1 }));
   return dir;

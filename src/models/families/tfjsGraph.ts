@@ -143,7 +143,7 @@ export async function loadGraphModel(path: string, options: LoadOptions = {}): P
       preSoftmaxName: 'the Softmax input',
       forward,
       preSoftmax: softmaxInput ? (x: Tensor4D) => model.execute(x, softmaxInput) as Tensor2D : undefined,
-      forwardFlopsPerImage: graphForwardFlops(model, nodes, weightShapes, inputShape),
+      forwardFlops: () => graphForwardFlops(model, nodes, weightShapes, inputShape),
       dispose,
     });
   } catch (err) {

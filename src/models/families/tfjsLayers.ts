@@ -167,7 +167,7 @@ export async function loadLayersModel(path: string, options: LoadOptions = {}): 
       preSoftmaxName: 'the pre-softmax tensor',
       forward: run(model),
       preSoftmax: pre ? run(pre) : undefined,
-      forwardFlopsPerImage: layersForwardFlops(model),
+      forwardFlops: () => layersForwardFlops(model),
       dispose,
     });
   } catch (err) {

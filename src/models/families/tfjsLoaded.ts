@@ -25,8 +25,9 @@ export interface TfjsModelParts {
   /** The model's output [N, K] on an input already in its range; preSoftmax: the softmax's input [N, K]. */
   forward(input: Tensor4D): Tensor2D;
   preSoftmax?(input: Tensor4D): Tensor2D;
-  /** Forward FLOPs per image as the family counts them; null when unknown. */
-  forwardFlopsPerImage: number | null;
+  /** Forward FLOPs per image as the family counts them (null when unknown); called after the dry run, since
+   * counting may execute the model. */
+  forwardFlops(): number | null;
   /** Releases the model's weights (and any copy made for the pre-softmax model). */
   dispose(): void;
 }
@@ -57,6 +58,7 @@ export function finishTfjsModel(p: TfjsModelParts): LoadedModel {
   });
   const classes = dryRun(classifier, p.file);
   if (classes !== p.numClasses) throw inputError(p.file, `output has ${classes} classes on a zero image, its shape declares ${p.numClasses}`);
+  const flops = p.forwardFlops();
   return {
     classifier,
     description: {
@@ -71,7 +73,7 @@ export function finishTfjsModel(p: TfjsModelParts): LoadedModel {
       mean: p.resolved.mapping.mean,
       std: p.resolved.mapping.std,
     },
-    cost: { forwardFlopsPerImage: p.forwardFlopsPerImage, feedbackCycles: 0 },
+    cost: { forwardFlopsPerImage: flops, feedbackCycles: 0 },
     notices,
     dispose: p.dispose,
   };
