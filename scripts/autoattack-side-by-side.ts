@@ -8,17 +8,23 @@
 //       [--checkpoint checkpoints/cnn-fmnist] [--output last] [--path e2e] [--n 1000] [--eps 0.03,0.1]
 //       [--attacks apgd,square] [--params '{"square":{"queries":200}}'] [--seed 0] [--batch 250]
 //       [--cascade] [--out reports/aa/bench-cnn-square200.json] [--load reports/aa/bench-cnn-square200.json]
-//       [--resume] [--backend wasm]
+//       [--resume] [--backend wasm] [--jobs 1]
 // --load reads bench's per-sample outcomes from an earlier --out instead of running the attacks again
 // (to compare one bench run with several reference runs; a run still in progress is compared up to its
 // last finished stage, and so is an AutoAttack reference still running). --out is rewritten after every
 // batch; --resume reuses the stages (and batches of a stage) an interrupted run already wrote there and runs
 // only the rest, and refuses (one line, exit 2, the file untouched) a record made with other settings
 // (--output, --path, --n, --seed, --params, --cascade, --batch) or whose model classified other images correctly.
+// --jobs N runs a stage's batches in N worker processes (wasm runs one thread per process), N at a time;
+// each batch's result is the same whichever process runs it (its random draws are keyed by sample), its
+// CPU seconds are added up, and `seconds` is the sum of the batches' wall times. Batches finished out of
+// order are recorded (doneBatches) and skipped on --resume.
 // Attack names are bench's; their AutoAttack names: apgd -> apgd-ce, apgd-dlr, apgd-t, fab-t, square.
 // --cascade runs the attacks in order, each on the samples every previous one left correct (AutoAttack's
 // standard evaluation), and compares stage by stage with a reference run of attack `standard` or `cascade`.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFileSync, readFileSync, mkdirSync, existsSync, renameSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { tf } from '../src/engine/tf.js';
 import { initBackend } from '../src/engine/backend.js';
@@ -46,6 +52,8 @@ const { values: flags } = scriptArgs(import.meta.url, {
   load: { type: 'string', default: '' },
   resume: { type: 'boolean' },
   backend: { type: 'string', default: 'wasm' },
+  jobs: { type: 'string', default: '1' },
+  child: { type: 'boolean' }, // internal: a --jobs worker process (batches on stdin, results on stdout)
 });
 
 const AA_NAME: Record<string, string> = { apgd: 'apgd-ce', 'apgd-ce': 'apgd-ce', 'apgd-dlr': 'apgd-dlr', 'apgd-t': 'apgd-t', 'fab-t': 'fab-t', square: 'square' };
@@ -66,6 +74,8 @@ const attacks = flags.attacks.split(',').filter((a) => a !== '');
 const extraParams: Record<string, Record<string, unknown>> = JSON.parse(flags.params);
 const seed = Number(flags.seed);
 const batchSize = Number(flags.batch);
+const jobs = Number(flags.jobs);
+if (!Number.isInteger(jobs) || jobs < 1) refuse(`--jobs: ${flags.jobs} is not a whole number of processes >= 1`);
 const cascade = flags.cascade;
 const outPath = flags.out;
 const loadPath = flags.load;
@@ -94,6 +104,73 @@ const backend = await initBackend(flags.backend);
 const data = await loadFashionMnist('test', { limit: n });
 const model = await loadSuiteModel({ path: checkpoint, output: output as never, where: 'checkpoint' });
 const classifier = model.classifier;
+
+// --- one batch of one attack (in this process, or in a --jobs worker) ------------------------------------
+const attackCache = new Map<string, { attack: ReturnType<typeof getAttack>; params: unknown }>();
+/** The attack `name` (APGD-CE is `apgd` after the rename of issue 16 and `apgd-ce` before it; either finds it) with its --params. */
+function attackFor(name: string) {
+  let entry = attackCache.get(name);
+  if (!entry) {
+    const attack = name === 'apgd' || name === 'apgd-ce' ? (tryAttack(name) ?? getAttack(name === 'apgd' ? 'apgd-ce' : 'apgd')) : getAttack(name);
+    entry = { attack, params: attack.parseParams(extraParams[name] ?? {}, `params.${name}`) };
+    attackCache.set(name, entry);
+  }
+  return entry;
+}
+/** Result of attacking samples `rows`: robust[k] for rows[k], this process's CPU seconds and the wall seconds. */
+interface BatchResult { robust: boolean[]; cpu: number; seconds: number }
+async function attackBatch(name: string, eps: number, rows: number[]): Promise<BatchResult> {
+  const started = performance.now();
+  const cpu0 = process.cpuUsage();
+  const { attack, params } = attackFor(name);
+  const { x, y, sampleIndices } = toBatch(data, rows);
+  const rng = new KeyedRng(seed, `side-by-side/${name}/${eps}`, sampleIndices);
+  const res = await attack.run(classifier, x, y, eps, rng, { path, output, params: params as never });
+  res.xAdv.dispose();
+  x.dispose();
+  y.dispose();
+  const robust = rows.map((_, k) => !res.fooled[k] && !res.nonFiniteLogits?.[k]);
+  const cpu = process.cpuUsage(cpu0);
+  return { robust, cpu: (cpu.user + cpu.system) / 1e6, seconds: (performance.now() - started) / 1000 };
+}
+const RESULT_PREFIX = '@@batch ';
+if (flags.child) {
+  // A --jobs worker: one JSON request {name, eps, rows} per stdin line, one result line per request.
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (!line.trim()) continue;
+    const { name, eps, rows } = JSON.parse(line) as { name: string; eps: number; rows: number[] };
+    process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(await attackBatch(name, eps, rows))}\n`);
+  }
+  model.dispose();
+  process.exit(0);
+}
+
+/** A --jobs worker process: this script with --child, sent one batch at a time. */
+class Worker {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private waiting: { resolve: (r: BatchResult) => void; reject: (e: Error) => void } | null = null;
+  constructor() {
+    this.child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...process.argv.slice(2), '--child'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stderr.on('data', (chunk) => process.stderr.write(chunk));
+    createInterface({ input: this.child.stdout }).on('line', (line) => {
+      if (!line.startsWith(RESULT_PREFIX) || !this.waiting) return;
+      const w = this.waiting;
+      this.waiting = null;
+      w.resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as BatchResult);
+    });
+    this.child.on('exit', (code) => this.waiting?.reject(new Error(`a --jobs worker exited with code ${code} during a batch`)));
+  }
+  run(name: string, eps: number, rows: number[]): Promise<BatchResult> {
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      this.child.stdin.write(`${JSON.stringify({ name, eps, rows })}\n`);
+    });
+  }
+  close(): void {
+    this.child.stdin.end();
+  }
+}
+const workers: Worker[] = [];
 
 // --- parity of the two models -------------------------------------------------------------------------
 const labels = Array.from(data.labels.slice(0, n));
@@ -140,8 +217,10 @@ interface BenchRun {
   seconds: number;
   cpuSeconds?: number;
   robust: boolean[];
-  /** Batches of still-robust samples finished; with `complete: false` the run was interrupted there. */
+  /** How many batches of still-robust samples are finished; with `complete: false` the run was interrupted. */
   batchesDone?: number;
+  /** Which batches (0-based, in sample order) are finished; absent in records of one process: the first batchesDone. */
+  doneBatches?: number[];
   complete?: boolean;
   /** cpuSignature() of every machine a batch of this run ran on (absent in records made before it was kept). */
   machines?: string[];
@@ -163,29 +242,33 @@ async function runAttack(name: string, eps: number, alive: boolean[]): Promise<B
   const run: BenchRun = previous ?? { eps, attack: name, seconds: 0, cpuSeconds: 0, robust: [...alive], batchesDone: 0, complete: false };
   benchRuns.push(run);
   if (run.complete !== false) return run;
-  // APGD-CE is `apgd` after the rename of issue 16 and `apgd-ce` before it; either name finds it.
-  const attack = name === 'apgd' || name === 'apgd-ce' ? (tryAttack(name) ?? getAttack(name === 'apgd' ? 'apgd-ce' : 'apgd')) : getAttack(name);
-  const params = attack.parseParams(extraParams[name] ?? {}, `params.${name}`);
+  attackFor(name); // an unknown attack or bad --params fails here, before any worker starts
   // The samples this stage attacks are the ones alive when it started (run.robust only loses samples).
   const todo = alive.flatMap((a, i) => (a ? [i] : []));
-  for (let start = (run.batchesDone ?? 0) * batchSize; start < todo.length; start += batchSize) {
-    const started = performance.now();
-    const cpu0 = process.cpuUsage();
-    const rows = todo.slice(start, start + batchSize);
-    const { x, y, sampleIndices } = toBatch(data, rows);
-    const rng = new KeyedRng(seed, `side-by-side/${name}/${eps}`, sampleIndices);
-    const res = await attack.run(classifier, x, y, eps, rng, { path, output, params });
-    res.xAdv.dispose();
-    x.dispose();
-    y.dispose();
-    rows.forEach((r, k) => (run.robust[r] = !res.fooled[k] && !res.nonFiniteLogits?.[k]));
-    const cpu = process.cpuUsage(cpu0);
-    run.seconds += (performance.now() - started) / 1000;
-    run.cpuSeconds = (run.cpuSeconds ?? 0) + (cpu.user + cpu.system) / 1e6;
-    run.batchesDone = (run.batchesDone ?? 0) + 1;
+  const total = Math.ceil(todo.length / batchSize);
+  const done = new Set<number>(run.doneBatches ?? Array.from({ length: run.batchesDone ?? 0 }, (_, b) => b));
+  const queue = Array.from({ length: total }, (_, b) => b).filter((b) => !done.has(b));
+  const record = (b: number, rows: number[], result: BatchResult) => {
+    rows.forEach((r, k) => (run.robust[r] = result.robust[k]));
+    run.seconds += result.seconds;
+    run.cpuSeconds = (run.cpuSeconds ?? 0) + result.cpu;
+    done.add(b);
+    run.doneBatches = [...done].sort((p, q) => p - q);
+    run.batchesDone = done.size;
     run.machines = [...new Set([...(run.machines ?? []), machine])].sort();
     save();
-    console.log(`${name} eps ${eps}: batch ${run.batchesDone}/${Math.ceil(todo.length / batchSize)}, cpu ${run.cpuSeconds.toFixed(0)} s`);
+    console.log(`${name} eps ${eps}: batch ${b + 1} of ${total} done (${done.size}/${total}), cpu ${run.cpuSeconds.toFixed(0)} s`);
+  };
+  const rowsOf = (b: number) => todo.slice(b * batchSize, (b + 1) * batchSize);
+  if (jobs === 1) {
+    for (const b of queue) record(b, rowsOf(b), await attackBatch(name, eps, rowsOf(b)));
+  } else {
+    while (workers.length < Math.min(jobs, queue.length)) workers.push(new Worker());
+    await Promise.all(
+      workers.map(async (w) => {
+        for (let b = queue.shift(); b !== undefined; b = queue.shift()) record(b, rowsOf(b), await w.run(name, eps, rowsOf(b)));
+      }),
+    );
   }
   // A stage with no sample left to attack ran nowhere; it is marked with this machine all the same.
   if (!run.machines?.length) run.machines = [machine];
@@ -259,5 +342,6 @@ console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rowsOut) console.log(r);
 if (machineNotes.length) console.log(`\nwarning: ${machineNotes.join('\nwarning: ')}`);
 save();
+for (const w of workers) w.close();
 model.dispose();
 tf.disposeVariables();
