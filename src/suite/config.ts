@@ -82,16 +82,10 @@ export interface SanityOptions {
   limit: number;
 }
 
-export interface AdversarialConfig {
-  suite: 'adversarial';
+/** What both suites' configs hold besides their own sweep. */
+export interface SuiteConfigCommon {
   description?: string;
   checkpoints: CheckpointEntry[];
-  attacks: AttackEntry[];
-  /**
-   * Radii of the attacks without their own `epsilons`: ascending, distinct, each within the threat model
-   * of every attack that uses it ([0, 1] for L-inf, [0, sqrt(H W C)] for L2; attacks/threatModels.ts).
-   */
-  epsilons: number[];
   /** Prediction output for every model that does not name its own; absent = each model's default (CNN-F: last). */
   output?: string;
   /** The evaluated images: a dataset spec string or config object (src/datasets); absent = fashion-mnist. */
@@ -102,27 +96,28 @@ export interface AdversarialConfig {
   offset: number;
   batchSize: number;
   seed: number;
+}
+
+export interface AdversarialConfig extends SuiteConfigCommon {
+  suite: 'adversarial';
+  attacks: AttackEntry[];
+  /**
+   * Radii of the attacks without their own `epsilons`: ascending, distinct, each within the threat model
+   * of every attack that uses it ([0, 1] for L-inf, [0, sqrt(H W C)] for L2; attacks/threatModels.ts).
+   */
+  epsilons: number[];
   sanity: boolean;
   sanityLimit: number;
   /** eps of the more-steps probe (default: the second largest nonzero eps). */
   sanityEps?: number;
 }
 
-export interface CorruptionConfig {
+export interface CorruptionConfig extends SuiteConfigCommon {
   suite: 'corruption';
-  description?: string;
-  checkpoints: CheckpointEntry[];
   /** Corruption names, resolved from 'all' to the full registry list. */
   corruptions: string[];
   /** Ascending, distinct integers 1..5. */
   severities: number[];
-  output?: string;
-  dataset?: string | Record<string, unknown>;
-  labels: LabelSource;
-  limit: number;
-  offset: number;
-  batchSize: number;
-  seed: number;
   /** Checkpoint name (or dir) whose errors normalise mCE; absent = the first checkpoint. */
   baseline?: string;
 }
