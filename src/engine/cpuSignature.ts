@@ -14,13 +14,22 @@ export const SIGNATURE_FLAGS = ['avx', 'avx2', 'fma', 'avx512f'] as const;
  */
 export function cpuSignature(): string {
   const model = cpus()[0]?.model?.trim() || 'unknown CPU';
-  let flags: Set<string> | null = null;
+  const extensions = vectorExtensions();
+  return extensions ? `${model} (${extensions.join(' ')})` : `${model} (flags unknown)`;
+}
+
+/**
+ * Which of SIGNATURE_FLAGS this processor has, in that order, from /proc/cpuinfo's first `flags` line; null
+ * where that cannot be read (not Linux). Recorded with every run (src/suite/runner.ts) so that timings from
+ * different machines are told apart. Never throws.
+ */
+export function vectorExtensions(): string[] | null {
   try {
     const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
-    if (line) flags = new Set(line.slice(line.indexOf(':') + 1).trim().split(/\s+/));
+    if (!line) return null;
+    const flags = new Set(line.slice(line.indexOf(':') + 1).trim().split(/\s+/));
+    return SIGNATURE_FLAGS.filter((f) => flags.has(f));
   } catch {
-    flags = null;
+    return null;
   }
-  if (!flags) return `${model} (flags unknown)`;
-  return `${model} (${SIGNATURE_FLAGS.filter((f) => flags.has(f)).join(' ')})`;
 }

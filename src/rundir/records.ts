@@ -104,7 +104,8 @@ export interface RunManifest {
   plan?: RunPlan;
   backend: { name: string; provider: string; tfjsVersion: string; workers: number };
   versions: { bench: string; node: string };
-  machine: { platform: string; arch: string; cpus: number; cpuModel: string; memoryGiB: number; hostname: string };
+  /** vectorExtensions: which of avx, avx2, fma, avx512f the CPU has (src/engine/cpuSignature.ts; absent in older runs, null off Linux). */
+  machine: { platform: string; arch: string; cpus: number; cpuModel: string; vectorExtensions?: string[] | null; memoryGiB: number; hostname: string };
   createdAt: string;
 }
 

@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { rm, rmdir } from 'node:fs/promises';
+import { vectorExtensions } from '../engine/cpuSignature.js';
 import { cpus, hostname, totalmem } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { inputError, InputError, StorageError } from '../engine/errors.js';
@@ -351,6 +352,7 @@ function machine(): SuiteRunManifest['machine'] {
     arch: process.arch,
     cpus: list.length,
     cpuModel: list[0]?.model ?? 'unknown',
+    vectorExtensions: vectorExtensions(),
     memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
     hostname: hostname(),
   };

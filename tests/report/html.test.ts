@@ -127,6 +127,18 @@ describe('HTML report', () => {
     expect(html).not.toContain('2 of 2');
   });
 
+  it("names the machine's vector extensions when the run recorded them (timings differ between machines)", async () => {
+    const cells = [cell({ id: 'a|clean', kind: 'clean', checkpoint: 'a' }, [true, true, false, true])];
+    const base = manifest([checkpointRef('a', 0)], 4, ['a|clean']);
+    const withFlags = join(root, 'machine-flags');
+    writeRun(withFlags, { ...base, machine: { ...base.machine, vectorExtensions: ['avx', 'avx2', 'fma'] } }, cells);
+    expect(readFileSync(await writeReport(withFlags), 'utf8')).toContain('2 × Test CPU @ 2.0GHz (avx avx2 fma), 8 GiB');
+    // Runs recorded before the field existed read as they did.
+    const older = join(root, 'machine-older');
+    writeRun(older, base, cells);
+    expect(readFileSync(await writeReport(older), 'utf8')).toContain('2 × Test CPU @ 2.0GHz, 8 GiB');
+  });
+
   it('jsonForScript output parses back to the same value', () => {
     const value = { a: BREAKOUT, b: '<!-- & \u2028 \u2029 >', c: [1, 2.5, null] };
     const text = jsonForScript(value);

@@ -43,7 +43,7 @@ export const metadataSection: ReportSection = {
         ['tfjs', m.backend.tfjsVersion],
         ['bench', m.versions.bench],
         ['node', m.versions.node],
-        ['machine', `${m.machine.platform}/${m.machine.arch}, ${m.machine.cpus} × ${m.machine.cpuModel}, ${m.machine.memoryGiB} GiB`],
+        ['machine', `${m.machine.platform}/${m.machine.arch}, ${m.machine.cpus} × ${m.machine.cpuModel}${m.machine.vectorExtensions ? ` (${m.machine.vectorExtensions.join(' ') || 'no AVX'})` : ''}, ${m.machine.memoryGiB} GiB`],
         ['host', m.machine.hostname],
       ]) +
       '</div><div><h3>Timings</h3>' +
