@@ -19,6 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { packageRoot } from '../src/data/fashionMnist.js';
+import { vectorExtensions } from '../src/engine/cpuSignature.js';
 import { CORRUPTION_NAMES } from '../corruptions/registry.js';
 import type { ArchitectureSpec } from '../src/models/architecture.js';
 import type { GradientPath, OutputKind } from '../src/models/classifier.js';
@@ -223,6 +224,8 @@ function machineInfo() {
   const cpus = os.cpus();
   return {
     cpuModel: cpus[0]?.model ?? 'unknown',
+    /** Which of avx, avx2, fma, avx512f the CPU has: native libraries (PyTorch) use them, wasm does not. */
+    vectorExtensions: vectorExtensions(),
     cpus: cpus.length,
     availableParallelism: os.availableParallelism(),
     memoryGB: Number((os.totalmem() / 2 ** 30).toFixed(1)),
@@ -462,7 +465,7 @@ export function formatTable(rec: any): string {
   const m = rec.machine;
   const b = rec.backend;
   lines.push(`bench perf  ${rec.createdAt}  commit ${rec.git.commit ?? '?'}${rec.git.dirty ? ' (dirty)' : ''}`);
-  lines.push(`machine: ${m.cpuModel}, ${m.cpus} cpus, ${m.memoryGB} GB; node ${rec.software.node}, tfjs ${rec.software.tfjs}`);
+  lines.push(`machine: ${m.cpuModel}${m.vectorExtensions ? ` (${m.vectorExtensions.join(' ') || 'no AVX'})` : ''}, ${m.cpus} cpus, ${m.memoryGB} GB; node ${rec.software.node}, tfjs ${rec.software.tfjs}`);
   lines.push(`backend: ${b.name} (${b.provider})${b.wasmSimd !== null ? `, SIMD ${b.wasmSimd ? 'on' : 'off'}, ${b.wasmThreads} thread(s) per process` : ''}; workers ${rec.options.workers}${rec.disabledFastPaths?.length ? `; fast paths OFF: ${rec.disabledFastPaths.join(', ')}` : ''}`);
   lines.push(`load average at start ${rec.conditions.loadAverageStart.map((x: number) => x.toFixed(2)).join(' ')}, at end ${rec.conditions.loadAverageEnd.map((x: number) => x.toFixed(2)).join(' ')}${rec.conditions.note ? `; note: ${rec.conditions.note}` : ''}`);
   lines.push('');

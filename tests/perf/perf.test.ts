@@ -14,6 +14,7 @@ import { parseOptions } from '../../scripts/perf.js';
 import { fmnistArchitecture } from '../../src/models/architecture.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { layersForwardFlops } from '../../src/models/families/tfjsLayers.js';
+import { vectorExtensions } from '../../src/engine/cpuSignature.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -91,6 +92,7 @@ describe('npm run perf -- --quick', () => {
     expect(rec.options).toMatchObject({ quick: true, workers: 2, batches: [8], steps: 2 });
     expect(rec.machine.cpus).toBeGreaterThan(0);
     expect(typeof rec.machine.cpuModel).toBe('string');
+    expect(rec.machine.vectorExtensions).toEqual(vectorExtensions());
     expect(rec.software.node).toBe(process.version);
     expect(rec.backend.name).toBe('wasm');
     expect(rec.git).toHaveProperty('commit');
