@@ -50,6 +50,56 @@ function preSoftmaxModel(model: tf.LayersModel, last: Layer): { model: tf.Layers
   return { model: tf.model({ inputs: model.inputs, outputs: output }), copy: linear };
 }
 
+/** The fields of tfjs-layers' BatchNormalization that decide whether it passes a scale and an offset. */
+interface BatchNormInternals {
+  scale: boolean;
+  center: boolean;
+  gamma: { read(): tf.Tensor } | null;
+  beta: { read(): tf.Tensor } | null;
+}
+
+/**
+ * Gives every BatchNormalization layer built without a scale (`scale: false`, no gamma) or without an
+ * offset (`center: false`, no beta), nested models included, a constant scale of ones or offset of zeros
+ * in its place, so that its tf.batchNorm call receives both. Why: TensorFlow.js 4.22 computes such a layer's
+ * forward pass, but its gradient fails inside the engine (a missing scale: "Cannot read properties of
+ * undefined (reading 'dtype')", while saving the inputs for the backward pass; a missing offset: "(reading
+ * 'id')", in the tape), so no attack could differentiate, for instance, Keras's InceptionV3 (scale=False
+ * throughout). x * 1 and x + 0 are exact in float32, so the outputs keep their values. Returns the constants
+ * (the caller disposes them with the model). Changes the layers in place (tfjs-layers' own fields,
+ * read in BatchNormalization.call: its weights stay as loaded, its getConfig now reports scale and center
+ * true).
+ */
+export function completeBatchNormAffine(model: tf.LayersModel): tf.Tensor[] {
+  const constants: tf.Tensor[] = [];
+  const visit = (layers: Layer[]) => {
+    for (const layer of layers) {
+      if ('layers' in layer && Array.isArray((layer as unknown as tf.LayersModel).layers)) visit((layer as unknown as tf.LayersModel).layers);
+      if (layer.getClassName() !== 'BatchNormalization') continue;
+      const bn = layer as unknown as BatchNormInternals;
+      if (bn.scale && bn.center) continue;
+      // The moving variance, the layer's last weight, has one entry per normalised channel.
+      const variance = layer.weights[layer.weights.length - 1];
+      if (variance === undefined || variance.shape.length !== 1) continue;
+      const channels = variance.shape[0] as number;
+      if (!bn.scale) {
+        const ones = tf.ones([channels]);
+        constants.push(ones);
+        bn.gamma = { read: () => ones };
+        bn.scale = true;
+      }
+      if (!bn.center) {
+        const zeros = tf.zeros([channels]);
+        constants.push(zeros);
+        bn.beta = { read: () => zeros };
+        bn.center = true;
+      }
+    }
+  };
+  visit(model.layers);
+  return constants;
+}
+
 /** Multiply-adds per output position of the layers whose cost is their kernel (see CostHints). */
 const KERNEL_LAYERS = new Set(['Conv1D', 'Conv2D', 'Conv3D', 'DepthwiseConv2D', 'SeparableConv1D', 'SeparableConv2D', 'Dense']);
 /** Layers with weights whose cost is elementwise (not counted). */
@@ -105,7 +155,8 @@ export async function layersTopologyShapes(topology: object): Promise<Map<string
 /**
  * Loads a TF.js layers-model (model.json written by LayersModel.save or the Keras converter) from disk.
  * Input: one NHWC image input with fixed H, W, C; output: one [batch, classes] tensor. Inference mode
- * (dropout off, batch norm on moving statistics). Options: see options.ts; `output: auto` reads a final
+ * (dropout off, batch norm on moving statistics; a batch norm without scale or offset gets a constant one,
+ * see completeBatchNormAffine). Options: see options.ts; `output: auto` reads a final
  * softmax (see endsInSoftmax) as probabilities and returns log-softmax of the pre-softmax tensor.
  * Refused in one line (InputError): a manifest shape that differs from the layer's (layersTopologyShapes),
  * a NaN or ±Infinity weight (as bench checkpoints are), besides the file problems of readTfjsArtifacts.
@@ -126,9 +177,11 @@ export async function loadLayersModel(path: string, options: LoadOptions = {}): 
   }
   // The pre-softmax model shares the loaded model's layers: only its own layer copy is disposed with it.
   let copy: Layer | null = null;
+  const affineConstants = completeBatchNormAffine(model);
   const dispose = () => {
     model.dispose();
     copy?.dispose();
+    tf.dispose(affineConstants);
   };
   try {
     if (model.inputs.length !== 1) throw inputError(file, `has ${model.inputs.length} inputs, bench feeds one image input`);
