@@ -84,7 +84,7 @@ const makeApgdT = (norm: ThreatModel) =>
       checkDlrClasses(apgdName('apgd-t', norm), model, true, where, norm);
       if (p.targets > model.numClasses - 1)
         throw inputError(
-          `${where}: targets`,
+          `${where}.targets`,
           `${p.targets} target classes, but model ${JSON.stringify(model.name)} has only ${model.numClasses - 1} classes besides the true one`,
           `integers 1..${model.numClasses - 1}`,
         );

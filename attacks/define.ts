@@ -226,7 +226,7 @@ export function defineAttack<P extends object>(spec: AttackSpec<P>): Attack<P> {
     ): Promise<AttackResult> {
       const params = options.params;
       checkEps(eps, spec.threatModel, x);
-      spec.checkModel?.(params, model, `attack ${spec.name}`);
+      spec.checkModel?.(params, model, `attack ${spec.name} params`);
       const goal = attackGoal(model, y, params as Partial<TargetParams>);
       if (eps === 0 || goal.skip.every(Boolean)) return unchanged(model, x, goal, options.output);
       const store = new RowStore(x);
@@ -325,7 +325,7 @@ async function minimiseWith<P>(
   rng: KeyedRng,
   options: AttackRunOptions & { params: P },
 ): Promise<MinimisationResult> {
-  spec.checkModel?.(options.params, model, `attack ${spec.name}`);
+  spec.checkModel?.(options.params, model, `attack ${spec.name} params`);
   const n = x.shape[0];
   const goal = attackGoal(model, y, options.params as Partial<TargetParams>);
   const eot = spec.usesGradient ? ((options.params as Partial<EotParams>).eot ?? 1) : 1;

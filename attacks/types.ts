@@ -103,7 +103,9 @@ export interface Attack<P> {
   /**
    * Refuses (InputError at `where`) a model these (parsed) params cannot attack, e.g. the DLR loss on a model
    * of fewer than 3 classes. Absent: every model. `run` checks it first; the planner checks it for every
-   * checkpoint before any cell runs.
+   * checkpoint and every attack entry, cascade stages included, before any cell runs. `where` locates the
+   * params (a config's `file: attacks[i].params`; `attack NAME params` when called directly); a field is
+   * named by appending `.key`.
    */
   checkModel?(params: P, model: AttackedModel, where: string): void;
   /** One line for `bench list --attacks`. */

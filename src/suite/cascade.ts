@@ -224,7 +224,7 @@ export async function runCascadeUnit(
         distance = res.distance;
         grads = res.gradientEvaluations;
         stageSeconds = res.seconds;
-        finishBar(ctx, b, `${rows.length} samples minimised`);
+        finishBar(ctx, b, `${rows.length} sample${rows.length === 1 ? '' : 's'} minimised`);
       }
       const derived = rows.length > 0 ? deriveFromDistances(after[s - 1], epsilons, rows, distance) : after[s - 1].map((b) => b.slice());
       const total = stageSeconds ?? (Date.now() - started) / 1000;

@@ -359,6 +359,18 @@ function severitiesOf(v: unknown, w: Where): number[] {
   return [...sev].sort((a, b) => a - b);
 }
 
+/**
+ * Where each parsed attack entry's params came from (`file: attacks[i].params`, or the flag that built it),
+ * for errors raised after parsing (Attack.checkModel at planning). Kept outside the entry so that run.json
+ * and resume comparisons see the entry as before; an entry copied elsewhere has no location.
+ */
+const paramsLocations = new WeakMap<AttackEntry, string>();
+
+/** The location of `entry`'s params in the config it was parsed from (see paramsLocations), if known. */
+export function attackParamsLocation(entry: AttackEntry): string | undefined {
+  return paramsLocations.get(entry);
+}
+
 function attacksOf(v: unknown, w: Where): AttackEntry[] {
   const list = nonEmptyList(v, w, 'attacks', 'attacks ({"name": ...})');
   const entries = list.map((a, i): AttackEntry => {
@@ -406,6 +418,7 @@ function attacksOf(v: unknown, w: Where): AttackEntry[] {
         throw inputError(w.field(`${at}.cascade`), `invalid cascade label ${show(cascade)}`, 'letters, digits and . _ @ + -');
       entry.cascade = cascade;
     }
+    paramsLocations.set(entry, w.field(`${at}.params`));
     return entry;
   });
   checkCascades(entries, list, w);

@@ -10,7 +10,7 @@ import { EXACT_PATH } from '../models/classifier.js';
 import { getAttack } from '../../attacks/registry.js';
 import { getCorruption } from '../../corruptions/registry.js';
 import { chooseProbeAttack } from './probeAttack.js';
-import { epsilonsFor, type AdversarialConfig, type AttackEntry, type CorruptionConfig } from './config.js';
+import { attackParamsLocation, epsilonsFor, type AdversarialConfig, type AttackEntry, type CorruptionConfig } from './config.js';
 import type { CellKind } from '../rundir/records.js';
 
 /** What the planner needs to know of a model. */
@@ -226,8 +226,7 @@ export function planAdversarial({ config, targets, sources, samples }: Adversari
         notes.push(`${entry.label}: no transfer cells for ${target.name}, the source model itself`);
         continue;
       }
-      // Refused before any cell runs (e.g. the DLR loss on a 2-class model), not halfway through the run.
-      if (source.numClasses !== undefined) attack.checkModel?.(entry.params, { name: source.name, numClasses: source.numClasses }, `attacks: ${entry.label}`);
+      checkAttackModel(entry, source);
       const n = Math.min(entry.limit ?? samples, samples);
       const cellFor = (path: string, eps: number, copyOf?: string): PlannedCell => ({
         id: attackId(target.name, entry.label, path, eps),
@@ -379,6 +378,17 @@ export function cascadesOf(entries: readonly AttackEntry[]): { label: string; st
  * score-based. The unit's cells: each stage's cells in stage order, eps ascending, then the worst-case cells
  * (ids attackId(target, label, chain, eps); a stage's attackId(target, label/stage, chain, eps)).
  */
+/**
+ * Refuses, before any cell runs, a model the entry's attack cannot attack with its params (Attack.checkModel:
+ * e.g. the DLR loss on a 2-class model, more APGD-T targets than classes), naming the config field; not
+ * halfway through the run. Models of unknown class count are not checked here (the attack checks at run).
+ */
+function checkAttackModel(entry: AttackEntry, model: ModelInfo): void {
+  if (model.numClasses === undefined) return;
+  const where = attackParamsLocation(entry) ?? `attacks: ${entry.label} params`;
+  getAttack(entry.name).checkModel?.(entry.params, { name: model.name, numClasses: model.numClasses }, where);
+}
+
 function planCascades(config: AdversarialConfig, targets: ModelInfo[], samples: number, notes: string[]): PlanUnit[] {
   const units: PlanUnit[] = [];
   for (const { label, stages } of cascadesOf(config.attacks)) {
@@ -386,6 +396,7 @@ function planCascades(config: AdversarialConfig, targets: ModelInfo[], samples: 
     const names = stages.map((s) => s.label);
     const gradientStage = stages.find((s) => getAttack(s.name).usesGradient);
     for (const target of targets) {
+      for (const entry of stages) checkAttackModel(entry, target);
       const requested = gradientStage ? pathsFor(gradientStage, target) : ['none'];
       const chains = gradientStage ? distinctPaths(requested, target) : ['none'];
       if (chains.length < requested.length)

@@ -148,6 +148,9 @@ function moreSteps(name: string, probes: SuiteCellResult[]): SanityCheck {
   if (list.length === 0) return check(name, 'more-steps', 'skip', 'no more-steps probe in this run (sanity off, no eps > 0, or in another shard)');
   const first = list[0];
   const steps = probeIterations(first);
+  // Nothing survived the run's own attack on the probe's images: more steps have nothing to break.
+  if (list.every((p) => p.reference!.correct === 0))
+    return check(name, 'more-steps', 'skip', `no sample left correct at eps ${first.eps ?? 0} on the probe's ${first.samples} images, so ${steps} steps have nothing to test`, { eps: first.eps ?? 0, samples: first.samples, moreSteps: steps });
   const numbers: Record<string, number> = { eps: first.eps ?? 0, samples: first.samples, moreSteps: steps };
   const notes: string[] = [];
   let status: SanityCheck['status'] = 'pass';

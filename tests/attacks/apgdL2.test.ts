@@ -243,10 +243,10 @@ describe('APGD L2 DLR attacks on too few classes', () => {
 
   it('refuse as their L-inf versions do, suggesting the L2 attacks', async () => {
     expect(await refusal('apgd-dlr-l2', 2)).toBe(
-      'attack apgd-dlr-l2: the DLR loss of apgd-dlr-l2 needs a model of at least 3 classes; model "linear" has 2 (allowed: apgd-ce-l2 (cross entropy), or pgd-l2 with loss margin)',
+      'attack apgd-dlr-l2 params: the DLR loss of apgd-dlr-l2 needs a model of at least 3 classes; model "linear" has 2 (allowed: apgd-ce-l2 (cross entropy), or pgd-l2 with loss margin)',
     );
     expect(await refusal('apgd-t-l2', 3)).toBe(
-      'attack apgd-t-l2: the targeted DLR loss of apgd-t-l2 needs a model of at least 4 classes; model "linear" has 3 (allowed: apgd-ce-l2, or apgd-dlr-l2 (untargeted DLR needs 3 classes))',
+      'attack apgd-t-l2 params: the targeted DLR loss of apgd-t-l2 needs a model of at least 4 classes; model "linear" has 3 (allowed: apgd-ce-l2, or apgd-dlr-l2 (untargeted DLR needs 3 classes))',
     );
   });
 });

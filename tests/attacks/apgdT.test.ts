@@ -200,7 +200,7 @@ describe('too few classes for the DLR losses', () => {
     for (const eps of [0.1, 0]) {
       const msg = await refusal('apgd-dlr', 2, eps);
       expect(msg).toBe(
-        'attack apgd-dlr: the DLR loss of apgd-dlr needs a model of at least 3 classes; model "linear" has 2 (allowed: apgd-ce (cross entropy), or pgd with loss margin)',
+        'attack apgd-dlr params: the DLR loss of apgd-dlr needs a model of at least 3 classes; model "linear" has 2 (allowed: apgd-ce (cross entropy), or pgd with loss margin)',
       );
     }
     // Targeted, it needs a fourth class.
@@ -209,9 +209,9 @@ describe('too few classes for the DLR losses', () => {
 
   it('apgd-t refuses 3 classes, and more targets than other classes', async () => {
     expect(await refusal('apgd-t', 3, 0.1)).toBe(
-      'attack apgd-t: the targeted DLR loss of apgd-t needs a model of at least 4 classes; model "linear" has 3 (allowed: apgd-ce, or apgd-dlr (untargeted DLR needs 3 classes))',
+      'attack apgd-t params: the targeted DLR loss of apgd-t needs a model of at least 4 classes; model "linear" has 3 (allowed: apgd-ce, or apgd-dlr (untargeted DLR needs 3 classes))',
     );
-    expect(await refusal('apgd-t', 5, 0.1)).toBe('attack apgd-t: targets: 9 target classes, but model "linear" has only 4 classes besides the true one (allowed: integers 1..4)');
+    expect(await refusal('apgd-t', 5, 0.1)).toBe('attack apgd-t params.targets: 9 target classes, but model "linear" has only 4 classes besides the true one (allowed: integers 1..4)');
   });
 
   it('runs where the class count suffices: apgd-dlr on 3 classes, apgd-t on 4', async () => {

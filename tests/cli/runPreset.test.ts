@@ -13,7 +13,7 @@
  * being the last stage's bits with `brokenBy` naming the first stage that broke each sample, and the cascade
  * section in the terminal and the HTML report.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,6 +131,20 @@ describe('bench run --preset autoattack', { timeout: 300_000 }, () => {
     const sanity = JSON.parse(readFileSync(join(out, 'sanity.json'), 'utf8')) as { name: string; status: string }[];
     for (const check of ['square-after-white-box', 'dlr-classes', 'deterministic', 'more-steps', 'large-eps-chance'])
       expect(sanity.find((c) => c.name === check)?.status, check).toBe('pass');
+  });
+
+  it('refuses a 3-class model before anything is computed or written: one line naming the preset file and the APGD-T entry, exit 2', async () => {
+    const m = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 3 })] });
+    await saveLayersModel(m, join(tmp, 'three'));
+    const out = join(tmp, 'three-run');
+    const r = await bench(['run', '--preset', 'autoattack', '--models', join(tmp, 'three', 'model.json'), '--limit', '3', '--labels', 'model', '--epsilons', '0.01', '--workers', '1', '--out', out]);
+    expect(r.code).toBe(2);
+    const error = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+    expect(error).toEqual([
+      `error: ${presetConfigFile('autoattack')}: attacks[1].params: the targeted DLR loss of apgd-t needs a model of at least 4 classes; model "three" has 3 (allowed: apgd-ce, or apgd-dlr (untargeted DLR needs 3 classes))`,
+    ]);
+    expect(r.stdout).not.toMatch(/clean accuracy/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('on the committed checkpoints (the preset as shipped, 2 images): both networks through the exact (e2e) path', async () => {

@@ -122,15 +122,35 @@ describe('planAdversarial', () => {
     expect(chosen.probes).toContain('cnn|probe|pgd-steps80|first|0.03');
   });
 
-  it('refuses an attack the model cannot take before any cell runs: the DLR losses on too few classes', () => {
+  it('refuses an attack the model cannot take before any cell runs, naming the config field: the DLR losses on too few classes', () => {
     const config = adversarial({ attacks: ['apgd-ce', { name: 'apgd-t', params: { targets: 3 } }] });
     // 4 classes: 3 targets fit; 3 classes: no targeted DLR, one line naming the attack, model and class count.
     expect(planAdversarial({ config, targets: [{ ...cnn, numClasses: 4 }], sources: new Map(), samples: 5 }).cells).toContain('cnn|apgd-t|first|0.03');
     expect(() => planAdversarial({ config, targets: [{ ...cnn, numClasses: 3 }], sources: new Map(), samples: 5 })).toThrow(
-      'attacks: apgd-t: the targeted DLR loss of apgd-t needs a model of at least 4 classes; model "cnn" has 3 (allowed: apgd-ce, or apgd-dlr (untargeted DLR needs 3 classes))',
+      'test: attacks[1].params: the targeted DLR loss of apgd-t needs a model of at least 4 classes; model "cnn" has 3 (allowed: apgd-ce, or apgd-dlr (untargeted DLR needs 3 classes))',
     );
     const dlr = adversarial({ attacks: [{ name: 'apgd-dlr', label: 'dlr' }] });
-    expect(() => planAdversarial({ config: dlr, targets: [{ ...cnn, numClasses: 2 }], sources: new Map(), samples: 5 })).toThrow(/^attacks: dlr: the DLR loss of apgd-dlr needs a model of at least 3 classes; model "cnn" has 2/);
+    expect(() => planAdversarial({ config: dlr, targets: [{ ...cnn, numClasses: 2 }], sources: new Map(), samples: 5 })).toThrow(/^test: attacks\[0\]\.params: the DLR loss of apgd-dlr needs a model of at least 3 classes; model "cnn" has 2/);
+    const tooMany = adversarial({ attacks: [{ name: 'apgd-t', params: { targets: 10 } }] });
+    expect(() => planAdversarial({ config: tooMany, targets: [{ ...cnn, numClasses: 10 }], sources: new Map(), samples: 5 })).toThrow(
+      'test: attacks[0].params.targets: 10 target classes, but model "cnn" has only 9 classes besides the true one (allowed: integers 1..9)',
+    );
+  });
+
+  it('checks the stages of a cascade too (the AutoAttack preset), before any of its cells runs', () => {
+    const stages = (targets: number) => [
+      { name: 'apgd-ce', cascade: 'aa' },
+      { name: 'apgd-t', params: { targets }, cascade: 'aa' },
+      { name: 'square', params: { queries: 10 }, cascade: 'aa' },
+    ];
+    const ok = planAdversarial({ config: adversarial({ attacks: stages(9) }), targets: [{ ...cnn, numClasses: 10 }], sources: new Map(), samples: 5 });
+    expect(ok.cells).toContain('cnn|aa|first|0.03');
+    expect(() => planAdversarial({ config: adversarial({ attacks: stages(2) }), targets: [{ ...cnn, numClasses: 3 }], sources: new Map(), samples: 5 })).toThrow(
+      /^test: attacks\[1\]\.params: the targeted DLR loss of apgd-t needs a model of at least 4 classes; model "cnn" has 3/,
+    );
+    expect(() => planAdversarial({ config: adversarial({ attacks: stages(10) }), targets: [{ ...cnn, numClasses: 10 }], sources: new Map(), samples: 5 })).toThrow(
+      'test: attacks[1].params.targets: 10 target classes, but model "cnn" has only 9 classes besides the true one (allowed: integers 1..9)',
+    );
   });
 
   it('refuses two checkpoints with one name (their cell ids would collide)', () => {

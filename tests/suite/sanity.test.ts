@@ -77,6 +77,18 @@ describe('sanity checks', () => {
     expect(checks['transfer-not-better'].status).toBe('skip');
   });
 
+  it('more-steps skips when the run left no sample correct on the probe images (nothing to test), and says so', () => {
+    const checks = byName(
+      computeSanityChecks({
+        checkpoints: [{ name: 'm', numClasses: 10 }],
+        cells: [cell('pgd', 'e2e', 0.03, 0)],
+        probes: [cell('pgd-steps80', 'e2e', 0.03, 0, 100, { reference: { id: 'm|pgd|e2e|0.03', samples: 100, correct: 0 } })],
+      }),
+    );
+    expect(checks['more-steps'].status).toBe('skip');
+    expect(checks['more-steps'].detail).toContain('no sample left correct at eps 0.03');
+  });
+
   it('warn on the symptoms of gradient masking, with the numbers', () => {
     // 30/100 has the Wilson interval 21.9%-39.6%: 45% is above it, 15% below it.
     const [lo, hi] = wilsonInterval(30, 100);
