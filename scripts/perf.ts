@@ -684,7 +684,7 @@ async function main(): Promise<void> {
         description: 'depthwise-separable TF.js layers-model built by tfjs-layers, saved as model.json + shard and loaded through the tfjs-layers family (scripts/perf/userModel.ts); seeded random weights and uniform [0,1] images',
         spec: USER_MODEL,
         flops: uf,
-        stepFactorNote: 'step = 2 x forward (forward + input gradient) + the weight gradients tfjs fused Conv2D/Dense gradients always form',
+        stepFactorNote: 'step = 2 x forward (forward + input gradient) + the weight gradients formed: the Dense layer\'s (tfjs fused matMul), and the Conv2D layers\' when fast path fused-conv-grad is off',
         pgd: rows,
         profile: pr.profile ? { model: 'user-model', ...pr.profile } : null,
       };

@@ -14,6 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tf } from '../../src/engine/tf.js';
 import type { LayerCount } from './flops.js';
+import { fastPath } from '../../src/engine/fastPaths.js';
 
 export interface UserModelSpec {
   inputShape: [number, number, number];
@@ -45,8 +46,10 @@ export interface UserModelFlops {
   /** Per-layer multiply-adds of one forward pass, per image. `fused`: the layer runs as a tfjs fused op (see below). */
   layers: (LayerCount & { fused: boolean })[];
   forwardMacs: number;
-  /** Multiply-adds of the layers whose gradient is a fused op's (Conv2D and Dense layers). */
+  /** Multiply-adds of the layers that run as tfjs fused ops (Conv2D and Dense layers). */
   fusedMacs: number;
+  /** Multiply-adds of the layers whose weight gradient an attack step forms (see userModelFlops). */
+  weightGradientMacs: number;
   /** FLOP (2 per multiply-add) of one forward pass, per image. */
   forwardFlops: number;
   /** FLOP of one PGD step (loss and input gradient), per image: see stepFactor. */
@@ -63,13 +66,16 @@ export interface UserModelFlops {
  *
  * One PGD step = forward + gradient w.r.t. the input. The input gradient costs one multiply-add per
  * forward multiply-add (every layer's input gradient is a product of the same size). tfjs-layers runs
- * Conv2D layers (stem, pointwise) as tf.fused.conv2d and Dense as tf.fused.matMul, whose gradient
- * always forms the weight gradient too (another product of the forward's size, useless to an attack);
- * DepthwiseConv2D runs unfused, and tf.grad prunes its filter gradient. Hence
- *   step = 2 x forward + fused layers' multiply-adds (x 2 FLOP),
- * a factor of 2.94 for this model (the profile shows the Conv2DBackpropFilter calls).
+ * Conv2D layers (stem, pointwise) as tf.fused.conv2d and Dense as tf.fused.matMul. TensorFlow.js's own
+ * gradients of both always form the weight gradient too (another product of the forward's size, useless
+ * to an attack); bench's fused conv2d gradient (fast path fused-conv-grad, src/engine/kernels/
+ * fused-conv-gradient.ts) forms it only when asked, so with that fast path on only the Dense layer's is
+ * formed. DepthwiseConv2D runs unfused, and tf.grad prunes its filter gradient. Hence
+ *   step = 2 x forward + multiply-adds of the layers whose weight gradient is formed (x 2 FLOP),
+ * a factor of 2.0006 for this model with `convWeightGradients` false (the default while the fast path is
+ * on), 2.94 with it true (the profile then shows the Conv2DBackpropFilter calls).
  */
-export function userModelFlops(spec: UserModelSpec = USER_MODEL): UserModelFlops {
+export function userModelFlops(spec: UserModelSpec = USER_MODEL, convWeightGradients = !fastPath('fused-conv-grad')): UserModelFlops {
   let [h, w, c] = spec.inputShape;
   const out = (side: number, stride: number) => Math.ceil(side / stride);
   const layers: (LayerCount & { fused: boolean })[] = [];
@@ -89,9 +95,10 @@ export function userModelFlops(spec: UserModelSpec = USER_MODEL): UserModelFlops
   layers.push({ name: 'dense', macs: c * spec.classes, fused: true });
   const forwardMacs = layers.reduce((s, l) => s + l.macs, 0);
   const fusedMacs = layers.filter((l) => l.fused).reduce((s, l) => s + l.macs, 0);
+  const weightGradientMacs = layers.filter((l) => l.fused && (convWeightGradients || l.name === 'dense')).reduce((s, l) => s + l.macs, 0);
   const forwardFlops = 2 * forwardMacs;
-  const stepFlops = 2 * (2 * forwardMacs + fusedMacs);
-  return { layers, forwardMacs, fusedMacs, forwardFlops, stepFlops, stepFactor: stepFlops / forwardFlops };
+  const stepFlops = 2 * (2 * forwardMacs + weightGradientMacs);
+  return { layers, forwardMacs, fusedMacs, weightGradientMacs, forwardFlops, stepFlops, stepFactor: stepFlops / forwardFlops };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { tf } from './tf.js';
 import { inputError } from './errors.js';
 import { registerFastMatMulGradient } from './matmulGradient.js';
-import { registerBatchNormGradient, registerCpuFallbacks, registerFastConvGradients, registerSharedIdentity, registerWasmConvBackpropKernels, registerWinogradConv } from './kernels/index.js';
+import { registerBatchNormGradient, registerCpuFallbacks, registerFusedConvGradient, registerFastConvGradients, registerSharedIdentity, registerWasmConvBackpropKernels, registerWinogradConv } from './kernels/index.js';
 import { registerInsNormKernels } from './kernels/ins-norm-kernels.js';
 import { registerWindowPoolKernels } from './kernels/window-pool-kernels.js';
 import { fastPath } from './fastPaths.js';
@@ -66,6 +66,7 @@ export async function initBackend(requested?: string): Promise<BackendInfo> {
   registerFastConvGradients();
   registerFastMatMulGradient();
   registerBatchNormGradient();
+  registerFusedConvGradient();
   if (tf.getBackend() === 'wasm' && fastPath('shared-identity')) registerSharedIdentity();
   // Kernels wasm lacks or runs slowly (each checks its BENCH_DISABLE_FAST switch per call), then, for
   // every kernel still missing on wasm, the cpu backend's kernel behind a copy (warned once per kernel).

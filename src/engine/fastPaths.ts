@@ -5,7 +5,7 @@
 export const FAST_PATHS = [
   'shared-identity', 'dense', 'masked-grad', 'max-pool', 'ins-norm', 'bpda-first-pass', 'conv-backprop', 'depthwise-backprop',
   'constant-kernels', 'subpixel-transpose', 'spatial-sum-pool', 'winograd-3x3', 'winograd-wasm', 'ins-norm-wasm',
-  'ins-norm-mean-wasm', 'ada-pool-wasm', 'batch-norm-grad',
+  'ins-norm-mean-wasm', 'ada-pool-wasm', 'batch-norm-grad', 'fused-conv-grad',
 ] as const;
 export type FastPath = (typeof FAST_PATHS)[number];
 

@@ -42,7 +42,7 @@ describe('FLOP count', () => {
 });
 
 describe('user model FLOP count', () => {
-  it('agrees with the tfjs-layers family\'s own count from the built model\'s weights, and counts the step as 2 forward + fused weight gradients', async () => {
+  it('agrees with the tfjs-layers family\'s own count from the built model\'s weights, and counts the step as 2 forward + the weight gradients formed', async () => {
     await initBackend('wasm');
     const model = buildUserModel();
     const f = userModelFlops();
@@ -55,7 +55,11 @@ describe('user model FLOP count', () => {
     const fused = 16 * 16 * 9 * 3 * 32 + 16 * 16 * 32 * 64 + 8 * 8 * 64 * 128 + 8 * 8 * 128 * 128 + 4 * 4 * 128 * 256 + 4 * 4 * 256 * 256 + 256 * 10;
     expect(f.forwardMacs).toBe(depthwise + fused);
     expect(f.fusedMacs).toBe(fused);
-    expect(f.stepFlops).toBe(2 * (2 * (depthwise + fused) + fused));
+    // With the fused conv2d gradient (fast path on) only the Dense layer's weight gradient is formed.
+    expect(f.weightGradientMacs).toBe(256 * 10);
+    expect(f.stepFlops).toBe(2 * (2 * (depthwise + fused) + 256 * 10));
+    // TensorFlow.js's own fused gradients form every Conv2D and Dense weight gradient.
+    expect(userModelFlops(USER_MODEL, true).stepFlops).toBe(2 * (2 * (depthwise + fused) + fused));
     expect(USER_MODEL.inputShape).toEqual([32, 32, 3]);
   });
 
@@ -128,7 +132,11 @@ describe('npm run perf -- --quick', () => {
     expect(um.pgd[0].parallel.processes).toBe(2);
     expect(um.pgd[0].mflopPerImageStep).toBeCloseTo(um.flops.stepFlops / 1e6, 9);
     expect(um.profile.model).toBe('user-model');
-    expect(um.profile.kernels.map((k: { name: string }) => k.name)).toEqual(expect.arrayContaining(['DepthwiseConv2dNativeBackpropInput', 'Conv2DBackpropFilter']));
+    // The input gradients run; no weight gradient is formed (fast paths fused-conv-grad, batch-norm-grad: no Tile).
+    const kernelNames = um.profile.kernels.map((k: { name: string }) => k.name);
+    expect(kernelNames).toEqual(expect.arrayContaining(['DepthwiseConv2dNativeBackpropInput', 'Conv2DBackpropInput', 'FusedConv2D']));
+    expect(kernelNames).not.toContain('Conv2DBackpropFilter');
+    expect(kernelNames).not.toContain('Tile');
     expect(um.profile.cpuFallbacks).toEqual([]);
     expect(r.stdout).toContain('user model (TF.js layers-model');
     // The Wide-ResNet CNN-F section (issue 15) at its smoke size: WRN-10-1, ind 1, 1 cycle, batch 2.

@@ -23,3 +23,4 @@ export { prepareSubPixelKernels } from './sub-pixel.js';
 export { registerWinogradConv, unregisterWinogradConv, releaseWinogradFilters, winogradCalls, winogradApplies, setWinogradMinChannels, setWinogradMinChannelsFor, setWinogradTileSize, WINOGRAD_MIN_CHANNELS } from './winograd.js';
 export { setConvChannelChunk, convChannelChunk, releaseConvChannelSlices, TORCH_MATCHED_CONV_CHUNK } from './chunked-conv.js';
 export { registerBatchNormGradient, unregisterBatchNormGradient, batchNormGradientRegistered } from './batch-norm-gradient.js';
+export { registerFusedConvGradient, unregisterFusedConvGradient, fusedConvGradientRegistered } from './fused-conv-gradient.js';
