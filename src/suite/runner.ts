@@ -532,12 +532,17 @@ async function executeLocked(prep: PreparedRun, opts: ExecuteOptions): Promise<R
   const { config } = prep;
   if (opts.transformData && prep.workers > 1) throw new Error('internal: transformData applies to this process only; use workers = 1');
   const fromFlag = (name: string) => prep.origins?.[name] !== undefined;
+  const datasetWhere = fromFlag('dataset') ? '--dataset' : `${prep.configFile ?? 'config'}: dataset`;
   const loaded = await loadDataset(config.dataset ?? DEFAULT_DATASET, {
     limit: config.limit,
     offset: config.offset,
     labels: config.labels,
-    where: fromFlag('dataset') ? '--dataset' : `${prep.configFile ?? 'config'}: dataset`,
+    where: datasetWhere,
     ...(prep.configFile && !fromFlag('dataset') && config.dataset !== undefined ? { baseDir: dirname(prep.configFile) } : {}),
+  }).catch((err: unknown) => {
+    // A file error names the file; say also which flag or config field named the dataset.
+    if (err instanceof InputError && !err.message.startsWith(datasetWhere)) throw new InputError(`${datasetWhere}: ${err.message}`);
+    throw err;
   });
   const short = shortSliceNotice(config.limit, loaded, fromFlag('limit') ? `${prep.origins!.limit} ${config.limit}` : `${prep.configFile ?? 'config'}: limit ${config.limit}`);
   if (short && !opts.helper) process.stderr.write(`notice: ${short}\n`);

@@ -97,6 +97,17 @@ describe('bench run: messages name what the user typed (trial 21)', () => {
     expect(s.stderr.trim()).toBe(`error: ${config}: suite: the config is for the adversarial suite but --suite says corruption (allowed: adversarial)`);
   });
 
+  it('a missing dataset directory: one line naming the flag or config field and the directory, nothing written', async () => {
+    const config = join(tmp, 'no-data.json');
+    writeFileSync(config, JSON.stringify({ suite: 'adversarial', checkpoints: ['checkpoints/cnn-fmnist'], attacks: ['fgsm'], epsilons: [0.01], dataset: 'folder:absent' }));
+    const out = join(tmp, 'no-data-run');
+    const r = await bench(['run', '--config', config, '--quiet', '--out', out]);
+    expect([r.code, r.stderr.trim().split('\n').at(-1)]).toEqual([2, `error: ${config}: dataset: ${join(tmp, 'absent')}: directory not found (dataset folder:absent)`]);
+    const f = await bench(['run', '--suite', 'adversarial', '--dataset', `folder:${join(tmp, 'absent')}`, '--quiet', '--out', out]);
+    expect([f.code, f.stderr.trim().split('\n').at(-1)]).toEqual([2, `error: --dataset: ${join(tmp, 'absent')}: directory not found (dataset folder:${join(tmp, 'absent')})`]);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('--resume lists every flag it accepts', async () => {
     const r = await bench(['run', '--resume', join(tmp, 'whatever'), '--limit', '3', '--quiet']);
     expect(r.stderr.trim()).toBe(
