@@ -12,17 +12,17 @@
 // A mean that is not one-dimensional (tfjs also accepts [N,H,W,C]-shaped statistics) keeps the original.
 import { tf } from '../tf.js';
 import { fastPath } from '../fastPaths.js';
+import { gradientOverride } from './gradient-override.js';
 
-let originalConfig: tf.GradConfig | null = null;
-
-const broadcastConfig: tf.GradConfig = {
+const override = gradientOverride({
   kernelName: tf.FusedBatchNorm,
   inputsToSave: ['x', 'mean', 'variance', 'scale'],
   gradFunc: (dy, saved, attrs) => {
     const [x, mean, variance, scale] = saved;
     if (mean.rank !== 1 || !fastPath('batch-norm-grad')) {
-      if (originalConfig === null) throw new Error('FusedBatchNorm gradient: the original gradient was not captured');
-      return originalConfig.gradFunc(dy, saved, attrs);
+      const original = override.original();
+      if (original === null) throw new Error('FusedBatchNorm gradient: the original gradient was not captured');
+      return original.gradFunc(dy, saved, attrs);
     }
     const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
     const dyT = dy as tf.Tensor;
@@ -43,27 +43,16 @@ const broadcastConfig: tf.GradConfig = {
       offset: () => perChannel(dyT),
     };
   },
-};
+});
 
 /**
  * Replaces the global FusedBatchNorm gradient with the broadcasting one above (the gradient registry is
  * shared by every backend; the fast path `batch-norm-grad`, checked per call, turns it back to tfjs's own).
  * Idempotent. Gradients returned: x [N,H,W,C] like dy; mean, variance, scale, offset [C].
  */
-export function registerBatchNormGradient(): void {
-  const current = tf.getGradient(tf.FusedBatchNorm);
-  if (current === broadcastConfig) return;
-  originalConfig = current ?? null;
-  tf.registerGradient(broadcastConfig);
-}
+export const registerBatchNormGradient = override.register;
 
 /** Puts TensorFlow.js's own FusedBatchNorm gradient back (benchmarks, reference computations). Idempotent. */
-export function unregisterBatchNormGradient(): void {
-  if (tf.getGradient(tf.FusedBatchNorm) !== broadcastConfig) return;
-  if (originalConfig !== null) tf.registerGradient(originalConfig);
-  else tf.unregisterGradient(tf.FusedBatchNorm);
-}
+export const unregisterBatchNormGradient = override.unregister;
 
-export function batchNormGradientRegistered(): boolean {
-  return tf.getGradient(tf.FusedBatchNorm) === broadcastConfig;
-}
+export const batchNormGradientRegistered = override.registered;

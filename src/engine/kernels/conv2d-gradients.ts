@@ -12,6 +12,7 @@
 // Every other configuration (strides, dilations, NCHW, large explicit pads) goes to the original gradient.
 import { tf } from '../tf.js';
 import { adjointKernel, adjointPadding, explicitPadding, type SidePadding } from './conv-geometry.js';
+import { gradientOverride } from './gradient-override.js';
 
 /** Backends whose own Conv2DBackprop* kernels are native and fast: keep TensorFlow's gradient there. */
 const BACKENDS_WITH_NATIVE_BACKPROP = new Set(['tensorflow']);
@@ -58,43 +59,31 @@ export function conv2dFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, pad: SideP
   });
 }
 
-let originalConfig: tf.GradConfig | null = null;
-
-const fastConfig: tf.GradConfig = {
+const override = gradientOverride({
   kernelName: tf.Conv2D,
   inputsToSave: ['x', 'filter'],
   gradFunc: (dy, saved, attrs) => {
     const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
     const pad = fastPathPadding(x.shape, filter.shape, attrs as unknown as tf.Conv2DAttrs);
     if (pad === null) {
-      if (originalConfig === null) throw new Error('Conv2D gradient: the original gradient was not captured');
-      return originalConfig.gradFunc(dy, saved, attrs);
+      const original = override.original();
+      if (original === null) throw new Error('Conv2D gradient: the original gradient was not captured');
+      return original.gradFunc(dy, saved, attrs);
     }
     return {
       x: () => conv2dInputGradient(dy as tf.Tensor4D, filter, pad),
       filter: () => conv2dFilterGradient(x, dy as tf.Tensor4D, pad),
     };
   },
-};
+});
 
 /**
  * Replaces the global Conv2D gradient with the convolution-only one above (every backend shares the
  * gradient registry). Idempotent. Call once at start-up, after the backend is chosen or before.
  */
-export function registerFastConvGradients(): void {
-  const current = tf.getGradient(tf.Conv2D);
-  if (current === fastConfig) return;
-  originalConfig = current ?? null;
-  tf.registerGradient(fastConfig);
-}
+export const registerFastConvGradients = override.register;
 
 /** Puts TensorFlow.js's own Conv2D gradient back (benchmarks and reference computations). Idempotent. */
-export function unregisterFastConvGradients(): void {
-  if (tf.getGradient(tf.Conv2D) !== fastConfig) return;
-  if (originalConfig !== null) tf.registerGradient(originalConfig);
-  else tf.unregisterGradient(tf.Conv2D);
-}
+export const unregisterFastConvGradients = override.unregister;
 
-export function fastConvGradientsRegistered(): boolean {
-  return tf.getGradient(tf.Conv2D) === fastConfig;
-}
+export const fastConvGradientsRegistered = override.registered;

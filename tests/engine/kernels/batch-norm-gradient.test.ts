@@ -8,14 +8,11 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../../src/engine/tf.js';
 import { initBackend } from '../../../src/engine/backend.js';
-import { SampleStream } from '../../../src/engine/rng.js';
 import { setDisabledFastPaths } from '../../../src/engine/fastPaths.js';
+import { fastAndPlain, seededTensor } from '../../helpers/fastPathAB.js';
 import { batchNormGradientRegistered } from '../../../src/engine/kernels/batch-norm-gradient.js';
 
-function random(shape: number[], key: string, scale = 1, shift = 0): tf.Tensor {
-  const s = new SampleStream(23, key, 0);
-  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => shift + scale * s.normal()), shape);
-}
+const random = (shape: number[], key: string, scale = 1, shift = 0) => seededTensor(23, shape, key, scale, shift);
 
 const SHAPE = [3, 5, 4, 6]; // N, H, W, C
 const C = SHAPE[3];
@@ -39,14 +36,7 @@ function gradients(statShape: number[] = [C]): Record<string, number[]> {
   });
 }
 
-function bothWays<T>(run: () => T): { fast: T; plain: T } {
-  setDisabledFastPaths([]);
-  const fast = run();
-  setDisabledFastPaths(['batch-norm-grad']);
-  const plain = run();
-  setDisabledFastPaths(null);
-  return { fast, plain };
-}
+const bothWays = <T>(run: () => T) => fastAndPlain('batch-norm-grad', run);
 
 describe('FusedBatchNorm gradient by broadcasting', () => {
   beforeAll(async () => {

@@ -7,23 +7,13 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../../src/engine/tf.js';
 import { initBackend } from '../../../src/engine/backend.js';
-import { SampleStream } from '../../../src/engine/rng.js';
 import { setDisabledFastPaths } from '../../../src/engine/fastPaths.js';
+import { fastAndPlain, seededTensor } from '../../helpers/fastPathAB.js';
 import { fusedConvGradientRegistered } from '../../../src/engine/kernels/fused-conv-gradient.js';
 
-function random(shape: number[], key: string, scale = 1): tf.Tensor {
-  const s = new SampleStream(29, key, 0);
-  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * s.normal()), shape);
-}
+const random = (shape: number[], key: string, scale = 1, shift = 0) => seededTensor(29, shape, key, scale, shift);
 
-function bothWays<T>(run: () => T): { fast: T; plain: T } {
-  setDisabledFastPaths([]);
-  const fast = run();
-  setDisabledFastPaths(['fused-conv-grad']);
-  const plain = run();
-  setDisabledFastPaths(null);
-  return { fast, plain };
-}
+const bothWays = <T>(run: () => T) => fastAndPlain('fused-conv-grad', run);
 
 interface Case {
   stride: number;
